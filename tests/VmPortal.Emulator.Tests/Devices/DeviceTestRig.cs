@@ -8,12 +8,13 @@ namespace VmPortal.Emulator.Tests.Devices;
 public sealed class DeviceTestRig
 {
     public IoBus Io { get; } = new();
-    public MachineClock Clock { get; } = new(manual: true);
+    public MachineClock Clock { get; }
     public TimerScheduler Scheduler { get; }
     public DualPic Pic { get; }
 
-    public DeviceTestRig()
+    public DeviceTestRig(MachineClock? clock = null)
     {
+        Clock = clock ?? new MachineClock(manual: true);
         Scheduler = new TimerScheduler(Clock);
         Pic = new DualPic(Io);
         Io.Out8(0x20, 0x11); Io.Out8(0x21, 0x08); Io.Out8(0x21, 0x04); Io.Out8(0x21, 0x01);
