@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace VmPortal.Emulator.Devices.Vga;
@@ -421,6 +422,17 @@ public sealed class Screen
                 }
                 break;
             default:
+                if (o >= 0 && (o & 3) == 0 && o + 4 * l.Width <= vram.Length)
+                {
+                    // Fast path: whole aligned line inside VRAM; XRGB little endian (B,G,R,X) → RGBA.
+                    ReadOnlySpan<uint> src = MemoryMarshal.Cast<byte, uint>(vram.AsSpan(o, 4 * l.Width));
+                    for (int x = 0; x < src.Length; x++)
+                    {
+                        uint v = src[x];
+                        line[x] = ((v >> 16) & 0xFF) | (v & 0xFF00) | ((v & 0xFF) << 16) | 0xFF00_0000u;
+                    }
+                    break;
+                }
                 for (int x = 0; x < l.Width; x++)
                 {
                     int i = (o + 4 * x) & mask;
