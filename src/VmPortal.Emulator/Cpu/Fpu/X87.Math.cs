@@ -124,7 +124,7 @@ public sealed partial class X87
             if (StackUnderflow()) SetSt(0, Float80.Indefinite);
             return;
         }
-        FpuEnv env = NewEnv();
+        FpuEnv env = new(_cw, 64);                       // precision control does not apply to FSCALE
         Float80 r = Scale(St(0), St(1), ref env);
         if (Commit(ref env)) SetSt(0, r);
     }
