@@ -2,160 +2,298 @@ namespace VmPortal.Emulator.Cpu.Fpu;
 
 /// <summary>
 /// Transcendental functions of the x87 (FSIN FCOS FSINCOS FPTAN FPATAN F2XM1 FYL2X FYL2XP1).
-/// Accuracy: the special cases (zeros, infinities, NaNs, invalid domains, exact results such as log2(1)) follow the
-/// SDM tables exactly; ordinary results are computed in IEEE double from the 80-bit operand (after an exact
-/// reduction where cancellation would otherwise hurt: log2 splits off the exponent and computes log1p of the exact
-/// remainder, 2^x−1 uses expm1 series, atan2 rescales both operands by a common power of two) and then, for
-/// FYL2X/FYL2XP1, multiplied by ST1 in extended precision. Measured error is within a few double ulps (≈2^-52
-/// relative), i.e. roughly 2^11 extended ulps: enough for libm/userland computing in double, not bit-identical to
-/// silicon. Results always set PE (they are inexact) and C1=0.
+/// Special cases (zeros, infinities, NaNs, invalid domains, exact results such as log2(1)) follow the SDM tables.
+/// Ordinary results are evaluated in double-double arithmetic (≈106 bits: exact argument conversion, trig
+/// reduction by a 160-bit π/2 for |x| &lt; 2^52, series evaluation) and rounded once to 64 bits in the current
+/// rounding mode, so they are within about one extended ulp of the true value (measured figures in
+/// FpuTranscendentalTests). They are the true mathematical values, not silicon's: real FSIN reduces with a 66-bit
+/// π and so differs from the true sine near multiples of π. For 2^52 ≤ |x| &lt; 2^63 the trig functions fall
+/// back to IEEE double (≈2^-53 relative). PE is always set; C1 reports the final rounding direction.
 /// </summary>
 public static class X87Math
 {
-    private const double Ln2 = 0.69314718055994530942;
+    private static double D(ulong bits) => BitConverter.UInt64BitsToDouble(bits);
 
-    private static Float80 FromDoubleResult(double d, ref FpuEnv env)
+    private static readonly double PiO2A = D(0x3FF921FB54442D18), PiO2B = D(0x3C91A62633145C07), PiO2C = D(0xB91F1976B7ED8FBC);
+    private static readonly DoubleDouble PiO2 = new(PiO2A, PiO2B);
+    private static readonly DoubleDouble Pi = new(D(0x400921FB54442D18), D(0x3CA1A62633145C07));
+    private static readonly DoubleDouble Ln2 = new(D(0x3FE62E42FEFA39EF), D(0x3C7ABC9E3B39803F));
+    private static readonly DoubleDouble Log2E = new(D(0x3FF71547652B82FE), D(0x3C7777D0FFDA0D24));
+    private const double TwoOverPi = 0.63661977236758134308;
+    private const double Tiny = 1.2325951644078310e-32;   // 2^-106: series stop criterion
+
+    // ---------------------------------------------------------------- conversions
+
+    private static DoubleDouble ToDD(Float80 a, int shift = 0)
+    {
+        SoftFloat80.Unpack(a, out int e, out ulong m);
+        return DoubleDouble.FromSignificand(a.Sign, m, e - shift);
+    }
+
+    private static void Decompose(double d, out ulong mant, out int exp)
+    {
+        ulong bits = BitConverter.DoubleToUInt64Bits(d);
+        int be = (int)((bits >> 52) & 0x7FF);
+        ulong frac = bits & 0xF_FFFF_FFFF_FFFFUL;
+        if (be == 0)
+        {
+            mant = frac;
+            exp = -1074;
+        }
+        else
+        {
+            mant = frac | (1UL << 52);
+            exp = be - 1075;
+        }
+    }
+
+    /// <summary>Rounds (hi + lo)·2^scale once to 64 bits in the current rounding mode; always raises PE.</summary>
+    private static Float80 Round(DoubleDouble v, int scale, ref FpuEnv env)
     {
         env.Flags |= FpuStatus.Precision;
-        Float80 r = Float80.FromDouble(d);
-        if (r.IsDenormalOperand || (r.IsZero && d == 0)) env.Flags |= FpuStatus.Underflow;
+        if (v.Hi == 0) return Float80.Zero(double.IsNegative(v.Hi));
+        bool neg = v.Hi < 0;
+        Decompose(Math.Abs(v.Hi), out ulong mh, out int eh);
+        UInt128 s = (UInt128)mh << 64;
+        int eb = eh - 64;
+        if (v.Lo != 0)
+        {
+            Decompose(Math.Abs(v.Lo), out ulong ml, out int el);
+            UInt128 l = el >= eb ? (UInt128)ml << (el - eb) : SoftFloat80.ShiftRightJam(ml, eb - el);
+            s = (v.Lo < 0) == neg ? s + l : s - l;
+        }
+        var wide = new FpuEnv(env.Masks | (env.Rounding << FpuControl.RoundingShift), 64);
+        Float80 r = SoftFloat80.NormalizeRoundPack(neg, eb + scale + 126, s, 64, ref wide);
+        env.Flags |= wide.Flags;
         return r;
     }
 
-    /// <summary>Double value of a finite Float80 scaled by 2^-shift (avoids double overflow/underflow).</summary>
-    private static double ToDoubleScaled(Float80 a, int shift)
+    // ---------------------------------------------------------------- trigonometry
+
+    /// <summary>x = k·π/2 + r with |r| ≤ ~π/4; false when |x| is too large for the double-double reduction.</summary>
+    private static bool Reduce(Float80 a, out DoubleDouble r, out int quadrant)
     {
-        if (a.IsZero) return a.Sign ? -0.0 : 0.0;
-        if (a.IsInfinity) return a.Sign ? double.NegativeInfinity : double.PositiveInfinity;
-        SoftFloat80.Unpack(a, out int e, out ulong m);
-        // round the 64-bit significand to 53 bits (nearest) and scale
-        double sig = (double)m;                 // exact rounding of ulong to double
-        double v = Math.ScaleB(sig, e - 63 - shift);
-        return a.Sign ? -v : v;
+        DoubleDouble x = ToDD(a);
+        double k = Math.Round(x.Hi * TwoOverPi);
+        quadrant = 0;
+        r = x;
+        if (Math.Abs(k) >= 4503599627370496.0) return false;     // 2^52
+        r = x - new DoubleDouble(PiO2A) * k;
+        r -= new DoubleDouble(PiO2B) * k;
+        r -= new DoubleDouble(PiO2C) * k;
+        quadrant = (int)((long)k & 3);
+        return true;
     }
 
-    private static bool SmallTrig(Float80 a) => a.Exponent < Float80.Bias - 32;
-
-    public static Float80 Sin(Float80 a, ref FpuEnv env)
+    private static void SinCosSeries(DoubleDouble r, out DoubleDouble sin, out DoubleDouble cos)
     {
-        if (SoftFloat80.PropagateNaN(a, ref env, out Float80 nan)) return nan;
-        if (a.IsInfinity) return Invalid(ref env);
-        if (a.IsZero) return a;
-        if (a.IsDenormalOperand) env.Flags |= FpuStatus.Denormal | FpuStatus.Underflow;
-        if (SmallTrig(a))
+        DoubleDouble r2 = r * r;
+        DoubleDouble s = r, term = r;
+        for (int n = 1; n < 40; n++)
         {
-            env.Flags |= FpuStatus.Precision;          // sin x = x − x³/6: x to 64 bits
-            return a;
+            term = term * r2 / ((2.0 * n) * (2.0 * n + 1));
+            s = (n & 1) != 0 ? s - term : s + term;
+            if (Math.Abs(term.Hi) <= Tiny * Math.Abs(s.Hi)) break;
         }
-        return FromDoubleResult(Math.Sin(ToDoubleScaled(a, 0)), ref env);
+        DoubleDouble c = new(1), t = new(1);
+        for (int n = 1; n < 40; n++)
+        {
+            t = t * r2 / ((2.0 * n - 1) * (2.0 * n));
+            c = (n & 1) != 0 ? c - t : c + t;
+            if (Math.Abs(t.Hi) <= Tiny) break;
+        }
+        sin = s;
+        cos = c;
     }
 
-    public static Float80 Cos(Float80 a, ref FpuEnv env)
+    private enum Trig { Sin, Cos, Tan }
+
+    private static Float80 Evaluate(Float80 a, Trig f, ref FpuEnv env)
     {
         if (SoftFloat80.PropagateNaN(a, ref env, out Float80 nan)) return nan;
         if (a.IsInfinity) return Invalid(ref env);
-        if (a.IsZero) return Float80.One;
+        if (a.IsZero) return f == Trig.Cos ? Float80.One : a;
         if (a.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
-        if (SmallTrig(a))
+        if (a.Exponent < Float80.Bias - 1000)
         {
-            env.Flags |= FpuStatus.Precision;
-            return Float80.One;
-        }
-        return FromDoubleResult(Math.Cos(ToDoubleScaled(a, 0)), ref env);
-    }
-
-    public static Float80 Tan(Float80 a, ref FpuEnv env)
-    {
-        if (SoftFloat80.PropagateNaN(a, ref env, out Float80 nan)) return nan;
-        if (a.IsInfinity) return Invalid(ref env);
-        if (a.IsZero) return a;
-        if (a.IsDenormalOperand) env.Flags |= FpuStatus.Denormal | FpuStatus.Underflow;
-        if (SmallTrig(a))
-        {
-            env.Flags |= FpuStatus.Precision;
+            env.Flags |= FpuStatus.Precision;              // sin x = tan x = x, cos x = 1 to 64 bits
+            if (f == Trig.Cos) return Float80.One;
+            if (a.IsDenormalOperand) env.Flags |= FpuStatus.Underflow;
             return a;
         }
-        return FromDoubleResult(Math.Tan(ToDoubleScaled(a, 0)), ref env);
+        if (!Reduce(a, out DoubleDouble r, out int q))
+        {
+            double x = a.ToDouble();
+            double d = f switch { Trig.Sin => Math.Sin(x), Trig.Cos => Math.Cos(x), _ => Math.Tan(x) };
+            return Round(new DoubleDouble(d), 0, ref env);
+        }
+        SinCosSeries(r, out DoubleDouble s, out DoubleDouble c);
+        DoubleDouble v = f switch
+        {
+            Trig.Sin => q switch { 0 => s, 1 => c, 2 => -s, _ => -c },
+            Trig.Cos => q switch { 0 => c, 1 => -s, 2 => -c, _ => s },
+            _ => (q & 1) == 0 ? s / c : -(c / s),
+        };
+        return Round(v, 0, ref env);
     }
 
-    /// <summary>FPATAN: atan2(y, x) following the C99/IEEE special cases, which match the SDM table.</summary>
+    public static Float80 Sin(Float80 a, ref FpuEnv env) => Evaluate(a, Trig.Sin, ref env);
+    public static Float80 Cos(Float80 a, ref FpuEnv env) => Evaluate(a, Trig.Cos, ref env);
+    public static Float80 Tan(Float80 a, ref FpuEnv env) => Evaluate(a, Trig.Tan, ref env);
+
+    /// <summary>atan(t) for 0 ≤ t ≤ 1: two argument halvings, then the Taylor series.</summary>
+    private static DoubleDouble Atan01(DoubleDouble t)
+    {
+        int halvings = 0;
+        while (t.Hi > 0.2 && halvings < 4)
+        {
+            t /= new DoubleDouble(1) + (new DoubleDouble(1) + t * t).Sqrt();
+            halvings++;
+        }
+        DoubleDouble t2 = t * t, p = t, s = t;
+        for (int n = 1; n < 60; n++)
+        {
+            p *= t2;
+            DoubleDouble term = p / (2.0 * n + 1);
+            s = (n & 1) != 0 ? s - term : s + term;
+            if (Math.Abs(term.Hi) <= Tiny * Math.Abs(s.Hi)) break;
+        }
+        return s * Math.ScaleB(1.0, halvings);
+    }
+
+    /// <summary>FPATAN: atan2(y, x) with the SDM's (= C99's) signed-zero and infinity rules.</summary>
     public static Float80 Atan2(Float80 y, Float80 x, ref FpuEnv env)
     {
         if (SoftFloat80.PropagateNaN(y, x, ref env, out Float80 nan)) return nan;
         if (y.IsDenormalOperand || x.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
-        if (y.IsZero && !x.IsNaN)
+        DoubleDouble angle;
+        if (y.IsZero)
         {
-            // ±0 for x > +0 or x = +0; ±π otherwise
-            if (!x.Sign) return y;
-            return Pi(y.Sign, ref env);
+            if (!x.Sign) return y;                                      // ±0 for x ≥ +0
+            angle = Pi;
         }
-        int shift = 0;
-        if (!y.IsInfinity && !x.IsInfinity)
+        else if (y.IsInfinity)
         {
-            int ey = 0, ex = int.MinValue;
-            SoftFloat80.Unpack(y, out ey, out _);
-            if (!x.IsZero) SoftFloat80.Unpack(x, out ex, out _);
-            shift = Math.Max(ey, ex);
+            angle = x.IsInfinity ? (x.Sign ? PiO2 * 1.5 : PiO2 * 0.5) : PiO2;
         }
-        double r = Math.Atan2(ToDoubleScaled(y, shift), ToDoubleScaled(x, shift));
-        return FromDoubleResult(r, ref env);
+        else if (x.IsInfinity)
+        {
+            if (!x.Sign) return Float80.Zero(y.Sign);
+            angle = Pi;
+        }
+        else if (x.IsZero)
+        {
+            angle = PiO2;
+        }
+        else
+        {
+            SoftFloat80.Unpack(y, out int ey, out _);
+            SoftFloat80.Unpack(x, out int ex, out _);
+            if (ey - ex < -200 && !x.Sign)
+            {
+                // atan(t) = t(1 − t²/3 …) with t² < 2^-400: y/x rounded once is the answer
+                var wide = new FpuEnv(env.Masks | (env.Rounding << FpuControl.RoundingShift), 64);
+                Float80 q = SoftFloat80.Div(y, x, ref wide);
+                env.Flags |= wide.Flags | FpuStatus.Precision;
+                return q;
+            }
+            int shift = Math.Max(ey, ex);
+            DoubleDouble ay = ToDD(y.Abs(), shift), ax = ToDD(x.Abs(), shift);
+            bool swap = ay.Hi > ax.Hi || (ay.Hi == ax.Hi && ay.Lo > ax.Lo);
+            DoubleDouble t = swap ? ax / ay : ay / ax;
+            angle = Atan01(t);
+            if (swap) angle = PiO2 - angle;
+            if (x.Sign) angle = Pi - angle;
+        }
+        return Round(y.Sign ? -angle : angle, 0, ref env);
     }
 
-    private static Float80 Pi(bool negative, ref FpuEnv env)
-    {
-        env.Flags |= FpuStatus.Precision;
-        Float80 p = X87.ConstantValue(3, env.Rounding);
-        return negative ? p.Negate() : p;
-    }
+    // ---------------------------------------------------------------- exponential and logarithms
 
-    /// <summary>F2XM1: 2^x − 1 (defined for −1 ≤ x ≤ 1).</summary>
+    /// <summary>F2XM1: 2^x − 1 (architecturally defined for −1 ≤ x ≤ +1).</summary>
     public static Float80 TwoToXMinus1(Float80 a, ref FpuEnv env)
     {
         if (SoftFloat80.PropagateNaN(a, ref env, out Float80 nan)) return nan;
         if (a.IsZero) return a;
         if (a.IsInfinity) return a.Sign ? new Float80(true, Float80.Bias, Float80.IntegerBit) : a;
         if (a.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
-        if (a.Exponent < Float80.Bias - 60)
+        if (a.Exponent < Float80.Bias - 900)
         {
-            // 2^x − 1 = x·ln2·(1 + x·ln2/2 + …): the product with ln2 in extended precision is exact enough
-            var wide = new FpuEnv(0x037F | (env.Rounding << FpuControl.RoundingShift), 64);
+            // 2^x − 1 = x·ln2 (the next term is below 2^-900 relative)
+            var wide = new FpuEnv(env.Masks | (env.Rounding << FpuControl.RoundingShift), 64);
             Float80 r = SoftFloat80.Mul(a, X87.ConstantValue(5, FpuControl.RoundNearest), ref wide);
-            env.Flags |= FpuStatus.Precision | (wide.Flags & FpuStatus.Underflow);
+            env.Flags |= wide.Flags | FpuStatus.Precision;
             return r;
         }
-        double z = ToDoubleScaled(a, 0) * Ln2;
-        return FromDoubleResult(ExpM1(z), ref env);
-    }
-
-    /// <summary>e^z − 1 without cancellation for small |z| (Taylor series), exp(z) − 1 otherwise.</summary>
-    internal static double ExpM1(double z)
-    {
-        if (Math.Abs(z) > 0.5) return Math.Exp(z) - 1.0;
-        double term = z, sum = z;
-        for (int n = 2; n < 30; n++)
+        if (a.Exponent >= Float80.Bias + 10)
         {
-            term *= z / n;
-            double next = sum + term;
-            if (next == sum) break;
-            sum = next;
+            // far outside the defined domain: IEEE double is as good as anything
+            return Round(new DoubleDouble(Math.Pow(2, a.ToDouble()) - 1), 0, ref env);
         }
-        return sum;
+        DoubleDouble z = ToDD(a) * Ln2;
+        // e^z − 1 = Σ z^n/n!, with z = z'·2^h halved until small and expm1(2u) = expm1(u)·(expm1(u) + 2)
+        int halvings = 0;
+        while (Math.Abs(z.Hi) > 0.25)
+        {
+            z *= 0.5;
+            halvings++;
+        }
+        DoubleDouble s = z, term = z;
+        for (int n = 2; n < 40; n++)
+        {
+            term = term * z / n;
+            s += term;
+            if (Math.Abs(term.Hi) <= Tiny * Math.Abs(s.Hi)) break;
+        }
+        for (int i = 0; i < halvings; i++) s *= s + new DoubleDouble(2);
+        return Round(s, 0, ref env);
     }
 
-    /// <summary>ln(1 + t) accurate for small t (Goldberg's trick).</summary>
-    internal static double Log1P(double t)
+    /// <summary>ln((1 + t)/(1 − t)) / 2 = atanh t, for |t| ≤ 0.18.</summary>
+    private static DoubleDouble Atanh(DoubleDouble t)
     {
-        double u = 1.0 + t;
-        if (u == 1.0) return t;
-        return Math.Log(u) * t / (u - 1.0);
+        DoubleDouble t2 = t * t, p = t, s = t;
+        for (int n = 1; n < 60; n++)
+        {
+            p *= t2;
+            DoubleDouble term = p / (2.0 * n + 1);
+            s += term;
+            if (Math.Abs(term.Hi) <= Tiny * Math.Abs(s.Hi)) break;
+        }
+        return s;
+    }
+
+    /// <summary>log2 of m·2^(k−63) (m normalised) in double-double.</summary>
+    private static DoubleDouble Log2(int k, ulong m)
+    {
+        // f = m/2^63 ∈ [1, 2), moved into [√½, √2); log2 f = 2·atanh((f − 1)/(f + 1))·log2(e)
+        int fe = 0;
+        if (m > 0xB504_F333_F9DE_6484UL)
+        {
+            fe = -1;
+            k++;
+        }
+        DoubleDouble f = DoubleDouble.FromSignificand(false, m, fe);
+        DoubleDouble one = new(1);
+        DoubleDouble t = (f - one) / (f + one);
+        DoubleDouble lf = Atanh(t) * 2.0 * Log2E;
+        return new DoubleDouble(k) + lf;
+    }
+
+    /// <summary>y·L rounded once, with y's binary exponent applied exactly.</summary>
+    private static Float80 ScaleProduct(Float80 y, DoubleDouble l, ref FpuEnv env, int extraScale = 0)
+    {
+        SoftFloat80.Unpack(y, out int ey, out ulong my);
+        DoubleDouble ym = DoubleDouble.FromSignificand(y.Sign, my, 0);
+        return Round(ym * l, ey + extraScale, ref env);
     }
 
     /// <summary>FYL2X: ST1 · log2(ST0). x = ST0, y = ST1.</summary>
     public static Float80 YLog2X(Float80 x, Float80 y, ref FpuEnv env)
     {
         if (SoftFloat80.PropagateNaN(x, y, ref env, out Float80 nan)) return nan;
-        if (x.IsDenormalOperand || y.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
         if (x.Sign && !x.IsZero) return Invalid(ref env);
+        if (x.IsDenormalOperand || y.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
         if (x.IsZero)
         {
             if (y.IsZero) return Invalid(ref env);
@@ -167,47 +305,19 @@ public static class X87Math
             if (y.IsZero) return Invalid(ref env);
             return Float80.Infinity(y.Sign);
         }
-        // finite positive x
         SoftFloat80.Unpack(x, out int k, out ulong m);
-        bool isOne = k == 0 && m == Float80.IntegerBit;
-        if (isOne)
+        if (k == 0 && m == Float80.IntegerBit)
         {
             if (y.IsInfinity) return Invalid(ref env);
-            return Float80.Zero(y.Sign);
+            return Float80.Zero(y.Sign);                            // log2(1) = +0 exactly
         }
         bool below1 = k < 0;
         if (y.IsInfinity) return Float80.Infinity(y.Sign ^ below1);
         if (y.IsZero) return Float80.Zero(y.Sign ^ below1);
-        Float80 log = Log2(k, m, ref env);
-        FpuEnv wide = WithMasks(env);
-        Float80 r = SoftFloat80.Mul(y, log, ref wide);
-        env.Flags |= wide.Flags | FpuStatus.Precision;
-        return r;
+        return ScaleProduct(y, Log2(k, m), ref env);
     }
 
-    /// <summary>The caller's masks and rounding at full 64-bit precision (transcendentals ignore PC).</summary>
-    private static FpuEnv WithMasks(FpuEnv source) =>
-        new(source.Masks | (source.Rounding << FpuControl.RoundingShift) | 0x0300, 64);
-
-    /// <summary>log2 of m·2^(k−63) (m normalised) as an extended value, ≈ double accuracy relative to the result.</summary>
-    private static Float80 Log2(int k, ulong m, ref FpuEnv env)
-    {
-        // x = f · 2^k, f = m/2^63 ∈ [1, 2); move f into [√½, √2) so log2(f) is small and t = f − 1 is exact.
-        var exact = new FpuEnv(0x037F, 64);
-        Float80 f = new(false, Float80.Bias, m);
-        if (m > 0xB504_F333_F9DE_6484UL)
-        {
-            f = new Float80(false, Float80.Bias - 1, m);
-            k++;
-        }
-        Float80 t = SoftFloat80.Sub(f, Float80.One, ref exact);
-        double l = t.IsZero ? 0.0 : Log1P(t.ToDouble()) / Ln2;
-        Float80 frac = Float80.FromDouble(l);
-        if (k == 0) return frac;
-        return SoftFloat80.Add(SoftFloat80.FromInt64(k), frac, ref exact);
-    }
-
-    /// <summary>FYL2XP1: ST1 · log2(ST0 + 1), for |ST0| &lt; 1 − √2/2.</summary>
+    /// <summary>FYL2XP1: ST1 · log2(ST0 + 1) (architecturally for |ST0| &lt; 1 − √2/2).</summary>
     public static Float80 YLog2XPlus1(Float80 x, Float80 y, ref FpuEnv env)
     {
         if (SoftFloat80.PropagateNaN(x, y, ref env, out Float80 nan)) return nan;
@@ -233,20 +343,25 @@ public static class X87Math
         }
         if (y.IsInfinity) return Float80.Infinity(y.Sign ^ x.Sign);
         if (y.IsZero) return Float80.Zero(y.Sign ^ x.Sign);
-        Float80 log;
+        DoubleDouble log;
         if (x.Exponent < Float80.Bias - 1)
         {
-            log = Float80.FromDouble(Log1P(ToDoubleScaled(x, 0)) / Ln2);
+            // |x| < 0.5: ln(1 + x) = 2·atanh(x/(2 + x)), no cancellation
+            if (x.Exponent < Float80.Bias - 900)
+            {
+                // log2(1 + x) = x·log2(e) to far beyond 64 bits; keep x's exponent out of the double range
+                SoftFloat80.Unpack(x, out int ex, out ulong mx);
+                return ScaleProduct(y, DoubleDouble.FromSignificand(x.Sign, mx, 0) * Log2E, ref env, ex);
+            }
+            DoubleDouble xd = ToDD(x);
+            log = Atanh(xd / (new DoubleDouble(2) + xd)) * 2.0 * Log2E;
         }
         else
         {
             SoftFloat80.Unpack(onePlus, out int k, out ulong m);
-            log = Log2(k, m, ref env);
+            log = Log2(k, m);
         }
-        FpuEnv wide = WithMasks(env);
-        Float80 r = SoftFloat80.Mul(y, log, ref wide);
-        env.Flags |= wide.Flags | FpuStatus.Precision;
-        return r;
+        return ScaleProduct(y, log, ref env);
     }
 
     private static Float80 Invalid(ref FpuEnv env)
