@@ -589,7 +589,7 @@ public static class SoftFloat80
             env.Flags |= FpuStatus.Invalid;
             return false;
         }
-        if (c is Float80Class.Denormal or Float80Class.PseudoDenormal) env.Flags |= FpuStatus.Denormal;
+        // (no #D: the SDM lists only #IS, #IA and #P for FIST/FISTP)
         if (!RoundToIntegerMagnitude(a, env.Rounding, out UInt128 mag, out bool inexact, out bool up))
         {
             env.Flags |= FpuStatus.Invalid;

@@ -533,7 +533,6 @@ public sealed partial class X87
         }
         else
         {
-            if (c is Float80Class.Denormal or Float80Class.PseudoDenormal) env.Flags |= FpuStatus.Denormal;
             if (SoftFloat80.RoundToIntegerMagnitude(a, env.Rounding, out mag, out bool inexact, out bool up) &&
                 mag <= 999_999_999_999_999_999UL)
             {
