@@ -227,4 +227,15 @@ public class FpuStateTests
         fresh.FxSave(again, h.Ctx);
         Assert.Equal(image.AsSpan(0, 160).ToArray(), again.AsSpan(0, 160).ToArray());
     }
+
+    [Fact]
+    public void PowerOnResetMatchesTheSdmTable()
+    {
+        var fpu = new X87();
+        fpu.PowerOnReset();
+        Assert.Equal(0x0040, fpu.ControlWord);
+        Assert.Equal(0, fpu.StatusWord);
+        Assert.Equal(0x5555, fpu.TagWord);
+        Assert.Equal(Float80.Zero(false), fpu.St(3));
+    }
 }

@@ -34,6 +34,18 @@ public sealed partial class X87
         _fip = _fdp = 0;
     }
 
+    /// <summary>
+    /// Hardware RESET state (SDM vol. 3 table 9-1): FCW=0040h, FSW=0, all registers +0.0 with tag "zero"
+    /// (FTW=5555h), pointers cleared. INIT leaves the FPU alone; FNINIT is <see cref="Reset"/>.
+    /// </summary>
+    public void PowerOnReset()
+    {
+        Reset();
+        _cw = 0x0040;
+        for (int i = 0; i < 8; i++) _regs[i] = Float80.Zero(false);
+        _emptyMask = 0;
+    }
+
     public ushort StatusWord => (ushort)((_sw & ~FpuStatus.TopMask) | (_top << FpuStatus.TopShift));
     public ushort ControlWord => (ushort)_cw;
 
