@@ -357,4 +357,50 @@ public class FpuArithmeticTests
         h.Ok(0xDD, FpuHarness.M(0), mem);
         Assert.Equal(0x8000_0000_0000_0800UL, h.Fpu.St(0).Significand);
     }
+
+    [Fact]
+    public void UnmaskedExceptionsOnLoadsAndStoresLeaveTheStackAlone()
+    {
+        // FLD m32 SNaN with IE unmasked: nothing pushed, IE + ES
+        var h = new FpuHarness();
+        h.SetControlWord(0x037E);
+        h.Ok(0xD9, FpuHarness.M(0), BitConverter.GetBytes(0x7F80_0001u));
+        Assert.Equal(0, h.Fpu.Top);
+        Assert.Equal(FpuStatus.Invalid | FpuStatus.ErrorSummary, h.Sw & 0xFF);
+        // FLD m64 denormal with DE unmasked: nothing pushed
+        h = new FpuHarness();
+        h.SetControlWord(0x037D);
+        h.Ok(0xDD, FpuHarness.M(0), BitConverter.GetBytes(1L));
+        Assert.Equal(0, h.Fpu.Top);
+        Assert.Equal(FpuStatus.Denormal | FpuStatus.ErrorSummary, h.Sw & 0xFF);
+        // FSTP m32 of a value that underflows single with UE unmasked: store suppressed, no pop
+        h = new FpuHarness();
+        h.SetControlWord(0x036F);
+        h.LoadDouble(1e-300);
+        Assert.Equal(FpuResult.StoreSuppressed, h.Exec(0xD9, FpuHarness.M(3)));
+        Assert.Equal(7, h.Fpu.Top);
+        Assert.True((h.Sw & FpuStatus.Underflow) != 0 && h.Fpu.ExceptionPending);
+        // same with UE masked: a signed zero is stored, PE+UE, popped
+        h = new FpuHarness();
+        h.LoadDouble(-1e-300);
+        h.Ok(0xD9, FpuHarness.M(3));
+        Assert.Equal(0x8000_0000u, BitConverter.ToUInt32(h.Out, 0));
+        Assert.Equal(FpuStatus.Underflow | FpuStatus.Precision, h.Exceptions);
+        Assert.Equal(0, h.Fpu.Top);
+        // unmasked PE: the rounded result is still delivered (post-computation exception)
+        h = new FpuHarness();
+        h.SetControlWord(0x035F);
+        h.LoadDouble(3); h.LoadDouble(1);
+        h.Ok(0xD8, FpuHarness.R(6, 1));
+        Assert.Equal(new Float80(false, 16381, 0xAAAA_AAAA_AAAA_AAAB), h.Fpu.St(0));
+        Assert.True(h.Fpu.ExceptionPending);
+        Assert.True((h.Sw & FpuStatus.C1) != 0);
+        // unmasked IE on FADDP: no result, no pop
+        h = new FpuHarness();
+        h.SetControlWord(0x037E);
+        h.Load(Float80.Infinity(true)); h.Load(Float80.Infinity(false));
+        h.Ok(0xDE, FpuHarness.R(0, 1));
+        Assert.Equal(6, h.Fpu.Top);
+        Assert.Equal(Float80.Infinity(false), h.Fpu.St(0));
+    }
 }
