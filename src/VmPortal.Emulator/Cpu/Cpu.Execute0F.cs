@@ -22,7 +22,7 @@ public sealed partial class Cpu
                 if (DescriptorAccessible(sel, op == 0x02 ? 0 : 1, out uint lo, out uint hi))
                 {
                     uint v;
-                    if (op == 0x02) v = hi & 0x00FF_FF00;
+                    if (op == 0x02) v = hi & 0x00F0_FF00;
                     else { DecodeDescriptor(lo, hi, out _, out uint limit, out _); v = limit; }
                     SetReg(osz, _regField, v);
                     _flags |= ZF;
