@@ -67,6 +67,9 @@ public sealed class I8042Controller
     public Ps2Mouse Mouse { get; }
     public byte CommandByte => _ram[0];
 
+    /// <summary>True when host input was queued since the last <see cref="PumpHostInput"/> (the machine loop may poll this instead of the event).</summary>
+    public bool HostInputPending => _hostPending;
+
     /// <summary>Raised when the guest pulses the reset line (command FE, or output port bit 0 cleared).</summary>
     public event Action? ResetRequested;
 
