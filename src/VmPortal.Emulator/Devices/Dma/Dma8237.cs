@@ -28,6 +28,9 @@ public sealed class Dma8237
     public DmaChannel this[int index] => _channels[index];
     public byte Command => _command;
 
+    /// <summary>Machine reset: same as a master clear.</summary>
+    public void Reset() => Write(RegMasterClear, 0);
+
     public byte Read(int reg)
     {
         if (reg < 8)

@@ -31,6 +31,13 @@ public sealed class IsaDma
     public Dma8237 Controller1 => _dma1;
     public Dma8237 Controller2 => _dma2;
 
+    /// <summary>Machine reset: master clear of both controllers (the page registers keep their latches).</summary>
+    public void Reset()
+    {
+        _dma1.Reset();
+        _dma2.Reset();
+    }
+
     /// <summary>DMA channel 0–7.</summary>
     public DmaChannel Channel(int number) => number < 4 ? _dma1[number] : _dma2[number - 4];
 

@@ -82,6 +82,17 @@ public sealed class FloppyController
 
     public FloppyDrive Drive(int unit) => _drives[unit];
 
+    /// <summary>Machine reset: the controller leaves reset with DMA enabled (DOR 0x0C) and drives at cylinder 0; media stay inserted.</summary>
+    public void Reset()
+    {
+        EnterReset();
+        _dor = DorNotReset | DorDmaGate;
+        _nonDma = _locked = false;
+        _config = 0x20;
+        _pretrack = _perpendicular = 0;
+        foreach (var d in _drives) d.Cylinder = 0;
+    }
+
     public byte DigitalOutput => _dor;
 
     private bool InReset => (_dor & DorNotReset) == 0;

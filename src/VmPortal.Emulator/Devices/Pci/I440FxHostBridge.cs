@@ -49,6 +49,14 @@ public sealed class I440FxHostBridge : PciFunction
         ApplyAll();
     }
 
+    /// <summary>Machine reset: PAM back to "everything to ROM/PCI" (the BIOS runs from ROM again), SMRAM control default.</summary>
+    public void Reset()
+    {
+        for (int i = 0; i < PamCount; i++) Config[PamBase + i] = 0;
+        Config[SmramControl] = 0x02;
+        ApplyAll();
+    }
+
     /// <summary>The 2-bit PAM attribute (RE | WE) in force for <paramref name="address"/> (0xC0000–0xFFFFF).</summary>
     public int PamAttribute(uint address)
     {

@@ -30,6 +30,13 @@ public sealed class Piix3IsaBridge : PciFunction, IPciInterruptRouter
         Config[StatusOffset + 1] = 0x02; // DEVSEL medium
     }
 
+    /// <summary>Machine reset: all PIRQs disabled.</summary>
+    public void Reset()
+    {
+        for (int i = 0; i < PirqCount; i++) Config[PirqRouteBase + i] = PirqDisabled;
+        UpdateIsaLines();
+    }
+
     /// <summary>The ISA IRQ a PIRQ line is routed to, or -1 when disabled.</summary>
     public int PirqRoute(int pirq)
     {

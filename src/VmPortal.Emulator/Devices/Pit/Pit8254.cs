@@ -27,7 +27,7 @@ public sealed class Pit8254
     private readonly int _irqLine;
     private readonly MachineClock _clock;
     private readonly GuestTimer _timer;
-    private readonly PitChannel[] _channels;
+    private PitChannel[] _channels;
     private bool _line = true; // counter 0 OUT idles high after power-on (like an idle mode 3 counter)
 
     public Pit8254(IoBus io, IIrqSink irq, TimerScheduler scheduler, ushort basePort = DefaultBasePort, int irqLine = 0)
@@ -42,6 +42,14 @@ public sealed class Pit8254
     }
 
     public PitChannel Channel(int index) => _channels[index];
+
+    /// <summary>Machine reset: counters back to their power-on state (counter 2 gate low), no timer armed.</summary>
+    public void Reset()
+    {
+        _timer.Cancel();
+        _channels = new[] { new PitChannel(0, true), new PitChannel(1, true), new PitChannel(2, false) };
+        SetLine(true);
+    }
 
     /// <summary>Counter 2 GATE (port 0x61 bit 0).</summary>
     public bool Channel2Gate

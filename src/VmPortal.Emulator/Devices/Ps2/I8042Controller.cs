@@ -76,6 +76,19 @@ public sealed class I8042Controller
     /// <summary>Raised (on the input thread) when a device queued host input: call <see cref="PumpHostInput"/> on the machine thread.</summary>
     public event Action? HostInputAvailable;
 
+    /// <summary>Machine reset: controller, keyboard and mouse to power-on state.</summary>
+    public void Reset()
+    {
+        Array.Clear(_ram);
+        _ram[0] = CbKeyboardIrq | CbSystem | CbTranslate;
+        _controllerQueue.Clear();
+        _outputFull = _outputAux = _lastWasCommand = _breakPending = false;
+        _pendingCommand = 0;
+        Keyboard.Reset();
+        Mouse.Reset();
+        UpdateIrq();
+    }
+
     /// <summary>Moves pending device bytes into the output buffer and updates IRQ 1/12. Machine thread.</summary>
     public void PumpHostInput()
     {

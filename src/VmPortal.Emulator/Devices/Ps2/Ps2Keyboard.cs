@@ -133,6 +133,12 @@ public sealed class Ps2Keyboard : IPs2Device
         get { lock (_lock) return _queue.Count; }
     }
 
+    /// <summary>Machine reset: defaults, empty buffer, scanning on.</summary>
+    public void Reset()
+    {
+        lock (_lock) { _queue.Clear(); Defaults(); Leds = 0; }
+    }
+
     public void Receive(byte value)
     {
         lock (_lock)

@@ -80,6 +80,12 @@ public sealed class Ps2Mouse : IPs2Device
         }
     }
 
+    /// <summary>Machine reset: defaults (stream mode, reporting off), empty buffer.</summary>
+    public void Reset()
+    {
+        lock (_lock) { _queue.Clear(); Defaults(); _remote = false; _buttons = 0; }
+    }
+
     public void Receive(byte value)
     {
         lock (_lock)

@@ -68,6 +68,15 @@ public sealed class Uart16550
     public byte ModemControl => _mcr;
     public bool FifoEnabled => (_fcr & FcrEnable) != 0;
 
+    /// <summary>Machine reset (MR pin): registers to their reset values, FIFOs emptied. Queued host input stays queued.</summary>
+    public void Reset()
+    {
+        _ier = _lcr = _mcr = _lsrErrors = _msrDeltas = _fcr = 0;
+        _rxHead = _rxCount = 0;
+        _thrInterrupt = false;
+        UpdateIrq();
+    }
+
     /// <summary>Queues bytes for the guest to receive. Thread-safe.</summary>
     public void Receive(ReadOnlySpan<byte> data)
     {

@@ -213,4 +213,16 @@ public class FloppyControllerTests
         Assert.Equal(0xF6, media.Data[(lba + 17) * 512 + 511]);
         Assert.Equal(0x00, media.Data[(lba + 18) * 512]);
     }
+
+    [Fact]
+    public void MachineResetLeavesControllerReadyWithDmaEnabled()
+    {
+        _fdc.Drive(0).Insert(new MemoryDiskImage(_image, readOnly: true));
+        Send(0x0F, 0x00, 9);
+        _fdc.Reset();
+        Assert.Equal(0x0C, _rig.Io.In8(0x3F2));
+        Assert.Equal(0x80, Msr());
+        Assert.Equal(0, _fdc.Drive(0).Cylinder);
+        Assert.True(_fdc.Drive(0).HasMedia);
+    }
 }

@@ -152,4 +152,20 @@ public class PciBusTests
         Assert.Equal(1, _isa.DeviceNumber);
         Assert.Equal(0, _isa.FunctionNumber);
     }
+
+    [Fact]
+    public void ResetPutsTheBiosBackInRomAndDisablesPirqs()
+    {
+        var rom = new byte[0x20000];
+        rom[0x1_0000] = 0xEA;
+        _host.SetRomBacking(0xE0000, 0x20000, _memory.LoadRom(0xE0000, rom));
+        CfgWrite(0, 0, 0x59, 1, 0x30);
+        _memory.Write8(0xF0000, 0x11);
+        CfgWrite(1, 0, 0x60, 1, 10);
+        _host.Reset();
+        _isa.Reset();
+        Assert.Equal(0xEA, _memory.Read8(0xF0000));
+        Assert.Equal(0u, Cfg(0, 0, 0x59, 1));
+        Assert.Equal(-1, _isa.PirqRoute(0));
+    }
 }

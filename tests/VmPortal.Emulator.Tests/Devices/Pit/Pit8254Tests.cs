@@ -180,4 +180,17 @@ public class Pit8254Tests
         _rig.Advance(Pit8254.TicksToNs(100_000));
         Assert.Equal(-1, _rig.TakeInterrupt());
     }
+
+    [Fact]
+    public void ResetStopsCounter0Interrupts()
+    {
+        Program(0, 2, 1000);
+        Assert.NotEqual(long.MaxValue, _rig.Scheduler.NextDeadlineNs);
+        _pit.Reset();
+        _portB.Reset();
+        Assert.Equal(long.MaxValue, _rig.Scheduler.NextDeadlineNs);
+        _rig.Advance(10_000_000);
+        Assert.Equal(-1, _rig.TakeInterrupt());
+        Assert.False(_pit.Channel2Gate);
+    }
 }

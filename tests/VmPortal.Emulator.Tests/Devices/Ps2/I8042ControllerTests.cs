@@ -212,4 +212,16 @@ public class I8042ControllerTests
         Assert.Equal(100, bytes.Count);
         Assert.Equal(50, bytes.Count(b => b == 0x39));
     }
+
+    [Fact]
+    public void ResetRestoresCommandByteAndEmptiesBuffers()
+    {
+        Command(0x60); Data(0x00);
+        _kbd.KeySet1(0x1E, true);
+        Data(0xF5);
+        _kbc.Reset();
+        Command(0x20);
+        Assert.Equal(new byte[] { 0x45 }, Drain());
+        Assert.True(_kbd.ScanningEnabled);
+    }
 }

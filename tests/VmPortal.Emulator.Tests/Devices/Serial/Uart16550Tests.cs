@@ -149,4 +149,15 @@ public class Uart16550Tests
             for (int i = 0; i < mine.Count; i++) Assert.Equal(i % 64, mine[i]);
         }
     }
+
+    [Fact]
+    public void ResetClearsRegistersButKeepsHostInput()
+    {
+        Out(1, 0x0F); Out(3, 0x03); Out(4, 0x0B);
+        _com1.Receive("x"u8);
+        _com1.Reset();
+        Assert.Equal(0, In(1)); Assert.Equal(0, In(3)); Assert.Equal(0, In(4));
+        Assert.Equal(0x61, In(5)); // the queued byte arrives after the reset
+        Assert.Equal((byte)'x', In(0));
+    }
 }
