@@ -12,8 +12,10 @@ namespace VmPortal.Emulator.Devices.Ps2;
 /// <item><see cref="KeySet1"/>(code, down): a set 1 make code, 0x01–0x7F, or 0xE0nn for extended keys
 /// (e.g. 0xE048 Up, 0xE01D Right Ctrl, 0xE038 AltGr, 0xE05B Left Windows). <see cref="PrintScreenSet1"/> (0xE037)
 /// and <see cref="PauseSet1"/> (0xE11D) produce the full multi-byte sequences.</item>
+/// <item><see cref="KeyDown"/>/<see cref="KeyUp"/>(code): the same as <see cref="KeySet1"/> with down = true/false.</item>
 /// <item><see cref="KeySet2"/>(code, down): the same with set 2 codes (0xE075 Up, <see cref="PrintScreenSet2"/> 0xE07C,
 /// <see cref="PauseSet2"/> 0xE114).</item>
+/// <item><see cref="InjectScancodes"/>(bytes, set2): raw byte sequences as produced by VmPortal.Core's KeyboardMap.</item>
 /// </list>
 /// Keys pressed while scanning is disabled (F5, or before the guest enables it after a reset) are dropped.
 /// Guests: SeaBIOS (INT 16h keyboard, boot menu), Linux atkbd, memtest86+, iPXE.
@@ -42,6 +44,52 @@ public sealed class Ps2Keyboard : IPs2Device
     public bool ScanningEnabled => _scanning;
     public int ScancodeSet => _scancodeSet;
     public byte TypematicRate { get; private set; } = 0x2B;
+
+    /// <summary>Presses a key given by its set 1 code (0xE0nn for extended keys, <see cref="PrintScreenSet1"/>, <see cref="PauseSet1"/>). Thread-safe.</summary>
+    public void KeyDown(ushort set1Code) => KeySet1(set1Code, true);
+
+    /// <summary>Releases a key given by its set 1 code. Thread-safe.</summary>
+    public void KeyUp(ushort set1Code) => KeySet1(set1Code, false);
+
+    /// <summary>
+    /// Queues a raw scancode byte sequence as the console produced it (make or break bytes of one or more keys,
+    /// including E0/E1 prefixes) in set 1 (<paramref name="set2"/> false) or set 2. The bytes are converted to what
+    /// this keyboard emits in its current set, so the guest reads the same set 1 bytes back through the translating
+    /// controller. Unknown codes are dropped. Thread-safe.
+    /// </summary>
+    public void InjectScancodes(ReadOnlySpan<byte> bytes, bool set2)
+    {
+        if (bytes.IsEmpty) return;
+        lock (_lock)
+        {
+            if (!_scanning) return;
+            bool native1 = _scancodeSet == 1;
+            if (_queue.Count + 2 * bytes.Length > QueueCapacity) return;
+            bool breakNext = false;
+            foreach (byte b in bytes)
+            {
+                if (b is ExtendedPrefix or PausePrefix) { _queue.Enqueue(b); continue; }
+                if (set2 == !native1) { _queue.Enqueue(b); continue; } // already in the keyboard's set
+                if (set2)
+                {
+                    // set 2 → native set 1
+                    if (b == BreakPrefix) { breakNext = true; continue; }
+                    byte s1 = ScancodeTables.TranslateToSet1(b);
+                    _queue.Enqueue(breakNext ? (byte)(s1 | 0x80) : s1);
+                    breakNext = false;
+                }
+                else
+                {
+                    // set 1 → set 2
+                    byte s2 = ScancodeTables.Set1ToSet2((byte)(b & 0x7F));
+                    if (s2 == 0) continue;
+                    if ((b & 0x80) != 0) _queue.Enqueue(BreakPrefix);
+                    _queue.Enqueue(s2);
+                }
+            }
+        }
+        DataQueued?.Invoke();
+    }
 
     /// <summary>Presses or releases a key given by its set 1 code (0xE0nn for extended keys). Thread-safe.</summary>
     public void KeySet1(ushort code, bool down)

@@ -7,7 +7,7 @@ namespace VmPortal.Emulator.Devices.Ps2;
 /// EB read data (FA + packet), EA stream mode, E9 status request (FA + 3 bytes), E8 resolution (+0–3), E7/E6 scaling.
 /// Packet: byte 0 = Y overflow, X overflow, Y sign, X sign, 1, middle, right, left; bytes 1–2 = X and Y movement
 /// (9-bit two's complement with the sign bits; Y grows upwards).
-/// Input API (any thread): <see cref="Move"/>(dx, dy, buttons) with dx to the right and dy downwards (screen
+/// Input API (any thread): <see cref="MouseMove"/>(dx, dy, buttons) with dx to the right and dy downwards (screen
 /// convention), buttons bit 0 left, bit 1 right, bit 2 middle. Large moves are split into several packets.
 /// Guests: Linux psmouse, SeaBIOS (INT 15h C2 pointing device services).
 /// </summary>
@@ -36,7 +36,7 @@ public sealed class Ps2Mouse : IPs2Device
     public byte Resolution { get; private set; } = 2;
 
     /// <summary>Reports motion and button state. Thread-safe. Ignored unless the guest enabled streaming.</summary>
-    public void Move(int dx, int dy, int buttons)
+    public void MouseMove(int dx, int dy, int buttons)
     {
         lock (_lock)
         {

@@ -144,11 +144,11 @@ public class I8042ControllerTests
         Command(0xD4); Data(0xF3); Command(0xD4); Data(200);
         Assert.Equal(new byte[] { 0xFA, 0xFA }, Drain());
         Assert.Equal(200, _mouse.SampleRate);
-        _mouse.Move(10, 10, 1);
+        _mouse.MouseMove(10, 10, 1);
         Assert.Empty(Drain()); // reporting still off
         Command(0xD4); Data(0xF4);
         Assert.Equal(new byte[] { 0xFA }, Drain());
-        _mouse.Move(10, 5, 1); // right and down, left button
+        _mouse.MouseMove(10, 5, 1); // right and down, left button
         _kbc.PumpHostInput();
         Assert.Equal(0x74, _rig.TakeInterrupt()); // IRQ 12
         Assert.Equal(0x29, _rig.Io.In8(0x60));   // Y sign (moved down), always-one bit, left button
@@ -156,7 +156,7 @@ public class I8042ControllerTests
         Assert.Equal(0x0A, _rig.Io.In8(0x60));
         Assert.Equal(0x74, _rig.TakeInterrupt());
         Assert.Equal(0xFB, _rig.Io.In8(0x60));
-        _mouse.Move(-600, 0, 0); // split into packets of at most 255
+        _mouse.MouseMove(-600, 0, 0); // split into packets of at most 255
         var bytes = Drain();
         Assert.Equal(9, bytes.Count);
         int sum = 0;
@@ -223,5 +223,27 @@ public class I8042ControllerTests
         Command(0x20);
         Assert.Equal(new byte[] { 0x45 }, Drain());
         Assert.True(_kbd.ScanningEnabled);
+    }
+
+    [Fact]
+    public void RawSequencesFromTheConsoleInEitherSetReachTheGuestAsSet1()
+    {
+        // Set 1 bytes for: Shift down, A down, A up, Shift up, PrintScreen (with its fake shift), Pause.
+        byte[] set1 = [0x2A, 0x1E, 0x9E, 0xAA, 0xE0, 0x2A, 0xE0, 0x37, 0xE0, 0xB7, 0xE0, 0xAA, 0xE1, 0x1D, 0x45, 0xE1, 0x9D, 0xC5];
+        _kbd.InjectScancodes(set1, set2: false);
+        Assert.Equal(set1, Drain());
+        byte[] set2 = [0x12, 0x1C, 0xF0, 0x1C, 0xF0, 0x12, 0xE0, 0x12, 0xE0, 0x7C, 0xE0, 0xF0, 0x7C, 0xE0, 0xF0, 0x12, 0xE1, 0x14, 0x77, 0xE1, 0xF0, 0x14, 0xF0, 0x77];
+        _kbd.InjectScancodes(set2, set2: true);
+        Assert.Equal(set1, Drain());
+        _kbd.KeyDown(0xE048); _kbd.KeyUp(0xE048);
+        Assert.Equal(new byte[] { 0xE0, 0x48, 0xE0, 0xC8 }, Drain());
+        // Keyboard switched to native set 1 with translation off: set 1 bytes pass unchanged.
+        Command(0x60); Data(0x05);
+        Data(0xF0); Data(0x01);
+        Assert.Equal(new byte[] { 0xFA, 0xFA }, Drain());
+        _kbd.InjectScancodes(set2, set2: true);
+        Assert.Equal(set1, Drain());
+        _kbd.KeySet1(0x1E, true);
+        Assert.Equal(new byte[] { 0x1E }, Drain());
     }
 }
