@@ -66,6 +66,22 @@ public sealed class Pit8254
     /// <summary>Guest nanoseconds until <paramref name="ticks"/> input-clock ticks have passed (rounded up).</summary>
     public static long TicksToNs(long ticks) => ticks / FrequencyHz * NsPerSecond + (ticks % FrequencyHz * NsPerSecond + FrequencyHz - 1) / FrequencyHz;
 
+    /// <summary>Named, versioned snapshot: the three counters and the IRQ 0 line. Restore into a machine whose clock resumed at the saved guest time.</summary>
+    public sealed record State(int Version, PitChannel.State[] Channels, bool Line)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, [_channels[0].SaveState(), _channels[1].SaveState(), _channels[2].SaveState()], _line);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"PIT state version {s.Version} is not supported.");
+        for (int i = 0; i < 3; i++) _channels[i].LoadState(s.Channels[i]);
+        _line = s.Line;
+        Arm(_clock.NowNs);
+    }
+
     private uint Read(ushort port, int size)
     {
         int reg = port - _base;
