@@ -195,7 +195,9 @@ public sealed class FwCfgDevice
             {
                 int available = Math.Max(0, Math.Min((int)Math.Min(length, int.MaxValue), _current.Length - _offset));
                 if (available > 0) _memory.WriteBytes((uint)target, _current.AsSpan(_offset, available));
-                for (uint i = (uint)available; i < length; i++) _memory.Write8((uint)target + i, 0);
+                // Past the end of the item the guest gets zeros (bounded by RAM: writes beyond it are dropped anyway).
+                ulong zeroEnd = Math.Min(target + length, Math.Max(target + (ulong)available, _memory.RamSize));
+                for (ulong a = target + (ulong)available; a < zeroEnd; a++) _memory.Write8((uint)a, 0);
                 _offset += (int)Math.Min(length, (uint)(int.MaxValue - _offset));
             }
         }

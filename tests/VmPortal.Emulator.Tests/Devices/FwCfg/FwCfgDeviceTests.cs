@@ -110,4 +110,16 @@ public class FwCfgDeviceTests
         Assert.Equal(new byte[] { 2, 3 }, ReadItem(b, 2));
         Assert.Equal(0x51, _io.In8(0x514)); // 'Q' of the DMA signature
     }
+
+    [Fact]
+    public void HugeDmaLengthIsBoundedByRam()
+    {
+        _memory.Write8(0x3F_FFFF, 0x77);
+        WriteAccess(0x1000, (uint)FwCfgDevice.KeySignature << 16 | FwCfgDevice.DmaSelect | FwCfgDevice.DmaRead, 0xFFFF_0000, 0x2000);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        Kick(0x1000);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5));
+        Assert.Equal((byte)'Q', _memory.Read8(0x2000));
+        Assert.Equal(0, _memory.Read8(0x3F_FFFF)); // zero-filled up to the end of RAM
+    }
 }
