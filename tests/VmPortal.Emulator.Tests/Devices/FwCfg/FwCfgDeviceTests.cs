@@ -116,9 +116,7 @@ public class FwCfgDeviceTests
     {
         _memory.Write8(0x3F_FFFF, 0x77);
         WriteAccess(0x1000, (uint)FwCfgDevice.KeySignature << 16 | FwCfgDevice.DmaSelect | FwCfgDevice.DmaRead, 0xFFFF_0000, 0x2000);
-        var sw = System.Diagnostics.Stopwatch.StartNew();
         Kick(0x1000);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5));
         Assert.Equal((byte)'Q', _memory.Read8(0x2000));
         Assert.Equal(0, _memory.Read8(0x3F_FFFF)); // zero-filled up to the end of RAM
     }
