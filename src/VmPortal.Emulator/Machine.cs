@@ -30,6 +30,7 @@ public sealed class Machine : IDisposable
 
     private readonly ConcurrentQueue<Command> _commands = new();
     private readonly ConcurrentQueue<byte> _serialIn = new();
+    private readonly ConcurrentQueue<KeyEvent> _keysIn = new();
     private readonly ManualResetEventSlim _wake = new(false);
     private readonly object _lifecycle = new();
     private readonly List<byte> _debugBuffer = new();
@@ -135,6 +136,32 @@ public sealed class Machine : IDisposable
         foreach (byte b in data) _serialIn.Enqueue(b);
         _wake.Set();
     }
+
+    /// <summary>Presses or releases a key (scancode set 2 make code; 0xE0xx for extended keys).</summary>
+    public void SendKey(ushort set2Code, bool down)
+    {
+        _keysIn.Enqueue(new KeyEvent(set2Code, down));
+        _wake.Set();
+    }
+
+    /// <summary>Types <paramref name="text"/> on a US keyboard ('\n' = Enter); keys go out as the guest reads them.</summary>
+    public void TypeText(string text)
+    {
+        foreach (var e in KeyboardText.ToKeyEvents(text)) _keysIn.Enqueue(e);
+        _wake.Set();
+    }
+
+    /// <summary>
+    /// The VGA text screen, rows separated by '\n' with trailing blanks removed, or null when the display is in a
+    /// graphics mode (or there is no VGA). Safe to call from any thread (a snapshot may be torn by a concurrent update).
+    /// </summary>
+    public string? ReadScreenText() => null; // wired to the VGA device when it is merged
+
+    /// <summary>Row of the text-mode cursor, or -1.</summary>
+    public int CursorRow => -1;
+
+    /// <summary>The current picture (0x00RRGGBB pixels), or null when nothing is displayed.</summary>
+    public ScreenCapture? CaptureScreen() => null;
 
     public void Dispose()
     {
@@ -357,3 +384,6 @@ public sealed class Machine : IDisposable
     /// <summary>The guest ended the machine (triple fault with <see cref="TripleFaultAction.PowerOff"/>).</summary>
     private sealed class GuestStoppedException(string reason) : Exception(reason);
 }
+
+/// <summary>A screenshot: <paramref name="Pixels"/> holds Width × Height 0x00RRGGBB values, row-major.</summary>
+public readonly record struct ScreenCapture(int Width, int Height, uint[] Pixels);
