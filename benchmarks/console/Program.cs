@@ -10,6 +10,12 @@ using VmPortal.Core.Console;
 // Usage: dotnet run -c Release --project benchmarks/console [-- --quick]
 
 bool quick = args.Contains("--quick");
+int fixtureArg = Array.IndexOf(args, "--write-fixture");
+if (fixtureArg >= 0)
+{
+    Fixture.Write(args[fixtureArg + 1]);
+    return;
+}
 int iterations = quick ? 5 : 30;
 var msgpack = MessagePackSerializerOptions.Standard.WithResolver(
     CompositeResolver.Create(DynamicEnumAsStringResolver.Instance, ContractlessStandardResolver.Instance));
