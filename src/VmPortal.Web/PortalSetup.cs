@@ -117,7 +117,11 @@ public static class PortalSetup
 
         // ---- UI ----
         services.AddRazorComponents().AddInteractiveServerComponents();
-        services.AddMudServices();
+        services.AddMudServices(c =>
+        {
+            c.SnackbarConfiguration.PositionClass = MudBlazor.Defaults.Classes.Position.BottomRight;
+            c.SnackbarConfiguration.VisibleStateDuration = 4000;
+        });
         services.AddHttpContextAccessor();
     }
 
