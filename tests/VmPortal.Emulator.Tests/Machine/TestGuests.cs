@@ -71,7 +71,7 @@ public static class TestGuests
     {
         try
         {
-            new Cpu.Cpu(new PhysicalMemory(1 << 20), new IoBus()).Reset();
+            new global::VmPortal.Emulator.Cpu.Cpu(new PhysicalMemory(1 << 20), new IoBus()).Reset();
             return null;
         }
         catch (NotImplementedException)
