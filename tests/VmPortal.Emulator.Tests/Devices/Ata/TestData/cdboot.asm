@@ -1,8 +1,8 @@
-; El Torito no-emulation boot image for SeaBiosCdBootTests (VmPortal).
+; Boot code for SeaBiosBootTests (VmPortal): the El Torito no-emulation boot image of the test CD, and the MBR of the test disk.
 ; SeaBIOS loads it at linear 0x7C00 and jumps to 0000:7C00 with DL = the CD's BIOS drive number;
 ; the first instruction normalises CS to 07C0 so the code can use offsets from 0.
-; It prints a banner through int 10h (teletype), reads 2048-byte block 21 of the CD with
-; int 13h AH=42h (extended read, which SeaBIOS turns into an ATAPI READ(10)), prints the
+; It prints a banner through int 10h (teletype), reads block 21 of the boot drive with
+; int 13h AH=42h (extended read: an ATAPI READ(10) on the CD, ATA READ SECTORS on the disk), prints the
 ; NUL-terminated text at the start of that block, and halts.
 ; Regenerate the bytes embedded in the test with:  nasm -f bin cdboot.asm -o cdboot.bin && xxd -p cdboot.bin
 bits 16

@@ -20,11 +20,11 @@ namespace VmPortal.Emulator.Tests.Devices.Ata;
 
 /// <summary>
 /// Real firmware over our disk and display devices: Debian's SeaBIOS + vgabios-stdvga find the ATAPI drive,
-/// boot a hand-made El Torito CD (boot image: TestData/cdboot.asm), whose code reads another block through
-/// int 13h (→ ATAPI READ(10)) and prints it through int 10h (→ VGA text memory). The chipset is wired here by
+/// boot a hand-made El Torito CD or hard disk MBR (boot code: TestData/cdboot.asm), which reads another block through
+/// int 13h (→ ATAPI READ(10) or ATA READ SECTORS) and prints it through int 10h (→ VGA text memory). The chipset is wired here by
 /// hand, the way the machine does it.
 /// </summary>
-public class SeaBiosCdBootTests
+public class SeaBiosBootTests
 {
     private const string BiosPath = "/usr/share/seabios/bios.bin", VgaBiosPath = "/usr/share/seabios/vgabios-stdvga.bin";
 
@@ -67,8 +67,20 @@ public class SeaBiosCdBootTests
         return iso;
     }
 
-    [Fact]
-    public void SeaBiosBootsTheCdThroughAtapiAndPrintsOnTheVgaTextScreen()
+    /// <summary>A 16 MiB disk whose MBR holds the same boot code; sector 21 holds <paramref name="dataText"/>.</summary>
+    internal static byte[] BuildBootableDisk(string dataText)
+    {
+        var disk = new byte[16 << 20];
+        Convert.FromHexString(BootImageHex).CopyTo(disk, 0);
+        disk[510] = 0x55; disk[511] = 0xAA;
+        Encoding.ASCII.GetBytes(dataText + "\0").CopyTo(disk, 21 * 512);
+        return disk;
+    }
+
+    [Theory]
+    [InlineData(CmosBootDevice.CdRom)]
+    [InlineData(CmosBootDevice.HardDisk)]
+    public void SeaBiosBootsThroughAtaAndPrintsOnTheVgaTextScreen(CmosBootDevice bootFrom)
     {
         if (!File.Exists(BiosPath) || !File.Exists(VgaBiosPath)) return; // installed by scripts/install-deps.sh (seabios)
 
@@ -84,7 +96,7 @@ public class SeaBiosCdBootTests
         _ = new SystemControlPortA(io, mem);
         var rtc = new Mc146818Rtc(io, pic, sched);
         CmosLayout.SetMemory(rtc, ram);
-        CmosLayout.SetBootOrder(rtc, new[] { CmosBootDevice.CdRom });
+        CmosLayout.SetBootOrder(rtc, new[] { bootFrom });
         _ = new I8042Controller(io, pic, mem, new Ps2Keyboard(), new Ps2Mouse());
         var debug = new StringBuilder();
         var dc = new DebugConsole(io, 0x402);
@@ -100,6 +112,8 @@ public class SeaBiosCdBootTests
         var vga = new VmPortal.Emulator.Devices.Vga.Vga(io, mem);
         pci.Add(2, 0, new StdVgaPci(vga, mem, File.ReadAllBytes(VgaBiosPath)));
         new FwCfgDevice(io, mem).SetRamSize(ram);
+        bool cd = bootFrom == CmosBootDevice.CdRom;
+        ide.Primary.Attach(0, new AtaHardDisk(new MemoryDiskImage(cd ? new byte[16 << 20] : BuildBootableDisk("HELLO FROM SECTOR 21"), readOnly: false)));
         ide.Secondary.Attach(0, new AtapiCdrom(new MemoryDiskImage(BuildBootableIso("HELLO FROM BLOCK 21"), readOnly: true)));
 
         cpu.Reset();
@@ -126,11 +140,12 @@ public class SeaBiosCdBootTests
         text = vga.Screen.GetText();
         Assert.True(text.Contains("CDBOOT: done"), "screen:\n" + text + "\ndebug:\n" + debug);
         Assert.Contains("DVD/CD [ata1-0: VmPortal DVD-ROM ATAPI-4 DVD/CD]", debug.ToString());
+        Assert.Contains("ata0-0: VmPortal HARDDISK ATA-7 Hard-Disk (16 MiBytes)", debug.ToString());
         var lines = text.Split('\n');
         Assert.StartsWith("SeaBIOS (version", lines[0]);
-        Assert.Contains("Booting from DVD/CD...", lines);
+        Assert.Contains(cd ? "Booting from DVD/CD..." : "Booting from Hard Disk...", lines);
         Assert.Contains("CDBOOT: reading block 21", lines);
-        Assert.Contains("HELLO FROM BLOCK 21", lines);
+        Assert.Contains(cd ? "HELLO FROM BLOCK 21" : "HELLO FROM SECTOR 21", lines);
         Assert.Contains("CDBOOT: done", lines);
         vga.Screen.Refresh();
         Assert.Equal((ScreenMode.Text, 720, 400), (vga.Screen.Mode, vga.Screen.Width, vga.Screen.Height));
