@@ -71,6 +71,23 @@ public sealed class AtaChannel
         foreach (var d in _devices) d?.Reset();
     }
 
+    /// <summary>Channel registers for machine snapshots (devices save their own state).</summary>
+    public sealed record State(int Version, int Selected, byte Control, bool IrqPending, byte Features, byte Count, byte LbaLow,
+        byte LbaMid, byte LbaHigh, byte Device)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, _selected, _control, _irqPending, _feat, _count, _lbaLow, _lbaMid, _lbaHigh, _device);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"ATA channel state version {s.Version} is not supported.");
+        _selected = s.Selected & 1; _control = s.Control; _irqPending = s.IrqPending;
+        _feat = s.Features; _count = s.Count; _lbaLow = s.LbaLow; _lbaMid = s.LbaMid; _lbaHigh = s.LbaHigh; _device = s.Device;
+        UpdateIrq();
+    }
+
     internal void RaiseIrq()
     {
         _irqPending = true;

@@ -151,6 +151,29 @@ public abstract class AtaDevice
         Channel?.BusMaster?.TryTransfer();
     }
 
+    // ---- snapshots ----
+
+    /// <summary>Task file, PIO buffer and DMA request of a device (part of each device's state record).</summary>
+    public sealed record TaskFileState(byte Features, byte SectorCount, byte LbaLow, byte LbaMid, byte LbaHigh, byte Device,
+        byte HobFeatures, byte HobSectorCount, byte HobLbaLow, byte HobLbaMid, byte HobLbaHigh, byte Status, byte Error,
+        byte[] Buffer, int BufferPos, int BufferLength, bool HostToDevice, bool DmaRequested, bool DmaToMemory, long DmaRemaining);
+
+    protected TaskFileState SaveTaskFile() => new(Features, SectorCount, LbaLow, LbaMid, LbaHigh, Device,
+        HobFeatures, HobSectorCount, HobLbaLow, HobLbaMid, HobLbaHigh, Status, Error,
+        Buffer.AsSpan(0, BufferLength).ToArray(), BufferPos, BufferLength, HostToDevice, DmaRequested, DmaToMemory, DmaRemaining);
+
+    protected void LoadTaskFile(TaskFileState t)
+    {
+        if (t.BufferLength < 0 || t.BufferLength > BufferSize || t.Buffer.Length != t.BufferLength || t.BufferPos < 0 || t.BufferPos > t.BufferLength)
+            throw new InvalidDataException("ATA device state has an invalid PIO buffer.");
+        Features = t.Features; SectorCount = t.SectorCount; LbaLow = t.LbaLow; LbaMid = t.LbaMid; LbaHigh = t.LbaHigh; Device = t.Device;
+        HobFeatures = t.HobFeatures; HobSectorCount = t.HobSectorCount; HobLbaLow = t.HobLbaLow; HobLbaMid = t.HobLbaMid; HobLbaHigh = t.HobLbaHigh;
+        Status = t.Status; Error = t.Error;
+        t.Buffer.CopyTo(Buffer, 0);
+        BufferPos = t.BufferPos; BufferLength = t.BufferLength; HostToDevice = t.HostToDevice;
+        DmaRequested = t.DmaRequested; DmaToMemory = t.DmaToMemory; DmaRemaining = t.DmaRemaining;
+    }
+
     // ---- helpers ----
 
     /// <summary>Builds IDENTIFY data: 256 little-endian words in <see cref="Buffer"/>.</summary>

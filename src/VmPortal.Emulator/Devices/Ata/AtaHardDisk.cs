@@ -275,6 +275,32 @@ public sealed class AtaHardDisk : AtaDevice
         else Device = (byte)((Device & 0xF0) | (int)((last >> 24) & 0x0F));
     }
 
+    // ---- snapshots ----
+
+    /// <summary>Device state for machine snapshots (the image itself is reattached by the machine).</summary>
+    public sealed record State(int Version, TaskFileState TaskFile, int CurrentHeads, int CurrentSectorsPerTrack, int Multiple,
+        byte PioMode, byte MwdmaMode, byte UdmaMode, bool WriteCache, long Lba, long Remaining, int BlockSectors, bool Lba48,
+        int DmaSectorPos, byte[] DmaSector)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, SaveTaskFile(), _curHeads, _curSpt, _multiple, _pioMode, _mwdmaMode,
+        _udmaMode, _writeCache, _lba, _remaining, _blockSectors, _lba48, _dmaSectorPos, (byte[])_dmaSector.Clone());
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"ATA disk state version {s.Version} is not supported.");
+        if (s.DmaSector.Length != IDiskImage.SectorSize || s.DmaSectorPos < 0 || s.DmaSectorPos > IDiskImage.SectorSize)
+            throw new InvalidDataException("ATA disk state has an invalid DMA sector.");
+        LoadTaskFile(s.TaskFile);
+        _curHeads = Math.Clamp(s.CurrentHeads, 1, 16); _curSpt = Math.Clamp(s.CurrentSectorsPerTrack, 1, 255);
+        _multiple = s.Multiple; _pioMode = s.PioMode; _mwdmaMode = s.MwdmaMode; _udmaMode = s.UdmaMode; _writeCache = s.WriteCache;
+        _lba = s.Lba; _remaining = s.Remaining; _blockSectors = s.BlockSectors; _lba48 = s.Lba48;
+        _dmaSectorPos = s.DmaSectorPos;
+        s.DmaSector.CopyTo(_dmaSector, 0);
+    }
+
     // ---- DMA ----
 
     private int _dmaSectorPos = IDiskImage.SectorSize;

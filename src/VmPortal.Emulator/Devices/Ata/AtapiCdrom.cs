@@ -571,6 +571,35 @@ public sealed class AtapiCdrom : AtaDevice
         _packetPhase = _dataPhase = false;
     }
 
+    /// <summary>Device state for machine snapshots (the disc image is reattached by the machine).</summary>
+    public sealed record State(int Version, TaskFileState TaskFile, byte[] Packet, bool PacketPhase, bool DataPhase, bool Dma,
+        bool Locked, byte SenseKey, byte Asc, byte Ascq, bool UnitAttention, bool MediaEvent, int ByteCountLimit,
+        byte[] Response, int ResponsePos, long Remaining, bool FromMedia, long MediaBlock, byte[] Block, int BlockPos)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, SaveTaskFile(), (byte[])_packet.Clone(), _packetPhase, _dataPhase, _dma,
+        _locked, _senseKey, _asc, _ascq, _unitAttention, _mediaEvent, _byteCountLimit, (byte[])_response.Clone(), _responsePos,
+        _remaining, _fromMedia, _mediaBlock, (byte[])_block.Clone(), _blockPos);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"ATAPI state version {s.Version} is not supported.");
+        if (s.Packet.Length != _packet.Length || s.Response.Length != _response.Length || s.Block.Length != BlockSize
+            || s.ResponsePos < 0 || s.ResponsePos > _response.Length || s.BlockPos < 0 || s.BlockPos > BlockSize)
+            throw new InvalidDataException("ATAPI state has invalid buffers.");
+        LoadTaskFile(s.TaskFile);
+        s.Packet.CopyTo(_packet, 0);
+        _packetPhase = s.PacketPhase; _dataPhase = s.DataPhase; _dma = s.Dma; _locked = s.Locked;
+        _senseKey = s.SenseKey; _asc = s.Asc; _ascq = s.Ascq; _unitAttention = s.UnitAttention; _mediaEvent = s.MediaEvent;
+        _byteCountLimit = s.ByteCountLimit;
+        s.Response.CopyTo(_response, 0);
+        _responsePos = s.ResponsePos; _remaining = s.Remaining; _fromMedia = s.FromMedia; _mediaBlock = s.MediaBlock;
+        s.Block.CopyTo(_block, 0);
+        _blockPos = s.BlockPos;
+    }
+
     private static void WriteAscii(Span<byte> dest, string s)
     {
         for (int i = 0; i < dest.Length; i++) dest[i] = i < s.Length ? (byte)s[i] : (byte)' ';

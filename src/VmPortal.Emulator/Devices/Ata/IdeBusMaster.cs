@@ -33,6 +33,22 @@ public sealed class IdeBusMaster
 
     public byte Status => _status;
 
+    /// <summary>Bus-master registers for machine snapshots.</summary>
+    public sealed record State(int Version, byte Command, byte Status, uint PrdTable)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, _command, _status, _prdTable);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"IDE bus-master state version {s.Version} is not supported.");
+        _command = (byte)(s.Command & (CommandStart | CommandToMemory));
+        _status = s.Status;
+        _prdTable = s.PrdTable & 0xFFFF_FFFC;
+    }
+
     internal void SetInterruptFlag() => _status |= StatusInterrupt;
 
     public uint Read(int offset, int size)
