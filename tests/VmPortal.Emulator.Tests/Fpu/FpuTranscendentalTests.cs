@@ -241,6 +241,17 @@ public class FpuTranscendentalTests(ITestOutputHelper output)
         Assert.Equal(X87.ConstantValue(3, 0), Run(0xF3, Float80.FromDouble(-1), Float80.Zero(false))); // atan2(+0, −1) = π
         Assert.Equal(Float80.FromDouble(3.0), Run(0xF1, Float80.FromDouble(8), Float80.One));         // log2 8 = 3 (rounded exactly)
 
+        // exact cases raise no PE
+        var e1 = new FpuHarness();
+        e1.Load(Float80.FromDouble(-2.5)); e1.Load(Float80.FromDouble(1.0 / 1024));
+        e1.Ok(0xD9, 0xF1);                                                            // −2.5·log2(2^-10) = 25
+        Assert.Equal(Float80.FromDouble(25), e1.Fpu.St(0));
+        Assert.Equal(0, e1.Exceptions);
+        e1.Load(Float80.FromDouble(-1));
+        e1.Ok(0xD9, 0xF0);                                                            // 2^-1 − 1 = −0.5
+        Assert.Equal(Float80.FromDouble(-0.5), e1.Fpu.St(0));
+        Assert.Equal(0, e1.Exceptions);
+
         // |x| ≥ 2^63: C2 set, operand unchanged
         var big = new Float80(false, 16383 + 63, Float80.IntegerBit);
         var h2 = new FpuHarness();

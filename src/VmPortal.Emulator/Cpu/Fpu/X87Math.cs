@@ -47,10 +47,13 @@ public static class X87Math
         }
     }
 
-    /// <summary>Rounds (hi + lo)·2^scale once to 64 bits in the current rounding mode; always raises PE.</summary>
-    private static Float80 Round(DoubleDouble v, int scale, ref FpuEnv env)
+    /// <summary>
+    /// Rounds (hi + lo)·2^scale once to 64 bits in the current rounding mode. PE is raised unless the caller knows
+    /// the double-double value is the exact result and the final rounding is exact too.
+    /// </summary>
+    private static Float80 Round(DoubleDouble v, int scale, ref FpuEnv env, bool exactValue = false)
     {
-        env.Flags |= FpuStatus.Precision;
+        if (!exactValue) env.Flags |= FpuStatus.Precision;
         if (v.Hi == 0) return Float80.Zero(double.IsNegative(v.Hi));
         bool neg = v.Hi < 0;
         Decompose(Math.Abs(v.Hi), out ulong mh, out int eh);
@@ -225,6 +228,8 @@ public static class X87Math
             env.Flags |= wide.Flags | FpuStatus.Precision;
             return r;
         }
+        if (a.Exponent == Float80.Bias && a.Significand == Float80.IntegerBit)
+            return a.Sign ? new Float80(true, Float80.Bias - 1, Float80.IntegerBit) : Float80.One;   // −½ and 1 exactly
         if (a.Exponent >= Float80.Bias + 10)
         {
             // far outside the defined domain: IEEE double is as good as anything
@@ -263,9 +268,10 @@ public static class X87Math
         return s;
     }
 
-    /// <summary>log2 of m·2^(k−63) (m normalised) in double-double.</summary>
-    private static DoubleDouble Log2(int k, ulong m)
+    /// <summary>log2 of m·2^(k−63) (m normalised) in double-double; exact when x is a power of two.</summary>
+    private static DoubleDouble Log2(int k, ulong m, out bool exact)
     {
+        exact = m == Float80.IntegerBit;
         // f = m/2^63 ∈ [1, 2), moved into [√½, √2); log2 f = 2·atanh((f − 1)/(f + 1))·log2(e)
         int fe = 0;
         if (m > 0xB504_F333_F9DE_6484UL)
@@ -281,11 +287,11 @@ public static class X87Math
     }
 
     /// <summary>y·L rounded once, with y's binary exponent applied exactly.</summary>
-    private static Float80 ScaleProduct(Float80 y, DoubleDouble l, ref FpuEnv env, int extraScale = 0)
+    private static Float80 ScaleProduct(Float80 y, DoubleDouble l, ref FpuEnv env, int extraScale = 0, bool exact = false)
     {
         SoftFloat80.Unpack(y, out int ey, out ulong my);
         DoubleDouble ym = DoubleDouble.FromSignificand(y.Sign, my, 0);
-        return Round(ym * l, ey + extraScale, ref env);
+        return Round(ym * l, ey + extraScale, ref env, exact);
     }
 
     /// <summary>FYL2X: ST1 · log2(ST0). x = ST0, y = ST1.</summary>
@@ -314,7 +320,8 @@ public static class X87Math
         bool below1 = k < 0;
         if (y.IsInfinity) return Float80.Infinity(y.Sign ^ below1);
         if (y.IsZero) return Float80.Zero(y.Sign ^ below1);
-        return ScaleProduct(y, Log2(k, m), ref env);
+        DoubleDouble log = Log2(k, m, out bool exact);
+        return ScaleProduct(y, log, ref env, exact: exact);   // y·k for powers of two: exact (64×≤15 bits in 106)
     }
 
     /// <summary>FYL2XP1: ST1 · log2(ST0 + 1) (architecturally for |ST0| &lt; 1 − √2/2).</summary>
@@ -359,7 +366,7 @@ public static class X87Math
         else
         {
             SoftFloat80.Unpack(onePlus, out int k, out ulong m);
-            log = Log2(k, m);
+            log = Log2(k, m, out _);
         }
         return ScaleProduct(y, log, ref env);
     }
