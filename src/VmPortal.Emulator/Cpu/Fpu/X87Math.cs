@@ -4,11 +4,11 @@ namespace VmPortal.Emulator.Cpu.Fpu;
 /// Transcendental functions of the x87 (FSIN FCOS FSINCOS FPTAN FPATAN F2XM1 FYL2X FYL2XP1).
 /// Special cases (zeros, infinities, NaNs, invalid domains, exact results such as log2(1)) follow the SDM tables.
 /// Ordinary results are evaluated in double-double arithmetic (≈106 bits: exact argument conversion, trig
-/// reduction by a 160-bit π/2 for |x| &lt; 2^52, series evaluation) and rounded once to 64 bits in the current
-/// rounding mode, so they are within about one extended ulp of the true value (measured figures in
-/// FpuTranscendentalTests). They are the true mathematical values, not silicon's: real FSIN reduces with a 66-bit
-/// π and so differs from the true sine near multiples of π. For 2^52 ≤ |x| &lt; 2^63 the trig functions fall
-/// back to IEEE double (≈2^-53 relative). PE is always set; C1 reports the final rounding direction.
+/// reduction by a 160-bit π/2 below 2^30 and by a 256-bit 2/π (Payne–Hanek) up to 2^63, series evaluation) and
+/// rounded once to 64 bits in the current rounding mode, so they are within about one extended ulp of the true
+/// value (measured figures in FpuTranscendentalTests). They are the true mathematical values, not silicon's: real
+/// FSIN reduces with a 66-bit π and so differs from the true sine near multiples of π. PE is set unless the result
+/// is exact; C1 reports the final rounding direction.
 /// </summary>
 public static class X87Math
 {
@@ -73,19 +73,80 @@ public static class X87Math
 
     // ---------------------------------------------------------------- trigonometry
 
-    /// <summary>x = k·π/2 + r with |r| ≤ ~π/4; false when |x| is too large for the double-double reduction.</summary>
-    private static bool Reduce(Float80 a, out DoubleDouble r, out int quadrant)
+    /// <summary>x = k·π/2 + r with |r| ≤ ~π/4 (Cody–Waite with a 160-bit π/2 below 2^30, Payne–Hanek above).</summary>
+    private static void Reduce(Float80 a, out DoubleDouble r, out int quadrant)
     {
+        if (a.Exponent >= Float80.Bias + 30)
+        {
+            SoftFloat80.Unpack(a, out int e, out ulong m);
+            ReduceLarge(m, e, a.Sign, out r, out quadrant);
+            return;
+        }
         DoubleDouble x = ToDD(a);
         double k = Math.Round(x.Hi * TwoOverPi);
-        quadrant = 0;
-        r = x;
-        if (Math.Abs(k) >= 4503599627370496.0) return false;     // 2^52
         r = x - new DoubleDouble(PiO2A) * k;
         r -= new DoubleDouble(PiO2B) * k;
         r -= new DoubleDouble(PiO2C) * k;
         quadrant = (int)((long)k & 3);
-        return true;
+    }
+
+    // 2/π · 2^256, least significant limb first.
+    private static readonly ulong[] TwoOverPiLimbs =
+        [0xFE5163ABDEBBC561UL, 0xDB6295993C439041UL, 0xFC2757D1F534DDC0UL, 0xA2F9836E4E441529UL];
+
+    /// <summary>
+    /// Reduction for 2^30 ≤ |x| &lt; 2^63 (x = m·2^(e−63)): x·2/π = m·c/2^(256+s) with c = ⌊2/π·2^256⌋ and
+    /// s = 63 − e; the 192 fraction bits below the integer part carry an error under 2^-190.
+    /// </summary>
+    private static void ReduceLarge(ulong m, int e, bool negative, out DoubleDouble r, out int quadrant)
+    {
+        int s = 63 - e;                                              // 1..33
+        ulong p0, p1, p2, p3, p4, hi, lo, carry;
+        hi = Math.BigMul(m, TwoOverPiLimbs[0], out lo);
+        p0 = lo; carry = hi;
+        hi = Math.BigMul(m, TwoOverPiLimbs[1], out lo);
+        p1 = lo + carry; carry = hi + (p1 < lo ? 1UL : 0UL);
+        hi = Math.BigMul(m, TwoOverPiLimbs[2], out lo);
+        p2 = lo + carry; carry = hi + (p2 < lo ? 1UL : 0UL);
+        hi = Math.BigMul(m, TwoOverPiLimbs[3], out lo);
+        p3 = lo + carry; carry = hi + (p3 < lo ? 1UL : 0UL);
+        p4 = carry;
+        _ = p0;
+        ulong k = p4 >> s;                                           // integer part (mod 2^64 is plenty for k mod 4)
+        UInt128 a = ((UInt128)p4 << 64) | p3;
+        UInt128 fracHigh = (a << (64 - s)) | (p2 >> s);              // fraction bits 1..128
+        ulong fracLow = (p2 << (64 - s)) | (p1 >> s);                // fraction bits 129..192
+        bool negFrac = false;
+        if ((fracHigh >> 127) != UInt128.Zero)
+        {
+            // fraction ≥ ½: round k up, r = (fraction − 1)·π/2 (two's complement of the 192-bit fraction)
+            k++;
+            negFrac = true;
+            fracLow = ~fracLow + 1;
+            fracHigh = ~fracHigh + (fracLow == 0 ? UInt128.One : UInt128.Zero);
+        }
+        DoubleDouble f;
+        if (fracHigh == UInt128.Zero)
+        {
+            f = fracLow == 0 ? new DoubleDouble(0) : DoubleDouble.FromSignificand(negFrac, fracLow, -129);
+        }
+        else
+        {
+            int lz = (int)UInt128.LeadingZeroCount(fracHigh);
+            UInt128 t = lz == 0 ? fracHigh
+                : lz < 64 ? (fracHigh << lz) | (fracLow >> (64 - lz))
+                : (fracHigh << lz) | ((UInt128)fracLow << (lz - 64));
+            // t·2^(−128−lz) is the fraction; its two 64-bit halves are exact double-doubles
+            f = DoubleDouble.FromSignificand(negFrac, (ulong)(t >> 64), -1 - lz)
+                + DoubleDouble.FromSignificand(negFrac, (ulong)t, -65 - lz);
+        }
+        r = f * PiO2;
+        quadrant = (int)(k & 3);
+        if (negative)
+        {
+            r = -r;
+            quadrant = (4 - quadrant) & 3;
+        }
     }
 
     private static void SinCosSeries(DoubleDouble r, out DoubleDouble sin, out DoubleDouble cos)
@@ -124,12 +185,7 @@ public static class X87Math
             if (a.IsDenormalOperand) env.Flags |= FpuStatus.Underflow;
             return a;
         }
-        if (!Reduce(a, out DoubleDouble r, out int q))
-        {
-            double x = a.ToDouble();
-            double d = f switch { Trig.Sin => Math.Sin(x), Trig.Cos => Math.Cos(x), _ => Math.Tan(x) };
-            return Round(new DoubleDouble(d), 0, ref env);
-        }
+        Reduce(a, out DoubleDouble r, out int q);
         SinCosSeries(r, out DoubleDouble s, out DoubleDouble c);
         DoubleDouble v = f switch
         {
