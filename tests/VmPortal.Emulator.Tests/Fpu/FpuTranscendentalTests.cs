@@ -147,7 +147,7 @@ public class FpuTranscendentalTests(ITestOutputHelper output)
         double d = lo + (hi - lo) * rng.NextDouble();
         Float80 f = Float80.FromDouble(d);
         if (f.IsZero) return f;
-        return new Float80(f.SignExponent, f.Significand | ((ulong)rng.Next(2048)));
+        return new Float80(f.SignExponent, f.Significand | (ulong)(uint)rng.Next(2048));
     }
 
     [Fact]
