@@ -269,6 +269,11 @@ public class FpuTranscendentalTests(ITestOutputHelper output)
         Assert.Equal(Float80.FromDouble(-0.5), e1.Fpu.St(0));
         Assert.Equal(0, e1.Exceptions);
 
+        // outside F2XM1's defined domain: no garbage, just a sensible value
+        Assert.Equal(Float80.Infinity(false), Run(0xF0, Float80.FromDouble(5000)));
+        Assert.Equal(new Float80(true, 16383, Float80.IntegerBit), Run(0xF0, Float80.FromDouble(-5000)));
+        Assert.Equal(Float80.FromDouble(1023), Run(0xF0, Float80.FromDouble(10)));
+
         // |x| ≥ 2^63: C2 set, operand unchanged
         var big = new Float80(false, 16383 + 63, Float80.IntegerBit);
         var h2 = new FpuHarness();

@@ -55,6 +55,12 @@ public static class X87Math
     {
         if (!exactValue) env.Flags |= FpuStatus.Precision;
         if (v.Hi == 0) return Float80.Zero(double.IsNegative(v.Hi));
+        if (double.IsNaN(v.Hi)) return Invalid(ref env);                 // only reachable outside defined domains
+        if (double.IsInfinity(v.Hi))
+        {
+            env.Flags |= FpuStatus.Overflow | FpuStatus.Precision;
+            return Float80.Infinity(v.Hi < 0);
+        }
         bool neg = v.Hi < 0;
         Decompose(Math.Abs(v.Hi), out ulong mh, out int eh);
         UInt128 s = (UInt128)mh << 64;
