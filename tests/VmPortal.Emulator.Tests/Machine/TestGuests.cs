@@ -64,6 +64,48 @@ public static class TestGuests
         return path;
     }
 
+    /// <summary>CPUID leaf 1 EDX as the emulated CPU reports it (0 while the CPU is the placeholder).</summary>
+    public static readonly uint CpuidFeatures = ProbeCpuid();
+
+    public const uint CpuidFpu = 1u << 0, CpuidCx8 = 1u << 8, CpuidCmov = 1u << 15, CpuidFxsr = 1u << 24;
+
+    /// <summary>
+    /// Null when the CPU reports every feature in <paramref name="features"/>; otherwise a skip reason naming the
+    /// missing ones and the guest that needs them.
+    /// </summary>
+    public static string? CpuLacks(uint features, string guest)
+    {
+        if (CpuMissing != null) return CpuMissing;
+        uint missing = features & ~CpuidFeatures;
+        if (missing == 0) return null;
+        var names = new List<string>();
+        if ((missing & CpuidFpu) != 0) names.Add("FPU (x87)");
+        if ((missing & CpuidCx8) != 0) names.Add("CX8");
+        if ((missing & CpuidCmov) != 0) names.Add("CMOV");
+        if ((missing & CpuidFxsr) != 0) names.Add("FXSR (FXSAVE/FXRSTOR)");
+        return $"{guest} needs CPUID {string.Join(", ", names)}, which the emulated CPU does not report yet";
+    }
+
+    private static uint ProbeCpuid()
+    {
+        try
+        {
+            var memory = new PhysicalMemory(1 << 20);
+            // At the reset vector: mov eax, 1; cpuid; hlt.
+            var image = new byte[Size];
+            new byte[] { 0x66, 0xB8, 0x01, 0x00, 0x00, 0x00, 0x0F, 0xA2, 0xF4 }.CopyTo(image, 0xFF0);
+            VmPortal.Emulator.Firmware.SystemBios.Map(memory, image);
+            var cpu = new global::VmPortal.Emulator.Cpu.Cpu(memory, new IoBus());
+            cpu.Reset();
+            cpu.Run(10);
+            return cpu.Edx;
+        }
+        catch (NotImplementedException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>Null when the real CPU is merged; otherwise the skip reason for tests that execute guest code.</summary>
     public static readonly string? CpuMissing = ProbeCpu();
 
