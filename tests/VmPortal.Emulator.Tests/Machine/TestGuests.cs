@@ -44,6 +44,30 @@ public static class TestGuests
         0xEB, 0xFD,             // jmp L
     });
 
+    /// <summary>Polls COM1's line status and copies every received byte to port 0xE9.</summary>
+    public static byte[] SerialEcho() => Image(new byte[]
+    {
+        0xBA, 0xFD, 0x03,       // L: mov dx, 0x3FD (LSR)
+        0xEC,                   // in al, dx
+        0xA8, 0x01,             // test al, 1 (data ready)
+        0x74, 0xF8,             // jz L
+        0xBA, 0xF8, 0x03,       // mov dx, 0x3F8 (RBR)
+        0xEC,                   // in al, dx
+        0xE6, 0xE9,             // out 0xE9, al
+        0xEB, 0xF0,             // jmp L
+    });
+
+    /// <summary>Polls the i8042 status and copies every byte from port 0x60 (translated set 1 scancodes) to port 0xE9.</summary>
+    public static byte[] KeyboardEcho() => Image(new byte[]
+    {
+        0xE4, 0x64,             // L: in al, 0x64
+        0xA8, 0x01,             // test al, 1 (output buffer full)
+        0x74, 0xFA,             // jz L
+        0xE4, 0x60,             // in al, 0x60
+        0xE6, 0xE9,             // out 0xE9, al
+        0xEB, 0xF4,             // jmp L
+    });
+
     private static byte[] Image(byte[] code)
     {
         var image = new byte[Size];
