@@ -37,6 +37,8 @@ public sealed class FakeGuest
     public bool CursorBlink { get; init; } = true;
     public VmLifecycle Lifecycle { get; } = new(VmRunState.Running);
     public event Action<byte[]>? SerialOut;
+    /// <summary>Asks the frame ticker for an early tick (set by the ticker; called after keyboard input).</summary>
+    public Action? Kicker { get; set; }
 
     /// <summary>Bytes from the keyboard controller (scancode set 1).</summary>
     public void SendScancodes(ReadOnlySpan<byte> bytes)
@@ -61,6 +63,7 @@ public sealed class FakeGuest
                 }
             }
         }
+        Kicker?.Invoke();
     }
 
     public void SerialInput(byte[] bytes) => SerialOut?.Invoke(bytes);

@@ -60,24 +60,25 @@ public static class DemoServer
     }
 }
 
-/// <summary>Drives the fake guest's frame ticks at 30 Hz and forwards its serial output.</summary>
-public sealed class FrameTicker(FakeGuest guest) : BackgroundService
+/// <summary>Drives the fake guest's frame ticks at 30 Hz (sooner after input: <see cref="FakeGuest.Kick"/>) with
+/// <see cref="VmPortal.Core.Console.ConsoleTicker"/>, and forwards its serial output.</summary>
+public sealed class FrameTicker(FakeGuest guest) : IHostedService
 {
     public static readonly TimeSpan Period = TimeSpan.FromMilliseconds(1000.0 / 30);
+    private VmPortal.Core.Console.ConsoleTicker? ticker;
 
-    protected override async Task ExecuteAsync(CancellationToken ct)
+    public Task StartAsync(CancellationToken ct)
     {
         guest.SerialOut += bytes => guest.Stream.PublishSerial(bytes);
         guest.Stream.PublishPowerState(guest.Lifecycle.State);
-        using var timer = new PeriodicTimer(Period);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(ct))
-            {
-                try { guest.Tick(); }
-                catch (Exception e) { Debug.WriteLine(e); }
-            }
-        }
-        catch (OperationCanceledException) { }
+        ticker = new VmPortal.Core.Console.ConsoleTicker(guest.Tick, Period, TimeSpan.FromMilliseconds(2), e => Debug.WriteLine(e));
+        guest.Kicker = ticker.Kick;
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken ct)
+    {
+        ticker?.Dispose();
+        return Task.CompletedTask;
     }
 }
