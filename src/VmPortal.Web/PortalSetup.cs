@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.AspNetCore.Identity;
@@ -29,6 +30,9 @@ public static class PortalSetup
         var config = builder.Configuration;
 
         services.AddSingleton<PortalPaths>();
+        // cookie/antiforgery keys survive restarts (./.data/keys; a volume in the container)
+        var keyDir = Path.Combine(new PortalPaths(config).DataDirectory, "keys");
+        services.AddDataProtection().SetApplicationName("VmPortal").PersistKeysToFileSystem(new DirectoryInfo(keyDir));
         services.AddSingleton<PortalDatabase>();
         services.AddDbContextFactory<PortalDbContext>((sp, o) =>
             o.UseNpgsql(sp.GetRequiredService<PortalDatabase>().ConnectionString));
@@ -112,12 +116,31 @@ public static class PortalSetup
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false));
         });
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "VmPortal API";
+            doc.Info.Description =
+                "VM inventory of VmPortal. Authenticate scripts with `Authorization: Bearer <token>`; mint a token with " +
+                "POST /api/auth/tokens {username, password, name, expiresInDays}. Errors are RFC 9457 problem details.";
+            doc.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+            doc.Components.SecuritySchemes ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>();
+            doc.Components.SecuritySchemes["Bearer"] = new Microsoft.OpenApi.OpenApiSecurityScheme
+            {
+                Type = Microsoft.OpenApi.SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "Personal API token (vmp_…)",
+            };
+            return Task.CompletedTask;
+        }));
         services.AddHealthChecks().AddDbContextCheck<PortalDbContext>("database", tags: ["ready"]);
 
         // ---- UI ----
         services.AddRazorComponents().AddInteractiveServerComponents();
-        services.AddMudServices();
+        services.AddMudServices(c =>
+        {
+            c.SnackbarConfiguration.PositionClass = MudBlazor.Defaults.Classes.Position.BottomRight;
+            c.SnackbarConfiguration.VisibleStateDuration = 4000;
+        });
         services.AddHttpContextAccessor();
     }
 
@@ -142,7 +165,8 @@ public static class PortalSetup
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
 
         app.MapOpenApi();
-        app.MapScalarApiReference("/api/docs", o => o.WithTitle("VmPortal API").DisableDefaultFonts());
+        app.MapScalarApiReference("/api/docs", o => o.WithTitle("VmPortal API").DisableDefaultFonts().HideClientButton()
+            .AddPreferredSecuritySchemes("Bearer"));
 
         app.MapAuthApi();
         app.MapVmsApi();

@@ -40,6 +40,7 @@ public sealed class CowDiskImage : IDiskImage
     private readonly long _tableOffset;
     private long _nextFree;
     private readonly byte[] _clusterBuffer;
+    private readonly byte[] _entryBuffer = new byte[8];
     private bool _disposed;
 
     private CowDiskImage(IDiskImage baseImage, SafeFileHandle overlay, int clusterSize, long tableOffset, long[] table, long nextFree)
@@ -191,9 +192,8 @@ public sealed class CowDiskImage : IDiskImage
                 long newAt = _nextFree;
                 RandomAccess.Write(_overlay, _clusterBuffer, newAt);
                 _nextFree = newAt + _clusterSize;
-                Span<byte> entry = stackalloc byte[8];
-                BinaryPrimitives.WriteInt64LittleEndian(entry, newAt);
-                RandomAccess.Write(_overlay, entry, _tableOffset + cluster * 8);
+                BinaryPrimitives.WriteInt64LittleEndian(_entryBuffer, newAt);
+                RandomAccess.Write(_overlay, _entryBuffer, _tableOffset + cluster * 8);
                 _table[cluster] = newAt;
             }
             done += n;

@@ -26,6 +26,9 @@ public sealed class SystemControlPortA
     /// <summary>Raised when the guest requests a reset through bit 0. The machine resets the CPU (and devices).</summary>
     public event Action? ResetRequested;
 
+    /// <summary>Machine reset: clears the stored bits (the machine sets A20 itself on reset).</summary>
+    public void Reset() => _value = 0;
+
     private uint Read(ushort port, int size) => (uint)((_value & ~(FastReset | A20Gate)) | (_memory.A20Enabled ? A20Gate : 0));
 
     private void Write(ushort port, int size, uint value)

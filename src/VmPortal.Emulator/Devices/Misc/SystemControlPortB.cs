@@ -36,6 +36,9 @@ public sealed class SystemControlPortB
     /// <summary>Raised when <see cref="SpeakerOn"/> changes (for a bell in the console).</summary>
     public event Action<bool>? SpeakerChanged;
 
+    /// <summary>Machine reset: gate and speaker off.</summary>
+    public void Reset() => Write(Port, 1, 0);
+
     private uint Read(ushort port, int size)
     {
         int v = _written & 0x0F;

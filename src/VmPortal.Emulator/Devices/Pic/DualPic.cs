@@ -40,6 +40,14 @@ public sealed class DualPic : IIrqSink, IInterruptController
     /// <summary>Level of INTR to the CPU.</summary>
     public bool HasPendingInterrupt => _output;
 
+    /// <summary>Machine reset: both chips back to their power-on state.</summary>
+    public void Reset()
+    {
+        Master.Reset();
+        Slave.Reset();
+        Update();
+    }
+
     /// <summary>Drives ISA IRQ line <paramref name="irq"/> (0–15). Out-of-range lines are ignored.</summary>
     public void SetIrq(int irq, bool level)
     {

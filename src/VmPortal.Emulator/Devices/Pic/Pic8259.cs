@@ -59,6 +59,17 @@ public sealed class Pic8259
 
     private byte LevelMask => (byte)((_ltim ? 0xFF : _elcr) | _alwaysLevel);
 
+    /// <summary>Power-on state (the input lines keep their levels: devices still drive them).</summary>
+    public void Reset()
+    {
+        _irr = _isr = _imr = _elcr = 0;
+        _vectorBase = _isMaster ? (byte)0x08 : (byte)0x70;
+        _initStep = 0;
+        _needIcw4 = _single = _ltim = _autoEoi = _rotateOnAutoEoi = _specialFullyNested = _specialMask = false;
+        _readIsr = _pollPending = false;
+        _lowestPriority = 7;
+    }
+
     /// <summary>Drives input line <paramref name="irq"/> (0–7).</summary>
     public void SetLine(int irq, bool level)
     {

@@ -27,7 +27,7 @@ public sealed class Pit8254
     private readonly int _irqLine;
     private readonly MachineClock _clock;
     private readonly GuestTimer _timer;
-    private readonly PitChannel[] _channels;
+    private PitChannel[] _channels;
     private bool _line = true; // counter 0 OUT idles high after power-on (like an idle mode 3 counter)
 
     public Pit8254(IoBus io, IIrqSink irq, TimerScheduler scheduler, ushort basePort = DefaultBasePort, int irqLine = 0)
@@ -43,6 +43,14 @@ public sealed class Pit8254
 
     public PitChannel Channel(int index) => _channels[index];
 
+    /// <summary>Machine reset: counters back to their power-on state (counter 2 gate low), no timer armed.</summary>
+    public void Reset()
+    {
+        _timer.Cancel();
+        _channels = new[] { new PitChannel(0, true), new PitChannel(1, true), new PitChannel(2, false) };
+        SetLine(true);
+    }
+
     /// <summary>Counter 2 GATE (port 0x61 bit 0).</summary>
     public bool Channel2Gate
     {
@@ -57,6 +65,22 @@ public sealed class Pit8254
 
     /// <summary>Guest nanoseconds until <paramref name="ticks"/> input-clock ticks have passed (rounded up).</summary>
     public static long TicksToNs(long ticks) => ticks / FrequencyHz * NsPerSecond + (ticks % FrequencyHz * NsPerSecond + FrequencyHz - 1) / FrequencyHz;
+
+    /// <summary>Named, versioned snapshot: the three counters and the IRQ 0 line. Restore into a machine whose clock resumed at the saved guest time.</summary>
+    public sealed record State(int Version, PitChannel.State[] Channels, bool Line)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, [_channels[0].SaveState(), _channels[1].SaveState(), _channels[2].SaveState()], _line);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"PIT state version {s.Version} is not supported.");
+        for (int i = 0; i < 3; i++) _channels[i].LoadState(s.Channels[i]);
+        _line = s.Line;
+        Arm(_clock.NowNs);
+    }
 
     private uint Read(ushort port, int size)
     {

@@ -286,6 +286,27 @@ public sealed class PitChannel
         return ns <= afterNs ? afterNs + 1 : ns;
     }
 
+    /// <summary>Named, versioned snapshot of one counter (times are absolute guest nanoseconds).</summary>
+    public sealed record State(int Version, int Mode, int Access, bool Bcd, int Reload, bool Gate, bool WaitingForCount,
+        bool Counting, long StartNs, int StartCount, int FrozenCount, bool StaticOut, bool TerminalSeen,
+        bool WriteHighNext, bool ReadHighNext, bool LatchHighNext, byte WriteLow, int LatchedCount, int LatchedStatus, bool NullCount)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, Mode, Access, Bcd, Reload, Gate, WaitingForCount, _counting, _startNs,
+        _startCount, _frozenCount, _staticOut, _terminalSeen, _writeHighNext, _readHighNext, _latchHighNext, _writeLow,
+        _latchedCount, _latchedStatus, _nullCount);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"PIT counter state version {s.Version} is not supported.");
+        (Mode, Access, Bcd, Reload, Gate, WaitingForCount) = (s.Mode, s.Access, s.Bcd, s.Reload, s.Gate, s.WaitingForCount);
+        (_counting, _startNs, _startCount, _frozenCount, _staticOut, _terminalSeen) = (s.Counting, s.StartNs, s.StartCount, s.FrozenCount, s.StaticOut, s.TerminalSeen);
+        (_writeHighNext, _readHighNext, _latchHighNext, _writeLow) = (s.WriteHighNext, s.ReadHighNext, s.LatchHighNext, s.WriteLow);
+        (_latchedCount, _latchedStatus, _nullCount) = (s.LatchedCount, s.LatchedStatus, s.NullCount);
+    }
+
     private static int ToBcd(int v)
     {
         v %= 10000;

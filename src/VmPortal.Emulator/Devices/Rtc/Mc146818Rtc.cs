@@ -79,6 +79,18 @@ public sealed class Mc146818Rtc
         set => _cmos[index & 0x7F] = value;
     }
 
+    /// <summary>
+    /// The chip's RESET# input (machine reset): clears PIE, AIE, UIE, SQWE and the interrupt flags. Time and CMOS RAM
+    /// are battery-backed and survive.
+    /// </summary>
+    public void Reset()
+    {
+        _cmos[RegB] &= unchecked((byte)~(BPeriodicEnable | BAlarmEnable | BUpdateEnable | BSquareWave));
+        _cmos[RegC] = 0;
+        UpdateIrq();
+        RearmTimers(_clock.NowNs);
+    }
+
     /// <summary>Sets the RTC's current time (host side; the guest does the same through register B's SET bit).</summary>
     public void SetTime(DateTime time)
     {

@@ -41,4 +41,20 @@ public class MiscPortTests
         Assert.Equal("SeaBIOS\n", System.Text.Encoding.ASCII.GetString(text.ToArray()));
         Assert.Equal(0xE9, io.In8(0xE9));
     }
+
+    [Fact]
+    public void FerrRaisesIrq13UntilPortF0IsWritten()
+    {
+        var rig = new DeviceTestRig();
+        var latch = new FpuErrorLatch(rig.Io, rig.Pic);
+        latch.SetFerr(true);
+        Assert.Equal(0x75, rig.TakeInterrupt()); // IRQ 13
+        Assert.False(latch.IgnoreNumericError);
+        rig.Io.Out8(0xF0, 0);
+        Assert.True(latch.IgnoreNumericError);  // the handler's FNCLEX will not fault again
+        latch.SetFerr(false);
+        Assert.False(latch.IgnoreNumericError);
+        latch.SetFerr(true);
+        Assert.Equal(0x75, rig.TakeInterrupt()); // a new error latches again
+    }
 }

@@ -214,4 +214,19 @@ public class DualPicTests
         Assert.True(other.HasPendingInterrupt);
         Assert.Equal(0x74, other.AcknowledgeInterrupt());
     }
+
+    [Fact]
+    public void ResetRestoresPowerOnVectorsAndClearsState()
+    {
+        Init(0x20, 0x28);
+        _io.Out8(0x21, 0xF0);
+        Pulse(1);
+        Assert.Equal(0x21, _pic.AcknowledgeInterrupt());
+        _pic.Reset();
+        Assert.Equal(0x00, _io.In8(0x21));
+        _io.Out8(0x20, 0x0B);
+        Assert.Equal(0x00, _io.In8(0x20));
+        Pulse(1);
+        Assert.Equal(0x09, _pic.AcknowledgeInterrupt()); // BIOS default base 08h again
+    }
 }

@@ -180,4 +180,36 @@ public class Pit8254Tests
         _rig.Advance(Pit8254.TicksToNs(100_000));
         Assert.Equal(-1, _rig.TakeInterrupt());
     }
+
+    [Fact]
+    public void ResetStopsCounter0Interrupts()
+    {
+        Program(0, 2, 1000);
+        Assert.NotEqual(long.MaxValue, _rig.Scheduler.NextDeadlineNs);
+        _pit.Reset();
+        _portB.Reset();
+        Assert.Equal(long.MaxValue, _rig.Scheduler.NextDeadlineNs);
+        _rig.Advance(10_000_000);
+        Assert.Equal(-1, _rig.TakeInterrupt());
+        Assert.False(_pit.Channel2Gate);
+    }
+
+    [Fact]
+    public void StateRoundTripsIntoAFreshTimerAtTheSameGuestTime()
+    {
+        Program(0, 2, 2000);
+        Program(2, 0, 0x3000);
+        _rig.Io.Out8(0x61, 0x01);
+        _rig.Advance(Pit8254.TicksToNs(500));
+        var state = _pit.SaveState();
+        var other = new DeviceTestRig();
+        other.Clock.Advance(_rig.Clock.NowNs);
+        var copy = new Pit8254(other.Io, other.Pic, other.Scheduler);
+        copy.LoadState(state);
+        Assert.Equal(_pit.Channel(0).CountAt(_rig.Clock.NowNs), copy.Channel(0).CountAt(other.Clock.NowNs));
+        Assert.Equal(_pit.Channel(2).CountAt(_rig.Clock.NowNs), copy.Channel(2).CountAt(other.Clock.NowNs));
+        Assert.Equal(_rig.Scheduler.NextDeadlineNs, other.Scheduler.NextDeadlineNs);
+        other.Advance(Pit8254.TicksToNs(1500));
+        Assert.Equal(0x08, other.TakeInterrupt());
+    }
 }

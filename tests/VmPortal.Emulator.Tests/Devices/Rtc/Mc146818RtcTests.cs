@@ -153,4 +153,16 @@ public class Mc146818RtcTests
         int rs = (Read(0x34) << 16 | Read(0x35) << 24) + 16 * 1024 * 1024;
         Assert.Equal(64 * 1024 * 1024, rs);
     }
+
+    [Fact]
+    public void ResetPinClearsInterruptEnablesButKeepsTime()
+    {
+        Write(0x0B, 0x72);
+        Write(0x40, 0x99);
+        _rtc.Reset();
+        Assert.Equal(0x02, Read(0x0B));
+        Assert.Equal(0x99, Read(0x40));
+        Assert.Equal(0x58, Read(0x00));
+        Assert.Equal(long.MaxValue, _rig.Scheduler.NextDeadlineNs);
+    }
 }
