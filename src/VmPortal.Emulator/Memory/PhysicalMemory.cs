@@ -52,8 +52,14 @@ public sealed class PhysicalMemory
     public bool A20Enabled
     {
         get => _a20Mask == 0xFFFF_FFFF;
-        set => _a20Mask = value ? 0xFFFF_FFFF : 0xFFEF_FFFF;
+        set { _a20Mask = value ? 0xFFFF_FFFF : 0xFFEF_FFFF; MappingVersion++; }
     }
+
+    /// <summary>
+    /// Incremented whenever the physical map changes (MMIO, ROM, shadow/PAM, A20). The CPU's TLB caches
+    /// backing offsets and flushes itself when this changes.
+    /// </summary>
+    public int MappingVersion { get; private set; }
 
     public uint A20Mask => _a20Mask;
 
@@ -61,6 +67,7 @@ public sealed class PhysicalMemory
     public void MapMmio(uint start, uint length, IMmioDevice device)
     {
         CheckAligned(start, length);
+        MappingVersion++;
         _mmio.Add((start, start + length - 1, device));
         for (uint p = start >> PageShift; p <= (start + length - 1) >> PageShift; p++)
         {
@@ -74,6 +81,7 @@ public sealed class PhysicalMemory
         foreach (var r in _mmio.Where(r => r.Device == device).ToList())
         {
             _mmio.Remove(r);
+            MappingVersion++;
             for (uint p = r.Start >> PageShift; p <= r.End >> PageShift; p++)
             {
                 bool ram = p < (RamSize >> PageShift);
@@ -107,6 +115,7 @@ public sealed class PhysicalMemory
     public void MapRom(uint start, uint length, int backingOffset)
     {
         CheckAligned(start, length);
+        MappingVersion++;
         for (uint i = 0; i < length >> PageShift; i++)
         {
             _readMap[(start >> PageShift) + i] = backingOffset + (int)(i << PageShift);
@@ -122,6 +131,7 @@ public sealed class PhysicalMemory
     public void SetShadow(uint start, uint length, bool readRam, bool writeRam, int romBackingOffset)
     {
         CheckAligned(start, length);
+        MappingVersion++;
         for (uint i = 0; i < length >> PageShift; i++)
         {
             uint p = (start >> PageShift) + i;

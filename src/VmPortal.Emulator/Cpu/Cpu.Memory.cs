@@ -1,0 +1,463 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace VmPortal.Emulator.Cpu;
+
+// Linear and segmented memory access: segment limit checks, paging (2-level, 4 KiB and 4 MiB pages), and a
+// software TLB per access kind mapping a linear page to an offset into PhysicalMemory.Backing.
+public sealed partial class Cpu
+{
+    private const int TlbBits = 10;
+    private const int TlbEntries = 1 << TlbBits;
+    private const uint TlbIndexMask = TlbEntries - 1;
+    private const uint InvalidTag = 1; // never equal to a page-aligned address
+    // Kinds: 0 supervisor read, 1 supervisor write, 2 user read, 3 user write (each TlbEntries long).
+    private readonly uint[] _tlbTag = new uint[4 * TlbEntries];
+    private readonly int[] _tlbDelta = new int[4 * TlbEntries];
+    private readonly bool[] _tlbGlobal = new bool[4 * TlbEntries];
+    private int _tlbUserBase;       // 0 at CPL 0-2, 2*TlbEntries at CPL 3
+    private int _mapVersion;
+
+    private uint _fetchPage = InvalidTag;
+    private int _fetchDelta;
+    private uint _csBase;
+
+    // Segment access checks: valid iff (long)(uint)(offset - lo) <= max[size index]; max -1 means never.
+    private readonly long[] _segMaxR = new long[18];
+    private readonly long[] _segMaxW = new long[18];
+
+    private void InitTlb() => FlushTlb(true);
+
+    /// <summary>Drops TLB entries (all, or all but global pages) and the cached fetch page.</summary>
+    private void FlushTlb(bool includingGlobal)
+    {
+        if (includingGlobal || (_cr4 & CR4_PGE) == 0)
+        {
+            Array.Fill(_tlbTag, InvalidTag);
+            Array.Clear(_tlbGlobal);
+        }
+        else
+        {
+            for (int i = 0; i < _tlbTag.Length; i++)
+                if (!_tlbGlobal[i]) _tlbTag[i] = InvalidTag;
+        }
+        _mapVersion = Memory.MappingVersion;
+        _ram = Memory.Backing;
+        InvalidateFetch();
+    }
+
+    private void FlushTlbPage(uint lin)
+    {
+        uint i = (lin >> 12) & TlbIndexMask;
+        for (int k = 0; k < 4; k++) _tlbTag[k * TlbEntries + i] = InvalidTag;
+        InvalidateFetch();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void InvalidateFetch() => _fetchPage = InvalidTag;
+
+    private void CheckMappingVersion()
+    {
+        if (_mapVersion != Memory.MappingVersion || !ReferenceEquals(_ram, Memory.Backing)) FlushTlb(true);
+    }
+
+    // ---------------- Paging ----------------
+
+    /// <summary>Translates a linear address, raising #PF. Sets accessed/dirty bits. Returns the physical address.</summary>
+    private uint Translate(uint lin, bool write, bool user, out bool global)
+    {
+        global = false;
+        if (!_paging) return lin;
+        uint pdeAddr = (_cr3 & 0xFFFF_F000) | ((lin >> 20) & 0xFFC);
+        uint pde = Memory.Read32(pdeAddr);
+        if ((pde & 1) == 0) PageFault(lin, false, write, user);
+        if ((pde & 0x80) != 0 && (_cr4 & CR4_PSE) != 0)
+        {
+            CheckPagePermission(lin, pde, write, user);
+            uint npde = pde | 0x20 | (write ? 0x40u : 0u);
+            if (npde != pde) Memory.Write32(pdeAddr, npde);
+            global = (pde & 0x100) != 0 && (_cr4 & CR4_PGE) != 0;
+            return (pde & 0xFFC0_0000) | (lin & 0x003F_FFFF);
+        }
+        uint pteAddr = (pde & 0xFFFF_F000) | ((lin >> 10) & 0xFFC);
+        uint pte = Memory.Read32(pteAddr);
+        if ((pte & 1) == 0) PageFault(lin, false, write, user);
+        CheckPagePermission(lin, pde & pte, write, user);
+        if ((pde & 0x20) == 0) Memory.Write32(pdeAddr, pde | 0x20);
+        uint npte = pte | 0x20 | (write ? 0x40u : 0u);
+        if (npte != pte) Memory.Write32(pteAddr, npte);
+        global = (pte & 0x100) != 0 && (_cr4 & CR4_PGE) != 0;
+        return (pte & 0xFFFF_F000) | (lin & 0xFFF);
+    }
+
+    private void CheckPagePermission(uint lin, uint bits, bool write, bool user)
+    {
+        if (user)
+        {
+            if ((bits & 4) == 0 || (write && (bits & 2) == 0)) PageFault(lin, true, write, user);
+        }
+        else if (write && (bits & 2) == 0 && (_cr0 & CR0_WP) != 0) PageFault(lin, true, write, user);
+    }
+
+    private void PageFault(uint lin, bool present, bool write, bool user)
+    {
+        _cr2 = lin;
+        uint code = (present ? 1u : 0u) | (write ? 2u : 0u) | (user ? 4u : 0u);
+        throw Fault(14, code);
+    }
+
+    /// <summary>Translates and fills the TLB entry for the given kind. Returns the backing delta, or null (MMIO/ROM write) via ok=false.</summary>
+    private bool FillTlb(uint lin, bool write, bool user, out uint phys)
+    {
+        phys = Translate(lin, write, user, out bool global);
+        int off = write ? Memory.WritePageOffset(phys) : Memory.ReadPageOffset(phys);
+        if (off < 0) return false;
+        int idx = (user ? 2 * TlbEntries : 0) + (write ? TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
+        _tlbTag[idx] = lin & 0xFFFF_F000;
+        _tlbDelta[idx] = off - (int)(lin & 0xFFFF_F000);
+        _tlbGlobal[idx] = global;
+        return true;
+    }
+
+    // ---------------- Linear access ----------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte ReadLin8(uint lin)
+    {
+        int i = _tlbUserBase + (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000)) return _ram[_tlbDelta[i] + (int)lin];
+        return (byte)ReadLinSlow(lin, 1, _cpl == 3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ushort ReadLin16(uint lin)
+    {
+        int i = _tlbUserBase + (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFE)
+            return Unsafe.ReadUnaligned<ushort>(ref _ram[_tlbDelta[i] + (int)lin]);
+        return (ushort)ReadLinSlow(lin, 2, _cpl == 3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint ReadLin32(uint lin)
+    {
+        int i = _tlbUserBase + (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFC)
+            return Unsafe.ReadUnaligned<uint>(ref _ram[_tlbDelta[i] + (int)lin]);
+        return ReadLinSlow(lin, 4, _cpl == 3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void WriteLin8(uint lin, byte v)
+    {
+        int i = _tlbUserBase + TlbEntries + (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000)) { _ram[_tlbDelta[i] + (int)lin] = v; return; }
+        WriteLinSlow(lin, 1, v, _cpl == 3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void WriteLin16(uint lin, ushort v)
+    {
+        int i = _tlbUserBase + TlbEntries + (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFE)
+        { Unsafe.WriteUnaligned(ref _ram[_tlbDelta[i] + (int)lin], v); return; }
+        WriteLinSlow(lin, 2, v, _cpl == 3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void WriteLin32(uint lin, uint v)
+    {
+        int i = _tlbUserBase + TlbEntries + (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFC)
+        { Unsafe.WriteUnaligned(ref _ram[_tlbDelta[i] + (int)lin], v); return; }
+        WriteLinSlow(lin, 4, v, _cpl == 3);
+    }
+
+    private uint ReadLinSlow(uint lin, int size, bool user)
+    {
+        if ((lin & 0xFFF) > 0x1000 - size)
+        {
+            uint v = 0;
+            for (int k = 0; k < size; k++) v |= (uint)ReadByteUncached(lin + (uint)k, user) << (8 * k);
+            return v;
+        }
+        if (FillTlb(lin, false, user, out uint phys))
+        {
+            int i = (user ? 2 * TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
+            ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
+            return size == 1 ? b : size == 2 ? Unsafe.ReadUnaligned<ushort>(ref b) : Unsafe.ReadUnaligned<uint>(ref b);
+        }
+        return size == 1 ? Memory.Read8(phys) : size == 2 ? Memory.Read16(phys) : Memory.Read32(phys);
+    }
+
+    private byte ReadByteUncached(uint lin, bool user)
+    {
+        uint phys = Translate(lin, false, user, out _);
+        return Memory.Read8(phys);
+    }
+
+    private void WriteLinSlow(uint lin, int size, uint v, bool user)
+    {
+        if ((lin & 0xFFF) > 0x1000 - size)
+        {
+            // Page-crossing write: translate both pages first so a fault leaves memory untouched.
+            uint p0 = Translate(lin, true, user, out _);
+            uint p1 = Translate(lin + (uint)size - 1, true, user, out _);
+            for (int k = 0; k < size; k++)
+            {
+                uint l = lin + (uint)k;
+                uint p = ((l ^ lin) & 0xFFFF_F000) == 0 ? p0 + (uint)k : (p1 & 0xFFFF_F000) | (l & 0xFFF);
+                Memory.Write8(p, (byte)(v >> (8 * k)));
+            }
+            return;
+        }
+        if (FillTlb(lin, true, user, out uint phys))
+        {
+            int i = (user ? 3 * TlbEntries : TlbEntries) + (int)((lin >> 12) & TlbIndexMask);
+            ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
+            if (size == 1) b = (byte)v;
+            else if (size == 2) Unsafe.WriteUnaligned(ref b, (ushort)v);
+            else Unsafe.WriteUnaligned(ref b, v);
+            return;
+        }
+        if (size == 1) Memory.Write8(phys, (byte)v);
+        else if (size == 2) Memory.Write16(phys, (ushort)v);
+        else Memory.Write32(phys, v);
+        CheckMappingVersion();
+    }
+
+    /// <summary>Checks that a linear range is writable (for instructions that must not fault half-way).</summary>
+    private void ProbeWrite(uint lin, int size)
+    {
+        bool user = _cpl == 3;
+        Translate(lin, true, user, out _);
+        if (((lin + (uint)size - 1) ^ lin) > 0xFFF) Translate(lin + (uint)size - 1, true, user, out _);
+    }
+
+    // System (supervisor, implicit) accesses: descriptor tables, TSS, IDT — always privileged.
+    private byte SysRead8(uint lin) => Memory.Read8(Translate(lin, false, false, out _));
+    private ushort SysRead16(uint lin) => (ushort)(SysRead8(lin) | SysRead8(lin + 1) << 8);
+    private uint SysRead32(uint lin) => (uint)SysRead16(lin) | (uint)SysRead16(lin + 2) << 16;
+    private void SysWrite8(uint lin, byte v) => Memory.Write8(Translate(lin, true, false, out _), v);
+    private void SysWrite16(uint lin, ushort v) { SysWrite8(lin, (byte)v); SysWrite8(lin + 1, (byte)(v >> 8)); }
+    private void SysWrite32(uint lin, uint v) { SysWrite16(lin, (ushort)v); SysWrite16(lin + 2, (ushort)(v >> 16)); }
+
+    // ---------------- Segmented access ----------------
+
+    private void UpdateSegCache(int s)
+    {
+        uint attr = _segAttr[s];
+        uint limit = _segLimit[s];
+        bool present = (attr & 0x80) != 0;
+        bool code = (attr & 0x08) != 0;
+        bool valid = present && (attr & 0x10) != 0;
+        bool readable = valid && (!code || (attr & 0x02) != 0);
+        bool writable = valid && !code && (attr & 0x02) != 0;
+        if (!_pe || _v86)
+        {
+            // Real and V86 mode check limits only, never access rights.
+            readable = writable = true;
+            code = false;
+            valid = true;
+        }
+        bool expandDown = valid && !code && (attr & 0x04) != 0;
+        uint lo = 0, hi = limit;
+        if (expandDown)
+        {
+            lo = limit + 1;
+            hi = (attr & 0x4000) != 0 ? 0xFFFF_FFFF : 0xFFFF;
+        }
+        _segLo[s] = lo;
+        _segHi[s] = hi;
+        _segReadable[s] = readable;
+        _segWritable[s] = writable;
+        for (int k = 0; k < 3; k++)
+        {
+            int size = 1 << k;
+            long max = lo > hi ? -1 : (long)(hi - lo) - (size - 1);
+            _segMaxR[s * 3 + k] = readable ? max : -1;
+            _segMaxW[s * 3 + k] = writable ? max : -1;
+        }
+        if (s == CS) _csBase = _segBase[CS];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint LinRead(int seg, uint off, int sizeIdx)
+    {
+        if ((long)(uint)(off - _segLo[seg]) > _segMaxR[seg * 3 + sizeIdx]) SegmentFault(seg, off, false);
+        return _segBase[seg] + off;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint LinWrite(int seg, uint off, int sizeIdx)
+    {
+        if ((long)(uint)(off - _segLo[seg]) > _segMaxW[seg * 3 + sizeIdx]) SegmentFault(seg, off, true);
+        return _segBase[seg] + off;
+    }
+
+    private void SegmentFault(int seg, uint off, bool write)
+    {
+        if (!_pe || _v86)
+        {
+            // Real mode: a data access past the 64 KiB limit is #GP(0) (#SS(0) for SS).
+            throw Fault(seg == SS ? 12 : 13, 0);
+        }
+        if (_sel[seg] < 4 && seg != SS && seg != CS) throw Fault(13, 0);
+        throw Fault(seg == SS ? 12 : 13, 0);
+    }
+
+    private byte Read8(int seg, uint off) => ReadLin8(LinRead(seg, off, 0));
+    private ushort Read16(int seg, uint off) => ReadLin16(LinRead(seg, off, 1));
+    private uint Read32(int seg, uint off) => ReadLin32(LinRead(seg, off, 2));
+    private void Write8(int seg, uint off, byte v) => WriteLin8(LinWrite(seg, off, 0), v);
+    private void Write16(int seg, uint off, ushort v) => WriteLin16(LinWrite(seg, off, 1), v);
+    private void Write32(int seg, uint off, uint v) => WriteLin32(LinWrite(seg, off, 2), v);
+
+    private uint ReadSized(int seg, uint off, int size) =>
+        size == 1 ? Read8(seg, off) : size == 2 ? Read16(seg, off) : Read32(seg, off);
+
+    private void WriteSized(int seg, uint off, int size, uint v)
+    {
+        if (size == 1) Write8(seg, off, (byte)v);
+        else if (size == 2) Write16(seg, off, (ushort)v);
+        else Write32(seg, off, v);
+    }
+
+    // ---------------- Instruction fetch ----------------
+
+    // The cached fetch page is only set up when the whole page lies inside the CS limit, so the fast paths need
+    // no limit check; near the end of the segment every byte goes through the slow path, which checks it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte Fetch8()
+    {
+        uint lin = _csBase + _eip;
+        if ((lin & 0xFFFF_F000) != _fetchPage) return FetchSlow8(lin);
+        _eip++;
+        return _ram[_fetchDelta + (int)lin];
+    }
+
+    private byte FetchSlow8(uint lin)
+    {
+        if (_eip > _segLimit[CS]) throw Fault(13, 0);
+        bool user = _cpl == 3;
+        byte b;
+        if (FillTlb(lin, false, user, out uint phys))
+        {
+            int i = (user ? 2 * TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
+            ulong pageEndOffset = (ulong)_eip + (0xFFF - (lin & 0xFFF));
+            if (pageEndOffset <= _segLimit[CS])
+            {
+                _fetchPage = lin & 0xFFFF_F000;
+                _fetchDelta = _tlbDelta[i];
+            }
+            b = _ram[_tlbDelta[i] + (int)lin];
+        }
+        else b = Memory.Read8(phys);
+        _eip++;
+        return b;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ushort Fetch16()
+    {
+        uint lin = _csBase + _eip;
+        if ((lin & 0xFFFF_F000) == _fetchPage && (lin & 0xFFF) <= 0xFFE)
+        {
+            _eip += 2;
+            return Unsafe.ReadUnaligned<ushort>(ref _ram[_fetchDelta + (int)lin]);
+        }
+        return (ushort)(Fetch8() | Fetch8() << 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint Fetch32()
+    {
+        uint lin = _csBase + _eip;
+        if ((lin & 0xFFFF_F000) == _fetchPage && (lin & 0xFFF) <= 0xFFC)
+        {
+            _eip += 4;
+            return Unsafe.ReadUnaligned<uint>(ref _ram[_fetchDelta + (int)lin]);
+        }
+        return Fetch16() | (uint)Fetch16() << 16;
+    }
+
+    // ---------------- Registers ----------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref uint Reg(int i) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_r), i & 7);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte GetReg8(int i) => (byte)(i < 4 ? Reg(i) : Reg(i - 4) >> 8);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SetReg8(int i, uint v)
+    {
+        if (i < 4) { ref uint r = ref Reg(i); r = (r & 0xFFFF_FF00) | (v & 0xFF); }
+        else { ref uint r = ref Reg(i - 4); r = (r & 0xFFFF_00FF) | ((v & 0xFF) << 8); }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint GetReg(int size, int i) => size == 1 ? GetReg8(i) : size == 2 ? Reg(i) & 0xFFFF : Reg(i);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SetReg(int size, int i, uint v)
+    {
+        if (size == 4) Reg(i) = v;
+        else if (size == 2) { ref uint r = ref Reg(i); r = (r & 0xFFFF_0000) | (v & 0xFFFF); }
+        else SetReg8(i, v);
+    }
+
+    // ---------------- Stack ----------------
+
+    private uint StackPtr => _ss32 ? _r[ESP] : _r[ESP] & 0xFFFF;
+
+    private void SetStackPtr(uint v)
+    {
+        if (_ss32) _r[ESP] = v;
+        else _r[ESP] = (_r[ESP] & 0xFFFF_0000) | (v & 0xFFFF);
+    }
+
+    private void Push16(ushort v)
+    {
+        uint sp = (_r[ESP] - 2) & (_ss32 ? 0xFFFF_FFFF : 0xFFFF);
+        Write16(SS, sp, v);
+        SetStackPtr(sp);
+    }
+
+    private void Push32(uint v)
+    {
+        uint sp = (_r[ESP] - 4) & (_ss32 ? 0xFFFF_FFFF : 0xFFFF);
+        Write32(SS, sp, v);
+        SetStackPtr(sp);
+    }
+
+    private void Push(int size, uint v)
+    {
+        if (size == 4) Push32(v); else Push16((ushort)v);
+    }
+
+    private ushort Pop16()
+    {
+        uint sp = StackPtr;
+        ushort v = Read16(SS, sp);
+        SetStackPtr(sp + 2);
+        return v;
+    }
+
+    private uint Pop32()
+    {
+        uint sp = StackPtr;
+        uint v = Read32(SS, sp);
+        SetStackPtr(sp + 4);
+        return v;
+    }
+
+    private uint Pop(int size) => size == 4 ? Pop32() : Pop16();
+
+    /// <summary>Reads the stack at SP+offset without popping.</summary>
+    private uint PeekStack(int size, uint offset)
+    {
+        uint sp = (StackPtr + offset) & (_ss32 ? 0xFFFF_FFFF : 0xFFFF);
+        return size == 4 ? Read32(SS, sp) : Read16(SS, sp);
+    }
+}

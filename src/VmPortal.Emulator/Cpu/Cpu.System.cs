@@ -1,0 +1,232 @@
+namespace VmPortal.Emulator.Cpu;
+
+// Control/debug registers, CPUID identity, MSRs, time-stamp counter, SYSENTER/SYSEXIT.
+public sealed partial class Cpu
+{
+    // MSR numbers Linux and SeaBIOS touch.
+    private const uint MsrTsc = 0x10, MsrApicBase = 0x1B, MsrBiosSignId = 0x8B, MsrMtrrCap = 0xFE,
+        MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176, MsrMcgCap = 0x179,
+        MsrMcgStatus = 0x17A, MsrMiscEnable = 0x1A0, MsrMtrrPhysBase0 = 0x200, MsrMtrrFix64K = 0x250,
+        MsrMtrrFix16K0 = 0x258, MsrMtrrFix16K1 = 0x259, MsrMtrrFix4K0 = 0x268, MsrMtrrFix4KLast = 0x26F,
+        MsrPat = 0x277, MsrMtrrDefType = 0x2FF, MsrPlatformId = 0x17, MsrEbcHardPowerOn = 0x2A;
+
+    private void MovCr(bool toCr)
+    {
+        DecodeModRM(); // the mod field is ignored: always a register
+        if (_pe && (_cpl != 0 || _v86)) throw Fault(13, 0);
+        int cr = _regField;
+        if (!toCr)
+        {
+            uint v = cr switch
+            {
+                0 => _cr0,
+                2 => _cr2,
+                3 => _cr3,
+                4 => _cr4,
+                _ => throw Fault(6),
+            };
+            _r[_rm] = v;
+            return;
+        }
+        uint nv = _r[_rm];
+        switch (cr)
+        {
+            case 0: WriteCr0(nv); return;
+            case 2: _cr2 = nv; return;
+            case 3:
+                _cr3 = nv & 0xFFFF_F018;
+                FlushTlb(false);
+                return;
+            case 4:
+            {
+                const uint supported = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PGE | CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+                if ((nv & ~supported) != 0) throw Fault(13, 0);
+                uint old = _cr4;
+                _cr4 = nv;
+                if (((old ^ nv) & (CR4_PSE | CR4_PGE)) != 0) FlushTlb(true);
+                return;
+            }
+            default: throw Fault(6);
+        }
+    }
+
+    private void WriteCr0(uint v)
+    {
+        if ((v & CR0_PG) != 0 && (v & CR0_PE) == 0) throw Fault(13, 0);
+        if ((v & CR0_NW) != 0 && (v & CR0_CD) == 0) throw Fault(13, 0);
+        uint old = _cr0;
+        _cr0 = v | CR0_ET;
+        _paging = (_cr0 & CR0_PG) != 0;
+        if (((old ^ _cr0) & (CR0_PG | CR0_WP | CR0_PE)) != 0) FlushTlb(true);
+        if (((old ^ _cr0) & CR0_PE) != 0)
+        {
+            UpdateMode();
+            if (!_pe) SetCpl(0);
+        }
+    }
+
+    private void MovDr(bool toDr)
+    {
+        DecodeModRM();
+        if (_pe && (_cpl != 0 || _v86)) throw Fault(13, 0);
+        int dr = _regField;
+        if ((dr == 4 || dr == 5) && (_cr4 & CR4_DE) != 0) throw Fault(6);
+        if (dr == 4) dr = 6;
+        if (dr == 5) dr = 7;
+        if (toDr)
+        {
+            uint v = _r[_rm];
+            if (dr == 6) v = (v & 0x0000_E00F) | 0xFFFF_0FF0;
+            if (dr == 7) v = (v & 0xFFFF_2BFF) | 0x400;
+            _dr[dr] = v;
+        }
+        else _r[_rm] = _dr[dr];
+    }
+
+    private ulong ReadTsc()
+    {
+        long ticks;
+        var src = TimeSourceNs;
+        if (src != null) ticks = (long)((decimal)src() * TscFrequencyHz / 1_000_000_000m);
+        else ticks = InstructionCount;
+        return (ulong)(ticks + _tscOffset);
+    }
+
+    /// <summary>CPUID: a Pentium Pro-class "GenuineIntel" family 6 model 3 identity, reporting only what is implemented.</summary>
+    private void Cpuid()
+    {
+        uint leaf = _r[EAX];
+        uint a = 0, b = 0, c = 0, d = 0;
+        switch (leaf)
+        {
+            case 0:
+                a = 2;
+                b = 0x756E_6547; d = 0x4965_6E69; c = 0x6C65_746E; // "GenuineIntel"
+                break;
+            case 1:
+                a = 0x0000_0633; // family 6, model 3, stepping 3
+                b = 0;
+                c = 0;
+                d = CpuidFeatures;
+                break;
+            case 2:
+                a = 0x0302_0101; b = 0; c = 0; d = 0x0C04_0843; // P6-style cache descriptors
+                break;
+            case 0x8000_0000:
+                a = 0x8000_0004;
+                break;
+            case 0x8000_0002: a = 0x506D_5600; b = 0x6174_726F; c = 0x5043_206C; d = 0x0000_0055; break; // " VmPortal CPU"
+            case 0x8000_0003:
+            case 0x8000_0004:
+                break;
+            default:
+                if (leaf < 0x8000_0000) { a = 0; }
+                break;
+        }
+        _r[EAX] = a; _r[EBX] = b; _r[ECX] = c; _r[EDX] = d;
+    }
+
+    private uint CpuidFeatures
+    {
+        get
+        {
+            uint d = 0;
+            if (HasFpu) d |= 1u << 0;      // FPU
+            d |= 1u << 1;                  // VME (V86 mode extensions register exists; VIF/VIP not emulated)
+            d &= ~(1u << 1);               // ...not claimed: only plain V86 is implemented
+            d |= 1u << 2;                  // DE
+            d |= 1u << 3;                  // PSE
+            d |= 1u << 4;                  // TSC
+            d |= 1u << 5;                  // MSR
+            d |= 1u << 8;                  // CX8
+            d |= 1u << 11;                 // SEP
+            d |= 1u << 13;                 // PGE
+            d |= 1u << 15;                 // CMOV
+            if (HasFpu && FxsrSupported) d |= 1u << 24; // FXSR
+            return d;
+        }
+    }
+
+    private void Rdmsr()
+    {
+        if (_pe && _cpl != 0) throw Fault(13, 0);
+        uint idx = _r[ECX];
+        ulong v;
+        switch (idx)
+        {
+            case MsrTsc: v = ReadTsc(); break;
+            case MsrApicBase: v = _apicBase; break;
+            case MsrPlatformId: v = 0; break;
+            case MsrEbcHardPowerOn: v = 0; break;
+            case MsrBiosSignId: v = 0; break;
+            case MsrMtrrCap: v = 0x508; break; // 8 variable ranges, fixed ranges, WC
+            case MsrSysenterCs: v = _sysenterCs; break;
+            case MsrSysenterEsp: v = _sysenterEsp; break;
+            case MsrSysenterEip: v = _sysenterEip; break;
+            case MsrMcgCap: v = 0; break;
+            case MsrMcgStatus: v = 0; break;
+            case MsrMiscEnable: v = 1; break;
+            case MsrPat: v = _pat; break;
+            case MsrMtrrDefType: v = _mtrr[31]; break;
+            default:
+                if (idx >= MsrMtrrPhysBase0 && idx < MsrMtrrPhysBase0 + 16) { v = _mtrr[idx - MsrMtrrPhysBase0]; break; }
+                if (idx == MsrMtrrFix64K) { v = _mtrr[16]; break; }
+                if (idx == MsrMtrrFix16K0 || idx == MsrMtrrFix16K1) { v = _mtrr[17 + idx - MsrMtrrFix16K0]; break; }
+                if (idx >= MsrMtrrFix4K0 && idx <= MsrMtrrFix4KLast) { v = _mtrr[19 + idx - MsrMtrrFix4K0]; break; }
+                throw Fault(13, 0);
+        }
+        _r[EAX] = (uint)v;
+        _r[EDX] = (uint)(v >> 32);
+    }
+
+    private void Wrmsr()
+    {
+        if (_pe && _cpl != 0) throw Fault(13, 0);
+        uint idx = _r[ECX];
+        ulong v = ((ulong)_r[EDX] << 32) | _r[EAX];
+        switch (idx)
+        {
+            case MsrTsc: _tscOffset = (long)v - (long)ReadTsc() + _tscOffset; return;
+            case MsrApicBase: _apicBase = v; return;
+            case MsrBiosSignId: return;
+            case MsrSysenterCs: _sysenterCs = (uint)v & 0xFFFF; return;
+            case MsrSysenterEsp: _sysenterEsp = (uint)v; return;
+            case MsrSysenterEip: _sysenterEip = (uint)v; return;
+            case MsrMcgStatus: return;
+            case MsrMiscEnable: return;
+            case MsrPat: _pat = v; return;
+            case MsrMtrrDefType: _mtrr[31] = v; return;
+            default:
+                if (idx >= MsrMtrrPhysBase0 && idx < MsrMtrrPhysBase0 + 16) { _mtrr[idx - MsrMtrrPhysBase0] = v; return; }
+                if (idx == MsrMtrrFix64K) { _mtrr[16] = v; return; }
+                if (idx == MsrMtrrFix16K0 || idx == MsrMtrrFix16K1) { _mtrr[17 + idx - MsrMtrrFix16K0] = v; return; }
+                if (idx >= MsrMtrrFix4K0 && idx <= MsrMtrrFix4KLast) { _mtrr[19 + idx - MsrMtrrFix4K0] = v; return; }
+                throw Fault(13, 0);
+        }
+    }
+
+    private void Sysenter()
+    {
+        if (!_pe || (_sysenterCs & 0xFFFC) == 0) throw Fault(13, 0);
+        MaterializeFlags();
+        _flags &= ~(VM | IF | RF);
+        ushort cs = (ushort)(_sysenterCs & 0xFFFC);
+        SetSegmentFromDescriptor(CS, cs, 0, 0xFFFF_FFFF, 0xC09B);
+        SetSegmentFromDescriptor(SS, (ushort)(cs + 8), 0, 0xFFFF_FFFF, 0xC093);
+        SetCpl(0);
+        UpdateMode();
+        _r[ESP] = _sysenterEsp;
+        _eip = _sysenterEip;
+    }
+
+    private void Sysexit()
+    {
+        if (!_pe || _v86 || _cpl != 0 || (_sysenterCs & 0xFFFC) == 0) throw Fault(13, 0);
+        ushort cs = (ushort)((_sysenterCs + 16) | 3);
+        SetCpl(3);
+        SetSegmentFromDescriptor(CS, cs, 0, 0xFFFF_FFFF, 0xC0FB);
+        SetSegmentFromDescriptor(SS, (ushort)((_sysenterCs + 24) | 3), 0, 0xFFFF_FFFF, 0xC0F3);
+        _r[ESP] = _r[ECX];
+        _eip = _r[EDX];
+    }
+}

@@ -1,0 +1,77 @@
+using VmPortal.Emulator.Firmware;
+
+namespace VmPortal.Emulator.Tests.Boot;
+
+/// <summary>
+/// Real guests from Debian packages boot on the emulated PC: SeaBIOS, the Linux rescue ISO (CD-ROM through SeaBIOS and
+/// El Torito), direct kernel boot, memtest86+ and iPXE. One class so the heavy boots run one after another.
+/// </summary>
+[Trait("Category", "Boot")]
+public class GuestBootTests
+{
+    private const string Command = "uname -m; echo $((6*7))\n";
+
+    [BootFact]
+    public async Task SeaBiosShowsItsBannerOnTheVgaTextScreen()
+    {
+        using var h = new BootHarness(BootHarness.Config(memoryMiB: 32));
+        await h.Start();
+        await h.WaitFor(@"SeaBIOS \(version", serial: false);
+    }
+
+    [BootFact(GuestImages.RescueIso)]
+    public async Task TheLinuxIsoBootsFromCdToAShellDrivenByTheKeyboardAndReadFromTheScreen()
+    {
+        using var h = new BootHarness(BootHarness.Config(cdrom: GuestImages.RescueIso));
+        await h.Start();
+        await h.WaitFor(GuestImages.ReadyLine, serial: false);
+        await h.WaitFor(@"^/ # $", serial: false);
+        h.Machine.TypeText(Command);
+        await h.WaitFor(@"^i686\s*$", serial: false);
+        await h.WaitFor(@"^42\s*$", serial: false);
+    }
+
+    [BootFact(GuestImages.RescueIso)]
+    public async Task TheLinuxIsoShellAnswersOverTheSerialConsole()
+    {
+        using var h = new BootHarness(BootHarness.Config(cdrom: GuestImages.RescueIso));
+        await h.Start();
+        await h.WaitFor(GuestImages.ReadyLine, screen: false);
+        await h.WaitFor(@"/ # ", screen: false);
+        int from = h.Serial.Length;
+        h.Machine.SendSerial("uname -m; echo $((6*7))\r"u8);
+        await h.WaitFor(@"^i686\r?$", screen: false, serialFrom: from);
+        await h.WaitFor(@"^42\r?$", screen: false, serialFrom: from);
+    }
+
+    [BootFact(GuestImages.RescueKernel, GuestImages.RescueInitrd)]
+    public async Task DirectKernelBootReachesTheSamePrompt()
+    {
+        using var h = new BootHarness(BootHarness.Config(kernel: GuestImages.RescueKernel, initrd: GuestImages.RescueInitrd, append: GuestImages.RescueCommandLine));
+        await h.Start();
+        await h.WaitFor(GuestImages.ReadyLine, screen: false);
+        await h.WaitFor(@"/ # ", screen: false);
+        int from = h.Serial.Length;
+        h.Machine.SendSerial("echo $((6*7))\r"u8);
+        await h.WaitFor(@"^42\r?$", screen: false, serialFrom: from);
+    }
+
+    [BootFact(GuestImages.MemtestIso)]
+    public async Task Memtest86PlusShowsItsTestScreen()
+    {
+        using var h = new BootHarness(BootHarness.Config(memoryMiB: 64, cdrom: GuestImages.MemtestIso));
+        await h.Start();
+        await h.WaitFor(@"Memtest86\+", serial: false);
+        await h.WaitFor(@"Pass", serial: false);
+        Assert.DoesNotMatch(@"Errors:\s*[1-9]", h.Screen);
+    }
+
+    [BootFact(GuestImages.IpxeIso)]
+    public async Task IpxeShowsItsBanner()
+    {
+        using var h = new BootHarness(BootHarness.Config(memoryMiB: 64, cdrom: GuestImages.IpxeIso));
+        await h.Start();
+        await h.WaitFor(@"iPXE");
+        await h.WaitFor(@"Open Source Network Boot Firmware");
+    }
+}
