@@ -16,16 +16,16 @@ public class FpuHardwareVectorTests(ITestOutputHelper output)
 {
     private sealed record Vector(string Op, int Cw, Float80 A, Float80 B, int Sw, Float80 R0, Float80 R1, ulong Mem);
 
-    private static string VectorFile([CallerFilePath] string source = "")
+    private static string VectorFile(string name = "x87-vectors.txt", [CallerFilePath] string source = "")
     {
-        string local = Path.Combine(Path.GetDirectoryName(source) ?? ".", "HardwareVectors", "x87-vectors.txt");
+        string local = Path.Combine(Path.GetDirectoryName(source) ?? ".", "HardwareVectors", name);
         if (File.Exists(local)) return local;
         for (string? dir = AppContext.BaseDirectory; dir != null; dir = Path.GetDirectoryName(dir))
         {
-            string candidate = Path.Combine(dir, "tests", "VmPortal.Emulator.Tests", "Fpu", "HardwareVectors", "x87-vectors.txt");
+            string candidate = Path.Combine(dir, "tests", "VmPortal.Emulator.Tests", "Fpu", "HardwareVectors", name);
             if (File.Exists(candidate)) return candidate;
         }
-        throw new FileNotFoundException("x87-vectors.txt not found");
+        throw new FileNotFoundException(name + " not found");
     }
 
     private static Float80 Parse80(string s) =>
@@ -157,5 +157,83 @@ public class FpuHardwareVectorTests(ITestOutputHelper output)
             || a.Sign != b.Sign)
             return double.PositiveInfinity;
         return Reference.Ulps(a, b);
+    }
+
+    // ---- unmasked exceptions: random exception masks, state captured on silicon with FNSAVE (no #MF taken)
+
+    private static readonly Dictionary<string, (byte Op, byte Modrm)> UnmaskedEncodings = new()
+    {
+        ["fadd"] = (0xD8, 0xC1), ["fsub"] = (0xD8, 0xE1), ["fmul"] = (0xD8, 0xC9), ["fdiv"] = (0xD8, 0xF1),
+        ["fsqrt"] = (0xD9, 0xFA), ["fscale"] = (0xD9, 0xFD), ["frndint"] = (0xD9, 0xFC), ["fxtract"] = (0xD9, 0xF4),
+        ["fprem"] = (0xD9, 0xF8), ["fcom"] = (0xD8, 0xD1), ["fst32"] = (0xD9, 0x18), ["fst64"] = (0xDD, 0x18),
+        ["fist16"] = (0xDF, 0x18), ["fist32"] = (0xDB, 0x18), ["fist64"] = (0xDF, 0x38), ["fbstp"] = (0xDF, 0x30),
+        ["fld32"] = (0xD9, 0x00), ["fld64"] = (0xDD, 0x00), ["fsin"] = (0xD9, 0xFE), ["fyl2x"] = (0xD9, 0xF1),
+        ["fpatan"] = (0xD9, 0xF3), ["f2xm1"] = (0xD9, 0xF0), ["fptan"] = (0xD9, 0xF2), ["fchs"] = (0xD9, 0xE0),
+        ["fstp80"] = (0xDB, 0x38), ["fxch"] = (0xD9, 0xCA), ["fcomp"] = (0xD8, 0xD9), ["fcomi"] = (0xDB, 0xF1),
+        ["fcomip"] = (0xDF, 0xF1),
+    };
+
+    [Fact]
+    public void UnmaskedExceptionsMatchSilicon()
+    {
+        var failures = new List<string>();
+        int count = 0;
+        foreach (string line in File.ReadLines(VectorFile("x87-unmasked-vectors.txt")))
+        {
+            string[] p = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (p.Length != 14 || p[5] != "->") continue;
+            string opName = p[0];
+            int cw = int.Parse(p[1], NumberStyles.HexNumber);
+            Float80 a = Parse80(p[2]), b = Parse80(p[3]);
+            ulong memIn = ulong.Parse(p[4], NumberStyles.HexNumber);
+            int hwCw = int.Parse(p[6], NumberStyles.HexNumber), hwSw = int.Parse(p[7], NumberStyles.HexNumber);
+            int hwTw = int.Parse(p[8], NumberStyles.HexNumber);
+            Float80[] hwSt = { Parse80(p[9]), Parse80(p[10]), Parse80(p[11]) };
+            ulong hwMem = ulong.Parse(p[12], NumberStyles.HexNumber);
+            int hwMemHigh = int.Parse(p[13], NumberStyles.HexNumber);
+
+            var h = new FpuHarness();
+            h.SetControlWord(cw);
+            h.Load(b);
+            h.Load(a);
+            h.Ctx.Eflags = 0x891;                                   // OF SF AF set: FCOMI must clear them
+            var (op, modrm) = UnmaskedEncodings[opName];
+            FpuResult r = h.Exec(op, modrm, BitConverter.GetBytes(memIn));
+            // memory as the CPU would leave it: the A5 sentinel, overwritten only when the store happened
+            byte[] mem = Enumerable.Repeat((byte)0xA5, 16).ToArray();
+            var cls = X87.Classify(op, modrm, true);
+            if (cls.Access == FpuMemoryAccess.Write && r == FpuResult.Ok) h.Out.AsSpan(0, cls.Size).CopyTo(mem);
+            if (cls.Access != FpuMemoryAccess.Write) BitConverter.GetBytes(memIn).CopyTo(mem, 0);
+            bool eflagsOp = opName is "fcomi" or "fcomip";          // the recorder stored EFLAGS in mem
+            if (eflagsOp) { hwMem &= 0x8D5; BitConverter.GetBytes((ulong)(h.Ctx.Eflags & 0x8D5)).CopyTo(mem, 0); }
+
+            bool transcendental = opName is "fsin" or "fyl2x" or "fpatan" or "f2xm1" or "fptan";
+            int undefined = opName is "fcom" or "fcomp" or "fprem" ? 0
+                : opName is "fsin" or "fptan" ? FpuStatus.C0 | FpuStatus.C3
+                : FpuStatus.C0 | FpuStatus.C2 | FpuStatus.C3;
+            if (transcendental) undefined |= FpuStatus.C1;          // rounding direction of a faithful result
+            var errors = new List<string>();
+            if (h.Fpu.ControlWord != hwCw) errors.Add($"cw {h.Fpu.ControlWord:X4}/{hwCw:X4}");
+            if ((h.Fpu.StatusWord & ~undefined) != (hwSw & ~undefined)) errors.Add($"sw {h.Fpu.StatusWord:X4}/{hwSw:X4}");
+            if (h.Fpu.TagWord != hwTw) errors.Add($"tw {h.Fpu.TagWord:X4}/{hwTw:X4}");
+            int top = (hwSw >> 11) & 7;
+            for (int i = 0; i < 3; i++)
+            {
+                bool empty = ((hwTw >> (2 * ((top + i) & 7))) & 3) == 3;
+                if (empty) continue;
+                Float80 ours = h.Fpu.St(i);
+                if (ours != hwSt[i] && !(transcendental && Distance(ours, hwSt[i]) <= 1))
+                    errors.Add($"st{i} {ours}/{hwSt[i]}");
+            }
+            if (BitConverter.ToUInt64(mem, 0) != hwMem || BitConverter.ToUInt16(mem, 8) != hwMemHigh)
+                errors.Add($"mem {BitConverter.ToUInt64(mem, 0):X16}/{hwMem:X16} ({r})");
+            if (errors.Count > 0) failures.Add($"{opName} cw={cw:X4} a={a} b={b} m={memIn:X}: {string.Join(", ", errors)}");
+            count++;
+        }
+        foreach (var g in failures.GroupBy(f => f.Split(' ')[0]))
+            foreach (string f in g.Take(5)) output.WriteLine(f);
+        output.WriteLine($"{count - failures.Count}/{count} unmasked-exception vectors match silicon");
+        Assert.True(count > 2000);
+        Assert.Empty(failures);
     }
 }

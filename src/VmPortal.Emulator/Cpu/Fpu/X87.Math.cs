@@ -260,7 +260,12 @@ public sealed partial class X87
         int d = ea - eb;
         quotientLow = 0;
         partial = false;
-        if (d < (ieee ? -1 : 0)) return a;
+        if (d < (ieee ? -1 : 0))
+        {
+            // the remainder is ST0 itself, but it still goes through rounding: a tiny result raises UE when
+            // unmasked (and is then delivered scaled), as on silicon
+            return SoftFloat80.RoundPack(a.Sign, ea, (UInt128)ma << 63, 64, ref env);
+        }
         bool sign = a.Sign;
         UInt128 rem;
         int e;

@@ -166,10 +166,22 @@ public static class X87Math
         if (a.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
         if (a.Exponent < Float80.Bias - 1000)
         {
-            env.Flags |= FpuStatus.Precision;              // sin x = tan x = x, cos x = 1 to 64 bits
-            if (f == Trig.Cos) return Float80.One;
-            if (a.IsDenormalOperand) env.Flags |= FpuStatus.Underflow;
-            return a;
+            // sin x = x − x³/6, tan x = x + x³/3, cos x = 1 − x²/2: x (or 1) with a sticky bit below the last place,
+            // just under or just over it, so that every rounding mode, C1 and UE come out right
+            var wide = new FpuEnv(env.Masks | (env.Rounding << FpuControl.RoundingShift), 64);
+            Float80 tiny;
+            if (f == Trig.Cos)
+            {
+                tiny = SoftFloat80.NormalizeRoundPack(false, 0, (UInt128.One << 126) - UInt128.One, 64, ref wide);
+            }
+            else
+            {
+                SoftFloat80.Unpack(a, out int e, out ulong m);
+                UInt128 sig = (UInt128)m << 63;
+                tiny = SoftFloat80.RoundPack(a.Sign, e, f == Trig.Sin ? sig - UInt128.One : sig + UInt128.One, 64, ref wide);
+            }
+            env.Flags |= wide.Flags;
+            return tiny;
         }
         Reduce(a, out DoubleDouble r, out int q);
         SinCosSeries(r, out DoubleDouble s, out DoubleDouble c);
@@ -342,13 +354,14 @@ public static class X87Math
     {
         if (SoftFloat80.PropagateNaN(x, y, ref env, out Float80 nan)) return nan;
         if (x.Sign && !x.IsZero) return Invalid(ref env);
-        if (x.IsDenormalOperand || y.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
         if (x.IsZero)
         {
+            // log2(±0) = −∞: zero-divide, and (as for FDIV by zero on silicon) no #D for a denormal ST1
             if (y.IsZero) return Invalid(ref env);
             if (!y.IsInfinity) env.Flags |= FpuStatus.ZeroDivide;
             return Float80.Infinity(!y.Sign);
         }
+        if (x.IsDenormalOperand || y.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
         if (x.IsInfinity)
         {
             if (y.IsZero) return Invalid(ref env);

@@ -6,6 +6,10 @@
  * memory result). Line format (hex):
  *   op cw a b -> sw r0 r1 mem
  * a, b, r0, r1: 20 hex digits "SEEE" + 16 significand digits; mem: 16 hex digits (integer/float stores).
+ *
+ * With the argument "unmasked" it records x87-unmasked-vectors.txt instead: random exception masks (so unmasked
+ * exceptions occur), the state captured with FNSAVE (a no-wait instruction, so no #MF is taken):
+ *   op cw a b memin -> cw sw tw st0 st1 st2 memout
  */
 #include <stdio.h>
 #include <stdint.h>
@@ -64,8 +68,75 @@ static void hex80(f80 v) { printf(" %04X%016llX", v.se, (unsigned long long)v.si
 
 enum { N = 160 };
 
-int main(void)
+typedef struct { uint32_t cw, sw, tw, fip, fcs, fdp, fds; f80 st[8]; } __attribute__((packed)) save32;
+
+#define SAVEOP(insn) \
+    __asm__ volatile("fninit\n\tfldcw %[cw]\n\tfldt %[b]\n\tfldt %[a]\n\t" insn "\n\tfnsave %[img]\n\tfninit" \
+                     : [img] "=m"(img), [m] "+m"(mem) : [cw] "m"(cw), [a] "m"(a), [b] "m"(b))
+
+static int unmasked(void)
 {
+    static const char *names[] = { "fadd", "fsub", "fmul", "fdiv", "fsqrt", "fscale", "frndint", "fxtract", "fprem",
+        "fcom", "fst32", "fst64", "fist16", "fist32", "fist64", "fbstp", "fld32", "fld64", "fsin", "fyl2x", "fpatan",
+        "f2xm1", "fptan", "fchs", "fstp80", "fxch", "fcomp", "fcomi", "fcomip" };
+    int ops = (int)(sizeof names / sizeof names[0]);
+    for (int op = 0; op < ops; op++) {
+        for (int i = 0; i < 100; i++) {
+            f80 a = gen(40), b = gen(40);
+            save32 img;
+            uint64_t mem[2] = { 0xA5A5A5A5A5A5A5A5ull, 0xA5A5A5A5A5A5A5A5ull };
+            uint16_t cw = (uint16_t)((rnd() & 0x3F) | ((rnd() % 4) << 10) | ((uint16_t[]){0, 2, 3, 3}[rnd() % 4] << 8));
+            const char *n = names[op];
+            if (!strcmp(n, "fld32")) { uint32_t v = (uint32_t)rnd(); if (rnd() % 3 == 0) v &= 0x807FFFFF; if (rnd() % 3 == 0) v |= 0x7F800000; mem[0] = v; }
+            if (!strcmp(n, "fld64")) { uint64_t v = rnd(); if (rnd() % 3 == 0) v &= 0x800FFFFFFFFFFFFFull; if (rnd() % 3 == 0) v |= 0x7FF0000000000000ull; mem[0] = v; }
+            if (!strcmp(n, "fscale")) b = mk(rnd() & 1, 16383 + (int)(rnd() % 15), sig64());
+            if (!strcmp(n, "fsin") || !strcmp(n, "fptan") || !strcmp(n, "f2xm1")) if (rnd() % 2) a = normal(-8, -1, 1);
+            if (!strcmp(n, "fyl2x") && rnd() % 2) a = normal(-10, 10, 0);
+            uint64_t memin = mem[0];
+            switch (op) {
+            case 0: SAVEOP(".byte 0xD8, 0xC1"); break;
+            case 1: SAVEOP(".byte 0xD8, 0xE1"); break;
+            case 2: SAVEOP(".byte 0xD8, 0xC9"); break;
+            case 3: SAVEOP(".byte 0xD8, 0xF1"); break;
+            case 4: SAVEOP(".byte 0xD9, 0xFA"); break;
+            case 5: SAVEOP(".byte 0xD9, 0xFD"); break;
+            case 6: SAVEOP(".byte 0xD9, 0xFC"); break;
+            case 7: SAVEOP(".byte 0xD9, 0xF4"); break;
+            case 8: SAVEOP(".byte 0xD9, 0xF8"); break;
+            case 9: SAVEOP(".byte 0xD8, 0xD1"); break;
+            case 10: SAVEOP("fstps %[m]"); break;
+            case 11: SAVEOP("fstpl %[m]"); break;
+            case 12: SAVEOP("fistps %[m]"); break;
+            case 13: SAVEOP("fistpl %[m]"); break;
+            case 14: SAVEOP("fistpll %[m]"); break;
+            case 15: SAVEOP("fbstp %[m]"); break;
+            case 16: SAVEOP("flds %[m]"); break;
+            case 17: SAVEOP("fldl %[m]"); break;
+            case 18: SAVEOP(".byte 0xD9, 0xFE"); break;
+            case 19: SAVEOP(".byte 0xD9, 0xF1"); break;
+            case 20: SAVEOP(".byte 0xD9, 0xF3"); break;
+            case 21: SAVEOP(".byte 0xD9, 0xF0"); break;
+            case 22: SAVEOP(".byte 0xD9, 0xF2"); break;
+            case 23: SAVEOP(".byte 0xD9, 0xE0"); break;
+            case 24: SAVEOP("fstpt %[m]"); break;
+            case 25: SAVEOP(".byte 0xD9, 0xCA"); break;       /* FXCH ST2 (empty): stack underflow */
+            case 26: SAVEOP(".byte 0xD8, 0xD9"); break;       /* FCOMP ST1 */
+            case 27: SAVEOP(".byte 0xDB, 0xF1\n\tpushfq\n\tpopq %[m]"); break;   /* FCOMI ST1: EFLAGS into mem */
+            case 28: SAVEOP(".byte 0xDF, 0xF1\n\tpushfq\n\tpopq %[m]"); break;   /* FCOMIP ST1 */
+            }
+            printf("%s %04X", n, cw);
+            hex80(a); hex80(b);
+            printf(" %016llX -> %04X %04X %04X", (unsigned long long)memin, img.cw & 0xFFFF, img.sw & 0xFFFF, img.tw & 0xFFFF);
+            hex80(img.st[0]); hex80(img.st[1]); hex80(img.st[2]);
+            printf(" %016llX %04X\n", (unsigned long long)mem[0], (unsigned)(mem[1] & 0xFFFF));
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "unmasked")) return unmasked();
     static const char *names[] = {
         "fadd", "fsub", "fsubr", "fmul", "fdiv", "fdivr", "fsqrt", "fprem", "fprem1", "fscale", "frndint",
         "fxtract", "fcom", "fucom", "fxam", "ftst", "fsin", "fcos", "fptan", "fpatan", "f2xm1", "fyl2x", "fyl2xp1",
