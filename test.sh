@@ -24,17 +24,24 @@ passed=0; failed=0; skipped=0; status=0
 for proj in tests/*/*.csproj; do
   name="$(basename "$proj" .csproj)"
   echo "=== $name"
-  dotnet test "$proj" -c Release --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$LOGDIR/$name.log"
+  rm -f "$LOGDIR/$name.trx"
+  dotnet test "$proj" -c Release --no-build -nologo --logger "console;verbosity=normal" \
+    --logger "trx;LogFileName=$name.trx" --results-directory "$LOGDIR" 2>&1 | tee "$LOGDIR/$name.log"
   rc=${PIPESTATUS[0]}
-  # dotnet test's summary line: "Passed!  - Failed:     0, Passed:    12, Skipped:     0, Total:    12, ..."
-  line="$(grep -E '(Passed|Failed)! +- Failed: ' "$LOGDIR/$name.log" | tail -1)"
-  if [ -n "$line" ]; then
-    f=$(sed -E 's/.*Failed: +([0-9]+).*/\1/' <<<"$line")
-    p=$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$line")
-    s=$(sed -E 's/.*Skipped: +([0-9]+).*/\1/' <<<"$line")
-    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-  elif [ $rc -ne 0 ]; then
+  # Totals from the TRX report: <Counters total=".." passed=".." failed=".." notExecuted=".." ...>
+  counters="$(grep -o '<Counters [^>]*>' "$LOGDIR/$name.trx" 2>/dev/null | head -1)"
+  if [ -n "$counters" ]; then
+    p=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
+    f=$(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters")
+    t=$(sed -E 's/.* total="([0-9]+)".*/\1/' <<<"$counters")
+    e=$(sed -E 's/.* executed="([0-9]+)".*/\1/' <<<"$counters")
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + t - e))
+    if [ $rc -ne 0 ] && [ "$f" = "0" ]; then failed=$((failed + 1)); fi
+  elif grep -q "No test is available" "$LOGDIR/$name.log"; then
+    :
+  else
     failed=$((failed + 1))
+    rc=1
   fi
   if [ $rc -ne 0 ]; then status=1; fi
 done

@@ -42,4 +42,10 @@ public enum FpuResult : byte
     Ok,
     /// <summary>The encoding is not a valid x87 instruction: the CPU raises #UD.</summary>
     InvalidOpcode,
+    /// <summary>
+    /// A memory-write instruction raised an unmasked exception that cancels the store (e.g. FST m32 with unmasked
+    /// overflow, FIST with unmasked invalid, FSTP on an empty stack with IE unmasked): the CPU must NOT write the
+    /// output buffer. The FPU state (flags, ES) is updated; the #MF comes at the next waiting instruction.
+    /// </summary>
+    StoreSuppressed,
 }

@@ -37,6 +37,76 @@ public abstract class PciFunction
     public bool MemoryEnabled => (Command & CommandMemory) != 0;
     public bool BusMasterEnabled => (Command & CommandBusMaster) != 0;
 
+    /// <summary>Command register bit 10: the function's INTx# output is disabled.</summary>
+    public const ushort CommandInterruptDisable = 0x400;
+    /// <summary>Status register bit 3: the function's INTx# is asserted (before the disable bit).</summary>
+    public const ushort StatusInterrupt = 0x08;
+
+    private Action<PciFunction, bool>? _intxSink;
+    private bool _intxRequested;
+    private bool _intxDriven;
+
+    /// <summary>PCI device number (slot) on bus 0 once added to a <see cref="PciBus"/>, else -1.</summary>
+    public int DeviceNumber { get; private set; } = -1;
+
+    /// <summary>Function number (0–7) once added to a <see cref="PciBus"/>, else -1.</summary>
+    public int FunctionNumber { get; private set; } = -1;
+
+    /// <summary>The interrupt pin register (0x3D): 0 none, 1 = INTA# … 4 = INTD#.</summary>
+    public int InterruptPin => Config[InterruptPinOffset];
+
+    /// <summary>Declares which INTx# pin the function uses (1 = INTA# … 4 = INTD#).</summary>
+    protected void SetInterruptPin(int pin) => Config[InterruptPinOffset] = (byte)pin;
+
+    /// <summary>
+    /// Asserts or releases this function's INTx# line (level triggered; hold it while the device needs service).
+    /// The bus routes it through the PIIX3 PIRQ registers to an ISA IRQ. Honors the command register's interrupt disable.
+    /// </summary>
+    protected void SetIntx(bool level)
+    {
+        _intxRequested = level;
+        if (level) Config[StatusOffset] |= (byte)StatusInterrupt; else Config[StatusOffset] &= unchecked((byte)~StatusInterrupt);
+        DriveIntx();
+    }
+
+    private void DriveIntx()
+    {
+        bool drive = _intxRequested && (Command & CommandInterruptDisable) == 0 && InterruptPin != 0;
+        if (drive == _intxDriven) return;
+        _intxDriven = drive;
+        _intxSink?.Invoke(this, drive);
+    }
+
+    /// <summary>Named, versioned snapshot of the 256-byte configuration space and the INTx# request.</summary>
+    public sealed record ConfigState(int Version, byte[] Config, bool IntxRequested)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public ConfigState SaveConfigState() => new(ConfigState.CurrentVersion, (byte[])Config.Clone(), _intxRequested);
+
+    /// <summary>Restores the configuration space, then lets the device re-map BARs and decode (<see cref="BarChanged"/>, <see cref="OnConfigLoaded"/>).</summary>
+    public void LoadConfigState(ConfigState s)
+    {
+        if (s.Version != ConfigState.CurrentVersion) throw new InvalidDataException($"PCI config state version {s.Version} is not supported.");
+        s.Config.AsSpan(0, Config.Length).CopyTo(Config);
+        _intxRequested = s.IntxRequested;
+        for (int bar = 0; bar < 7; bar++) if (_bars[bar].Defined) BarChanged?.Invoke(bar);
+        OnConfigLoaded();
+        DriveIntx();
+    }
+
+    /// <summary>Device hook after <see cref="LoadConfigState"/> (apply device registers held in config space).</summary>
+    protected virtual void OnConfigLoaded() { }
+
+    /// <summary>Called by the bus when the function is placed at <paramref name="device"/>.<paramref name="function"/>.</summary>
+    internal void AttachToBus(int device, int function, Action<PciFunction, bool>? intxSink)
+    {
+        DeviceNumber = device;
+        FunctionNumber = function;
+        _intxSink = intxSink;
+    }
+
     /// <summary>Called with the BAR index (6 = ROM) when its address or the decode enables change.</summary>
     public event Action<int>? BarChanged;
 
@@ -84,6 +154,7 @@ public abstract class PciFunction
         // Notify after the whole access so a 32-bit BAR write is seen once, complete.
         if (offset <= CommandOffset && offset + size > CommandOffset)
             for (int bar = 0; bar < 7; bar++) if (_bars[bar].Defined) BarChanged?.Invoke(bar);
+        if (offset <= CommandOffset + 1 && offset + size > CommandOffset + 1) DriveIntx();
         for (int bar = 0; bar < 6; bar++)
         {
             int bo = Bar0Offset + 4 * bar;
@@ -101,7 +172,8 @@ public abstract class PciFunction
         {
             case CommandOffset: Config[off] = (byte)(b & 0x07); return;   // I/O, memory, bus master
             case CommandOffset + 1: Config[off] = (byte)(b & 0x05); return; // SERR, interrupt disable
-            case StatusOffset: case StatusOffset + 1: Config[off] &= (byte)~b; return; // write 1 to clear
+            case StatusOffset: Config[off] &= (byte)~(b & ~StatusInterrupt); return; // write 1 to clear; INTx status is live
+            case StatusOffset + 1: Config[off] &= (byte)~b; return;
             case InterruptLineOffset: Config[off] = b; return;
             case 0x0C: case 0x0D: Config[off] = b; return; // cache line size, latency timer
         }

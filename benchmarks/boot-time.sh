@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Boot-time benchmark: seconds from power-on to the busybox shell prompt of the Debian i386 rescue guest,
+# measured side by side on this machine for VmPortal (`vmportal run`, in-process emulator) and
+# qemu-system-i386 -accel tcg, on the same ISO (through SeaBIOS + ISOLINUX from the CD-ROM) and for direct
+# kernel boot, with the same memory. Writes the "Boot" section of docs/performance.md.
+#
+#   benchmarks/boot-time.sh [--runs N] [--timeout SECONDS] [--no-doc]
+#
+# Needs: the guest images (scripts/build-guest-images.sh), qemu-system-x86 (scripts/install-deps.sh test), .NET SDK.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+RUNS=1
+TIMEOUT=600
+WRITE_DOC=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --timeout) TIMEOUT="$2"; shift 2 ;;
+    --no-doc) WRITE_DOC=0; shift ;;
+    *) echo "usage: $0 [--runs N] [--timeout SECONDS] [--no-doc]" >&2; exit 1 ;;
+  esac
+done
+IMAGES="${VMPORTAL_IMAGE_CACHE:-$HOME/.cache/vmportal/images}"
+ISO="$IMAGES/debian-i386-rescue.iso"
+KERNEL="$IMAGES/debian-i386-rescue.vmlinuz"
+INITRD="$IMAGES/debian-i386-rescue.initrd.gz"
+APPEND="console=tty1 console=ttyS0,115200"
+MEM=128
+PROMPT='/ # '
+for f in "$ISO" "$KERNEL" "$INITRD"; do
+  [ -f "$f" ] || { echo "missing $f: run scripts/build-guest-images.sh" >&2; exit 1; }
+done
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet build src/VmPortal.Cli -c Release -nologo -v q >/dev/null || { echo "build failed" >&2; exit 1; }
+VMPORTAL="$ROOT/src/VmPortal.Cli/bin/Release/net10.0/vmportal"
+
+now() { date +%s.%N; }
+elapsed() { echo "$(now) $1" | awk '{printf "%.1f", $1 - $2}'; }
+
+# vmportal: exits 0 as soon as the prompt appears on serial or screen.
+run_vmportal() { # <args...> ; prints seconds or "timeout"/"failed (rc)"
+  local start rc
+  start=$(now)
+  "$VMPORTAL" run --memory $MEM "$@" --until "$PROMPT" --timeout "$TIMEOUT" >/tmp/vmportal-boot.$$.log 2>&1
+  rc=$?
+  case $rc in
+    0) elapsed "$start" ;;
+    2) echo "timeout (>${TIMEOUT} s)" ;;
+    *) echo "failed (exit $rc: $(tail -c 200 /tmp/vmportal-boot.$$.log | tr '\n' ' '))" ;;
+  esac
+}
+
+# qemu: watch its serial output for the prompt, then kill it.
+run_qemu() { # <args...>
+  local start log pid
+  log=/tmp/qemu-boot.$$.log
+  : > "$log"
+  start=$(now)
+  qemu-system-i386 -accel tcg -m $MEM -nographic -nic none "$@" </dev/null >"$log" 2>&1 &
+  pid=$!
+  local result="timeout (>${TIMEOUT} s)"
+  while kill -0 $pid 2>/dev/null; do
+    if grep -aqF "$PROMPT" "$log"; then result=$(elapsed "$start"); break; fi
+    if [ "$(elapsed "$start" | cut -d. -f1)" -ge "$TIMEOUT" ]; then break; fi
+    sleep 0.05
+  done
+  kill $pid 2>/dev/null; wait $pid 2>/dev/null
+  echo "$result"
+}
+
+declare -a ROWS
+for i in $(seq 1 "$RUNS"); do
+  v_iso=$(run_vmportal --cdrom "$ISO")
+  q_iso=$(run_qemu -cdrom "$ISO" -boot d)
+  v_k=$(run_vmportal --kernel "$KERNEL" --initrd "$INITRD" --append "$APPEND")
+  q_k=$(run_qemu -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND")
+  ROWS+=("| ISO from CD-ROM (SeaBIOS + ISOLINUX) | $v_iso | $q_iso |" "| direct kernel boot | $v_k | $q_k |")
+  echo "run $i: ISO vmportal=$v_iso qemu=$q_iso | kernel vmportal=$v_k qemu=$q_k"
+done
+rm -f /tmp/vmportal-boot.$$.log /tmp/qemu-boot.$$.log
+
+QEMU_VER="$(qemu-system-i386 --version | head -1)"
+CPU_MODEL="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+SECTION="$(cat <<EOT
+## Boot
+
+Seconds from power-on to the busybox shell prompt (\`$PROMPT\`) of the Debian i386 rescue guest, $MEM MiB RAM,
+measured by \`benchmarks/boot-time.sh\` on $(date -u +%Y-%m-%d) ($CPU_MODEL, $(nproc) cores shared with other work;
+$QEMU_VER, TCG). Target for issue 4: under 60 s.
+
+| guest | vmportal run | qemu-system-i386 -accel tcg |
+|---|---|---|
+$(printf '%s\n' "${ROWS[@]}")
+
+Command: \`vmportal run --memory $MEM --cdrom debian-i386-rescue.iso --until '$PROMPT' --timeout $TIMEOUT\`
+(and \`--kernel/--initrd/--append '$APPEND'\`); QEMU: \`qemu-system-i386 -accel tcg -m $MEM -nographic -nic none -cdrom …\`,
+timed until the prompt appears on its serial output.
+EOT
+)"
+echo "$SECTION"
+if [ "$WRITE_DOC" = 1 ]; then
+  DOC=docs/performance.md
+  [ -f "$DOC" ] || printf '# Performance\n' > "$DOC"
+  # Replace the "## Boot" section (up to the next "## " heading), or append it.
+  awk '/^## Boot$/{skip=1; next} /^## /{skip=0} !skip' "$DOC" > "$DOC.tmp"
+  printf '\n%s\n' "$SECTION" >> "$DOC.tmp"
+  mv "$DOC.tmp" "$DOC"
+  echo "updated $DOC"
+fi

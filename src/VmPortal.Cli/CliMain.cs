@@ -1,0 +1,47 @@
+namespace VmPortal.Cli;
+
+/// <summary>Dispatches the sub-commands of <c>vmportal</c> and maps usage errors to exit code 1.</summary>
+public static class CliMain
+{
+    public static async Task<int> RunAsync(string[] args, Stream? stdin, TextWriter stdout, TextWriter stderr, Stream? rawStdout = null)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            stdout.WriteLine(RunOptions.Usage);
+            return args.Length == 0 ? RunCommand.ExitHostError : 0;
+        }
+        if (args[0] != "run")
+        {
+            stderr.WriteLine($"vmportal: unknown command '{args[0]}' (try 'vmportal run --help')");
+            return RunCommand.ExitHostError;
+        }
+        var options = RunOptions.Parse(args.Skip(1).ToList(), out string? error);
+        if (options == null)
+        {
+            stderr.WriteLine($"vmportal run: {error}");
+            stderr.WriteLine("Try 'vmportal run --help'.");
+            return RunCommand.ExitHostError;
+        }
+        if (options.Help)
+        {
+            stdout.WriteLine(RunOptions.Usage);
+            return 0;
+        }
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return await new RunCommand(options, stdout, stderr, rawStdout).ExecuteAsync(stdin, cts.Token);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            stderr.WriteLine($"vmportal run: {e.Message}");
+            return RunCommand.ExitHostError;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+}

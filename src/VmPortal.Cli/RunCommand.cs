@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Text;
+using VmPortal.Emulator;
+
+namespace VmPortal.Cli;
+
+/// <summary>
+/// <c>vmportal run</c>: builds one machine from <see cref="RunOptions"/>, runs it on its own thread and watches
+/// the serial output and the text screen for <c>--until</c>, until it matches (0), the guest powers off (0), the
+/// timeout passes (2) or the machine crashes (3).
+/// </summary>
+public sealed class RunCommand
+{
+    public const int ExitMatched = 0, ExitHostError = 1, ExitTimeout = 2, ExitCrashed = 3;
+    private const int MaxSerialKept = 256 * 1024;
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
+
+    private readonly RunOptions _options;
+    private readonly TextWriter _out;
+    private readonly TextWriter _err;
+    private readonly Stream? _stdout;
+    private readonly object _serialLock = new();
+    private readonly StringBuilder _serial = new();
+    private int _serialSearchFrom;  // --until only looks at serial text from here (after --type)
+    private readonly SemaphoreSlim _changed = new(0);
+
+    public RunCommand(RunOptions options, TextWriter stdout, TextWriter stderr, Stream? rawStdout = null)
+    {
+        _options = options;
+        _out = stdout;
+        _err = stderr;
+        _stdout = rawStdout;
+    }
+
+    public async Task<int> ExecuteAsync(Stream? stdin, CancellationToken cancel)
+    {
+        MachineConfig config = _options.ToMachineConfig();
+        var problems = config.Validate();
+        if (problems.Count > 0)
+        {
+            foreach (var p in problems) _err.WriteLine($"vmportal run: {p}");
+            return ExitHostError;
+        }
+
+        using var machine = new Machine(config);
+        machine.SerialOutput += bytes =>
+        {
+            if (_options.SerialStdio) WriteRaw(bytes);
+            lock (_serialLock)
+            {
+                _serial.Append(Encoding.Latin1.GetString(bytes));
+                if (_serial.Length > MaxSerialKept)
+                {
+                    int drop = _serial.Length - MaxSerialKept / 2;
+                    _serial.Remove(0, drop);
+                    _serialSearchFrom = Math.Max(0, _serialSearchFrom - drop);
+                }
+            }
+            _changed.Release();
+        };
+        if (_options.DebugconStdio) machine.DebugOutput += WriteRaw;
+        machine.Crashed += _ => _changed.Release();
+        machine.PoweredOff += () => _changed.Release();
+
+        var sw = Stopwatch.StartNew();
+        await machine.Start();
+        if (_options.SerialStdio && stdin != null) _ = Task.Run(() => PumpStdin(stdin, machine, cancel), CancellationToken.None);
+
+        bool typed = _options.TypeText == null;
+        int screenMatchesAtTyping = 0;
+        int exit;
+        while (true)
+        {
+            if (machine.State == MachineState.Crashed)
+            {
+                _err.WriteLine($"vmportal run: guest crashed: {machine.CrashReason}");
+                exit = ExitCrashed;
+                break;
+            }
+            if (machine.State == MachineState.PoweredOff)
+            {
+                exit = ExitMatched;
+                break;
+            }
+            string? screen = machine.ReadScreenText();
+            if (!typed && (MatchesSerial(_options.TypeAfter, fromTyping: false) || (screen != null && _options.TypeAfter.IsMatch(CursorLine(machine, screen)))))
+            {
+                machine.TypeText(_options.TypeText!);
+                typed = true;
+                lock (_serialLock) _serialSearchFrom = _serial.Length;
+                screenMatchesAtTyping = screen != null && _options.Until != null ? _options.Until.Matches(screen).Count : 0;
+            }
+            if (typed && _options.Until != null)
+            {
+                if (MatchesSerial(_options.Until, fromTyping: true) || (screen != null && _options.Until.Matches(screen).Count > screenMatchesAtTyping))
+                {
+                    exit = ExitMatched;
+                    break;
+                }
+            }
+            if (_options.TimeoutSeconds is double t && sw.Elapsed.TotalSeconds >= t)
+            {
+                _err.WriteLine($"vmportal run: timeout after {t:0.###} s" + (_options.Until != null ? $" waiting for /{_options.Until}/" : ""));
+                _err.WriteLine($"vmportal run: {machine.InstructionCount:N0} instructions, CPU at {machine.DescribeCpu()}");
+                exit = ExitTimeout;
+                break;
+            }
+            if (cancel.IsCancellationRequested)
+            {
+                exit = ExitTimeout;
+                break;
+            }
+            try { await _changed.WaitAsync(PollInterval, cancel); }
+            catch (OperationCanceledException) { }
+        }
+
+        if (machine.State is MachineState.Running or MachineState.Paused) await machine.Pause();
+        Finish(machine);
+        await machine.PowerOff();
+        _out.Flush();
+        return exit;
+    }
+
+    private void Finish(Machine machine)
+    {
+        if (_options.ScreenText)
+        {
+            string? text = machine.ReadScreenText();
+            _out.WriteLine();
+            _out.WriteLine(text ?? "(no text screen: the display is in a graphics mode or there is no VGA)");
+        }
+        if (_options.Screenshot != null)
+        {
+            var shot = machine.CaptureScreen();
+            if (shot == null) _err.WriteLine("vmportal run: no screen to capture");
+            else PngWriter.Write(_options.Screenshot, shot.Value.Width, shot.Value.Height, shot.Value.Pixels);
+        }
+    }
+
+    private bool MatchesSerial(System.Text.RegularExpressions.Regex regex, bool fromTyping)
+    {
+        lock (_serialLock)
+        {
+            int from = fromTyping ? _serialSearchFrom : 0;
+            if (from >= _serial.Length) return false;
+            return regex.IsMatch(_serial.ToString(from, _serial.Length - from));
+        }
+    }
+
+    private static string CursorLine(Machine machine, string screen)
+    {
+        var lines = screen.Split('\n');
+        int row = machine.CursorRow;
+        string line = row >= 0 && row < lines.Length ? lines[row] : lines[^1];
+        return line.TrimEnd();
+    }
+
+    private void WriteRaw(byte[] bytes)
+    {
+        if (_stdout != null) { _stdout.Write(bytes); _stdout.Flush(); }
+        else { _out.Write(Encoding.Latin1.GetString(bytes)); _out.Flush(); }
+    }
+
+    private static void PumpStdin(Stream stdin, Machine machine, CancellationToken cancel)
+    {
+        var buffer = new byte[256];
+        try
+        {
+            while (!cancel.IsCancellationRequested)
+            {
+                int n = stdin.Read(buffer, 0, buffer.Length);
+                if (n <= 0) return;
+                machine.SendSerial(buffer.AsSpan(0, n));
+            }
+        }
+        catch (IOException) { }
+        catch (ObjectDisposedException) { }
+    }
+}

@@ -1,0 +1,221 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using VmPortal.Emulator;
+
+namespace VmPortal.Cli;
+
+/// <summary>The options of <c>vmportal run</c>, parsed from the command line (qemu-system-i386 style).</summary>
+public sealed class RunOptions
+{
+    public int MemoryMiB { get; set; } = 128;
+    public string? CdRom { get; set; }
+    public List<string> HardDisks { get; } = new();
+    public string? Floppy { get; set; }
+    public string? Kernel { get; set; }
+    public string? Initrd { get; set; }
+    public string? Append { get; set; }
+    public List<BootDevice>? BootOrder { get; set; }
+    public string? Bios { get; set; }
+    public bool SerialStdio { get; set; }
+    public bool DebugconStdio { get; set; }
+    public Regex? Until { get; set; }
+    public double? TimeoutSeconds { get; set; }
+    public bool ScreenText { get; set; }
+    public string? Screenshot { get; set; }
+    public string? TypeText { get; set; }
+    public Regex TypeAfter { get; set; } = DefaultPrompt;
+    public bool Deterministic { get; set; }
+    public bool Help { get; set; }
+
+    /// <summary>A shell prompt at the end of the output: "… # ", "… $ ", "… > ".</summary>
+    public static readonly Regex DefaultPrompt = new(@"[#$>] ?$", RegexOptions.Multiline);
+
+    public const string Usage = """
+        Usage: vmportal run [options]
+        Runs one PC in this process (like qemu-system-i386), without the portal.
+
+          --memory MiB          RAM size (default 128)
+          --cdrom FILE          ISO image in the IDE CD-ROM drive
+          --hda FILE, --hdb FILE  raw hard disk images (IDE primary master/slave)
+          --fda FILE            1.44 MB floppy image
+          --kernel FILE         boot a Linux bzImage directly (also ipxe.lkrn, memtest86+ia32.bin)
+          --initrd FILE         initial ramdisk for --kernel
+          --append "ARGS"       kernel command line for --kernel
+          --boot cd|hd|fd       first boot device; a list like cd,hd,fd or QEMU letters (d, c, a) also work
+          --bios FILE           system firmware instead of SeaBIOS (mapped below 1 MiB and below 4 GiB)
+          --serial stdio        COM1 to stdout, stdin to COM1
+          --debugcon stdio      bytes written to port 0xE9 (and SeaBIOS's log port 0x402) to stdout
+          --until REGEX         exit 0 as soon as REGEX appears on the serial output or the text screen
+          --timeout SECONDS     give up after SECONDS (exit 2)
+          --type TEXT           type TEXT on the PS/2 keyboard once a shell prompt appears (\n = Enter);
+                                with --until, only output after the typing counts
+          --type-after REGEX    what to wait for before --type (default: a shell prompt)
+          --screen-text         print the text screen when the run ends
+          --screenshot FILE.png save the screen when the run ends
+          --deterministic       guest time follows executed instructions instead of the host clock
+
+        Exit codes: 0 matched or guest powered off, 2 timeout, 3 guest crashed, 1 usage or host error.
+        """;
+
+    /// <summary>Parses the arguments after "run". Returns null and sets <paramref name="error"/> on a usage error.</summary>
+    public static RunOptions? Parse(IReadOnlyList<string> args, out string? error)
+    {
+        var o = new RunOptions();
+        error = null;
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            string? inline = null;
+            if (arg.StartsWith("--", StringComparison.Ordinal) && arg.Contains('='))
+            {
+                inline = arg[(arg.IndexOf('=') + 1)..];
+                arg = arg[..arg.IndexOf('=')];
+            }
+            string Value()
+            {
+                if (inline != null) return inline;
+                if (i + 1 >= args.Count) throw new UsageException($"{arg} needs a value");
+                return args[++i];
+            }
+            try
+            {
+                switch (arg)
+                {
+                    case "-h": case "--help": o.Help = true; break;
+                    case "--memory": case "-m": o.MemoryMiB = ParseMemory(Value()); break;
+                    case "--cdrom": o.CdRom = Value(); break;
+                    case "--hda": case "--hdb": o.HardDisks.Add(Value()); break;
+                    case "--fda": o.Floppy = Value(); break;
+                    case "--kernel": o.Kernel = Value(); break;
+                    case "--initrd": o.Initrd = Value(); break;
+                    case "--append": o.Append = Value(); break;
+                    case "--boot": o.BootOrder = ParseBoot(Value()); break;
+                    case "--bios": o.Bios = Value(); break;
+                    case "--serial": o.SerialStdio = ParseStdio(arg, Value()); break;
+                    case "--debugcon": o.DebugconStdio = ParseStdio(arg, Value()); break;
+                    case "--until": o.Until = ParseRegex(arg, Value()); break;
+                    case "--timeout": o.TimeoutSeconds = ParseTimeout(Value()); break;
+                    case "--screen-text": o.ScreenText = true; break;
+                    case "--screenshot": o.Screenshot = Value(); break;
+                    case "--type": o.TypeText = Unescape(Value()); break;
+                    case "--type-after": o.TypeAfter = ParseRegex(arg, Value()); break;
+                    case "--deterministic": o.Deterministic = true; break;
+                    default: throw new UsageException($"unknown option '{args[i]}'");
+                }
+            }
+            catch (UsageException e)
+            {
+                error = e.Message;
+                return null;
+            }
+        }
+        if (o.Help) return o;
+        if (o.HardDisks.Count > MachineConfig.MaxHardDisks) { error = "at most two hard disks (--hda, --hdb)"; return null; }
+        if (o.Kernel == null && (o.Initrd != null || o.Append != null)) { error = "--initrd and --append need --kernel"; return null; }
+        if (o.Screenshot != null && !o.Screenshot.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+        {
+            error = "--screenshot writes PNG: the file name must end in .png";
+            return null;
+        }
+        return o;
+    }
+
+    /// <summary>The machine configuration these options describe.</summary>
+    public MachineConfig ToMachineConfig() => new()
+    {
+        Name = "cli",
+        MemoryMiB = MemoryMiB,
+        CdRomImage = CdRom,
+        HardDisks = HardDisks.Select(p => new DiskConfig(p)).ToList(),
+        FloppyImage = Floppy,
+        KernelPath = Kernel,
+        InitrdPath = Initrd,
+        KernelCommandLine = Kernel != null ? Append ?? "" : null,
+        BootOrder = BootOrder ?? DefaultBootOrder(),
+        BiosPath = Bios,
+        SerialEnabled = true,
+        DebugConsolePorts = DebugconStdio ? new ushort[] { 0xE9, 0x402 } : new ushort[] { 0xE9 },
+        OnTripleFault = TripleFaultAction.PowerOff,
+        DeterministicClock = Deterministic,
+    };
+
+    private List<BootDevice> DefaultBootOrder()
+    {
+        // Like QEMU: the first medium given decides, then the others.
+        var order = new List<BootDevice>();
+        if (CdRom != null) order.Add(BootDevice.CdRom);
+        if (HardDisks.Count > 0) order.Add(BootDevice.HardDisk);
+        if (Floppy != null) order.Add(BootDevice.Floppy);
+        foreach (var d in new[] { BootDevice.CdRom, BootDevice.HardDisk, BootDevice.Floppy })
+            if (!order.Contains(d)) order.Add(d);
+        return order;
+    }
+
+    private static int ParseMemory(string v)
+    {
+        string s = v.Trim();
+        if (s.EndsWith("M", StringComparison.OrdinalIgnoreCase)) s = s[..^1];
+        else if (s.EndsWith("G", StringComparison.OrdinalIgnoreCase) && int.TryParse(s[..^1], out int g)) return g * 1024;
+        if (!int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int mib) || mib < MachineConfig.MinMemoryMiB || mib > MachineConfig.MaxMemoryMiB)
+            throw new UsageException($"--memory must be a number of MiB between {MachineConfig.MinMemoryMiB} and {MachineConfig.MaxMemoryMiB} (got '{v}')");
+        return mib;
+    }
+
+    private static List<BootDevice> ParseBoot(string v)
+    {
+        var order = new List<BootDevice>();
+        var parts = v.Contains(',') ? v.Split(',') : v.Length > 1 && v.All(c => "acd".Contains(c)) ? v.Select(c => c.ToString()).ToArray() : new[] { v };
+        foreach (var raw in parts)
+        {
+            BootDevice d = raw.Trim().ToLowerInvariant() switch
+            {
+                "cd" or "cdrom" or "d" => BootDevice.CdRom,
+                "hd" or "disk" or "c" => BootDevice.HardDisk,
+                "fd" or "floppy" or "a" => BootDevice.Floppy,
+                _ => throw new UsageException($"--boot takes cd, hd or fd (got '{raw}')"),
+            };
+            if (!order.Contains(d)) order.Add(d);
+        }
+        foreach (var d in new[] { BootDevice.CdRom, BootDevice.HardDisk, BootDevice.Floppy })
+            if (!order.Contains(d)) order.Add(d);
+        return order;
+    }
+
+    private static bool ParseStdio(string option, string v) => v switch
+    {
+        "stdio" => true,
+        "none" or "null" => false,
+        _ => throw new UsageException($"{option} takes 'stdio' or 'none' (got '{v}')"),
+    };
+
+    private static Regex ParseRegex(string option, string v)
+    {
+        try { return new Regex(v, RegexOptions.Multiline | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)); }
+        catch (ArgumentException e) { throw new UsageException($"{option}: invalid regular expression '{v}': {e.Message}"); }
+    }
+
+    private static double ParseTimeout(string v)
+    {
+        if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) || s <= 0 || double.IsInfinity(s) || double.IsNaN(s))
+            throw new UsageException($"--timeout must be a positive number of seconds (got '{v}')");
+        return s;
+    }
+
+    /// <summary>Turns \n, \r, \t, \e and \\ in --type text into the characters they name.</summary>
+    public static string Unescape(string s)
+    {
+        var sb = new StringBuilder(s.Length);
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (s[i] != '\\' || i + 1 == s.Length) { sb.Append(s[i]); continue; }
+            char c = s[++i];
+            sb.Append(c switch { 'n' => '\n', 'r' => '\n', 't' => '\t', 'e' => '\x1b', '\\' => '\\', _ => '\\' });
+            if (c is not ('n' or 'r' or 't' or 'e' or '\\')) sb.Append(c);
+        }
+        return sb.ToString();
+    }
+}
+
+/// <summary>A command-line mistake, reported with the usage hint and exit code 1.</summary>
+public sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,23 @@
+using Microsoft.Extensions.DependencyInjection;
+using VmPortal.Core.Accounts;
+using VmPortal.Core.Audit;
+using VmPortal.Core.Images;
+using VmPortal.Core.Vms;
+
+namespace VmPortal.Core;
+
+public static class ServiceCollectionExtensions
+{
+    /// <summary>Registers the portal's use cases. The caller registers the DbContext factory and Identity.</summary>
+    public static IServiceCollection AddPortalCore(this IServiceCollection services)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<AuditLog>();
+        services.AddSingleton<ImageCatalog>();
+        services.AddSingleton<ImageService>();
+        services.AddSingleton<VmService>();
+        services.AddSingleton<ApiTokenService>();
+        services.AddSingleton<UserService>();
+        return services;
+    }
+}

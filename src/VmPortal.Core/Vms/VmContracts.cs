@@ -1,0 +1,101 @@
+using VmPortal.Data.Entities;
+
+namespace VmPortal.Core.Vms;
+
+/// <summary>What a client sends to create or update a VM (REST body and the UI dialog's model).</summary>
+public sealed class VmSpec
+{
+    public string? Name { get; set; }
+    public string? Description { get; set; }
+    /// <summary>Only admins may name another owner; default: the caller.</summary>
+    public Guid? OwnerId { get; set; }
+    public int? MemoryMiB { get; set; }
+    public List<DiskSpec>? Disks { get; set; }
+    public string? CdromImageId { get; set; }
+    public List<BootDevice>? BootOrder { get; set; }
+    public NicSpec? Nic { get; set; }
+    public bool? StartAtBoot { get; set; }
+    /// <summary>Concurrency token from the last read; required on update (or as If-Match).</summary>
+    public uint? Version { get; set; }
+}
+
+public sealed class DiskSpec
+{
+    public long? SizeMiB { get; set; }
+    public string? BackingImageId { get; set; }
+    public string? Bus { get; set; }
+}
+
+public sealed class NicSpec
+{
+    public bool? Enabled { get; set; }
+    public string? Model { get; set; }
+    public string? MacAddress { get; set; }
+    public string? Network { get; set; }
+}
+
+/// <summary>A VM as clients see it.</summary>
+public sealed record VmDto(
+    Guid Id,
+    string Name,
+    string Description,
+    Guid OwnerId,
+    string OwnerName,
+    int MemoryMiB,
+    IReadOnlyList<DiskDto> Disks,
+    string? CdromImageId,
+    IReadOnlyList<BootDevice> BootOrder,
+    NicDto Nic,
+    bool StartAtBoot,
+    VmState State,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    uint Version)
+{
+    public long TotalDiskMiB => Disks.Sum(d => d.SizeMiB);
+
+    public static VmDto From(VirtualMachine vm, string ownerName) => new(
+        vm.Id, vm.Name, vm.Description, vm.OwnerId, ownerName, vm.MemoryMiB,
+        vm.Disks.Select(d => new DiskDto(d.SizeMiB, d.BackingImageId, d.Bus)).ToList(),
+        vm.CdromImageId, vm.BootOrder.ToList(),
+        new NicDto(vm.Nic.Enabled, vm.Nic.Model, vm.Nic.MacAddress, vm.Nic.Network),
+        vm.StartAtBoot, vm.State, vm.CreatedAt, vm.UpdatedAt, vm.Version);
+
+    /// <summary>A spec pre-filled with this VM's values (for the edit dialog).</summary>
+    public VmSpec ToSpec() => new()
+    {
+        Name = Name,
+        Description = Description,
+        OwnerId = OwnerId,
+        MemoryMiB = MemoryMiB,
+        Disks = Disks.Select(d => new DiskSpec { SizeMiB = d.SizeMiB, BackingImageId = d.BackingImageId, Bus = d.Bus }).ToList(),
+        CdromImageId = CdromImageId,
+        BootOrder = BootOrder.ToList(),
+        Nic = new NicSpec { Enabled = Nic.Enabled, Model = Nic.Model, MacAddress = Nic.MacAddress, Network = Nic.Network },
+        StartAtBoot = StartAtBoot,
+        Version = Version,
+    };
+}
+
+public sealed record DiskDto(long SizeMiB, string? BackingImageId, string Bus);
+public sealed record NicDto(bool Enabled, string Model, string MacAddress, string Network);
+
+/// <summary>
+/// List query: paging (1-based page); filters by name substring, owner, and a free-text <paramref name="Search"/>
+/// (name, owner name, description, state); <paramref name="Sort"/> is one of <see cref="VmSortKeys"/>.
+/// </summary>
+public sealed record VmQuery(string? Name = null, Guid? OwnerId = null, int Page = 1, int PageSize = 50,
+    string? Search = null, string? Sort = null, bool Descending = false);
+
+/// <summary>Sort keys understood by <see cref="VmService.ListAsync"/>.</summary>
+public static class VmSortKeys
+{
+    public const string Name = "name";
+    public const string State = "state";
+    public const string Owner = "owner";
+    public const string Memory = "memoryMiB";
+    public const string Created = "createdAt";
+    public const string Updated = "updatedAt";
+}
+
+public sealed record PagedResult<T>(IReadOnlyList<T> Items, int Total, int Page, int PageSize);

@@ -1,0 +1,106 @@
+namespace VmPortal.Data.Entities;
+
+/// <summary>
+/// A VM definition and its persisted lifecycle state. Hardware is edited through <see cref="ApplyHardware"/>;
+/// the state only moves through the transition methods (<see cref="BeginStart"/>, <see cref="MarkRunning"/>, ...),
+/// which refuse illegal transitions with <see cref="VmStateException"/>. Pages and endpoints never set the state.
+/// </summary>
+public sealed class VirtualMachine
+{
+    public const int NameMaxLength = 63;
+    public const int DescriptionMaxLength = 1000;
+    public const int MinMemoryMiB = 16;
+    public const int MaxMemoryMiB = 16384;
+    /// <summary>IDE has four devices; the CD-ROM takes one (secondary master), disks take the other three.</summary>
+    public const int MaxDisks = 3;
+
+    private VirtualMachine() { }
+
+    public VirtualMachine(Guid ownerId, string name, DateTimeOffset now)
+    {
+        Id = Guid.CreateVersion7();
+        OwnerId = ownerId;
+        Rename(name);
+        CreatedAt = now;
+        UpdatedAt = now;
+    }
+
+    public Guid Id { get; private set; }
+    public string Name { get; private set; } = "";
+    /// <summary>Lower-case name; unique per owner (index).</summary>
+    public string NormalizedName { get; private set; } = "";
+    public string Description { get; set; } = "";
+    public Guid OwnerId { get; private set; }
+    public PortalUser? Owner { get; private set; }
+    public int MemoryMiB { get; set; } = 128;
+    /// <summary>Image id (see ImageCatalog) inserted in the CD-ROM drive, or null for an empty drive.</summary>
+    public string? CdromImageId { get; set; }
+    public List<BootDevice> BootOrder { get; set; } = [BootDevice.Cdrom, BootDevice.Disk];
+    public List<VmDisk> Disks { get; set; } = [];
+    public VmNic Nic { get; set; } = new();
+    /// <summary>Start this VM when the portal host starts (used by the VM runtime).</summary>
+    public bool StartAtBoot { get; set; }
+    public VmState State { get; private set; } = VmState.Stopped;
+    public DateTimeOffset? StateChangedAt { get; private set; }
+    public DateTimeOffset CreatedAt { get; private set; }
+    public DateTimeOffset UpdatedAt { get; private set; }
+    /// <summary>Optimistic-concurrency token (PostgreSQL xmin); exposed as <c>version</c> in the API.</summary>
+    public uint Version { get; private set; }
+
+    public void Rename(string name)
+    {
+        Name = name;
+        NormalizedName = name.ToLowerInvariant();
+    }
+
+    public void Touch(DateTimeOffset now) => UpdatedAt = now;
+
+    // ---- lifecycle (the runtime of a later issue drives these) ----
+    public bool IsStopped => State is VmState.Stopped or VmState.Crashed;
+
+    public void BeginStart(DateTimeOffset now) => Move(now, "start", VmState.Starting, VmState.Stopped, VmState.Crashed);
+    public void MarkRunning(DateTimeOffset now) => Move(now, "run", VmState.Running, VmState.Starting, VmState.Paused);
+    public void Pause(DateTimeOffset now) => Move(now, "pause", VmState.Paused, VmState.Running);
+    public void Resume(DateTimeOffset now) => Move(now, "resume", VmState.Running, VmState.Paused);
+    public void BeginStop(DateTimeOffset now) => Move(now, "stop", VmState.Stopping, VmState.Running, VmState.Paused, VmState.Starting);
+    public void MarkStopped(DateTimeOffset now) => Move(now, "power off", VmState.Stopped, VmState.Stopping, VmState.Running, VmState.Paused, VmState.Starting);
+    public void MarkCrashed(DateTimeOffset now) => Move(now, "crash", VmState.Crashed, VmState.Starting, VmState.Running, VmState.Paused, VmState.Stopping);
+
+    /// <summary>Deleting is only allowed when the VM does not run.</summary>
+    public void EnsureDeletable()
+    {
+        if (!IsStopped) throw new VmStateException(Id, State, "be deleted");
+    }
+
+    private void Move(DateTimeOffset now, string action, VmState to, params VmState[] from)
+    {
+        if (Array.IndexOf(from, State) < 0) throw new VmStateException(Id, State, action);
+        State = to;
+        StateChangedAt = now;
+    }
+}
+
+/// <summary>A virtual hard disk attached to a VM.</summary>
+public sealed class VmDisk
+{
+    public const long MinSizeMiB = 1;
+    public const long MaxSizeMiB = 128L * 1024; // 128 GiB (LBA28 limit of the emulated IDE disk)
+
+    public long SizeMiB { get; set; } = 1024;
+    /// <summary>Optional image id the disk is a copy-on-write overlay of.</summary>
+    public string? BackingImageId { get; set; }
+    /// <summary>Only "ide" for now.</summary>
+    public string Bus { get; set; } = "ide";
+}
+
+/// <summary>The VM's network card.</summary>
+public sealed class VmNic
+{
+    public bool Enabled { get; set; } = true;
+    /// <summary>"ne2k_pci" for now.</summary>
+    public string Model { get; set; } = "ne2k_pci";
+    /// <summary>Locally administered unicast MAC, "52:54:00:xx:xx:xx".</summary>
+    public string MacAddress { get; set; } = "";
+    /// <summary>Name of the host network the NIC attaches to ("default" = user-mode NAT).</summary>
+    public string Network { get; set; } = "default";
+}

@@ -1,0 +1,72 @@
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore;
+using VmPortal.Data.Entities;
+
+namespace VmPortal.Data;
+
+/// <summary>The portal's database: Identity tables, VM definitions, API tokens and audit events.</summary>
+public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
+    : IdentityDbContext<PortalUser, IdentityRole<Guid>, Guid>(options)
+{
+    public DbSet<VirtualMachine> VirtualMachines => Set<VirtualMachine>();
+    public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
+    public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
+
+    protected override void OnModelCreating(ModelBuilder builder)
+    {
+        base.OnModelCreating(builder);
+
+        builder.Entity<VirtualMachine>(vm =>
+        {
+            vm.ToTable("virtual_machines");
+            vm.HasKey(x => x.Id);
+            vm.Property(x => x.Name).HasMaxLength(VirtualMachine.NameMaxLength).IsRequired();
+            vm.Property(x => x.NormalizedName).HasMaxLength(VirtualMachine.NameMaxLength).IsRequired();
+            vm.Property(x => x.Description).HasMaxLength(VirtualMachine.DescriptionMaxLength).IsRequired();
+            vm.Property(x => x.CdromImageId).HasMaxLength(200);
+            vm.Property(x => x.State).HasConversion<string>().HasMaxLength(16);
+            vm.Property(x => x.BootOrder).HasConversion(
+                v => string.Join(',', v.Select(d => d.ToString().ToLowerInvariant())),
+                s => s.Length == 0 ? new List<BootDevice>() : s.Split(',', StringSplitOptions.None).Select(p => Enum.Parse<BootDevice>(p, true)).ToList(),
+                new Microsoft.EntityFrameworkCore.ChangeTracking.ValueComparer<List<BootDevice>>(
+                    (a, b) => a!.SequenceEqual(b!), v => v.Aggregate(0, (h, d) => HashCode.Combine(h, d)), v => v.ToList()))
+                .HasMaxLength(100);
+            vm.Property(x => x.Version).IsRowVersion();
+            vm.HasIndex(x => new { x.OwnerId, x.NormalizedName }).IsUnique();
+            vm.HasOne(x => x.Owner).WithMany().HasForeignKey(x => x.OwnerId).OnDelete(DeleteBehavior.Restrict);
+            vm.OwnsMany(x => x.Disks, d =>
+            {
+                d.ToJson("disks");
+            });
+            vm.OwnsOne(x => x.Nic, n =>
+            {
+                n.ToJson("nic");
+            });
+        });
+
+        builder.Entity<ApiToken>(t =>
+        {
+            t.ToTable("api_tokens");
+            t.HasKey(x => x.Id);
+            t.Property(x => x.Name).HasMaxLength(100).IsRequired();
+            t.Property(x => x.Prefix).HasMaxLength(16).IsRequired();
+            t.Property(x => x.Hash).HasMaxLength(64).IsRequired();
+            t.HasIndex(x => x.Hash).IsUnique();
+            t.HasIndex(x => x.UserId);
+            t.HasOne(x => x.User).WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        builder.Entity<AuditEvent>(a =>
+        {
+            a.ToTable("audit_events");
+            a.HasKey(x => x.Id);
+            a.Property(x => x.UserName).HasMaxLength(256);
+            a.Property(x => x.Action).HasMaxLength(64);
+            a.Property(x => x.TargetType).HasMaxLength(64);
+            a.Property(x => x.TargetId).HasMaxLength(100);
+            a.Property(x => x.Details).HasMaxLength(2000);
+            a.HasIndex(x => x.At);
+        });
+    }
+}

@@ -1,0 +1,125 @@
+using VmPortal.Emulator.Memory;
+
+namespace VmPortal.Emulator.Devices.Ata;
+
+/// <summary>
+/// The PIIX3 bus-master IDE engine of one channel (SFF-8038i): command (start/stop, direction), status
+/// (active, error, interrupt, drive DMA capable) and the physical address of the PRD table, 8 I/O ports in
+/// BAR4 of the IDE function (primary at +0, secondary at +8). A PRD entry is {u32 address, u16 byte count
+/// (0 = 64 KiB), u16 flags (bit 15 = end of table)}. Transfers run synchronously when both the start bit
+/// is set and the selected device has asked for DMA.
+/// Guests: Linux ata_piix (READ/WRITE DMA, ATAPI DMA); SeaBIOS only sets the capability bits.
+/// </summary>
+public sealed class IdeBusMaster
+{
+    public const int RegCommand = 0, RegStatus = 2, RegPrdTable = 4;
+    public const byte CommandStart = 0x01, CommandToMemory = 0x08;
+    public const byte StatusActive = 0x01, StatusError = 0x02, StatusInterrupt = 0x04, StatusDrive0Dma = 0x20, StatusDrive1Dma = 0x40;
+    private const int MaxPrdEntries = 4096;
+    private const int ChunkSize = 4096;
+
+    private readonly AtaChannel _channel;
+    private readonly PhysicalMemory _memory;
+    private readonly byte[] _chunk = new byte[ChunkSize];
+    private byte _command, _status;
+    private uint _prdTable;
+
+    public IdeBusMaster(AtaChannel channel, PhysicalMemory memory)
+    {
+        _channel = channel;
+        _memory = memory;
+        channel.BusMaster = this;
+    }
+
+    public byte Status => _status;
+
+    internal void SetInterruptFlag() => _status |= StatusInterrupt;
+
+    public uint Read(int offset, int size)
+    {
+        uint v = 0;
+        for (int i = 0; i < size; i++) v |= (uint)ReadByte(offset + i) << (8 * i);
+        return v;
+    }
+
+    public void Write(int offset, int size, uint value)
+    {
+        if (offset == RegPrdTable && size == 4) { _prdTable = value & 0xFFFF_FFFC; return; }
+        for (int i = 0; i < size; i++) WriteByte(offset + i, (byte)(value >> (8 * i)));
+    }
+
+    private byte ReadByte(int offset) => offset switch
+    {
+        RegCommand => _command,
+        RegStatus => _status,
+        >= RegPrdTable and < RegPrdTable + 4 => (byte)(_prdTable >> (8 * (offset - RegPrdTable))),
+        _ => 0,
+    };
+
+    private void WriteByte(int offset, byte v)
+    {
+        switch (offset)
+        {
+            case RegCommand:
+                bool start = (v & CommandStart) != 0, wasStarted = (_command & CommandStart) != 0;
+                _command = (byte)(v & (CommandStart | CommandToMemory));
+                if (start && !wasStarted) { _status |= StatusActive; TryTransfer(); }
+                else if (!start) _status &= unchecked((byte)~StatusActive);
+                break;
+            case RegStatus:
+                // Interrupt and error are write-one-to-clear; the drive-capable bits are plain storage.
+                _status = (byte)((_status & ~(StatusDrive0Dma | StatusDrive1Dma) & ~(v & (StatusInterrupt | StatusError)))
+                                 | (v & (StatusDrive0Dma | StatusDrive1Dma)));
+                break;
+            case >= RegPrdTable and < RegPrdTable + 4:
+                int shift = 8 * (offset - RegPrdTable);
+                _prdTable = ((_prdTable & ~(0xFFu << shift)) | ((uint)v << shift)) & 0xFFFF_FFFC;
+                break;
+        }
+    }
+
+    /// <summary>Runs the transfer if the engine is started and the selected device wants DMA.</summary>
+    internal void TryTransfer()
+    {
+        if ((_command & CommandStart) == 0 || (_status & StatusActive) == 0) return;
+        var dev = _channel.Selected;
+        if (dev == null || !dev.DmaRequested) return;
+
+        uint entry = _prdTable;
+        bool eot = false, exhausted = false;
+        for (int n = 0; n < MaxPrdEntries && dev.DmaRemaining > 0; n++, entry += 8)
+        {
+            uint addr = _memory.Read32(entry) & 0xFFFF_FFFE;
+            uint flags = _memory.Read32(entry + 4);
+            int count = (int)(flags & 0xFFFE);
+            if (count == 0) count = 0x10000;
+            eot = (flags & 0x8000_0000) != 0;
+            int done = 0;
+            while (done < count && dev.DmaRemaining > 0)
+            {
+                int len = Math.Min(ChunkSize, count - done);
+                var span = _chunk.AsSpan(0, len);
+                int moved;
+                if (dev.DmaToMemory)
+                {
+                    moved = dev.DmaProduce(span);
+                    _memory.WriteBytes(addr + (uint)done, span[..moved]);
+                }
+                else
+                {
+                    _memory.ReadBytes(addr + (uint)done, span);
+                    moved = dev.DmaConsume(span);
+                }
+                if (moved == 0) break;
+                done += moved;
+            }
+            exhausted = done == count;
+            if (eot) break;
+        }
+        bool ok = dev.DmaRemaining == 0;
+        if (!ok) _status |= StatusError;
+        // Active stays set when the PRD table described more memory than the device moved.
+        if (!ok || (eot && exhausted)) _status &= unchecked((byte)~StatusActive);
+        dev.DmaFinished(ok);
+    }
+}

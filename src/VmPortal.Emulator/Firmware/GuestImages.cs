@@ -1,0 +1,31 @@
+namespace VmPortal.Emulator.Firmware;
+
+/// <summary>
+/// The built-in guest images made by scripts/build-guest-images.sh, and where they live:
+/// <c>$VMPORTAL_IMAGE_CACHE</c> or <c>~/.cache/vmportal/images</c>. The rescue kernel's command line for direct boot is
+/// <see cref="RescueCommandLine"/> (the ISO's ISOLINUX uses the same); its /init prints <see cref="ReadyLine"/> on
+/// tty1 and ttyS0, then busybox runs a root shell on both.
+/// </summary>
+public static class GuestImages
+{
+    public const string CacheEnvironmentVariable = "VMPORTAL_IMAGE_CACHE";
+    public const string RescueIso = "debian-i386-rescue.iso";
+    public const string RescueKernel = "debian-i386-rescue.vmlinuz";
+    public const string RescueInitrd = "debian-i386-rescue.initrd.gz";
+    public const string MemtestIso = "memtest86plus.iso";
+    public const string MemtestKernel = "memtest86plus.bin";
+    public const string IpxeIso = "ipxe.iso";
+    public const string IpxeKernel = "ipxe.lkrn";
+    public const string RescueCommandLine = "console=tty1 console=ttyS0,115200";
+    public const string ReadyLine = "VMPORTAL-GUEST-READY";
+    public const string BuildHint = "run scripts/build-guest-images.sh to build the guest images";
+
+    /// <summary>The image cache directory.</summary>
+    public static string Directory =>
+        Environment.GetEnvironmentVariable(CacheEnvironmentVariable) is { Length: > 0 } env
+            ? env
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "vmportal", "images");
+
+    /// <summary>Full path of a built-in image (whether or not it exists).</summary>
+    public static string PathOf(string fileName) => Path.Combine(Directory, fileName);
+}

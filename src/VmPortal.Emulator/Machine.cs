@@ -1,0 +1,473 @@
+using System.Collections.Concurrent;
+using VmPortal.Emulator.Devices.Vga;
+using VmPortal.Emulator.Firmware;
+using VmPortal.Emulator.Timing;
+
+namespace VmPortal.Emulator;
+
+/// <summary>
+/// A whole PC built from a <see cref="MachineConfig"/>, running on its own thread.
+/// <para>
+/// Control (<see cref="Start"/>, <see cref="Pause"/>, <see cref="Resume"/>, <see cref="Reset"/>, <see cref="PowerOff"/>)
+/// and input (<see cref="SendSerial"/>) may be called from any thread: they are queued and applied by the machine
+/// thread between CPU slices; the returned task completes once applied. Events are raised on the machine thread:
+/// handlers must be quick and must not block on this machine.
+/// </para>
+/// <para>
+/// The loop runs the CPU in slices of <see cref="MachineConfig.SliceInstructions"/>, fires due device timers
+/// (<see cref="TimerScheduler.RunDue"/>) and applies queued commands between slices. A halted CPU sleeps until the
+/// next timer deadline or an external event, so an idle guest costs almost no host CPU. Guest time follows the host
+/// clock (frozen while paused), or advances per instruction with <see cref="MachineConfig.DeterministicClock"/>.
+/// A host exception ends this machine only (<see cref="Crashed"/>); the process and other machines go on.
+/// </para>
+/// </summary>
+public sealed class Machine : IDisposable
+{
+    /// <summary>Longest single sleep of an idle machine; bounds how stale a missed wake-up can get.</summary>
+    private const int MaxIdleSleepMs = 50;
+    /// <summary>Key events go to the keyboard only while fewer bytes than this wait there, so none overflow its queue.</summary>
+    private const int KeyboardQueueLow = 4;
+
+    private enum CommandKind { Pause, Resume, Reset, PowerOff }
+    private readonly record struct Command(CommandKind Kind, TaskCompletionSource Done);
+
+    private readonly ConcurrentQueue<Command> _commands = new();
+    private readonly ConcurrentQueue<byte> _serialIn = new();
+    private readonly ConcurrentQueue<KeyEvent> _keysIn = new();
+    private readonly ManualResetEventSlim _wake = new(false);
+    private readonly object _lifecycle = new();
+    private readonly List<byte> _debugBuffer = new();
+    private readonly List<byte> _serialBuffer = new();
+    private Thread? _thread;
+    private TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile MachineState _state = MachineState.Created;
+    private volatile bool _stopRequested;
+    private PcBoard? _board;
+    private Screen? _lastScreen; // the final picture stays readable after power-off
+    private MachineMedia? _media;
+    private long _instructions;
+    private Exception? _cpuHostError;
+    private bool _disposed;
+
+    public Machine(MachineConfig config)
+    {
+        var problems = config.Validate();
+        if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems), nameof(config));
+        Config = config;
+        Clock = new MachineClock(config.TimeProvider, manual: config.DeterministicClock);
+    }
+
+    public MachineConfig Config { get; }
+
+    /// <summary>Guest time; stands still while paused.</summary>
+    public MachineClock Clock { get; }
+
+    public MachineState State => _state;
+
+    /// <summary>Why the machine crashed (null unless <see cref="State"/> is <see cref="MachineState.Crashed"/>).</summary>
+    public string? CrashReason { get; private set; }
+
+    /// <summary>The host exception behind a crash, if it was one (for logs).</summary>
+    public Exception? CrashException { get; private set; }
+
+    /// <summary>Instructions executed since the last start.</summary>
+    public long InstructionCount => Interlocked.Read(ref _instructions);
+
+    /// <summary>Resets since the last start (guest-requested, triple faults and <see cref="Reset"/>).</summary>
+    public int ResetCount { get; private set; }
+
+    /// <summary>Completes when the machine thread has ended (powered off or crashed).</summary>
+    public Task Stopped => _stopped.Task;
+
+    public event Action<MachineState>? StateChanged;
+    /// <summary>The machine stopped: <see cref="PowerOff"/> or the guest powered off.</summary>
+    public event Action? PoweredOff;
+    /// <summary>The board was reset; the argument says why (e.g. "triple fault: …", "reset through port 0x92").</summary>
+    public event Action<string>? ResetOccurred;
+    /// <summary>The machine stopped on an error; the argument is <see cref="CrashReason"/>.</summary>
+    public event Action<string>? Crashed;
+    /// <summary>Bytes the guest sent out of COM1, in order, batched per CPU slice.</summary>
+    public event Action<byte[]>? SerialOutput;
+    /// <summary>Bytes written to the debug console ports (<see cref="MachineConfig.DebugConsolePorts"/>), batched per slice.</summary>
+    public event Action<byte[]>? DebugOutput;
+
+    /// <summary>
+    /// Powers the machine on (from <see cref="MachineState.Created"/>, <see cref="MachineState.PoweredOff"/> or
+    /// <see cref="MachineState.Crashed"/>). The task completes when the firmware starts running, or when building
+    /// the board failed (then <see cref="State"/> is <see cref="MachineState.Crashed"/> with the reason).
+    /// </summary>
+    public Task Start()
+    {
+        lock (_lifecycle)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_thread != null) return _started.Task;
+            _started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _stopRequested = false;
+            CrashReason = null;
+            CrashException = null;
+            ResetCount = 0;
+            Interlocked.Exchange(ref _instructions, 0);
+            while (_commands.TryDequeue(out var stale)) stale.Done.TrySetResult();
+            _thread = new Thread(ThreadMain) { IsBackground = true, Name = $"vm:{Config.Name}" };
+            _thread.Start();
+            return _started.Task;
+        }
+    }
+
+    /// <summary>Freezes the guest and its clock.</summary>
+    public Task Pause() => Enqueue(CommandKind.Pause);
+    /// <summary>Continues a paused guest.</summary>
+    public Task Resume() => Enqueue(CommandKind.Resume);
+    /// <summary>Presses the reset button: every device back to power-on state, firmware starts again.</summary>
+    public Task Reset() => Enqueue(CommandKind.Reset);
+    /// <summary>Pulls the plug. The task completes when the machine thread has ended.</summary>
+    public Task PowerOff()
+    {
+        lock (_lifecycle)
+        {
+            if (_thread == null) return Task.CompletedTask;
+            _stopRequested = true;
+            Enqueue(CommandKind.PowerOff);
+            return _stopped.Task;
+        }
+    }
+
+    /// <summary>Queues bytes for COM1's receiver (the guest reads them as they fit its FIFO).</summary>
+    public void SendSerial(ReadOnlySpan<byte> data)
+    {
+        foreach (byte b in data) _serialIn.Enqueue(b);
+        _wake.Set();
+    }
+
+    /// <summary>Presses or releases a key (scancode set 2 make code; 0xE0xx for extended keys).</summary>
+    public void SendKey(ushort set2Code, bool down)
+    {
+        _keysIn.Enqueue(new KeyEvent(set2Code, down));
+        _wake.Set();
+    }
+
+    /// <summary>Types <paramref name="text"/> on a US keyboard ('\n' = Enter); keys go out as the guest reads them.</summary>
+    public void TypeText(string text)
+    {
+        foreach (var e in KeyboardText.ToKeyEvents(text)) _keysIn.Enqueue(e);
+        _wake.Set();
+    }
+
+    /// <summary>
+    /// The VGA text screen, rows separated by '\n' with trailing blanks removed, or null when the display is in a
+    /// graphics mode (or there is no VGA). Safe to call from any thread (a snapshot may be torn by a concurrent update).
+    /// </summary>
+    public string? ReadScreenText()
+    {
+        var screen = Screen;
+        if (screen == null || screen.Columns == 0) return null;
+        return screen.GetText();
+    }
+
+    /// <summary>Row of the text-mode cursor, or -1.</summary>
+    public int CursorRow => Screen is { Columns: > 0 } s ? s.Cursor.Row : -1;
+
+    /// <summary>
+    /// The VGA's screen (pixels, dirty tiles, text cells; see docs/emulator.md). A reset builds new hardware, so
+    /// read this property again after <see cref="ResetOccurred"/> (or each frame). Null before the first start.
+    /// </summary>
+    public Screen? Screen => _board?.Vga.Screen ?? _lastScreen;
+
+    /// <summary>
+    /// Refreshes the screen and copies the picture (0x00RRGGBB pixels), or null when nothing is displayed.
+    /// Use from one consumer thread only (it calls <see cref="Screen.Refresh"/>).
+    /// </summary>
+    public ScreenCapture? CaptureScreen()
+    {
+        var screen = Screen;
+        if (screen == null) return null;
+        screen.Refresh();
+        if (screen.Width <= 0 || screen.Height <= 0) return null;
+        var rgba = new uint[screen.Width * screen.Height];
+        screen.CopyPixels(rgba);
+        for (int i = 0; i < rgba.Length; i++)
+        {
+            uint p = rgba[i]; // R | G<<8 | B<<16 | A<<24
+            rgba[i] = (p & 0xFF) << 16 | (p & 0xFF00) | (p >> 16 & 0xFF);
+        }
+        return new ScreenCapture(screen.Width, screen.Height, rgba);
+    }
+
+    /// <summary>
+    /// A one-line snapshot of the CPU (mode, CS:EIP, registers, CR0/CR3, halted) for diagnostics and failure
+    /// messages. Read without stopping the machine, so the fields may come from different instants.
+    /// </summary>
+    public string DescribeCpu()
+    {
+        var cpu = _board?.Cpu;
+        if (cpu == null) return "no CPU (machine not running)";
+        var cs = VmPortal.Emulator.Cpu.SegmentRegister.CS;
+        string mode = cpu.V86Mode ? "v86" : cpu.ProtectedMode ? "prot" : "real";
+        return $"{mode} {cpu.GetSelector(cs):X4}:{cpu.Eip:X8} (lin {cpu.GetSegmentBase(cs) + cpu.Eip:X8}) " +
+               $"EAX={cpu.Eax:X8} EBX={cpu.Ebx:X8} ECX={cpu.Ecx:X8} EDX={cpu.Edx:X8} ESI={cpu.Esi:X8} EDI={cpu.Edi:X8} " +
+               $"EBP={cpu.Ebp:X8} ESP={cpu.Esp:X8} EFL={cpu.Eflags:X8} CR0={cpu.Cr0:X8} CR3={cpu.Cr3:X8}" +
+               (cpu.Halted ? " HALTED" : "");
+    }
+
+    /// <summary>Copies guest physical memory (diagnostics; racy while the guest runs). Unmapped bytes read 0xFF.</summary>
+    public void ReadPhysical(uint address, Span<byte> into)
+    {
+        var memory = _board?.Memory;
+        if (memory == null) { into.Fill(0xFF); return; }
+        memory.ReadBytes(address, into);
+    }
+
+    public void Dispose()
+    {
+        Thread? t;
+        lock (_lifecycle)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            t = _thread;
+            _stopRequested = true;
+        }
+        _wake.Set();
+        t?.Join(TimeSpan.FromSeconds(5));
+        _media?.Dispose();
+    }
+
+    private Task Enqueue(CommandKind kind)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (_thread == null) { done.TrySetResult(); return done.Task; }
+        _commands.Enqueue(new Command(kind, done));
+        _wake.Set();
+        return done.Task;
+    }
+
+    // ---- machine thread ----
+
+    private void ThreadMain()
+    {
+        string? crash = null;
+        Exception? crashException = null;
+        try
+        {
+            _media ??= MachineMedia.Open(Config);
+            _board = BuildBoard();
+            Clock.Start();
+            SetState(MachineState.Running);
+            _cpuHostError = null;
+            _started.TrySetResult();
+            Loop();
+        }
+        catch (GuestStoppedException e)
+        {
+            crash = e.Message;
+            crashException = e.InnerException;
+        }
+        catch (InvalidDataException e)
+        {
+            crash = e.Message; // unusable firmware or kernel image: the message names the file and the problem
+        }
+        catch (FileNotFoundException e)
+        {
+            crash = e.Message;
+        }
+        catch (Exception e)
+        {
+            crash = $"host error in machine '{Config.Name}': {e.GetType().Name}: {e.Message}";
+            crashException = e;
+        }
+        Finish(crash, crashException);
+    }
+
+    private void Finish(string? crash, Exception? crashException)
+    {
+        Clock.Pause();
+        _lastScreen = _board?.Vga.Screen;
+        _board = null;
+        lock (_lifecycle)
+        {
+            _thread = null;
+            while (_commands.TryDequeue(out var c)) c.Done.TrySetResult();
+        }
+        FlushOutput();
+        if (crash != null)
+        {
+            CrashReason = crash;
+            CrashException = crashException;
+            SetState(MachineState.Crashed);
+            SafeRaise(() => Crashed?.Invoke(crash));
+        }
+        else
+        {
+            SetState(MachineState.PoweredOff);
+            SafeRaise(() => PoweredOff?.Invoke());
+        }
+        _started.TrySetResult();
+        _stopped.TrySetResult();
+    }
+
+    private PcBoard BuildBoard()
+    {
+        string biosPath = Config.BiosPath ?? FirmwareFiles.FindBios()
+            ?? throw new FileNotFoundException(FirmwareFiles.MissingMessage(FirmwareFiles.BiosFileName));
+        byte[] bios = File.ReadAllBytes(biosPath);
+        string? problem = SystemBios.Validate(bios);
+        if (problem != null) throw new InvalidDataException($"{biosPath}: {problem}");
+        LinuxKernelImage? kernel = Config.KernelPath != null ? LinuxKernelImage.Load(Config.KernelPath) : null;
+        byte[]? initrd = Config.InitrdPath != null ? File.ReadAllBytes(Config.InitrdPath) : null;
+        string? vgaBiosPath = Config.VgaBiosPath ?? FirmwareFiles.FindVgaBios();
+        byte[]? vgaBios = vgaBiosPath != null ? File.ReadAllBytes(vgaBiosPath) : null;
+        var board = new PcBoard(Config, Clock, _media!, bios, vgaBios, kernel, initrd);
+        board.DebugByte += b => _debugBuffer.Add(b);
+        board.SerialByte += b => _serialBuffer.Add(b);
+        board.Cpu.HostError = e => _cpuHostError = e;
+        board.Cpu.Reset();
+        return board;
+    }
+
+    private void Loop()
+    {
+        int slice = Config.SliceInstructions;
+        bool deterministic = Config.DeterministicClock;
+        while (true)
+        {
+            _wake.Reset();
+            if (!ApplyCommands() || _stopRequested) return;
+            if (_state == MachineState.Paused)
+            {
+                _wake.Wait(MaxIdleSleepMs);
+                continue;
+            }
+
+            var board = _board!;
+            board.Scheduler.RunDue(Clock.NowNs);
+            FeedInput(board);
+            int executed = board.Cpu.Run(slice);
+            Interlocked.Add(ref _instructions, executed);
+            if (deterministic) Clock.Advance(executed * Config.NsPerInstruction);
+
+            if (board.Cpu.ShutdownPending)
+            {
+                if (_cpuHostError is { } hostError)
+                    throw new GuestStoppedException(board.Cpu.ShutdownReason ?? hostError.Message, hostError);
+                string reason = board.Cpu.ShutdownReason ?? "triple fault";
+                if (Config.OnTripleFault == TripleFaultAction.PowerOff)
+                    throw new GuestStoppedException(reason);
+                ResetBoard(reason);
+                continue;
+            }
+            if (board.ResetReason != null)
+            {
+                ResetBoard(board.ResetReason);
+                continue;
+            }
+            FlushOutput();
+
+            if (executed == 0 && board.Cpu.Halted) Idle(board, deterministic);
+        }
+    }
+
+    /// <summary>The CPU waits for an interrupt: sleep (or, in deterministic mode, jump) to the next timer deadline.</summary>
+    private void Idle(PcBoard board, bool deterministic)
+    {
+        long next = board.Scheduler.NextDeadlineNs;
+        long now = Clock.NowNs;
+        if (deterministic)
+        {
+            if (next != long.MaxValue) { Clock.Advance(Math.Max(0, next - now)); return; }
+            _wake.Wait(MaxIdleSleepMs); // nothing armed: only input can wake the guest
+            return;
+        }
+        if (next <= now) return;
+        long ms = next == long.MaxValue ? MaxIdleSleepMs : Math.Min(MaxIdleSleepMs, (next - now + 999_999) / 1_000_000);
+        _wake.Wait((int)ms);
+    }
+
+    /// <summary>Hands queued serial bytes to COM1 and key events to the keyboard (a few at a time, as it drains).</summary>
+    private void FeedInput(PcBoard board)
+    {
+        if (!_serialIn.IsEmpty)
+        {
+            Span<byte> chunk = stackalloc byte[64];
+            int n = 0;
+            while (n < chunk.Length && _serialIn.TryDequeue(out byte b)) chunk[n++] = b;
+            board.Com1?.Receive(chunk[..n]);
+            if (!_serialIn.IsEmpty) _wake.Set();
+        }
+        var keyboard = board.Keyboard.Keyboard;
+        while (keyboard.QueuedBytes < KeyboardQueueLow && _keysIn.TryDequeue(out var key))
+            keyboard.KeySet2(key.Set2Code, key.Down);
+        board.PumpInput();
+    }
+
+    /// <summary>Applies queued commands; false when the machine must stop.</summary>
+    private bool ApplyCommands()
+    {
+        while (_commands.TryDequeue(out var c))
+        {
+            switch (c.Kind)
+            {
+                case CommandKind.Pause:
+                    if (_state == MachineState.Running) { Clock.Pause(); SetState(MachineState.Paused); }
+                    break;
+                case CommandKind.Resume:
+                    if (_state == MachineState.Paused) { Clock.Start(); SetState(MachineState.Running); }
+                    break;
+                case CommandKind.Reset:
+                    ResetBoard("reset requested");
+                    break;
+                case CommandKind.PowerOff:
+                    c.Done.TrySetResult();
+                    return false;
+            }
+            c.Done.TrySetResult();
+        }
+        return true;
+    }
+
+    private void ResetBoard(string reason)
+    {
+        FlushOutput();
+        _board = BuildBoard();
+        ResetCount++;
+        SafeRaise(() => ResetOccurred?.Invoke(reason));
+    }
+
+    private void FlushOutput()
+    {
+        if (_debugBuffer.Count > 0)
+        {
+            var chunk = _debugBuffer.ToArray();
+            _debugBuffer.Clear();
+            DebugOutput?.Invoke(chunk);
+        }
+        if (_serialBuffer.Count > 0)
+        {
+            var chunk = _serialBuffer.ToArray();
+            _serialBuffer.Clear();
+            SerialOutput?.Invoke(chunk);
+        }
+    }
+
+    private void SetState(MachineState state)
+    {
+        if (_state == state) return;
+        _state = state;
+        SafeRaise(() => StateChanged?.Invoke(state));
+    }
+
+    /// <summary>Raises an event while the machine is already stopping: a throwing handler must not hide the outcome.</summary>
+    private static void SafeRaise(Action raise)
+    {
+        try { raise(); }
+        catch (Exception) { /* a subscriber's bug; the machine's own state is already final */ }
+    }
+
+    /// <summary>The guest ended the machine (triple fault with <see cref="TripleFaultAction.PowerOff"/>).</summary>
+    private sealed class GuestStoppedException(string reason, Exception? inner = null) : Exception(reason, inner);
+}
+
+/// <summary>A screenshot: <paramref name="Pixels"/> holds Width × Height 0x00RRGGBB values, row-major.</summary>
+public readonly record struct ScreenCapture(int Width, int Height, uint[] Pixels);

@@ -1,0 +1,120 @@
+namespace VmPortal.Emulator;
+
+/// <summary>Devices SeaBIOS may boot from, in the order given by <see cref="MachineConfig.BootOrder"/>.</summary>
+public enum BootDevice
+{
+    CdRom,
+    HardDisk,
+    Floppy,
+}
+
+/// <summary>What the machine does when the CPU shuts down (triple fault).</summary>
+public enum TripleFaultAction
+{
+    /// <summary>Like a PC (and QEMU): the board resets and the firmware starts again; <see cref="Machine.ResetOccurred"/> names the reason.</summary>
+    Reset,
+    /// <summary>The machine stops and reports <see cref="Machine.Crashed"/> with the reason (tests, one-shot runs).</summary>
+    PowerOff,
+}
+
+/// <summary>A hard disk image on the primary IDE channel.</summary>
+/// <param name="Path">Raw disk image file.</param>
+/// <param name="ReadOnly">Open read-only (guest writes fail with an ATA error).</param>
+public sealed record DiskConfig(string Path, bool ReadOnly = false);
+
+/// <summary>
+/// What PC to build: memory, disks, CD-ROM, floppy, boot order, serial port, firmware and optional direct kernel boot.
+/// Immutable once handed to a <see cref="Machine"/>; <see cref="Validate"/> lists every problem at once.
+/// </summary>
+public sealed class MachineConfig
+{
+    public const int MinMemoryMiB = 2;
+    public const int MaxMemoryMiB = 3072;
+    public const int MaxHardDisks = 2;
+
+    /// <summary>Name used in log messages and crash reasons.</summary>
+    public string Name { get; init; } = "vm";
+
+    /// <summary>RAM in MiB (2–3072).</summary>
+    public int MemoryMiB { get; init; } = 128;
+
+    /// <summary>Up to two hard disks (IDE primary master, slave).</summary>
+    public IReadOnlyList<DiskConfig> HardDisks { get; init; } = Array.Empty<DiskConfig>();
+
+    /// <summary>ISO image in the ATAPI CD-ROM drive (IDE secondary master), or null for an empty drive.</summary>
+    public string? CdRomImage { get; init; }
+
+    /// <summary>1.44 MB floppy image in drive A:, or null.</summary>
+    public string? FloppyImage { get; init; }
+
+    /// <summary>Boot order SeaBIOS tries (CMOS boot order); direct kernel boot always comes first.</summary>
+    public IReadOnlyList<BootDevice> BootOrder { get; init; } = new[] { BootDevice.CdRom, BootDevice.HardDisk, BootDevice.Floppy };
+
+    /// <summary>COM1 (0x3F8, IRQ 4) present; its output is <see cref="Machine.SerialOutput"/>.</summary>
+    public bool SerialEnabled { get; init; } = true;
+
+    /// <summary>Linux bzImage (or ipxe.lkrn, memtest86+ia32.bin) to boot directly, like <c>qemu -kernel</c>.</summary>
+    public string? KernelPath { get; init; }
+    /// <summary>Initial ramdisk for <see cref="KernelPath"/>.</summary>
+    public string? InitrdPath { get; init; }
+    /// <summary>Kernel command line for <see cref="KernelPath"/>.</summary>
+    public string? KernelCommandLine { get; init; }
+
+    /// <summary>System firmware instead of SeaBIOS's bios.bin (like <c>qemu -bios</c>).</summary>
+    public string? BiosPath { get; init; }
+    /// <summary>VGA BIOS instead of SeaBIOS's vgabios-stdvga.bin.</summary>
+    public string? VgaBiosPath { get; init; }
+
+    public TripleFaultAction OnTripleFault { get; init; } = TripleFaultAction.Reset;
+
+    /// <summary>
+    /// I/O ports of debug consoles whose bytes go to <see cref="Machine.DebugOutput"/>: 0xE9 (Bochs/QEMU debugcon)
+    /// by default; add 0x402 for SeaBIOS's own debug log (QEMU builds of SeaBIOS write it there).
+    /// </summary>
+    public IReadOnlyList<ushort> DebugConsolePorts { get; init; } = new ushort[] { 0xE9 };
+
+    /// <summary>
+    /// Deterministic guest time: the clock advances by <see cref="NsPerInstruction"/> per executed instruction and
+    /// jumps to the next timer deadline while the CPU is halted, instead of following the host clock. Runs repeat
+    /// exactly (tests), and never sleep.
+    /// </summary>
+    public bool DeterministicClock { get; init; }
+
+    /// <summary>Guest nanoseconds per instruction in <see cref="DeterministicClock"/> mode (10 ns = 100 MIPS).</summary>
+    public long NsPerInstruction { get; init; } = 10;
+
+    /// <summary>Instructions per CPU slice between timer and input processing.</summary>
+    public int SliceInstructions { get; init; } = 20_000;
+
+    /// <summary>Host time source for the guest clock (tests may inject one).</summary>
+    public TimeProvider? TimeProvider { get; init; }
+
+    /// <summary>Every problem with this configuration, for the user (empty when it can be built).</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (MemoryMiB < MinMemoryMiB || MemoryMiB > MaxMemoryMiB)
+            problems.Add($"memory must be between {MinMemoryMiB} and {MaxMemoryMiB} MiB (got {MemoryMiB})");
+        if (HardDisks.Count > MaxHardDisks)
+            problems.Add($"at most {MaxHardDisks} hard disks are supported (got {HardDisks.Count})");
+        foreach (var d in HardDisks) CheckFile(problems, "hard disk image", d.Path);
+        CheckFile(problems, "CD-ROM image", CdRomImage);
+        CheckFile(problems, "floppy image", FloppyImage);
+        CheckFile(problems, "kernel", KernelPath);
+        CheckFile(problems, "initrd", InitrdPath);
+        CheckFile(problems, "BIOS image", BiosPath);
+        CheckFile(problems, "VGA BIOS image", VgaBiosPath);
+        if (KernelPath == null && (InitrdPath != null || KernelCommandLine != null))
+            problems.Add("an initrd or kernel command line needs a kernel");
+        if (BootOrder.Count == 0 || BootOrder.Distinct().Count() != BootOrder.Count)
+            problems.Add("the boot order must list each device at most once, and at least one");
+        if (NsPerInstruction <= 0) problems.Add("NsPerInstruction must be positive");
+        if (SliceInstructions < 1) problems.Add("SliceInstructions must be at least 1");
+        return problems;
+    }
+
+    private static void CheckFile(List<string> problems, string what, string? path)
+    {
+        if (path != null && !File.Exists(path)) problems.Add($"{what} not found: {path}");
+    }
+}

@@ -1,0 +1,71 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Identity;
+using VmPortal.Core.Accounts;
+using VmPortal.Core.Audit;
+using VmPortal.Data.Entities;
+
+namespace VmPortal.Web.Api;
+
+public sealed record CreateTokenRequest(string? Username, string? Password, string? Name, int? ExpiresInDays);
+public sealed record CreateTokenResponse(Guid Id, string Name, string Token, DateTimeOffset ExpiresAt);
+public sealed record MeResponse(Guid Id, string UserName, IReadOnlyList<string> Roles);
+
+/// <summary><c>/api/auth</c>: personal API tokens for scripts.</summary>
+public static class AuthApi
+{
+    public static RouteGroupBuilder MapAuthApi(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/api/auth").WithTags("Auth");
+        g.MapPost("/tokens", CreateToken).AllowAnonymous()
+            .WithSummary("Mint a token with user name and password: {username, password, name, expiresInDays}");
+        g.MapGet("/tokens", ListTokens).RequireAuthorization().WithSummary("The caller's tokens (never the secret)");
+        g.MapDelete("/tokens/{id:guid}", RevokeToken).RequireAuthorization().WithSummary("Revoke a token");
+        g.MapGet("/me", Me).RequireAuthorization().WithSummary("Who am I");
+        return g;
+    }
+
+    public static async Task<Results<Created<CreateTokenResponse>, ValidationProblem, ProblemHttpResult>> CreateToken(
+        CreateTokenRequest req, UserManager<PortalUser> users, SignInManager<PortalUser> signIn, ApiTokenService tokens,
+        AuditLog audit, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(req.Username)) errors["username"] = ["User name is required."];
+        if (string.IsNullOrEmpty(req.Password)) errors["password"] = ["Password is required."];
+        if (ApiTokenService.ValidateRequest(req.Name, req.ExpiresInDays, out var field) is { } e) errors[field] = [e];
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "One or more fields are invalid.");
+
+        var user = await users.FindByNameAsync(req.Username!);
+        if (user is null || user.IsDisabled)
+        {
+            await audit.WriteAsync(user?.Id, req.Username!, AuditActions.SignInFailed, "user", user?.Id.ToString(), "api token request", false, ct);
+            return ApiResults.Unauthorized("Wrong user name or password.");
+        }
+        var check = await signIn.CheckPasswordSignInAsync(user, req.Password!, lockoutOnFailure: true);
+        if (!check.Succeeded)
+        {
+            await audit.WriteAsync(user.Id, user.UserName!, AuditActions.SignInFailed, "user", user.Id.ToString(),
+                check.IsLockedOut ? "api token request; locked out" : "api token request", false, ct);
+            return ApiResults.Unauthorized(check.IsLockedOut ? "The account is locked out; try again later." : "Wrong user name or password.");
+        }
+        var r = await tokens.CreateAsync(user.Id, user.UserName!, req.Name, req.ExpiresInDays ?? 30, ct);
+        if (!r.IsOk) return ApiResults.Failure(r);
+        var t = r.Value!;
+        return TypedResults.Created($"/api/auth/tokens/{t.Id}", new CreateTokenResponse(t.Id, t.Name, t.Token, t.ExpiresAt));
+    }
+
+    public static async Task<Ok<IReadOnlyList<ApiTokenDto>>> ListTokens(ClaimsPrincipal user, ApiTokenService tokens, CancellationToken ct) =>
+        TypedResults.Ok(await tokens.ListAsync(user.Caller().UserId, ct));
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> RevokeToken(Guid id, ClaimsPrincipal user, ApiTokenService tokens, CancellationToken ct)
+    {
+        var r = await tokens.RevokeAsync(user.Caller(), id, ct);
+        return r.IsOk ? TypedResults.NoContent() : ApiResults.Failure(r);
+    }
+
+    public static Ok<MeResponse> Me(ClaimsPrincipal user)
+    {
+        var c = user.Caller();
+        return TypedResults.Ok(new MeResponse(c.UserId, c.UserName, user.FindAll(ClaimTypes.Role).Select(r => r.Value).ToList()));
+    }
+}

@@ -1,0 +1,160 @@
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Authorization;
+using MudBlazor;
+using VmPortal.Core;
+using VmPortal.Core.Images;
+using VmPortal.Core.Vms;
+using VmPortal.Data.Entities;
+
+namespace VmPortal.Web.Components.Pages.Vms;
+
+/// <summary>Create/edit dialog for a VM. Validates with <see cref="VmValidator"/> as you type, and shows the server's answer.</summary>
+public partial class VmEditDialog
+{
+    /// <summary>The VM to edit; null to create a new one.</summary>
+    [Parameter] public VmDto? Existing { get; set; }
+
+    [CascadingParameter] private IMudDialogInstance MudDialog { get; set; } = default!;
+
+    private MudForm? _form;
+    private VmForm _model = new();
+    private IReadOnlyList<ImageInfo> _images = [];
+    private IDictionary<string, string[]> _serverErrors = new Dictionary<string, string[]>();
+    private string? _serverError;
+    private bool _saving;
+
+    protected override void OnInitialized()
+    {
+        _images = Images.List();
+        _model = Existing is null ? VmForm.New() : VmForm.From(Existing);
+    }
+
+    private string? FieldError(string key) => _serverErrors.TryGetValue(key, out var e) && e.Length > 0 ? string.Join(" ", e) : null;
+
+    private static string BootLabel(BootDevice d) => d switch
+    {
+        BootDevice.Cdrom => "CD-ROM",
+        BootDevice.Disk => "Hard disk",
+        BootDevice.Floppy => "Floppy",
+        BootDevice.Network => "Network (PXE)",
+        _ => d.ToString(),
+    };
+
+    private void MoveBoot(int index, int delta)
+    {
+        var target = index + delta;
+        if (target < 0 || target >= _model.Boot.Count) return;
+        (_model.Boot[index], _model.Boot[target]) = (_model.Boot[target], _model.Boot[index]);
+    }
+
+    private void Cancel() => MudDialog.Cancel();
+
+    private async Task SaveAsync()
+    {
+        _serverError = null;
+        _serverErrors = new Dictionary<string, string[]>();
+        if (_form is not null)
+        {
+            await _form.ValidateAsync();
+            if (!_form.IsValid)
+            {
+                _serverError = "Please correct the highlighted fields.";
+                return;
+            }
+        }
+        var caller = Caller.From((await AuthState.GetAuthenticationStateAsync()).User);
+        if (caller is null) return;
+
+        _saving = true;
+        try
+        {
+            var spec = _model.ToSpec();
+            var result = Existing is null
+                ? await Vms.CreateAsync(caller, spec)
+                : await Vms.UpdateAsync(caller, Existing.Id, spec, Existing.Version);
+            switch (result.Status)
+            {
+                case OpStatus.Ok:
+                    MudDialog.Close(DialogResult.Ok(result.Value));
+                    return;
+                case OpStatus.Invalid:
+                    _serverErrors = result.Errors ?? new Dictionary<string, string[]>();
+                    _serverError = string.Join(" ", _serverErrors.SelectMany(e => e.Value));
+                    break;
+                default:
+                    _serverError = result.Message;
+                    break;
+            }
+        }
+        finally
+        {
+            _saving = false;
+        }
+    }
+
+    /// <summary>Mutable form state behind the dialog.</summary>
+    internal sealed class VmForm
+    {
+        public string? Name { get; set; }
+        public string? Description { get; set; }
+        public int? MemoryMiB { get; set; } = 128;
+        public string? CdromImageId { get; set; } = "";
+        public bool StartAtBoot { get; set; }
+        public List<BootEntry> Boot { get; set; } = [];
+        public List<DiskForm> Disks { get; set; } = [];
+        public bool NicEnabled { get; set; } = true;
+        public string NicModel { get; set; } = "ne2k_pci";
+        public string? MacAddress { get; set; }
+        public string? Network { get; set; } = "default";
+
+        public static VmForm New() => new()
+        {
+            Boot = [new(BootDevice.Cdrom, true), new(BootDevice.Disk, true), new(BootDevice.Network, false), new(BootDevice.Floppy, false)],
+            Disks = [new DiskForm { SizeMiB = 1024 }],
+        };
+
+        public static VmForm From(VmDto vm)
+        {
+            var boot = vm.BootOrder.Select(d => new BootEntry(d, true)).ToList();
+            boot.AddRange(Enum.GetValues<BootDevice>().Where(d => !vm.BootOrder.Contains(d)).Select(d => new BootEntry(d, false)));
+            return new VmForm
+            {
+                Name = vm.Name,
+                Description = vm.Description,
+                MemoryMiB = vm.MemoryMiB,
+                CdromImageId = vm.CdromImageId ?? "",
+                StartAtBoot = vm.StartAtBoot,
+                Boot = boot,
+                Disks = vm.Disks.Select(d => new DiskForm { SizeMiB = d.SizeMiB, BackingImageId = d.BackingImageId ?? "" }).ToList(),
+                NicEnabled = vm.Nic.Enabled,
+                NicModel = vm.Nic.Model,
+                MacAddress = vm.Nic.MacAddress,
+                Network = vm.Nic.Network,
+            };
+        }
+
+        public VmSpec ToSpec() => new()
+        {
+            Name = Name?.Trim(),
+            Description = Description ?? "",
+            MemoryMiB = MemoryMiB,
+            CdromImageId = string.IsNullOrEmpty(CdromImageId) ? null : CdromImageId,
+            StartAtBoot = StartAtBoot,
+            BootOrder = Boot.Where(b => b.Enabled).Select(b => b.Device).ToList(),
+            Disks = Disks.Select(d => new DiskSpec { SizeMiB = d.SizeMiB, BackingImageId = string.IsNullOrEmpty(d.BackingImageId) ? null : d.BackingImageId, Bus = "ide" }).ToList(),
+            Nic = new NicSpec { Enabled = NicEnabled, Model = NicModel, MacAddress = MacAddress?.Trim(), Network = string.IsNullOrWhiteSpace(Network) ? "default" : Network.Trim() },
+        };
+    }
+
+    internal sealed class BootEntry(BootDevice device, bool enabled)
+    {
+        public BootDevice Device { get; } = device;
+        public bool Enabled { get; set; } = enabled;
+    }
+
+    internal sealed class DiskForm
+    {
+        public long? SizeMiB { get; set; } = 1024;
+        public string? BackingImageId { get; set; } = "";
+    }
+}

@@ -1,0 +1,183 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using MudBlazor.Services;
+using Scalar.AspNetCore;
+using VmPortal.Core;
+using VmPortal.Core.Images;
+using VmPortal.Data;
+using VmPortal.Data.Entities;
+using VmPortal.Web.Api;
+using VmPortal.Web.Auth;
+using VmPortal.Web.Components;
+using VmPortal.Web.Hosting;
+
+namespace VmPortal.Web;
+
+/// <summary>Service registration and the HTTP pipeline of the portal (used by Program and by the tests).</summary>
+public static class PortalSetup
+{
+    public const string SmartScheme = "Cookie-or-Token";
+
+    public static void AddPortal(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        var config = builder.Configuration;
+
+        services.AddSingleton<PortalPaths>();
+        // cookie/antiforgery keys survive restarts (./.data/keys; a volume in the container)
+        var keyDir = Path.Combine(new PortalPaths(config).DataDirectory, "keys");
+        services.AddDataProtection().SetApplicationName("VmPortal").PersistKeysToFileSystem(new DirectoryInfo(keyDir));
+        services.AddSingleton<PortalDatabase>();
+        services.AddDbContextFactory<PortalDbContext>((sp, o) =>
+            o.UseNpgsql(sp.GetRequiredService<PortalDatabase>().ConnectionString));
+        services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContext());
+        services.AddHostedService<DatabaseInitializer>();
+
+        services.AddPortalCore();
+        services.AddOptions<ImageStoreOptions>()
+            .Configure<PortalPaths>((o, paths) =>
+            {
+                o.BuiltInPath = config["Images:BuiltInPath"] is { Length: > 0 } b ? b : ImageCatalog.DefaultBuiltInPath();
+                o.StorePath = paths.Resolve(config["Images:StorePath"] is { Length: > 0 } s ? s : Path.Combine(paths.DataDirectory, "images"));
+            });
+
+        // ---- identity: cookies for the UI, bearer tokens for scripts ----
+        services.AddIdentityCore<PortalUser>(o =>
+            {
+                o.User.RequireUniqueEmail = false;
+                o.User.AllowedUserNameCharacters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._@";
+                o.Password.RequiredLength = 8;
+                o.Password.RequireNonAlphanumeric = false;
+                o.Password.RequireUppercase = false;
+                o.Password.RequireLowercase = false;
+                o.Password.RequireDigit = false;
+                o.Lockout.AllowedForNewUsers = true;
+                o.Lockout.MaxFailedAccessAttempts = 5;
+                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(5);
+            })
+            .AddRoles<IdentityRole<Guid>>()
+            .AddEntityFrameworkStores<PortalDbContext>()
+            .AddSignInManager()
+            .AddDefaultTokenProviders();
+
+        services.AddAuthentication(o =>
+            {
+                o.DefaultScheme = SmartScheme;
+                o.DefaultChallengeScheme = SmartScheme;
+            })
+            .AddPolicyScheme(SmartScheme, "Cookie or API token", o =>
+            {
+                o.ForwardDefaultSelector = ctx =>
+                    ctx.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+                        ? ApiTokenAuthenticationHandler.SchemeName
+                        : IdentityConstants.ApplicationScheme;
+            })
+            .AddScheme<AuthenticationSchemeOptions, ApiTokenAuthenticationHandler>(ApiTokenAuthenticationHandler.SchemeName, null)
+            .AddIdentityCookies();
+        services.ConfigureApplicationCookie(o =>
+        {
+            o.Cookie.Name = ".VmPortal.Auth";
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Lax;
+            o.LoginPath = "/account/login";
+            o.LogoutPath = "/account/logout";
+            o.AccessDeniedPath = "/account/access-denied";
+            o.ExpireTimeSpan = TimeSpan.FromHours(8);
+            o.SlidingExpiration = true;
+            o.Events.OnRedirectToLogin = ctx =>
+            {
+                if (IsApi(ctx.Request)) ctx.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                else ctx.Response.Redirect(ctx.RedirectUri);
+                return Task.CompletedTask;
+            };
+            o.Events.OnRedirectToAccessDenied = ctx =>
+            {
+                if (IsApi(ctx.Request)) ctx.Response.StatusCode = StatusCodes.Status403Forbidden;
+                else ctx.Response.Redirect(ctx.RedirectUri);
+                return Task.CompletedTask;
+            };
+        });
+        // a disabled user's cookie stops working within a minute (security stamp changes on disable)
+        services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+        services.AddAuthorization();
+        services.AddCascadingAuthenticationState();
+        services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, RevalidatingAuthStateProvider>();
+
+        // ---- API ----
+        services.AddProblemDetails();
+        services.Configure<JsonOptions>(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+            o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false));
+        });
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
+        services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "VmPortal API";
+            doc.Info.Description =
+                "VM inventory of VmPortal. Authenticate scripts with `Authorization: Bearer <token>`; mint a token with " +
+                "POST /api/auth/tokens {username, password, name, expiresInDays}. Errors are RFC 9457 problem details.";
+            doc.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+            doc.Components.SecuritySchemes ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>();
+            doc.Components.SecuritySchemes["Bearer"] = new Microsoft.OpenApi.OpenApiSecurityScheme
+            {
+                Type = Microsoft.OpenApi.SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "Personal API token (vmp_…)",
+            };
+            return Task.CompletedTask;
+        }));
+        services.AddHealthChecks().AddDbContextCheck<PortalDbContext>("database", tags: ["ready"]);
+
+        // ---- UI ----
+        services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddMudServices(c =>
+        {
+            c.SnackbarConfiguration.PositionClass = MudBlazor.Defaults.Classes.Position.BottomRight;
+            c.SnackbarConfiguration.VisibleStateDuration = 4000;
+        });
+        services.AddHttpContextAccessor();
+    }
+
+    public static void UsePortal(this WebApplication app)
+    {
+        app.UseWhen(ctx => IsApi(ctx.Request), api =>
+        {
+            api.UseExceptionHandler();
+            api.UseStatusCodePages();
+        });
+        app.UseWhen(ctx => !IsApi(ctx.Request), ui =>
+        {
+            if (!app.Environment.IsDevelopment()) ui.UseExceptionHandler("/Error", createScopeForErrors: true);
+            ui.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        });
+
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseAntiforgery();
+
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+
+        app.MapOpenApi();
+        app.MapScalarApiReference("/api/docs", o => o.WithTitle("VmPortal API").DisableDefaultFonts().HideClientButton()
+            .AddPreferredSecuritySchemes("Bearer"));
+
+        app.MapAuthApi();
+        app.MapVmsApi();
+        app.MapImagesApi();
+        app.MapAdminApi();
+        app.MapAccountEndpoints();
+
+        app.MapStaticAssets();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+    }
+
+    private static bool IsApi(HttpRequest request) => request.Path.StartsWithSegments("/api");
+}

@@ -1,0 +1,53 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using VmPortal.Tests.Infrastructure;
+
+namespace VmPortal.Web.Tests;
+
+public abstract class ApiTestBase(PortalAppFixture app)
+{
+    protected PortalAppFixture App { get; } = app;
+
+    protected static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    protected static object VmBody(string name, int memoryMiB = 128, object? extra = null) => new
+    {
+        name,
+        description = "test vm",
+        memoryMiB,
+        disks = new[] { new { sizeMiB = 2048 } },
+        bootOrder = new[] { "cdrom", "disk" },
+    };
+
+    protected static async Task<JsonObject> JsonAsync(HttpResponseMessage r) =>
+        JsonNode.Parse(await r.Content.ReadAsStringAsync())!.AsObject();
+
+    protected static async Task<JsonObject> CreateVmAsync(HttpClient c, string name, int memoryMiB = 128)
+    {
+        var r = await c.PostAsJsonAsync("/api/vms", VmBody(name, memoryMiB));
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        return await JsonAsync(r);
+    }
+
+    /// <summary>Total VMs in the database, as the admin sees them.</summary>
+    protected async Task<int> VmCountAsync()
+    {
+        using var admin = App.Client(await App.AdminTokenAsync());
+        var list = await JsonAsync(await admin.GetAsync("/api/vms?pageSize=500"));
+        return list["total"]!.GetValue<int>();
+    }
+
+    protected static async Task AssertProblemAsync(HttpResponseMessage r, HttpStatusCode status)
+    {
+        Assert.Equal(status, r.StatusCode);
+        Assert.Equal("application/problem+json", r.Content.Headers.ContentType?.MediaType);
+        var body = await JsonAsync(r);
+        Assert.Equal((int)status, body["status"]!.GetValue<int>());
+    }
+
+    protected static StringContent RawJson(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+    protected static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+}

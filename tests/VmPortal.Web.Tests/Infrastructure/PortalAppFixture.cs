@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using VmPortal.Data.Hosting;
+
+namespace VmPortal.Tests.Infrastructure;
+
+/// <summary>
+/// A real portal for tests: its own throwaway PostgreSQL cluster (the same <see cref="EmbeddedPostgres"/> the portal
+/// uses, under /tmp, on a free port), a fresh database, and the app on real Kestrel at 127.0.0.1:random.
+/// </summary>
+public sealed class PortalAppFixture : IAsyncLifetime
+{
+    public const string AdminPassword = "admin-test-password-1";
+
+    private readonly string _root = Path.Combine(Path.GetTempPath(), $"vmportal-tests-{Guid.NewGuid():N}");
+    private EmbeddedPostgres? _pg;
+    private PortalFactory? _factory;
+
+    public Uri BaseAddress { get; private set; } = new("http://127.0.0.1/");
+    public string ImageCacheDir => Path.Combine(_root, "image-cache");
+    public string ImageStoreDir => Path.Combine(_root, "images");
+    public IServiceProvider Services => _factory!.Services;
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_root);
+        Directory.CreateDirectory(ImageCacheDir);
+        Directory.CreateDirectory(ImageStoreDir);
+        // built-in guest images as the guest-image script names them (content does not matter to the portal)
+        await File.WriteAllBytesAsync(Path.Combine(ImageCacheDir, "debian-i386-rescue.iso"), new byte[4096]);
+        await File.WriteAllBytesAsync(Path.Combine(ImageCacheDir, "memtest86plus.iso"), new byte[2048]);
+        await File.WriteAllBytesAsync(Path.Combine(ImageStoreDir, "base.qcow"), new byte[1024]);
+
+        _pg = await EmbeddedPostgres.StartAsync(
+            new EmbeddedPostgresOptions { DataDirectory = Path.Combine(_root, "postgres"), Database = "postgres" },
+            NullLogger.Instance);
+        var database = "vmportal_test_" + Guid.NewGuid().ToString("N")[..12];
+        await _pg.EnsureDatabaseAsync(database);
+
+        _factory = new PortalFactory(_pg.ConnectionStringFor(database), _root, ImageCacheDir, ImageStoreDir);
+        _factory.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        _factory.StartServer();
+        var addresses = _factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        BaseAddress = new Uri(addresses.First().Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1"));
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_factory is not null) await _factory.DisposeAsync();
+        if (_pg is not null) await _pg.DisposeAsync();
+        try { Directory.Delete(_root, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>A plain HttpClient on the real socket (no cookies unless a handler is given).</summary>
+    public HttpClient Client(string? bearer = null)
+    {
+        var c = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = BaseAddress };
+        if (bearer is not null) c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        return c;
+    }
+
+    public async Task<string> TokenAsync(string userName, string password, int expiresInDays = 1)
+    {
+        using var c = Client();
+        var r = await c.PostAsJsonAsync("/api/auth/tokens", new { username = userName, password, name = "test", expiresInDays });
+        r.EnsureSuccessStatusCode();
+        var body = await r.Content.ReadFromJsonAsync<TokenResponse>();
+        return body!.Token;
+    }
+
+    public Task<string> AdminTokenAsync() => TokenAsync("admin", AdminPassword);
+
+    /// <summary>Creates a user through the admin API and returns a token for them.</summary>
+    public async Task<(Guid Id, string Token)> NewUserAsync(string userName, string role = "User", string password = "user-password-1")
+    {
+        using var admin = Client(await AdminTokenAsync());
+        var r = await admin.PostAsJsonAsync("/api/users", new { userName, password, role });
+        if (r.StatusCode != HttpStatusCode.Created) throw new InvalidOperationException($"create user: {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+        var user = await r.Content.ReadFromJsonAsync<UserResponse>();
+        return (user!.Id, await TokenAsync(userName, password));
+    }
+
+    public sealed record TokenResponse(Guid Id, string Name, string Token, DateTimeOffset ExpiresAt);
+    public sealed record UserResponse(Guid Id, string UserName, string Role);
+
+    private sealed class PortalFactory(string connectionString, string root, string imageCache, string imageStore)
+        : WebApplicationFactory<Program>
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            builder.UseEnvironment("Testing");
+            builder.UseSetting("ConnectionStrings:Portal", connectionString);
+            builder.UseSetting("VMPORTAL_ADMIN_PASSWORD", AdminPassword);
+            builder.UseSetting("Portal:DataDirectory", Path.Combine(root, "data"));
+            builder.UseSetting("Images:BuiltInPath", imageCache);
+            builder.UseSetting("Images:StorePath", imageStore);
+            builder.ConfigureLogging(l => l.SetMinimumLevel(LogLevel.Warning));
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class PortalCollection : ICollectionFixture<PortalAppFixture>
+{
+    public const string Name = "portal";
+}
