@@ -28,8 +28,11 @@ public sealed class RunOptions
     public bool Deterministic { get; set; }
     public bool Help { get; set; }
 
-    /// <summary>A shell prompt at the end of the output: "… # ", "… $ ", "… > ".</summary>
-    public static readonly Regex DefaultPrompt = new(@"[#$>] ?$", RegexOptions.Multiline);
+    /// <summary>
+    /// A shell prompt at the end of the output: "… # ", "… $ ", "… > ", also when busybox's line editor follows it
+    /// with a cursor position query (ESC [ 6 n) on a serial line.
+    /// </summary>
+    public static readonly Regex DefaultPrompt = new(@"[#$>] ?(\x1b\[[0-9;]*n)?$", RegexOptions.Multiline);
 
     public const string Usage = """
         Usage: vmportal run [options]

@@ -80,6 +80,16 @@ public class RunOptionsTests
         Assert.Contains(expected, Error(args));
     }
 
+    [Theory]
+    [InlineData("/ # ", true)]
+    [InlineData("/ # \u001b[6n", true)]
+    [InlineData("user@host:~$", true)]
+    [InlineData("Loading /boot/vmlinuz... ok", false)]
+    public void TheDefaultPromptPatternRecognisesShellPrompts(string tail, bool expected)
+    {
+        Assert.Equal(expected, RunOptions.DefaultPrompt.IsMatch("booting\n" + tail));
+    }
+
     [Fact]
     public void UnescapeHandlesTheUsualEscapes()
     {
