@@ -115,6 +115,8 @@ public sealed class HostedVm : IDisposable
     public VmRunState State => Lifecycle.State;
     /// <summary>The console of this VM; lives across restarts.</summary>
     public ConsoleStream Console { get; } = new();
+    /// <summary>The guest's serial output (last 256 Ki characters), kept across restarts until the next start.</summary>
+    public SerialLog SerialLog { get; } = new();
     /// <summary>The running machine, or null when stopped or crashed.</summary>
     public Machine? Machine { get { lock (machineGate) return machine; } }
 
@@ -144,7 +146,8 @@ public sealed class HostedVm : IDisposable
                 throw;
             }
             lock (machineGate) { machine = m; reservedMiB = config.MemoryMiB; }
-            m.SerialOutput += bytes => Console.PublishSerial(bytes);
+            SerialLog.Clear();
+            m.SerialOutput += bytes => { SerialLog.Append(bytes); Console.PublishSerial(bytes); };
             m.Crashed += reason => Ended(m, reason);
             m.PoweredOff += () => Ended(m, null);
             Lifecycle.Apply(VmTransition.Start);
@@ -223,6 +226,14 @@ public sealed class HostedVm : IDisposable
 
     /// <summary>The text-mode screen (null in graphics modes or when stopped).</summary>
     public string? ScreenText() => Machine?.ReadScreenText();
+
+    /// <summary>Waits for <paramref name="pattern"/> on the screen text or the serial output (<c>console/wait</c>).</summary>
+    public Task<WaitResult> WaitForAsync(string pattern, WaitSource source, TimeSpan timeout, CancellationToken ct = default)
+    {
+        var regex = ConsoleWaiter.Parse(pattern);
+        Func<string?> read = source == WaitSource.Serial ? () => SerialLog.Text : ScreenText;
+        return ConsoleWaiter.WaitAsync(read, regex, timeout, ct);
+    }
 
     private async Task Command(VmTransition t, Func<Machine, Task> action)
     {

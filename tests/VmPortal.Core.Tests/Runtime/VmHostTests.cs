@@ -133,6 +133,32 @@ public class VmHostTests : IDisposable
         Assert.Equal((VmRunState.Stopped, 0L), (vm.State, host.ReservedMiB));
     }
 
+    [Fact(Skip = "COM1 is not wired into PcBoard yet (Machine.SerialOutput never fires); unskip when it is.")]
+    public async Task Serial_output_reaches_the_log_the_console_and_pattern_waits()
+    {
+        // mov dx, 0x3F8; mov al, 'R'; out dx, al; mov al, 'D'; out dx, al; mov al, 'Y'; out dx, al; cli; hlt; jmp $-1
+        var image = new byte[4096];
+        new byte[] { 0xBA, 0xF8, 0x03, 0xB0, 0x52, 0xEE, 0xB0, 0x44, 0xEE, 0xB0, 0x59, 0xEE, 0xFA, 0xF4, 0xEB, 0xFD }.CopyTo(image, 0);
+        new byte[] { 0xEA, 0x00, 0xF0, 0x00, 0xF0 }.CopyTo(image, 0xFF0);
+        var bios = Path.Combine(dir, "serial.bin");
+        File.WriteAllBytes(bios, image);
+
+        using var host = new VmHost();
+        var vm = host.Get(Guid.NewGuid());
+        using var viewer = vm.Console.AddViewer();
+        await vm.StartAsync(new MachineConfig { Name = "serial", MemoryMiB = 16, BiosPath = bios, SerialEnabled = true });
+        var r = await vm.WaitForAsync("R.Y", WaitSource.Serial, TimeSpan.FromSeconds(20));
+        Assert.True(r.Matched, $"serial so far: '{r.LastText}'");
+        Assert.Equal("RDY", r.Match);
+        var serial = new List<byte>();
+        while (viewer.Reader.TryRead(out var m)) if (m.Payload is ConsoleSerialData d) serial.AddRange(d.Bytes);
+        Assert.Equal("RDY", System.Text.Encoding.ASCII.GetString(serial.ToArray()));
+
+        var none = await vm.WaitForAsync("never", WaitSource.Serial, TimeSpan.FromMilliseconds(200));
+        Assert.False(none.Matched);
+        Assert.Equal("RDY", none.LastText);
+    }
+
     [Fact]
     public async Task Disposing_the_host_powers_every_machine_off()
     {
