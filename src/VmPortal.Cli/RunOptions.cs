@@ -113,11 +113,6 @@ public sealed class RunOptions
         if (o.Help) return o;
         if (o.HardDisks.Count > MachineConfig.MaxHardDisks) { error = "at most two hard disks (--hda, --hdb)"; return null; }
         if (o.Kernel == null && (o.Initrd != null || o.Append != null)) { error = "--initrd and --append need --kernel"; return null; }
-        if (o.Kernel == null && o.CdRom == null && o.HardDisks.Count == 0 && o.Floppy == null && o.Bios == null)
-        {
-            error = "nothing to boot: give --cdrom, --hda, --fda, --kernel or --bios";
-            return null;
-        }
         if (o.Screenshot != null && !o.Screenshot.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
         {
             error = "--screenshot writes PNG: the file name must end in .png";

@@ -73,7 +73,6 @@ public class RunOptionsTests
     [InlineData("--serial takes 'stdio' or 'none'", "--cdrom", "a.iso", "--serial", "tcp:1234")]
     [InlineData("--until: invalid regular expression", "--cdrom", "a.iso", "--until", "([")]
     [InlineData("--cdrom needs a value", "--cdrom")]
-    [InlineData("nothing to boot", "--memory", "64")]
     [InlineData("--initrd and --append need --kernel", "--cdrom", "a.iso", "--initrd", "i")]
     [InlineData("must end in .png", "--cdrom", "a.iso", "--screenshot", "s.bmp")]
     public void UsageErrorsSayWhatIsWrong(string expected, params string[] args)

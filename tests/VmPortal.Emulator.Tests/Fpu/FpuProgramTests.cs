@@ -130,4 +130,29 @@ public class FpuProgramTests
             Assert.True(UlpDistance(t, Math.Tan(x)) <= 1, $"tan({x}) = {t} vs {Math.Tan(x)}");
         }
     }
+
+    [Fact]
+    public void LinuxFpuProbeAndFdivBugCheck()
+    {
+        // fpu__init_system_early_generic: fninit; fnstsw; fnstcw — an FPU exists if fsw == 0 and (fcw & 103Fh) == 3Fh
+        var h = new FpuHarness();
+        h.Ok(0xDB, 0xE3);
+        h.Ok(0xDD, FpuHarness.M(7));
+        Assert.Equal(0, BinaryPrimitives.ReadUInt16LittleEndian(h.Out));
+        h.Ok(0xD9, FpuHarness.M(7));
+        Assert.Equal(0x003F, BinaryPrimitives.ReadUInt16LittleEndian(h.Out) & 0x103F);
+
+        // fpu__init_check_bugs: fninit; fldl x; fdivl y; fmull y; fldl x; fsubp %st,%st(1) (DE E9); fistpl; fninit
+        byte[] x = BitConverter.GetBytes(4195835.0), y = BitConverter.GetBytes(3145727.0);
+        h.Ok(0xDB, 0xE3);
+        h.Ok(0xDD, FpuHarness.M(0), x);
+        h.Ok(0xDC, FpuHarness.M(6), y);
+        h.Ok(0xDC, FpuHarness.M(1), y);
+        h.Ok(0xDD, FpuHarness.M(0), x);
+        h.Ok(0xDE, 0xE9);
+        h.Ok(0xDB, FpuHarness.M(3));
+        Assert.Equal(0, BinaryPrimitives.ReadInt32LittleEndian(h.Out));     // no FDIV bug
+        Assert.False(h.Fpu.ExceptionPending);
+        Assert.Equal(0, h.Fpu.Top);
+    }
 }

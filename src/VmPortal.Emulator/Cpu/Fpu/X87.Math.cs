@@ -71,7 +71,7 @@ public sealed partial class X87
             if (StackUnderflow())
             {
                 SetSt(0, Float80.Indefinite);
-                if (IsEmpty(7)) Push(Float80.Indefinite);
+                Push(Float80.Indefinite);
             }
             return false;
         }
@@ -168,7 +168,7 @@ public sealed partial class X87
             if (StackUnderflow())
             {
                 SetSt(0, Float80.Indefinite);
-                if (IsEmpty(7)) Push(Float80.Indefinite);
+                Push(Float80.Indefinite);
             }
             return;
         }

@@ -43,7 +43,7 @@ public sealed partial class X87
             case 0xDD:
                 switch (reg)
                 {
-                    case 0: _emptyMask |= 1 << Phys(i); break;                       // FFREE
+                    case 0: _emptyMask |= 1 << Phys(i); SetC1(false); break;         // FFREE
                     case 1: Exchange(i); break;                                      // FXCH4 alias
                     case 2: StoreRegister(i, pop: false); break;
                     case 3: StoreRegister(i, pop: true); break;
@@ -54,7 +54,7 @@ public sealed partial class X87
             case 0xDF:
                 switch (reg)
                 {
-                    case 0: _emptyMask |= 1 << Phys(i); Pop(); break;                // FFREEP
+                    case 0: _emptyMask |= 1 << Phys(i); SetC1(false); Pop(); break; // FFREEP
                     case 1: Exchange(i); break;                                      // FXCH7 alias
                     case 2:
                     case 3: StoreRegister(i, pop: true); break;                      // FSTP8/FSTP9 aliases

@@ -70,7 +70,7 @@ public sealed partial class X87
     public uint DataPointer => _fdp;
     public ushort DataSelector => _fds;
 
-    /// <summary>The 10 bytes of physical register <paramref name="physicalIndex"/> (little-endian, as FSAVE stores them).</summary>
+    /// <summary>The 10 bytes of physical register <paramref name="physicalIndex"/> (little-endian, as FSAVE stores them). Allocates: for debuggers.</summary>
     public ReadOnlySpan<byte> GetRegister80(int physicalIndex)
     {
         var bytes = new byte[10];

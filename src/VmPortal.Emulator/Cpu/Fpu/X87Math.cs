@@ -4,11 +4,11 @@ namespace VmPortal.Emulator.Cpu.Fpu;
 /// Transcendental functions of the x87 (FSIN FCOS FSINCOS FPTAN FPATAN F2XM1 FYL2X FYL2XP1).
 /// Special cases (zeros, infinities, NaNs, invalid domains, exact results such as log2(1)) follow the SDM tables.
 /// Ordinary results are evaluated in double-double arithmetic (≈106 bits: exact argument conversion, trig
-/// reduction by a 160-bit π/2 for |x| &lt; 2^52, series evaluation) and rounded once to 64 bits in the current
-/// rounding mode, so they are within about one extended ulp of the true value (measured figures in
-/// FpuTranscendentalTests). They are the true mathematical values, not silicon's: real FSIN reduces with a 66-bit
-/// π and so differs from the true sine near multiples of π. For 2^52 ≤ |x| &lt; 2^63 the trig functions fall
-/// back to IEEE double (≈2^-53 relative). PE is always set; C1 reports the final rounding direction.
+/// reduction by a 160-bit π/2 below 2^30 and by a 256-bit 2/π (Payne–Hanek) up to 2^63, series evaluation) and
+/// rounded once to 64 bits in the current rounding mode, so they are within about one extended ulp of the true
+/// value (measured figures in FpuTranscendentalTests). They are the true mathematical values, not silicon's: real
+/// FSIN reduces with a 66-bit π and so differs from the true sine near multiples of π. PE is set unless the result
+/// is exact; C1 reports the final rounding direction.
 /// </summary>
 public static class X87Math
 {
@@ -47,11 +47,20 @@ public static class X87Math
         }
     }
 
-    /// <summary>Rounds (hi + lo)·2^scale once to 64 bits in the current rounding mode; always raises PE.</summary>
-    private static Float80 Round(DoubleDouble v, int scale, ref FpuEnv env)
+    /// <summary>
+    /// Rounds (hi + lo)·2^scale once to 64 bits in the current rounding mode. PE is raised unless the caller knows
+    /// the double-double value is the exact result and the final rounding is exact too.
+    /// </summary>
+    private static Float80 Round(DoubleDouble v, int scale, ref FpuEnv env, bool exactValue = false)
     {
-        env.Flags |= FpuStatus.Precision;
+        if (!exactValue) env.Flags |= FpuStatus.Precision;
         if (v.Hi == 0) return Float80.Zero(double.IsNegative(v.Hi));
+        if (double.IsNaN(v.Hi)) return Invalid(ref env);                 // only reachable outside defined domains
+        if (double.IsInfinity(v.Hi))
+        {
+            env.Flags |= FpuStatus.Overflow | FpuStatus.Precision;
+            return Float80.Infinity(v.Hi < 0);
+        }
         bool neg = v.Hi < 0;
         Decompose(Math.Abs(v.Hi), out ulong mh, out int eh);
         UInt128 s = (UInt128)mh << 64;
@@ -70,19 +79,80 @@ public static class X87Math
 
     // ---------------------------------------------------------------- trigonometry
 
-    /// <summary>x = k·π/2 + r with |r| ≤ ~π/4; false when |x| is too large for the double-double reduction.</summary>
-    private static bool Reduce(Float80 a, out DoubleDouble r, out int quadrant)
+    /// <summary>x = k·π/2 + r with |r| ≤ ~π/4 (Cody–Waite with a 160-bit π/2 below 2^30, Payne–Hanek above).</summary>
+    private static void Reduce(Float80 a, out DoubleDouble r, out int quadrant)
     {
+        if (a.Exponent >= Float80.Bias + 30)
+        {
+            SoftFloat80.Unpack(a, out int e, out ulong m);
+            ReduceLarge(m, e, a.Sign, out r, out quadrant);
+            return;
+        }
         DoubleDouble x = ToDD(a);
         double k = Math.Round(x.Hi * TwoOverPi);
-        quadrant = 0;
-        r = x;
-        if (Math.Abs(k) >= 4503599627370496.0) return false;     // 2^52
         r = x - new DoubleDouble(PiO2A) * k;
         r -= new DoubleDouble(PiO2B) * k;
         r -= new DoubleDouble(PiO2C) * k;
         quadrant = (int)((long)k & 3);
-        return true;
+    }
+
+    // 2/π · 2^256, least significant limb first.
+    private static readonly ulong[] TwoOverPiLimbs =
+        [0xFE5163ABDEBBC561UL, 0xDB6295993C439041UL, 0xFC2757D1F534DDC0UL, 0xA2F9836E4E441529UL];
+
+    /// <summary>
+    /// Reduction for 2^30 ≤ |x| &lt; 2^63 (x = m·2^(e−63)): x·2/π = m·c/2^(256+s) with c = ⌊2/π·2^256⌋ and
+    /// s = 63 − e; the 192 fraction bits below the integer part carry an error under 2^-190.
+    /// </summary>
+    private static void ReduceLarge(ulong m, int e, bool negative, out DoubleDouble r, out int quadrant)
+    {
+        int s = 63 - e;                                              // 1..33
+        ulong p0, p1, p2, p3, p4, hi, lo, carry;
+        hi = Math.BigMul(m, TwoOverPiLimbs[0], out lo);
+        p0 = lo; carry = hi;
+        hi = Math.BigMul(m, TwoOverPiLimbs[1], out lo);
+        p1 = lo + carry; carry = hi + (p1 < lo ? 1UL : 0UL);
+        hi = Math.BigMul(m, TwoOverPiLimbs[2], out lo);
+        p2 = lo + carry; carry = hi + (p2 < lo ? 1UL : 0UL);
+        hi = Math.BigMul(m, TwoOverPiLimbs[3], out lo);
+        p3 = lo + carry; carry = hi + (p3 < lo ? 1UL : 0UL);
+        p4 = carry;
+        _ = p0;
+        ulong k = p4 >> s;                                           // integer part (mod 2^64 is plenty for k mod 4)
+        UInt128 a = ((UInt128)p4 << 64) | p3;
+        UInt128 fracHigh = (a << (64 - s)) | (p2 >> s);              // fraction bits 1..128
+        ulong fracLow = (p2 << (64 - s)) | (p1 >> s);                // fraction bits 129..192
+        bool negFrac = false;
+        if ((fracHigh >> 127) != UInt128.Zero)
+        {
+            // fraction ≥ ½: round k up, r = (fraction − 1)·π/2 (two's complement of the 192-bit fraction)
+            k++;
+            negFrac = true;
+            fracLow = ~fracLow + 1;
+            fracHigh = ~fracHigh + (fracLow == 0 ? UInt128.One : UInt128.Zero);
+        }
+        DoubleDouble f;
+        if (fracHigh == UInt128.Zero)
+        {
+            f = fracLow == 0 ? new DoubleDouble(0) : DoubleDouble.FromSignificand(negFrac, fracLow, -129);
+        }
+        else
+        {
+            int lz = (int)UInt128.LeadingZeroCount(fracHigh);
+            UInt128 t = lz == 0 ? fracHigh
+                : lz < 64 ? (fracHigh << lz) | (fracLow >> (64 - lz))
+                : (fracHigh << lz) | ((UInt128)fracLow << (lz - 64));
+            // t·2^(−128−lz) is the fraction; its two 64-bit halves are exact double-doubles
+            f = DoubleDouble.FromSignificand(negFrac, (ulong)(t >> 64), -1 - lz)
+                + DoubleDouble.FromSignificand(negFrac, (ulong)t, -65 - lz);
+        }
+        r = f * PiO2;
+        quadrant = (int)(k & 3);
+        if (negative)
+        {
+            r = -r;
+            quadrant = (4 - quadrant) & 3;
+        }
     }
 
     private static void SinCosSeries(DoubleDouble r, out DoubleDouble sin, out DoubleDouble cos)
@@ -121,12 +191,7 @@ public static class X87Math
             if (a.IsDenormalOperand) env.Flags |= FpuStatus.Underflow;
             return a;
         }
-        if (!Reduce(a, out DoubleDouble r, out int q))
-        {
-            double x = a.ToDouble();
-            double d = f switch { Trig.Sin => Math.Sin(x), Trig.Cos => Math.Cos(x), _ => Math.Tan(x) };
-            return Round(new DoubleDouble(d), 0, ref env);
-        }
+        Reduce(a, out DoubleDouble r, out int q);
         SinCosSeries(r, out DoubleDouble s, out DoubleDouble c);
         DoubleDouble v = f switch
         {
@@ -225,6 +290,8 @@ public static class X87Math
             env.Flags |= wide.Flags | FpuStatus.Precision;
             return r;
         }
+        if (a.Exponent == Float80.Bias && a.Significand == Float80.IntegerBit)
+            return a.Sign ? new Float80(true, Float80.Bias - 1, Float80.IntegerBit) : Float80.One;   // −½ and 1 exactly
         if (a.Exponent >= Float80.Bias + 10)
         {
             // far outside the defined domain: IEEE double is as good as anything
@@ -263,9 +330,10 @@ public static class X87Math
         return s;
     }
 
-    /// <summary>log2 of m·2^(k−63) (m normalised) in double-double.</summary>
-    private static DoubleDouble Log2(int k, ulong m)
+    /// <summary>log2 of m·2^(k−63) (m normalised) in double-double; exact when x is a power of two.</summary>
+    private static DoubleDouble Log2(int k, ulong m, out bool exact)
     {
+        exact = m == Float80.IntegerBit;
         // f = m/2^63 ∈ [1, 2), moved into [√½, √2); log2 f = 2·atanh((f − 1)/(f + 1))·log2(e)
         int fe = 0;
         if (m > 0xB504_F333_F9DE_6484UL)
@@ -281,11 +349,11 @@ public static class X87Math
     }
 
     /// <summary>y·L rounded once, with y's binary exponent applied exactly.</summary>
-    private static Float80 ScaleProduct(Float80 y, DoubleDouble l, ref FpuEnv env, int extraScale = 0)
+    private static Float80 ScaleProduct(Float80 y, DoubleDouble l, ref FpuEnv env, int extraScale = 0, bool exact = false)
     {
         SoftFloat80.Unpack(y, out int ey, out ulong my);
         DoubleDouble ym = DoubleDouble.FromSignificand(y.Sign, my, 0);
-        return Round(ym * l, ey + extraScale, ref env);
+        return Round(ym * l, ey + extraScale, ref env, exact);
     }
 
     /// <summary>FYL2X: ST1 · log2(ST0). x = ST0, y = ST1.</summary>
@@ -314,7 +382,8 @@ public static class X87Math
         bool below1 = k < 0;
         if (y.IsInfinity) return Float80.Infinity(y.Sign ^ below1);
         if (y.IsZero) return Float80.Zero(y.Sign ^ below1);
-        return ScaleProduct(y, Log2(k, m), ref env);
+        DoubleDouble log = Log2(k, m, out bool exact);
+        return ScaleProduct(y, log, ref env, exact: exact);   // y·k for powers of two: exact (64×≤15 bits in 106)
     }
 
     /// <summary>FYL2XP1: ST1 · log2(ST0 + 1) (architecturally for |ST0| &lt; 1 − √2/2).</summary>
@@ -359,7 +428,7 @@ public static class X87Math
         else
         {
             SoftFloat80.Unpack(onePlus, out int k, out ulong m);
-            log = Log2(k, m);
+            log = Log2(k, m, out _);
         }
         return ScaleProduct(y, log, ref env);
     }

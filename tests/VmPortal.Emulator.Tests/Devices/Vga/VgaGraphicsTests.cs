@@ -91,6 +91,9 @@ public class VgaGraphicsTests
         Assert.Equal(VgaTestRig.Rgba(0, 63, 0), s.GetPixel(319, 199));
         Assert.Equal(VgaTestRig.Rgba(0, 0, 0), s.GetPixel(11, 5));
         Assert.Equal(0x20, rig.Memory.Read8(0xA0000 + 5 * 320 + 10));
+        var xrgb = new uint[320 * 200];
+        s.CopyPixelsXrgb(xrgb);
+        Assert.Equal(0x00FF_0082u, xrgb[5 * 320 + 10]);
 
         // Dirty tiles: only the tile holding a new pixel.
         var tiles = new List<ScreenRect>();
