@@ -238,4 +238,20 @@ public class FpuStateTests
         Assert.Equal(0x5555, fpu.TagWord);
         Assert.Equal(Float80.Zero(false), fpu.St(3));
     }
+
+    [Fact]
+    public void SnapshotRestoresEverythingAfterAStoreThatTheCpuCouldNotWrite()
+    {
+        FpuHarness h = Populated(true, true);
+        X87Snapshot snap = h.Fpu.Capture();
+        h.Ok(0xDD, FpuHarness.M(6));                        // FNSAVE re-initialises...
+        byte[] before = h.Out[..108].ToArray();
+        h.Fpu.Restore(snap);                                // ...the CPU's write faulted: roll back
+        h.Ok(0xDD, FpuHarness.M(6));
+        Assert.Equal(before, h.Out[..108]);                 // identical image: nothing was lost
+        h.Fpu.Restore(snap);
+        Assert.True(h.Fpu.ExceptionPending);
+        Assert.Equal(0x0A7B, h.Fpu.ControlWord);
+        Assert.Equal(1, h.Fpu.Top);
+    }
 }

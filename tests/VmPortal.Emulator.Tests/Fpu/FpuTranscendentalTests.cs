@@ -47,9 +47,14 @@ public class FpuTranscendentalTests(ITestOutputHelper output)
         return e + F >= 0 ? n << (e + F) : n >> -(e + F);
     }
 
+    // The x87 reduces trigonometric arguments with its internal 66-bit π (SDM vol. 1 §8.3.10): the architected
+    // FSIN(x) is sin(x − k·π66/2) with k the nearest integer to x/(π66/2).
+    private static readonly BigInteger Pi66Fix =
+        BigInteger.Parse("0C90FDAA22168C234C", System.Globalization.NumberStyles.HexNumber) << (F - 66);
+
     private static (BigInteger Sin, BigInteger Cos) SinCos(BigInteger x)
     {
-        BigInteger halfPi = PiFix / 2;
+        BigInteger halfPi = Pi66Fix / 2;
         BigInteger k = (x * 2 + (x.Sign >= 0 ? halfPi : -halfPi)) / (2 * halfPi);   // nearest multiple
         BigInteger r = x - k * halfPi;
         BigInteger r2 = Mul(r, r);
@@ -147,7 +152,7 @@ public class FpuTranscendentalTests(ITestOutputHelper output)
         double d = lo + (hi - lo) * rng.NextDouble();
         Float80 f = Float80.FromDouble(d);
         if (f.IsZero) return f;
-        return new Float80(f.SignExponent, f.Significand | ((ulong)rng.Next(2048)));
+        return new Float80(f.SignExponent, f.Significand | (ulong)(uint)rng.Next(2048));
     }
 
     [Fact]
@@ -155,11 +160,28 @@ public class FpuTranscendentalTests(ITestOutputHelper output)
     {
         Func<Random, (Float80, Float80)> small = r => (Uniform(r, -10, 10), default);
         Func<Random, (Float80, Float80)> wide = r =>
-            (new Float80(r.Next(2) == 1, 16383 + r.Next(-30, 40), new OperandGenerator(r.Next()).Significand()), default);
+            (new Float80(r.Next(2) == 1, 16383 + r.Next(-30, 63), new OperandGenerator(r.Next()).Significand()), default);
         Measure("fsin", 400, small, 0xFE, (x, _) => SinCos(Fix(x)).Sin, false);
         Measure("fcos", 400, small, 0xFF, (x, _) => SinCos(Fix(x)).Cos, false);
-        Measure("fsin wide", 300, wide, 0xFE, (x, _) => SinCos(Fix(x)).Sin, false);
-        Measure("fcos wide", 300, wide, 0xFF, (x, _) => SinCos(Fix(x)).Cos, false);
+        Measure("fsin wide", 600, wide, 0xFE, (x, _) => SinCos(Fix(x)).Sin, false);
+        Measure("fcos wide", 600, wide, 0xFF, (x, _) => SinCos(Fix(x)).Cos, false);
+        // the hard cases: 64-bit roundings of k·π/2, where the result is tiny and all the precision comes from
+        // the (exact, 66-bit-π) argument reduction
+        Func<Random, (Float80, Float80)> nearMultiples = r =>
+        {
+            BigInteger k = new BigInteger(r.NextInt64(1, 1L << 62)) >> r.Next(0, 62);   // k·π/2 < 2^63
+            if (k.IsZero) k = 1;
+            BigInteger v = k * (PiFix / 2);                       // fixed point, F fraction bits
+            int bits = (int)v.GetBitLength();
+            BigInteger top = v >> (bits - 64);
+            if (((v >> (bits - 65)) & 1) == 1) top += 1;         // round to 64 bits
+            if (top.GetBitLength() > 64) { top >>= 1; bits++; }
+            var f = new Float80(r.Next(2) == 1, 16383 + bits - 1 - F, (ulong)top);
+            return (f, default);
+        };
+        Measure("fsin near kπ/2", 400, nearMultiples, 0xFE, (x, _) => SinCos(Fix(x)).Sin, false);
+        Measure("fcos near kπ/2", 400, nearMultiples, 0xFF, (x, _) => SinCos(Fix(x)).Cos, false);
+
         // FPTAN leaves 1.0 on top: measure ST1
         var rng = new Random(9);
         double max = 0;
@@ -240,6 +262,22 @@ public class FpuTranscendentalTests(ITestOutputHelper output)
         Assert.Equal(Float80.Indefinite, Run(0xF1, Float80.FromDouble(-1), Float80.One));            // log of negative
         Assert.Equal(X87.ConstantValue(3, 0), Run(0xF3, Float80.FromDouble(-1), Float80.Zero(false))); // atan2(+0, −1) = π
         Assert.Equal(Float80.FromDouble(3.0), Run(0xF1, Float80.FromDouble(8), Float80.One));         // log2 8 = 3 (rounded exactly)
+
+        // exact cases raise no PE
+        var e1 = new FpuHarness();
+        e1.Load(Float80.FromDouble(-2.5)); e1.Load(Float80.FromDouble(1.0 / 1024));
+        e1.Ok(0xD9, 0xF1);                                                            // −2.5·log2(2^-10) = 25
+        Assert.Equal(Float80.FromDouble(25), e1.Fpu.St(0));
+        Assert.Equal(0, e1.Exceptions);
+        e1.Load(Float80.FromDouble(-1));
+        e1.Ok(0xD9, 0xF0);                                                            // 2^-1 − 1 = −0.5
+        Assert.Equal(Float80.FromDouble(-0.5), e1.Fpu.St(0));
+        Assert.Equal(0, e1.Exceptions);
+
+        // outside the defined domains the recorded x87 returns the operand (F2XM1 |x| > 1, FYL2XP1 x < −1)
+        Assert.Equal(Float80.FromDouble(5000), Run(0xF0, Float80.FromDouble(5000)));
+        Assert.Equal(Float80.FromDouble(-1.5), Run(0xF0, Float80.FromDouble(-1.5)));
+        Assert.Equal(Float80.FromDouble(-3), Run(0xF9, Float80.FromDouble(-3), Float80.FromDouble(7)));
 
         // |x| ≥ 2^63: C2 set, operand unchanged
         var big = new Float80(false, 16383 + 63, Float80.IntegerBit);

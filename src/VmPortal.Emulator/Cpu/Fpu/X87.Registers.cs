@@ -43,7 +43,7 @@ public sealed partial class X87
             case 0xDD:
                 switch (reg)
                 {
-                    case 0: _emptyMask |= 1 << Phys(i); break;                       // FFREE
+                    case 0: _emptyMask |= 1 << Phys(i); SetC1(false); break;         // FFREE
                     case 1: Exchange(i); break;                                      // FXCH4 alias
                     case 2: StoreRegister(i, pop: false); break;
                     case 3: StoreRegister(i, pop: true); break;
@@ -54,7 +54,7 @@ public sealed partial class X87
             case 0xDF:
                 switch (reg)
                 {
-                    case 0: _emptyMask |= 1 << Phys(i); Pop(); break;                // FFREEP
+                    case 0: _emptyMask |= 1 << Phys(i); SetC1(false); Pop(); break; // FFREEP
                     case 1: Exchange(i); break;                                      // FXCH7 alias
                     case 2:
                     case 3: StoreRegister(i, pop: true); break;                      // FSTP8/FSTP9 aliases
@@ -144,7 +144,12 @@ public sealed partial class X87
         }
         FpuEnv env = NewEnv();
         int r = SoftFloat80.Compare(St(0), St(i), quiet, ref env);
-        if (!Commit(ref env)) return;
+        if (!Commit(ref env))
+        {
+            // unmasked #IA/#D: silicon still sets the codes (the register stack is left alone)
+            SetConditionCodes(CompareCodes(r));
+            return;
+        }
         SetConditionCodes(CompareCodes(r));
         for (int k = 0; k < pops; k++) Pop();
     }
@@ -173,7 +178,11 @@ public sealed partial class X87
         }
         FpuEnv env = NewEnv();
         int r = SoftFloat80.Compare(St(0), St(i), quiet, ref env);
-        if (!Commit(ref env)) return;
+        if (!Commit(ref env))
+        {
+            SetEflags(ref ctx, EflagsFor(r));                                      // set even when unmasked (silicon)
+            return;
+        }
         SetEflags(ref ctx, EflagsFor(r));
         if (pop) Pop();
     }
@@ -260,7 +269,11 @@ public sealed partial class X87
         }
         FpuEnv env = NewEnv();
         int r = SoftFloat80.Compare(St(0), Float80.Zero(false), quiet: false, ref env);
-        if (!Commit(ref env)) return;
+        if (!Commit(ref env))
+        {
+            SetConditionCodes(CompareCodes(r));
+            return;
+        }
         SetConditionCodes(CompareCodes(r));
     }
 
