@@ -6,8 +6,8 @@ namespace VmPortal.Emulator.Devices.Ata;
 /// The PIIX3 bus-master IDE engine of one channel (SFF-8038i): command (start/stop, direction), status
 /// (active, error, interrupt, drive DMA capable) and the physical address of the PRD table, 8 I/O ports in
 /// BAR4 of the IDE function (primary at +0, secondary at +8). A PRD entry is {u32 address, u16 byte count
-/// (0 = 64 KiB), u16 flags (bit 15 = end of table)}. Transfers run synchronously when both the start bit
-/// is set and the selected device has asked for DMA.
+/// (0 = 64 KiB), u16 flags (bit 15 = end of table)}. Transfers run synchronously once the start bit
+/// is set, the selected device has asked for DMA and the PCI command register allows bus mastering.
 /// Guests: Linux ata_piix (READ/WRITE DMA, ATAPI DMA); SeaBIOS only sets the capability bits.
 /// </summary>
 public sealed class IdeBusMaster
@@ -32,6 +32,9 @@ public sealed class IdeBusMaster
     }
 
     public byte Status => _status;
+
+    /// <summary>Whether the PCI function may master the bus (command register bit 2); set by <see cref="PiixIde"/>.</summary>
+    internal Func<bool>? BusMasterAllowed { get; set; }
 
     /// <summary>Bus-master registers for machine snapshots.</summary>
     public sealed record State(int Version, byte Command, byte Status, uint PrdTable)
@@ -98,6 +101,7 @@ public sealed class IdeBusMaster
     internal void TryTransfer()
     {
         if ((_command & CommandStart) == 0 || (_status & StatusActive) == 0) return;
+        if (BusMasterAllowed != null && !BusMasterAllowed()) return; // waits until the guest enables bus mastering
         var dev = _channel.Selected;
         if (dev == null || !dev.DmaRequested) return;
 

@@ -30,6 +30,8 @@ public sealed class PiixIde : PciFunction
         Secondary = new AtaChannel(bus, AtaChannel.SecondaryCommandBase, AtaChannel.SecondaryControlPort, AtaChannel.SecondaryIrq, irqSink);
         PrimaryBusMaster = new IdeBusMaster(Primary, memory);
         SecondaryBusMaster = new IdeBusMaster(Secondary, memory);
+        PrimaryBusMaster.BusMasterAllowed = () => BusMasterEnabled;
+        SecondaryBusMaster.BusMasterAllowed = () => BusMasterEnabled;
         DefineBar(BusMasterBar, BusMasterBarSize, io: true);
         Config[IdeTimPrimary + 1] = 0x80; // IDE decode enable, as after PIIX3 reset
         Config[IdeTimSecondary + 1] = 0x80;
@@ -51,6 +53,9 @@ public sealed class PiixIde : PciFunction
     private void OnBarChanged(int bar)
     {
         if (bar != BusMasterBar) return;
+        // A command-register write may have just enabled bus mastering for a transfer that was waiting.
+        PrimaryBusMaster.TryTransfer();
+        SecondaryBusMaster.TryTransfer();
         if (_mappedBase != 0) { _bus.Unregister(_mappedBase, (int)BusMasterBarSize); _mappedBase = 0; }
         uint addr = BarAddress(BusMasterBar);
         if (!IoEnabled || addr == 0 || addr >= 0xFFF0) return;

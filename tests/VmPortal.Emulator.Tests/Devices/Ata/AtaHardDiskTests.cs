@@ -222,7 +222,7 @@ public class AtaHardDiskTests
     {
         var (rig, img) = DiskRig();
         rig.Ide.WriteConfig(0x20, 4, 0xC000); // BAR4
-        rig.Ide.WriteConfig(0x04, 2, 0x05);   // I/O + bus master
+        rig.Ide.WriteConfig(0x04, 2, 0x01);   // I/O only: bus mastering still off
         const ushort bm = 0xC000;
         // PRD table at 0x1000: 1 KiB to 0x20000, then 1 KiB to 0x30000 (end of table).
         rig.Memory.Write32(0x1000, 0x20000); rig.Memory.Write32(0x1004, 1024);
@@ -232,6 +232,8 @@ public class AtaHardDiskTests
         rig.Command(AtaProtocol.CmdReadDma);
         Assert.False(rig.Irqs.Level[14]); // waits for the engine
         rig.Bus.Out8(bm, IdeBusMaster.CommandStart | IdeBusMaster.CommandToMemory);
+        Assert.False(rig.Irqs.Level[14]); // the function may not master the bus yet
+        rig.Ide.WriteConfig(0x04, 2, 0x05);
         Assert.True(rig.Irqs.Level[14]);
         Assert.Equal(IdeBusMaster.StatusInterrupt, rig.Bus.In8(bm + 2) & (IdeBusMaster.StatusInterrupt | IdeBusMaster.StatusActive | IdeBusMaster.StatusError));
         var got = new byte[2048];
