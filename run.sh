@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 bash scripts/install-deps.sh run || echo "warning: dependency installation reported a problem" >&2
 if [ -x scripts/build-guest-images.sh ]; then bash scripts/build-guest-images.sh || echo "warning: guest image build failed" >&2; fi
+if [ -x scripts/build-web-assets.sh ]; then bash scripts/build-web-assets.sh || echo "warning: console web assets build failed" >&2; fi
 dotnet build src/VmPortal.Web -c Release -nologo -v q
 # Run the built app from the repository root: ./.data is relative to here, and the build output serves
 # MudBlazor's and Blazor's static web assets (the app calls UseStaticWebAssets in every environment).

@@ -28,8 +28,11 @@ public sealed class RunOptions
     public bool Deterministic { get; set; }
     public bool Help { get; set; }
 
-    /// <summary>A shell prompt at the end of the output: "… # ", "… $ ", "… > ".</summary>
-    public static readonly Regex DefaultPrompt = new(@"[#$>] ?$", RegexOptions.Multiline);
+    /// <summary>
+    /// A shell prompt at the end of the output: "… # ", "… $ ", "… > ", also when busybox's line editor follows it
+    /// with a cursor position query (ESC [ 6 n) on a serial line.
+    /// </summary>
+    public static readonly Regex DefaultPrompt = new(@"[#$>] ?(\x1b\[[0-9;]*n)?$", RegexOptions.Multiline);
 
     public const string Usage = """
         Usage: vmportal run [options]
@@ -113,11 +116,6 @@ public sealed class RunOptions
         if (o.Help) return o;
         if (o.HardDisks.Count > MachineConfig.MaxHardDisks) { error = "at most two hard disks (--hda, --hdb)"; return null; }
         if (o.Kernel == null && (o.Initrd != null || o.Append != null)) { error = "--initrd and --append need --kernel"; return null; }
-        if (o.Kernel == null && o.CdRom == null && o.HardDisks.Count == 0 && o.Floppy == null && o.Bios == null)
-        {
-            error = "nothing to boot: give --cdrom, --hda, --fda, --kernel or --bios";
-            return null;
-        }
         if (o.Screenshot != null && !o.Screenshot.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
         {
             error = "--screenshot writes PNG: the file name must end in .png";

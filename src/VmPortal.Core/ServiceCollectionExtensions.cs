@@ -14,6 +14,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<AuditLog>();
         services.AddSingleton<ImageCatalog>();
+        services.AddSingleton<ImageService>();
         services.AddSingleton<VmService>();
         services.AddSingleton<ApiTokenService>();
         services.AddSingleton<UserService>();

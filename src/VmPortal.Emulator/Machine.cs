@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using VmPortal.Emulator.Devices.Vga;
 using VmPortal.Emulator.Firmware;
 using VmPortal.Emulator.Timing;
 
@@ -24,6 +25,8 @@ public sealed class Machine : IDisposable
 {
     /// <summary>Longest single sleep of an idle machine; bounds how stale a missed wake-up can get.</summary>
     private const int MaxIdleSleepMs = 50;
+    /// <summary>Key events go to the keyboard only while fewer bytes than this wait there, so none overflow its queue.</summary>
+    private const int KeyboardQueueLow = 4;
 
     private enum CommandKind { Pause, Resume, Reset, PowerOff }
     private readonly record struct Command(CommandKind Kind, TaskCompletionSource Done);
@@ -41,8 +44,10 @@ public sealed class Machine : IDisposable
     private volatile MachineState _state = MachineState.Created;
     private volatile bool _stopRequested;
     private PcBoard? _board;
+    private Screen? _lastScreen; // the final picture stays readable after power-off
     private MachineMedia? _media;
     private long _instructions;
+    private Exception? _cpuHostError;
     private bool _disposed;
 
     public Machine(MachineConfig config)
@@ -155,13 +160,65 @@ public sealed class Machine : IDisposable
     /// The VGA text screen, rows separated by '\n' with trailing blanks removed, or null when the display is in a
     /// graphics mode (or there is no VGA). Safe to call from any thread (a snapshot may be torn by a concurrent update).
     /// </summary>
-    public string? ReadScreenText() => null; // wired to the VGA device when it is merged
+    public string? ReadScreenText()
+    {
+        var screen = Screen;
+        if (screen == null || screen.Columns == 0) return null;
+        return screen.GetText();
+    }
 
     /// <summary>Row of the text-mode cursor, or -1.</summary>
-    public int CursorRow => -1;
+    public int CursorRow => Screen is { Columns: > 0 } s ? s.Cursor.Row : -1;
 
-    /// <summary>The current picture (0x00RRGGBB pixels), or null when nothing is displayed.</summary>
-    public ScreenCapture? CaptureScreen() => null;
+    /// <summary>
+    /// The VGA's screen (pixels, dirty tiles, text cells; see docs/emulator.md). A reset builds new hardware, so
+    /// read this property again after <see cref="ResetOccurred"/> (or each frame). Null before the first start.
+    /// </summary>
+    public Screen? Screen => _board?.Vga.Screen ?? _lastScreen;
+
+    /// <summary>
+    /// Refreshes the screen and copies the picture (0x00RRGGBB pixels), or null when nothing is displayed.
+    /// Use from one consumer thread only (it calls <see cref="Screen.Refresh"/>).
+    /// </summary>
+    public ScreenCapture? CaptureScreen()
+    {
+        var screen = Screen;
+        if (screen == null) return null;
+        screen.Refresh();
+        if (screen.Width <= 0 || screen.Height <= 0) return null;
+        var rgba = new uint[screen.Width * screen.Height];
+        screen.CopyPixels(rgba);
+        for (int i = 0; i < rgba.Length; i++)
+        {
+            uint p = rgba[i]; // R | G<<8 | B<<16 | A<<24
+            rgba[i] = (p & 0xFF) << 16 | (p & 0xFF00) | (p >> 16 & 0xFF);
+        }
+        return new ScreenCapture(screen.Width, screen.Height, rgba);
+    }
+
+    /// <summary>
+    /// A one-line snapshot of the CPU (mode, CS:EIP, registers, CR0/CR3, halted) for diagnostics and failure
+    /// messages. Read without stopping the machine, so the fields may come from different instants.
+    /// </summary>
+    public string DescribeCpu()
+    {
+        var cpu = _board?.Cpu;
+        if (cpu == null) return "no CPU (machine not running)";
+        var cs = VmPortal.Emulator.Cpu.SegmentRegister.CS;
+        string mode = cpu.V86Mode ? "v86" : cpu.ProtectedMode ? "prot" : "real";
+        return $"{mode} {cpu.GetSelector(cs):X4}:{cpu.Eip:X8} (lin {cpu.GetSegmentBase(cs) + cpu.Eip:X8}) " +
+               $"EAX={cpu.Eax:X8} EBX={cpu.Ebx:X8} ECX={cpu.Ecx:X8} EDX={cpu.Edx:X8} ESI={cpu.Esi:X8} EDI={cpu.Edi:X8} " +
+               $"EBP={cpu.Ebp:X8} ESP={cpu.Esp:X8} EFL={cpu.Eflags:X8} CR0={cpu.Cr0:X8} CR3={cpu.Cr3:X8}" +
+               (cpu.Halted ? " HALTED" : "");
+    }
+
+    /// <summary>Copies guest physical memory (diagnostics; racy while the guest runs). Unmapped bytes read 0xFF.</summary>
+    public void ReadPhysical(uint address, Span<byte> into)
+    {
+        var memory = _board?.Memory;
+        if (memory == null) { into.Fill(0xFF); return; }
+        memory.ReadBytes(address, into);
+    }
 
     public void Dispose()
     {
@@ -199,12 +256,14 @@ public sealed class Machine : IDisposable
             _board = BuildBoard();
             Clock.Start();
             SetState(MachineState.Running);
+            _cpuHostError = null;
             _started.TrySetResult();
             Loop();
         }
         catch (GuestStoppedException e)
         {
             crash = e.Message;
+            crashException = e.InnerException;
         }
         catch (InvalidDataException e)
         {
@@ -225,6 +284,7 @@ public sealed class Machine : IDisposable
     private void Finish(string? crash, Exception? crashException)
     {
         Clock.Pause();
+        _lastScreen = _board?.Vga.Screen;
         _board = null;
         lock (_lifecycle)
         {
@@ -257,8 +317,12 @@ public sealed class Machine : IDisposable
         if (problem != null) throw new InvalidDataException($"{biosPath}: {problem}");
         LinuxKernelImage? kernel = Config.KernelPath != null ? LinuxKernelImage.Load(Config.KernelPath) : null;
         byte[]? initrd = Config.InitrdPath != null ? File.ReadAllBytes(Config.InitrdPath) : null;
-        var board = new PcBoard(Config, Clock, _media!, bios, kernel, initrd);
+        string? vgaBiosPath = Config.VgaBiosPath ?? FirmwareFiles.FindVgaBios();
+        byte[]? vgaBios = vgaBiosPath != null ? File.ReadAllBytes(vgaBiosPath) : null;
+        var board = new PcBoard(Config, Clock, _media!, bios, vgaBios, kernel, initrd);
         board.DebugByte += b => _debugBuffer.Add(b);
+        board.SerialByte += b => _serialBuffer.Add(b);
+        board.Cpu.HostError = e => _cpuHostError = e;
         board.Cpu.Reset();
         return board;
     }
@@ -279,12 +343,15 @@ public sealed class Machine : IDisposable
 
             var board = _board!;
             board.Scheduler.RunDue(Clock.NowNs);
+            FeedInput(board);
             int executed = board.Cpu.Run(slice);
             Interlocked.Add(ref _instructions, executed);
             if (deterministic) Clock.Advance(executed * Config.NsPerInstruction);
 
             if (board.Cpu.ShutdownPending)
             {
+                if (_cpuHostError is { } hostError)
+                    throw new GuestStoppedException(board.Cpu.ShutdownReason ?? hostError.Message, hostError);
                 string reason = board.Cpu.ShutdownReason ?? "triple fault";
                 if (Config.OnTripleFault == TripleFaultAction.PowerOff)
                     throw new GuestStoppedException(reason);
@@ -316,6 +383,23 @@ public sealed class Machine : IDisposable
         if (next <= now) return;
         long ms = next == long.MaxValue ? MaxIdleSleepMs : Math.Min(MaxIdleSleepMs, (next - now + 999_999) / 1_000_000);
         _wake.Wait((int)ms);
+    }
+
+    /// <summary>Hands queued serial bytes to COM1 and key events to the keyboard (a few at a time, as it drains).</summary>
+    private void FeedInput(PcBoard board)
+    {
+        if (!_serialIn.IsEmpty)
+        {
+            Span<byte> chunk = stackalloc byte[64];
+            int n = 0;
+            while (n < chunk.Length && _serialIn.TryDequeue(out byte b)) chunk[n++] = b;
+            board.Com1?.Receive(chunk[..n]);
+            if (!_serialIn.IsEmpty) _wake.Set();
+        }
+        var keyboard = board.Keyboard.Keyboard;
+        while (keyboard.QueuedBytes < KeyboardQueueLow && _keysIn.TryDequeue(out var key))
+            keyboard.KeySet2(key.Set2Code, key.Down);
+        board.PumpInput();
     }
 
     /// <summary>Applies queued commands; false when the machine must stop.</summary>
@@ -382,7 +466,7 @@ public sealed class Machine : IDisposable
     }
 
     /// <summary>The guest ended the machine (triple fault with <see cref="TripleFaultAction.PowerOff"/>).</summary>
-    private sealed class GuestStoppedException(string reason) : Exception(reason);
+    private sealed class GuestStoppedException(string reason, Exception? inner = null) : Exception(reason, inner);
 }
 
 /// <summary>A screenshot: <paramref name="Pixels"/> holds Width × Height 0x00RRGGBB values, row-major.</summary>

@@ -1,7 +1,15 @@
+using VmPortal.Emulator.Devices.Ata;
+using VmPortal.Emulator.Devices.Dma;
+using VmPortal.Emulator.Devices.Floppy;
+using VmPortal.Emulator.Devices.FwCfg;
 using VmPortal.Emulator.Devices.Misc;
+using VmPortal.Emulator.Devices.Pci;
 using VmPortal.Emulator.Devices.Pic;
 using VmPortal.Emulator.Devices.Pit;
+using VmPortal.Emulator.Devices.Ps2;
 using VmPortal.Emulator.Devices.Rtc;
+using VmPortal.Emulator.Devices.Serial;
+using VmPortal.Emulator.Devices.Vga;
 using VmPortal.Emulator.Firmware;
 using VmPortal.Emulator.Io;
 using VmPortal.Emulator.Memory;
@@ -11,18 +19,24 @@ using VmPortal.Emulator.Timing;
 namespace VmPortal.Emulator;
 
 /// <summary>
-/// One power-on's worth of hardware, wired from a <see cref="MachineConfig"/>: RAM and firmware, the I/O bus, the CPU
-/// and the chipset devices. A reset builds a fresh board (every device back to its power-on state, RAM cleared),
-/// keeping the machine's clock and its open disk images. Everything here runs on the machine thread.
+/// One power-on's worth of hardware, wired from a <see cref="MachineConfig"/> like QEMU's i440FX "pc" machine:
+/// RAM and firmware, the I/O bus, the CPU and the chipset. A reset builds a fresh board (every device back to its
+/// power-on state, RAM cleared), keeping the machine's clock and its open disk images. Machine thread only.
 /// </summary>
 /// <remarks>
-/// Map (PC/AT + i440FX/PIIX3 like QEMU's "pc" machine): PIC pair 0x20/0xA0 + ELCR 0x4D0, PIT 0x40 (IRQ 0),
-/// port 0x61, port 0x92, RTC/CMOS 0x70 (IRQ 8), debug consoles (0xE9, optional 0x402), direct-kernel-boot trigger
-/// 0x520 (<see cref="LinuxBoot"/>); BIOS ROM at the top of 4 GiB and 0xE0000.
+/// PCI: 00:00.0 i440FX host bridge (PAM shadowing of 0xC0000–0xFFFFF), 00:01.0 PIIX3 ISA bridge (PIRQ routing),
+/// 00:01.1 PIIX3 IDE (primary: hard disks, secondary master: ATAPI CD-ROM), 00:02.0 Bochs std VGA (LFB BAR0,
+/// VGA BIOS in its ROM BAR). ISA: PIC pair 0x20/0xA0 + ELCR 0x4D0, PIT 0x40 (IRQ 0), port 0x61, port 0x92,
+/// RTC/CMOS 0x70 (IRQ 8), i8042 0x60/0x64 (IRQ 1/12), COM1 0x3F8 (IRQ 4), DMA 0x00/0xC0/0x80, floppy 0x3F0
+/// (IRQ 6, DMA 2), FERR# latch 0xF0 (IRQ 13), fw_cfg 0x510, debug consoles (0xE9, optional 0x402),
+/// direct-kernel-boot trigger 0x520. BIOS ROM at the top of 4 GiB and 0xE0000.
 /// </remarks>
 internal sealed class PcBoard
 {
-    public PcBoard(MachineConfig config, MachineClock clock, MachineMedia media, byte[] biosImage, LinuxKernelImage? kernel, byte[]? initrd)
+    public const int IsaBridgeDevice = 1, IdeFunction = 1, VgaDevice = 2;
+
+    public PcBoard(MachineConfig config, MachineClock clock, MachineMedia media, byte[] biosImage, byte[]? vgaBios,
+        LinuxKernelImage? kernel, byte[]? initrd)
     {
         Config = config;
         Clock = clock;
@@ -33,19 +47,66 @@ internal sealed class PcBoard
 
         Pic = new DualPic(Io);
         Cpu = new Cpu.Cpu(Memory, Io) { InterruptController = Pic };
+        Pic.InterruptRequested += Cpu.NotifyInterrupt;
+        Cpu.TimeSourceNs = () => clock.NowNs;
         Pit = new Pit8254(Io, Pic, Scheduler);
         PortB = new SystemControlPortB(Io, Pit, clock);
         PortA = new SystemControlPortA(Io, Memory);
         PortA.ResetRequested += () => RequestReset("reset through port 0x92");
         Rtc = new Mc146818Rtc(Io, Pic, Scheduler);
+        Keyboard = new I8042Controller(Io, Pic, Memory, new Ps2Keyboard(), new Ps2Mouse());
+        Keyboard.ResetRequested += () => RequestReset("reset through the keyboard controller");
+        if (config.SerialEnabled)
+        {
+            Com1 = new Uart16550(Io, Pic, Uart16550.Com1Port, Uart16550.Com1Irq);
+            Com1.Transmit += b => SerialByte?.Invoke(b);
+        }
         foreach (ushort port in config.DebugConsolePorts)
         {
             var dc = new DebugConsole(Io, port);
             dc.Output += b => DebugByte?.Invoke(b);
         }
+        Dma = new IsaDma(Io, Memory);
+        Floppy = new FloppyController(Io, Pic, Scheduler, Dma);
+        if (media.Floppy != null) Floppy.Drive(0).Insert(media.Floppy);
+        FpuError = new FpuErrorLatch(Io, Pic);
+        Cpu.FerrChanged = FpuError.SetFerr;
 
+        Pci = new PciBus(Io);
+        Pci.ResetRequested += () => RequestReset("reset through port 0xCF9");
+        HostBridge = new I440FxHostBridge(Memory);
+        HostBridge.SetRomBacking(Bios.IsaBase, SystemBios.IsaWindowEnd - Bios.IsaBase, Bios.IsaBackingOffset);
+        IsaBridge = new Piix3IsaBridge(Pic);
+        Pci.Add(0, 0, HostBridge);
+        Pci.Add(IsaBridgeDevice, 0, IsaBridge);
+        Pci.InterruptRouter = IsaBridge;
+        Ide = new PiixIde(Io, Memory, Pic);
+        Pci.Add(IsaBridgeDevice, IdeFunction, Ide);
+        for (int i = 0; i < media.HardDisks.Count; i++) Ide.Primary.Attach(i, new AtaHardDisk(media.HardDisks[i]));
+        Ide.Secondary.Attach(0, new AtapiCdrom(media.CdRom));
+
+        Vga = new Vga(Io, Memory);
+        VgaPci = new StdVgaPci(Vga, Memory, vgaBios ?? ReadOnlySpan<byte>.Empty);
+        Pci.Add(VgaDevice, 0, VgaPci);
+
+        FwCfg = new FwCfgDevice(Io, Memory);
+        FwCfg.SetRamSize(Memory.RamSize);
+        FwCfg.SetE820(new (ulong, ulong, uint)[] { (0, Memory.RamSize, FwCfgDevice.E820Ram) });
+        var bootOrder = new List<string>();
         if (kernel != null)
+        {
             LinuxBoot = new LinuxBoot(Memory, Io, kernel, initrd, config.KernelCommandLine ?? "");
+            FwCfg.AddFile(LinuxBoot.FwCfgFileName, LinuxBoot.OptionRom);
+            bootOrder.Add(LinuxBoot.BootOrderEntry);
+        }
+        foreach (var d in config.BootOrder)
+            bootOrder.Add(d switch
+            {
+                BootDevice.CdRom => FwCfgBootPaths.Ide(1, 0),
+                BootDevice.HardDisk => FwCfgBootPaths.Ide(0, 0),
+                _ => FwCfgBootPaths.Floppy(0),
+            });
+        FwCfg.SetBootOrder(bootOrder.ToArray());
 
         FillCmos(config, media);
     }
@@ -62,15 +123,36 @@ internal sealed class PcBoard
     public SystemControlPortA PortA { get; }
     public SystemControlPortB PortB { get; }
     public Mc146818Rtc Rtc { get; }
+    public I8042Controller Keyboard { get; }
+    public Uart16550? Com1 { get; }
+    public IsaDma Dma { get; }
+    public FloppyController Floppy { get; }
+    public FpuErrorLatch FpuError { get; }
+    public PciBus Pci { get; }
+    public I440FxHostBridge HostBridge { get; }
+    public Piix3IsaBridge IsaBridge { get; }
+    public PiixIde Ide { get; }
+    public Vga Vga { get; }
+    public StdVgaPci VgaPci { get; }
+    public FwCfgDevice FwCfg { get; }
     public LinuxBoot? LinuxBoot { get; }
 
     /// <summary>A byte written to one of the debug console ports.</summary>
     public event Action<byte>? DebugByte;
+    /// <summary>A byte the guest sent out of COM1.</summary>
+    public event Action<byte>? SerialByte;
 
     /// <summary>Set when the guest asked for a reset (port 0x92, i8042 pulse, 0xCF9); the machine rebuilds the board.</summary>
     public string? ResetReason { get; private set; }
 
     public void RequestReset(string reason) => ResetReason ??= reason;
+
+    /// <summary>Moves host input (keys, serial bytes) into the devices. Machine thread, between CPU slices.</summary>
+    public void PumpInput()
+    {
+        if (Keyboard.HostInputPending) Keyboard.PumpHostInput();
+        Com1?.PumpHostInput();
+    }
 
     private void FillCmos(MachineConfig config, MachineMedia media)
     {

@@ -73,12 +73,21 @@ public class RunOptionsTests
     [InlineData("--serial takes 'stdio' or 'none'", "--cdrom", "a.iso", "--serial", "tcp:1234")]
     [InlineData("--until: invalid regular expression", "--cdrom", "a.iso", "--until", "([")]
     [InlineData("--cdrom needs a value", "--cdrom")]
-    [InlineData("nothing to boot", "--memory", "64")]
     [InlineData("--initrd and --append need --kernel", "--cdrom", "a.iso", "--initrd", "i")]
     [InlineData("must end in .png", "--cdrom", "a.iso", "--screenshot", "s.bmp")]
     public void UsageErrorsSayWhatIsWrong(string expected, params string[] args)
     {
         Assert.Contains(expected, Error(args));
+    }
+
+    [Theory]
+    [InlineData("/ # ", true)]
+    [InlineData("/ # \u001b[6n", true)]
+    [InlineData("user@host:~$", true)]
+    [InlineData("Loading /boot/vmlinuz... ok", false)]
+    public void TheDefaultPromptPatternRecognisesShellPrompts(string tail, bool expected)
+    {
+        Assert.Equal(expected, RunOptions.DefaultPrompt.IsMatch("booting\n" + tail));
     }
 
     [Fact]

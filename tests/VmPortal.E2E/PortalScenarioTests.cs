@@ -50,6 +50,12 @@ public sealed class PortalScenarioTests(BrowserFixture fx)
         await Assertions.Expect(row).ToContainTextAsync("256 MiB");
         await Assertions.Expect(row).ToContainTextAsync("Stopped");
         await page.ShotAsync("03-vm-list");
+        // the grid's search runs on the server: a miss hides the row, a hit shows it again
+        var search = page.GetByPlaceholder("Search name, owner, state");
+        await search.FillAsync("no-such-vm");
+        await Assertions.Expect(page.Row(vmName)).ToHaveCountAsync(0);
+        await search.FillAsync(vmName[..6]);
+        await Assertions.Expect(page.Row(vmName)).ToHaveCountAsync(1);
         var stored = Assert.Single(await VmsOfAsync(userName));
         Assert.Equal(vmName, stored!["name"]!.GetValue<string>());
         Assert.Equal(256, stored["memoryMiB"]!.GetValue<int>());

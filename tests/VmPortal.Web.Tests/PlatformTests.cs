@@ -119,3 +119,65 @@ public sealed class PlatformTests(PortalAppFixture app) : ApiTestBase(app)
     private sealed record ImageRow(string Id, string Name, string Kind, long SizeBytes, bool BuiltIn);
     private sealed record AuditRow(long Id, string UserName, string Action, string Details, bool Success);
 }
+
+[Collection(PortalCollection.Name)]
+public sealed class ImageUploadTests(PortalAppFixture app) : ApiTestBase(app)
+{
+    [Fact]
+    public async Task Admin_uploads_lists_and_deletes_an_image_users_cannot()
+    {
+        using var admin = App.Client(await App.AdminTokenAsync());
+        var file = Unique("tools") + ".iso";
+        var payload = new byte[300_000];
+        new Random(1).NextBytes(payload);
+        var r = await admin.PostAsync($"/api/images?name={file}", new ByteArrayContent(payload));
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        var created = await JsonAsync(r);
+        Assert.Equal("upload:" + file, created["id"]!.GetValue<string>());
+        Assert.Equal("iso", created["kind"]!.GetValue<string>());
+        Assert.Equal(payload.Length, created["sizeBytes"]!.GetValue<long>());
+        Assert.Equal(payload, await File.ReadAllBytesAsync(Path.Combine(App.ImageStoreDir, file)));
+
+        // same name again: 409; hostile names: 400 and nothing written outside the store
+        Assert.Equal(HttpStatusCode.Conflict, (await admin.PostAsync($"/api/images?name={file}", new ByteArrayContent(payload))).StatusCode);
+        foreach (var bad in new[] { "../escape.iso", ".hidden", "a/b.iso", "" })
+            await AssertProblemAsync(await admin.PostAsync($"/api/images?name={Uri.EscapeDataString(bad)}", new ByteArrayContent(payload)), HttpStatusCode.BadRequest);
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(App.ImageStoreDir)!, "escape.iso")));
+
+        // users may list and use it, but not upload or delete
+        var user = App.Client((await App.NewUserAsync(Unique("iu"))).Token);
+        Assert.Equal(HttpStatusCode.Forbidden, (await user.PostAsync($"/api/images?name=x{file}", new ByteArrayContent(payload))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await user.DeleteAsync($"/api/images/{Uri.EscapeDataString("upload:" + file)}")).StatusCode);
+        var vm = await user.PostAsJsonAsync("/api/vms", new { name = Unique("uses"), memoryMiB = 64, cdromImageId = "upload:" + file });
+        Assert.Equal(HttpStatusCode.Created, vm.StatusCode);
+
+        // in use: 409; after the VM is gone: 204
+        var id = Uri.EscapeDataString("upload:" + file);
+        await AssertProblemAsync(await admin.DeleteAsync($"/api/images/{id}"), HttpStatusCode.Conflict);
+        Assert.Equal(HttpStatusCode.NoContent, (await user.DeleteAsync($"/api/vms/{(await JsonAsync(vm))["id"]}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync($"/api/images/{id}")).StatusCode);
+        Assert.False(File.Exists(Path.Combine(App.ImageStoreDir, file)));
+        await AssertProblemAsync(await admin.DeleteAsync("/api/images/builtin:debian-i386-rescue-iso"), HttpStatusCode.Conflict);
+        await AssertProblemAsync(await admin.DeleteAsync($"/api/images/{id}"), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Admin_resets_a_password_which_clears_a_lockout()
+    {
+        var name = Unique("reset");
+        var (id, _) = await App.NewUserAsync(name, password: "first-password-1");
+        using var c = App.Client();
+        for (var i = 0; i < 5; i++)
+            await c.PostAsJsonAsync("/api/auth/tokens", new { username = name, password = "wrong", name = "t", expiresInDays = 1 });
+        var users = (VmPortal.Core.Accounts.UserService)App.Services.GetService(typeof(VmPortal.Core.Accounts.UserService))!;
+        var list = await users.ListAsync();
+        Assert.True(list.Single(u => u.Id == id).IsLockedOut);
+
+        var admin = new VmPortal.Core.Caller(Guid.Empty, "admin", true);
+        Assert.Equal(VmPortal.Core.OpStatus.Invalid, (await users.ResetPasswordAsync(admin, id, "short")).Status);
+        Assert.True((await users.ResetPasswordAsync(admin, id, "second-password-2")).IsOk);
+        Assert.False((await users.ListAsync()).Single(u => u.Id == id).IsLockedOut);
+        await AssertProblemAsync(await c.PostAsJsonAsync("/api/auth/tokens", new { username = name, password = "first-password-1", name = "t", expiresInDays = 1 }), HttpStatusCode.Unauthorized);
+        Assert.Equal(HttpStatusCode.Created, (await c.PostAsJsonAsync("/api/auth/tokens", new { username = name, password = "second-password-2", name = "t", expiresInDays = 1 })).StatusCode);
+    }
+}

@@ -89,3 +89,35 @@ public sealed class VmCrudTests(PortalAppFixture app) : ApiTestBase(app)
         await AssertProblemAsync(await c.GetAsync($"/api/vms/{id}"), HttpStatusCode.NotFound);
     }
 }
+
+[Collection(PortalCollection.Name)]
+public sealed class VmListTests(PortalAppFixture app) : ApiTestBase(app)
+{
+    [Fact]
+    public async Task List_pages_sorts_and_searches_on_the_server()
+    {
+        using var c = App.Client((await App.NewUserAsync(Unique("lister"))).Token);
+        var tag = Unique("t");
+        foreach (var (suffix, mem) in new[] { ("c", 300), ("a", 100), ("b", 200) })
+            await CreateVmAsync(c, $"{tag}-{suffix}", mem);
+        // a VM whose description (not name) holds the tag
+        var other = await c.PostAsJsonAsync("/api/vms", new { name = Unique("zz"), memoryMiB = 64, description = $"see {tag}" });
+        Assert.Equal(HttpStatusCode.Created, other.StatusCode);
+
+        var byName = await JsonAsync(await c.GetAsync($"/api/vms?name={tag}&pageSize=2&page=1"));
+        Assert.Equal(3, byName["total"]!.GetValue<int>());
+        Assert.Equal([$"{tag}-a", $"{tag}-b"], byName["items"]!.AsArray().Select(v => v!["name"]!.GetValue<string>()).ToArray());
+        var page2 = await JsonAsync(await c.GetAsync($"/api/vms?name={tag}&pageSize=2&page=2"));
+        Assert.Equal($"{tag}-c", Assert.Single(page2["items"]!.AsArray())!["name"]!.GetValue<string>());
+
+        var byMemory = await JsonAsync(await c.GetAsync($"/api/vms?name={tag}&sort=memoryMiB&desc=true"));
+        Assert.Equal([300, 200, 100], byMemory["items"]!.AsArray().Select(v => v!["memoryMiB"]!.GetValue<int>()).ToArray());
+
+        var search = await JsonAsync(await c.GetAsync($"/api/vms?search={tag.ToUpperInvariant()}"));
+        Assert.Equal(4, search["total"]!.GetValue<int>());
+        var byState = await JsonAsync(await c.GetAsync("/api/vms?search=stopp"));
+        Assert.Equal(4, byState["total"]!.GetValue<int>());
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await c.GetAsync("/api/vms?sort=password")).StatusCode);
+    }
+}

@@ -20,6 +20,8 @@ public static class AuditActions
     public const string UserResetPassword = "user.reset-password";
     public const string TokenCreate = "token.create";
     public const string TokenRevoke = "token.revoke";
+    public const string ImageUpload = "image.upload";
+    public const string ImageDelete = "image.delete";
 }
 
 /// <summary>Records audit events and reads them back (admins only, enforced by callers).</summary>

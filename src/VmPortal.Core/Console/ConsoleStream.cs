@@ -49,6 +49,11 @@ public sealed class ConsoleStream : IDisposable
     private int serialStart, serialCount;
     private bool disposed;
     private long encodeTicks, encodedFrames, encodedBytes;
+    // The last frame submitted while nobody watched (copied, not encoded), encoded when a viewer joins.
+    private uint[] latest = [];
+    private int latestWidth, latestHeight;
+    private PixelFormat latestFormat;
+    private bool latestPending;
 
     public ConsoleStream(ConsoleStreamOptions? options = null)
     {
@@ -77,6 +82,7 @@ public sealed class ConsoleStream : IDisposable
             var v = new ConsoleViewer(this, readOnly, options);
             v.Enqueue(new ConsoleMessage(ConsoleMethods.PowerState, power));
             if (serialCount > 0) v.Enqueue(new ConsoleMessage(ConsoleMethods.SerialData, new ConsoleSerialData(SerialBacklog())));
+            EncodeLatest();
             if (encoder.FullFrame() is { } full) v.OfferFrame(full, encoder.TileSize);
             else v.NeedsFull = true;
             viewers = [.. viewers, v];
@@ -91,13 +97,24 @@ public sealed class ConsoleStream : IDisposable
 
     /// <summary>
     /// One frame tick: diff and encode <paramref name="pixels"/> and hand the update to every viewer. Returns the
-    /// update (null when nothing changed or nobody watches, in which case nothing is encoded).
+    /// update (null when nothing changed or nobody watches). With no viewers nothing is encoded: the frame is only
+    /// copied, and encoded when a viewer joins. The caller needs to submit only when the screen changed.
     /// </summary>
     public ConsoleFrame? SubmitFrame(ReadOnlySpan<uint> pixels, int width, int height, PixelFormat format)
     {
         lock (gate)
         {
-            if (disposed || viewers.Length == 0) return null;
+            if (disposed) return null;
+            if (viewers.Length == 0)
+            {
+                if (width <= 0 || height <= 0 || width > ScreenEncoder.MaxDimension || height > ScreenEncoder.MaxDimension || pixels.Length < width * height)
+                    throw new ArgumentException($"Bad frame: {pixels.Length} pixels for {width}x{height}.", nameof(pixels));
+                if (latest.Length < width * height) latest = new uint[width * height];
+                pixels[..(width * height)].CopyTo(latest);
+                (latestWidth, latestHeight, latestFormat, latestPending) = (width, height, format, true);
+                return null;
+            }
+            latestPending = false;
             bool resized = width != encoder.Width || height != encoder.Height;
             long t0 = Stopwatch.GetTimestamp();
             var frame = encoder.Encode(pixels, width, height, format);
@@ -121,6 +138,16 @@ public sealed class ConsoleStream : IDisposable
         }
     }
 
+    private void EncodeLatest()
+    {
+        if (!latestPending) return;
+        latestPending = false;
+        long t0 = Stopwatch.GetTimestamp();
+        var f = encoder.Encode(latest.AsSpan(0, latestWidth * latestHeight), latestWidth, latestHeight, latestFormat);
+        encodeTicks += Stopwatch.GetTimestamp() - t0;
+        if (f is not null) { encodedFrames++; encodedBytes += f.PayloadSize(); }
+    }
+
     /// <summary>Gives <paramref name="viewer"/> a full frame now (client's <c>RequestFullFrame</c>, e.g. after a reconnect).</summary>
     public void RequestFullFrame(ConsoleViewer viewer)
     {
@@ -132,7 +159,14 @@ public sealed class ConsoleStream : IDisposable
     }
 
     /// <summary>The current screen as a full frame (null before the first encoded frame).</summary>
-    public ConsoleFrame? FullFrame() { lock (gate) return encoder.FullFrame(); }
+    public ConsoleFrame? FullFrame()
+    {
+        lock (gate)
+        {
+            EncodeLatest();
+            return encoder.FullFrame();
+        }
+    }
 
     public void PublishPowerState(VmRunState state, string? reason = null)
     {

@@ -89,6 +89,20 @@ public static class KeyboardMap
         return bytes.ToArray();
     }
 
+    /// <summary>
+    /// The key as make codes for a keyboard API that takes one set-2 code per event, 0xE0xx for extended keys
+    /// (<c>Machine.SendKey(ushort set2Code, bool down)</c>): one event for ordinary keys, two for PrintScreen
+    /// (fake Shift E012 then E07C; released in reverse).
+    /// </summary>
+    /// <exception cref="ConsoleInputException">unknown code, or Pause (its E1 sequence has no such form).</exception>
+    public static IReadOnlyList<ushort> Set2Codes(string code, bool down)
+    {
+        var key = Get(code);
+        if (key.Set2 is { } s) return [(ushort)(s.Extended ? 0xE000 | s.Code : s.Code)];
+        if (code == "PrintScreen") return down ? [0xE012, 0xE07C] : [0xE07C, 0xE012];
+        throw new ConsoleInputException($"The {code} key cannot be sent as single set-2 codes.");
+    }
+
     private static FrozenDictionary<string, KeyDefinition> Build()
     {
         var d = new Dictionary<string, KeyDefinition>(StringComparer.Ordinal);

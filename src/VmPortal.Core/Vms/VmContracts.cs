@@ -80,7 +80,22 @@ public sealed record VmDto(
 public sealed record DiskDto(long SizeMiB, string? BackingImageId, string Bus);
 public sealed record NicDto(bool Enabled, string Model, string MacAddress, string Network);
 
-/// <summary>List query: paging (1-based page), filters by name substring and owner.</summary>
-public sealed record VmQuery(string? Name = null, Guid? OwnerId = null, int Page = 1, int PageSize = 50);
+/// <summary>
+/// List query: paging (1-based page); filters by name substring, owner, and a free-text <paramref name="Search"/>
+/// (name, owner name, description, state); <paramref name="Sort"/> is one of <see cref="VmSortKeys"/>.
+/// </summary>
+public sealed record VmQuery(string? Name = null, Guid? OwnerId = null, int Page = 1, int PageSize = 50,
+    string? Search = null, string? Sort = null, bool Descending = false);
+
+/// <summary>Sort keys understood by <see cref="VmService.ListAsync"/>.</summary>
+public static class VmSortKeys
+{
+    public const string Name = "name";
+    public const string State = "state";
+    public const string Owner = "owner";
+    public const string Memory = "memoryMiB";
+    public const string Created = "createdAt";
+    public const string Updated = "updatedAt";
+}
 
 public sealed record PagedResult<T>(IReadOnlyList<T> Items, int Total, int Page, int PageSize);

@@ -26,10 +26,28 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
             q = q.Where(v => EF.Functions.Like(v.NormalizedName, pattern, "\\"));
         }
         if (query.OwnerId is { } owner) q = q.Where(v => v.OwnerId == owner);
+        if (!string.IsNullOrWhiteSpace(query.Search))
+        {
+            var term = query.Search.Trim();
+            var pattern = "%" + EscapeLike(term) + "%";
+            var state = Enum.GetValues<VmState>().Where(s => s.ToString().Contains(term, StringComparison.OrdinalIgnoreCase)).ToList();
+            q = q.Where(v => EF.Functions.ILike(v.Name, pattern, "\\") || EF.Functions.ILike(v.Owner!.UserName!, pattern, "\\")
+                             || EF.Functions.ILike(v.Description, pattern, "\\") || state.Contains(v.State));
+        }
         var pageSize = Math.Clamp(query.PageSize, 1, MaxPageSize);
         var page = Math.Max(1, query.Page);
         var total = await q.CountAsync(ct);
-        var rows = await q.OrderBy(v => v.NormalizedName).ThenBy(v => v.Id)
+        var d = query.Descending;
+        var ordered = query.Sort switch
+        {
+            VmSortKeys.State => d ? q.OrderByDescending(v => v.State) : q.OrderBy(v => v.State),
+            VmSortKeys.Owner => d ? q.OrderByDescending(v => v.Owner!.UserName) : q.OrderBy(v => v.Owner!.UserName),
+            VmSortKeys.Memory => d ? q.OrderByDescending(v => v.MemoryMiB) : q.OrderBy(v => v.MemoryMiB),
+            VmSortKeys.Created => d ? q.OrderByDescending(v => v.CreatedAt) : q.OrderBy(v => v.CreatedAt),
+            VmSortKeys.Updated => d ? q.OrderByDescending(v => v.UpdatedAt) : q.OrderBy(v => v.UpdatedAt),
+            _ => d ? q.OrderByDescending(v => v.NormalizedName) : q.OrderBy(v => v.NormalizedName),
+        };
+        var rows = await ordered.ThenBy(v => v.Id)
             .Skip((page - 1) * pageSize).Take(pageSize)
             .Select(v => new { Vm = v, OwnerName = v.Owner!.UserName })
             .ToListAsync(ct);

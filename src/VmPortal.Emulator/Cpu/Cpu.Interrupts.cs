@@ -38,6 +38,7 @@ public sealed partial class Cpu
         bool hasCode = f.HasErrorCode;
         InstructionCount++; // the faulting instruction counts as a step, so a fault loop cannot hang Run
         _traceNext = false;
+        ExceptionRaised?.Invoke(vector, hasCode ? code : 0, _sel[CS], _startEip);
         for (int attempt = 0; attempt < 4; attempt++)
         {
             int first = _deliveringVector;

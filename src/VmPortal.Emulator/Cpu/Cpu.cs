@@ -132,6 +132,9 @@ public sealed partial class Cpu
     /// reports every host error caught by <see cref="Run"/> (the message is also in <see cref="ShutdownReason"/>).</summary>
     public Action<Exception>? HostError { get; set; }
 
+    /// <summary>Debug hook: every guest exception (vector, error code, CS, EIP of the faulting instruction).</summary>
+    public Action<int, uint, ushort, uint>? ExceptionRaised { get; set; }
+
     // ---- Public register view (tests, debugger, machine) ----
     public uint Eax { get => _r[EAX]; set => _r[EAX] = value; }
     public uint Ecx { get => _r[ECX]; set => _r[ECX] = value; }
@@ -286,12 +289,14 @@ public sealed partial class Cpu
                 if (Halted || ShutdownPending) return;
             }
             _startEip = _eip;
-            _prefixStartEip = _eip;
             Step();
             InstructionCount++;
-            if (Halted) return;
+            if (_stopLoop) { _stopLoop = false; if (Halted) return; }
         }
     }
+
+    /// <summary>Set by instructions that must end the run loop at the boundary (HLT).</summary>
+    private bool _stopLoop;
 
     /// <summary>Handles what may happen at an instruction boundary: single-step trap, NMI, maskable interrupts.
     /// Returns true when an interrupt was delivered (the loop re-checks).</summary>

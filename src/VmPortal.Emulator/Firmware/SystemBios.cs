@@ -5,8 +5,8 @@ namespace VmPortal.Emulator.Firmware;
 /// <summary>
 /// The system BIOS ROM (SeaBIOS's bios.bin, or any image given with <c>--bios</c>) mapped like a PC's
 /// firmware flash: the whole image ends at the top of the 4 GiB space (the reset vector FFFF_FFF0 lands in its
-/// last 16 bytes), and its last 128 KiB (or the whole image if smaller) also appears in the ISA BIOS area
-/// ending at 1 MiB (0xE0000–0xFFFFF for a 128 KiB window). That low copy is what the i440FX PAM registers
+/// last 16 bytes), and its last 128 KiB also appear in the ISA BIOS area 0xE0000–0xFFFFF (images smaller than
+/// 128 KiB are padded at the front with 0xFF, like a larger flash chip). That low copy is what the i440FX PAM registers
 /// switch between ROM and shadow RAM: the host bridge calls
 /// <see cref="PhysicalMemory.SetShadow"/> with <see cref="IsaBackingOffsetFor"/> as the ROM side.
 /// Used by: SeaBIOS (it copies itself into shadow RAM via PAM during POST), any <c>--bios</c> image.
@@ -26,7 +26,7 @@ public sealed class SystemBios
         IsaBackingOffset = isaBackingOffset;
     }
 
-    /// <summary>Image size in bytes.</summary>
+    /// <summary>Size of the mapped image in bytes (the file, padded at the front to ≥ 128 KiB and a multiple of 64 KiB).</summary>
     public int Size { get; }
     /// <summary>Where the whole image starts below 4 GiB (0xFFFE0000 for 128 KiB).</summary>
     public uint HighBase { get; }
@@ -58,13 +58,18 @@ public sealed class SystemBios
     {
         string? problem = Validate(image);
         if (problem != null) throw new InvalidDataException(problem);
-        uint highBase = (uint)(0x1_0000_0000 - (ulong)image.Length);
-        int offset = memory.LoadRom(highBase, image);
-        uint isaSize = Math.Min((uint)image.Length, IsaWindowSize);
-        uint isaBase = IsaWindowEnd - isaSize;
-        int isaOffset = offset + image.Length - (int)isaSize;
-        memory.MapRom(isaBase, isaSize, isaOffset);
-        return new SystemBios(image.Length, highBase, offset, isaBase, isaOffset);
+        // Like a flash chip larger than its contents: small images are padded at the front with 0xFF to a multiple of
+        // 64 KiB and at least the 128 KiB ISA window, so the i440FX PAM segments (16 KiB) always have ROM behind them.
+        int size = Math.Max((int)IsaWindowSize, (image.Length + 0xFFFF) & ~0xFFFF);
+        byte[] padded = new byte[size];
+        padded.AsSpan(0, size - image.Length).Fill(0xFF);
+        image.CopyTo(padded.AsSpan(size - image.Length));
+        uint highBase = (uint)(0x1_0000_0000 - (ulong)size);
+        int offset = memory.LoadRom(highBase, padded);
+        uint isaBase = IsaWindowEnd - IsaWindowSize;
+        int isaOffset = offset + size - (int)IsaWindowSize;
+        memory.MapRom(isaBase, IsaWindowSize, isaOffset);
+        return new SystemBios(size, highBase, offset, isaBase, isaOffset);
     }
 
     /// <summary>Reads and maps a BIOS file; <see cref="InvalidDataException"/> names the file when it is unusable.</summary>

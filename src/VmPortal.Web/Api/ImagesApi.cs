@@ -1,4 +1,7 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
+using VmPortal.Data.Entities;
 using VmPortal.Core.Images;
 
 namespace VmPortal.Web.Api;
@@ -13,7 +16,35 @@ public static class ImagesApi
     {
         var g = app.MapGroup("/api/images").WithTags("Images").RequireAuthorization();
         g.MapGet("/", List).WithSummary("List images (ids: builtin:<slug>, upload:<file>)");
+        g.MapPost("/", Upload).RequireAuthorization(p => p.RequireRole(PortalRoles.Admin))
+            .Accepts<Stream>("application/octet-stream")
+            .WithSummary("Upload an image (Admin): raw body, ?name=<file name>; kind follows the extension");
+        g.MapDelete("/{id}", Delete).RequireAuthorization(p => p.RequireRole(PortalRoles.Admin))
+            .WithSummary("Delete an uploaded image that no VM uses (Admin)");
         return g;
+    }
+
+    /// <summary>Largest accepted upload (bytes): config Images:MaxUploadBytes, default 8 GiB.</summary>
+    public static long MaxUploadBytes(IConfiguration config) => config.GetValue<long?>("Images:MaxUploadBytes") ?? 8L << 30;
+
+    public static async Task<Results<Created<ImageDto>, ValidationProblem, ProblemHttpResult>> Upload(
+        string? name, HttpContext http, ClaimsPrincipal user, ImageService images, IConfiguration config, CancellationToken ct)
+    {
+        var max = MaxUploadBytes(config);
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = max;
+        if (http.Request.ContentLength is long len && len > max)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["file"] = [$"The image is larger than {max} bytes."] });
+        var r = await images.UploadAsync(user.Caller(), name, http.Request.Body, max, ct);
+        if (r.Status == Core.OpStatus.Invalid) return ApiResults.Invalid(r);
+        if (!r.IsOk) return ApiResults.Failure(r);
+        var i = r.Value!;
+        return TypedResults.Created($"/api/images/{Uri.EscapeDataString(i.Id)}", new ImageDto(i.Id, i.Name, i.Kind, i.SizeBytes, i.BuiltIn, i.FileName, i.ModifiedAt));
+    }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ClaimsPrincipal user, ImageService images, CancellationToken ct)
+    {
+        var r = await images.DeleteAsync(user.Caller(), id, ct);
+        return r.IsOk ? TypedResults.NoContent() : ApiResults.Failure(r);
     }
 
     public static Ok<List<ImageDto>> List(ImageCatalog catalog, string? kind) =>

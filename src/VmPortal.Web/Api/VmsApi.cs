@@ -8,10 +8,13 @@ namespace VmPortal.Web.Api;
 /// <summary><c>/api/vms</c>: the VM inventory. Callers see their own VMs; admins see all (filter with <c>ownerId</c>).</summary>
 public static class VmsApi
 {
+    private static readonly string[] SortKeys =
+        [VmSortKeys.Name, VmSortKeys.State, VmSortKeys.Owner, VmSortKeys.Memory, VmSortKeys.Created, VmSortKeys.Updated];
+
     public static RouteGroupBuilder MapVmsApi(this IEndpointRouteBuilder app)
     {
         var g = app.MapGroup("/api/vms").WithTags("VMs").RequireAuthorization();
-        g.MapGet("/", List).WithSummary("List VMs (paged; filter by name substring and owner id)");
+        g.MapGet("/", List).WithSummary("List VMs (paged; filter by name substring, owner id, free-text search; sort by name|state|owner|memoryMiB|createdAt|updatedAt, desc=true)");
         g.MapGet("/{id:guid}", Get).WithName("GetVm").WithSummary("Get one VM (ETag = version)");
         g.MapPost("/", Create).WithSummary("Create a VM");
         g.MapPut("/{id:guid}", Update).WithSummary("Replace a VM's definition; needs `version` in the body or If-Match");
@@ -20,14 +23,21 @@ public static class VmsApi
     }
 
     public static async Task<Results<Ok<PagedResult<VmDto>>, ValidationProblem>> List(
-        ClaimsPrincipal user, VmService vms, string? name, Guid? ownerId, int? page, int? pageSize, CancellationToken ct)
+        ClaimsPrincipal user, VmService vms, string? name, Guid? ownerId, int? page, int? pageSize,
+        string? search, string? sort, bool? desc, CancellationToken ct)
     {
         if (page is < 1 || pageSize is < 1 or > VmService.MaxPageSize)
             return TypedResults.ValidationProblem(new Dictionary<string, string[]>
             {
                 ["page"] = [$"page must be >= 1 and pageSize between 1 and {VmService.MaxPageSize}."],
             });
-        var result = await vms.ListAsync(user.Caller(), new VmQuery(name, ownerId, page ?? 1, pageSize ?? 50), ct);
+        if (sort is not null && !SortKeys.Contains(sort))
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["sort"] = [$"sort must be one of: {string.Join(", ", SortKeys)}."],
+            });
+        var result = await vms.ListAsync(user.Caller(),
+            new VmQuery(name, ownerId, page ?? 1, pageSize ?? 50, search, sort, desc ?? false), ct);
         return TypedResults.Ok(result);
     }
 

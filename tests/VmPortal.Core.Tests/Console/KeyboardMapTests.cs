@@ -151,3 +151,34 @@ public class KeyboardMapTests
         Assert.Equal(0x1E, k.Make(ScancodeSet.Set1)[0]);
     }
 }
+
+public class KeyboardMapSet2CodeTests
+{
+    [Theory]
+    [InlineData("KeyA", true, new ushort[] { 0x1C })]
+    [InlineData("KeyA", false, new ushort[] { 0x1C })]
+    [InlineData("ArrowUp", true, new ushort[] { 0xE075 })]
+    [InlineData("ControlRight", false, new ushort[] { 0xE014 })]
+    [InlineData("F7", true, new ushort[] { 0x83 })]
+    [InlineData("SysRq", true, new ushort[] { 0x84 })]
+    [InlineData("PrintScreen", true, new ushort[] { 0xE012, 0xE07C })]
+    [InlineData("PrintScreen", false, new ushort[] { 0xE07C, 0xE012 })]
+    public void Keys_become_packed_set2_make_codes(string code, bool down, ushort[] expected)
+    {
+        Assert.Equal(expected, KeyboardMap.Set2Codes(code, down));
+    }
+
+    [Fact]
+    public void Every_key_but_pause_has_packed_set2_codes_that_rebuild_its_byte_sequence()
+    {
+        foreach (var code in KeyboardMap.Codes.Where(c => c != "Pause"))
+        {
+            // Expanding the packed codes the way a PS/2 keyboard would must give the table's make bytes.
+            var bytes = KeyboardMap.Set2Codes(code, true)
+                .SelectMany(c => c > 0xFF ? new[] { (byte)(c >> 8), (byte)c } : new[] { (byte)c }).ToArray();
+            Assert.Equal(KeyboardMap.Get(code).Make(ScancodeSet.Set2), bytes);
+        }
+        Assert.Throws<ConsoleInputException>(() => KeyboardMap.Set2Codes("Pause", true));
+        Assert.Throws<ConsoleInputException>(() => KeyboardMap.Set2Codes("NoSuchKey", true));
+    }
+}

@@ -12,9 +12,12 @@ namespace VmPortal.Emulator.Tests.Boot;
 /// </summary>
 public sealed class BootFactAttribute : FactAttribute
 {
-    public BootFactAttribute(params string[] images)
+    /// <param name="cpuFeatures">CPUID leaf 1 EDX bits the guest cannot boot without (see <see cref="TestGuests.CpuLacks"/>).</param>
+    /// <param name="guest">The guest's name for the skip message.</param>
+    /// <param name="images">Guest image files (in the image cache) the test boots.</param>
+    public BootFactAttribute(uint cpuFeatures, string guest, params string[] images)
     {
-        if (TestGuests.CpuMissing != null) { Skip = TestGuests.CpuMissing; return; }
+        if (TestGuests.CpuLacks(cpuFeatures, guest) is { } lacking) { Skip = lacking; return; }
         if (FirmwareFiles.FindBios() == null) { Skip = FirmwareFiles.MissingMessage(FirmwareFiles.BiosFileName); return; }
         foreach (var image in images)
             if (!File.Exists(GuestImages.PathOf(image)))

@@ -1,4 +1,5 @@
 using VmPortal.Emulator.Firmware;
+using VmPortal.Emulator.Tests.Platform;
 
 namespace VmPortal.Emulator.Tests.Boot;
 
@@ -9,9 +10,11 @@ namespace VmPortal.Emulator.Tests.Boot;
 [Trait("Category", "Boot")]
 public class GuestBootTests
 {
+    private const uint LinuxNeeds = TestGuests.CpuidFpu | TestGuests.CpuidCx8 | TestGuests.CpuidCmov; // GUESTS.md
+    private const string Linux = "Debian's i386 686 kernel";
     private const string Command = "uname -m; echo $((6*7))\n";
 
-    [BootFact]
+    [BootFact(0, "SeaBIOS")]
     public async Task SeaBiosShowsItsBannerOnTheVgaTextScreen()
     {
         using var h = new BootHarness(BootHarness.Config(memoryMiB: 32));
@@ -19,19 +22,19 @@ public class GuestBootTests
         await h.WaitFor(@"SeaBIOS \(version", serial: false);
     }
 
-    [BootFact(GuestImages.RescueIso)]
+    [BootFact(LinuxNeeds, Linux, GuestImages.RescueIso)]
     public async Task TheLinuxIsoBootsFromCdToAShellDrivenByTheKeyboardAndReadFromTheScreen()
     {
         using var h = new BootHarness(BootHarness.Config(cdrom: GuestImages.RescueIso));
         await h.Start();
         await h.WaitFor(GuestImages.ReadyLine, serial: false);
-        await h.WaitFor(@"^/ # $", serial: false);
+        await h.WaitFor(@"^/ #", serial: false); // screen text has trailing blanks trimmed
         h.Machine.TypeText(Command);
         await h.WaitFor(@"^i686\s*$", serial: false);
         await h.WaitFor(@"^42\s*$", serial: false);
     }
 
-    [BootFact(GuestImages.RescueIso)]
+    [BootFact(LinuxNeeds, Linux, GuestImages.RescueIso)]
     public async Task TheLinuxIsoShellAnswersOverTheSerialConsole()
     {
         using var h = new BootHarness(BootHarness.Config(cdrom: GuestImages.RescueIso));
@@ -44,7 +47,7 @@ public class GuestBootTests
         await h.WaitFor(@"^42\r?$", screen: false, serialFrom: from);
     }
 
-    [BootFact(GuestImages.RescueKernel, GuestImages.RescueInitrd)]
+    [BootFact(LinuxNeeds, Linux, GuestImages.RescueKernel, GuestImages.RescueInitrd)]
     public async Task DirectKernelBootReachesTheSamePrompt()
     {
         using var h = new BootHarness(BootHarness.Config(kernel: GuestImages.RescueKernel, initrd: GuestImages.RescueInitrd, append: GuestImages.RescueCommandLine));
@@ -56,7 +59,7 @@ public class GuestBootTests
         await h.WaitFor(@"^42\r?$", screen: false, serialFrom: from);
     }
 
-    [BootFact(GuestImages.MemtestIso)]
+    [BootFact(0, "memtest86+", GuestImages.MemtestIso)]
     public async Task Memtest86PlusShowsItsTestScreen()
     {
         using var h = new BootHarness(BootHarness.Config(memoryMiB: 64, cdrom: GuestImages.MemtestIso));
@@ -66,7 +69,7 @@ public class GuestBootTests
         Assert.DoesNotMatch(@"Errors:\s*[1-9]", h.Screen);
     }
 
-    [BootFact(GuestImages.IpxeIso)]
+    [BootFact(TestGuests.CpuidFxsr, "iPXE (its librm executes FXSAVE unconditionally)", GuestImages.IpxeIso)]
     public async Task IpxeShowsItsBanner()
     {
         using var h = new BootHarness(BootHarness.Config(memoryMiB: 64, cdrom: GuestImages.IpxeIso));

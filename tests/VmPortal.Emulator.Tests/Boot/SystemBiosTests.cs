@@ -43,14 +43,20 @@ public class SystemBiosTests
     }
 
     [Fact]
-    public void ASmallImageSitsDirectlyBelowOneMegabyte()
+    public void ASmallImageIsPaddedWithOnesLikeABiggerFlashChip()
     {
         var mem = new PhysicalMemory(4 << 20);
-        var image = Pattern(64 * 1024);
+        var image = Pattern(4096);
         var bios = SystemBios.Map(mem, image);
-        Assert.Equal(0xF0000u, bios.IsaBase);
-        Assert.Equal(image[0], mem.Read8(0xF0000));
-        Assert.Equal(-1, bios.IsaBackingOffsetFor(0xE0000));
+        Assert.Equal(128 * 1024, bios.Size);
+        Assert.Equal(0xFFFE_0000u, bios.HighBase);
+        Assert.Equal(0xE0000u, bios.IsaBase);
+        Assert.Equal(0xFF, mem.Read8(0xE0000));
+        Assert.Equal(0xFF, mem.Read8(0xFFFF_0000));
+        Assert.Equal(image[0], mem.Read8(0xFF000));
+        Assert.Equal(image[4095], mem.Read8(0xFFFF_FFFF));
+        Assert.Equal(bios.IsaBackingOffset + 0x1F000, bios.IsaBackingOffsetFor(0xFF000));
+        Assert.Equal(-1, bios.IsaBackingOffsetFor(0xD0000));
     }
 
     [Fact]

@@ -79,8 +79,13 @@ internal static class AsmProgram
         io.Register(DebugPort, 1, null, (port, size, value) => sb.Append((char)(value & 0xFF)));
         io.Register(ExitPort, 1, null, (port, size, value) => exited = true);
         var cpu = new CpuCore(mem, io);
+        int faults = 0;
+        cpu.ExceptionRaised = (v, e, cs, eip) =>
+        {
+            if (++faults <= 8) sb.Append($"~exception {v} error {e:X} at {cs:X4}:{eip:X8}\n");
+        };
         long done = 0;
-        while (!exited && !cpu.ShutdownPending && done < maxInstructions)
+        while (!exited && !cpu.ShutdownPending && done < maxInstructions && faults < 10_000)
         {
             int n = cpu.Run(100_000);
             done += n;

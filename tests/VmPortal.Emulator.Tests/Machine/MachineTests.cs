@@ -165,6 +165,34 @@ public class MachineTests
         Assert.Equal(machine.InstructionCount * machine.Config.NsPerInstruction, machine.Clock.NowNs);
     }
 
+    [CpuFact]
+    public async Task SerialInputReachesTheGuestsUart()
+    {
+        using var machine = new Machine(TinyConfig(TestGuests.SerialEcho(), "serial", b => b.Serial = true));
+        var echoed = new List<byte>();
+        machine.DebugOutput += b => { lock (echoed) echoed.AddRange(b); };
+        await machine.Start().WaitAsync(Wait);
+        machine.SendSerial("hello, uart"u8);
+        await WaitFor(() => { lock (echoed) return echoed.Count >= 11; });
+        lock (echoed) Assert.Equal("hello, uart", Encoding.ASCII.GetString(echoed.ToArray()));
+        await machine.PowerOff().WaitAsync(Wait);
+    }
+
+    [CpuFact]
+    public async Task TypedTextArrivesAsTranslatedScancodes()
+    {
+        using var machine = new Machine(TinyConfig(TestGuests.KeyboardEcho(), "keyboard"));
+        var codes = new List<byte>();
+        machine.DebugOutput += b => { lock (codes) codes.AddRange(b); };
+        await machine.Start().WaitAsync(Wait);
+        machine.TypeText("aA\n");
+        // Set 1 through the i8042's translation: a = 1E/9E, Shift = 2A/AA, Enter = 1C/9C.
+        byte[] expected = { 0x1E, 0x9E, 0x2A, 0x1E, 0x9E, 0xAA, 0x1C, 0x9C };
+        await WaitFor(() => { lock (codes) return codes.Count >= expected.Length; });
+        lock (codes) Assert.Equal(expected, codes.ToArray());
+        await machine.PowerOff().WaitAsync(Wait);
+    }
+
     private static async Task WaitFor(Func<bool> condition)
     {
         var sw = Stopwatch.StartNew();
@@ -200,6 +228,7 @@ public sealed class MachineConfigBuilder
     public string? Bios { get; set; }
     public string? Kernel { get; set; }
     public bool Deterministic { get; set; }
+    public bool Serial { get; set; }
     public TripleFaultAction OnTripleFault { get; set; } = TripleFaultAction.Reset;
 
     public MachineConfig Build() => new()
@@ -210,6 +239,6 @@ public sealed class MachineConfigBuilder
         KernelPath = Kernel,
         DeterministicClock = Deterministic,
         OnTripleFault = OnTripleFault,
-        SerialEnabled = false,
+        SerialEnabled = Serial,
     };
 }

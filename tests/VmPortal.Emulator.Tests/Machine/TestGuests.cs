@@ -44,6 +44,30 @@ public static class TestGuests
         0xEB, 0xFD,             // jmp L
     });
 
+    /// <summary>Polls COM1's line status and copies every received byte to port 0xE9.</summary>
+    public static byte[] SerialEcho() => Image(new byte[]
+    {
+        0xBA, 0xFD, 0x03,       // L: mov dx, 0x3FD (LSR)
+        0xEC,                   // in al, dx
+        0xA8, 0x01,             // test al, 1 (data ready)
+        0x74, 0xF8,             // jz L
+        0xBA, 0xF8, 0x03,       // mov dx, 0x3F8 (RBR)
+        0xEC,                   // in al, dx
+        0xE6, 0xE9,             // out 0xE9, al
+        0xEB, 0xF0,             // jmp L
+    });
+
+    /// <summary>Polls the i8042 status and copies every byte from port 0x60 (translated set 1 scancodes) to port 0xE9.</summary>
+    public static byte[] KeyboardEcho() => Image(new byte[]
+    {
+        0xE4, 0x64,             // L: in al, 0x64
+        0xA8, 0x01,             // test al, 1 (output buffer full)
+        0x74, 0xFA,             // jz L
+        0xE4, 0x60,             // in al, 0x60
+        0xE6, 0xE9,             // out 0xE9, al
+        0xEB, 0xF4,             // jmp L
+    });
+
     private static byte[] Image(byte[] code)
     {
         var image = new byte[Size];
@@ -62,6 +86,48 @@ public static class TestGuests
         string path = Path.Combine(dir, $"{name}-{Environment.ProcessId}-{Guid.NewGuid():N}.bin");
         File.WriteAllBytes(path, image);
         return path;
+    }
+
+    /// <summary>CPUID leaf 1 EDX as the emulated CPU reports it (0 while the CPU is the placeholder).</summary>
+    public static readonly uint CpuidFeatures = ProbeCpuid();
+
+    public const uint CpuidFpu = 1u << 0, CpuidCx8 = 1u << 8, CpuidCmov = 1u << 15, CpuidFxsr = 1u << 24;
+
+    /// <summary>
+    /// Null when the CPU reports every feature in <paramref name="features"/>; otherwise a skip reason naming the
+    /// missing ones and the guest that needs them.
+    /// </summary>
+    public static string? CpuLacks(uint features, string guest)
+    {
+        if (CpuMissing != null) return CpuMissing;
+        uint missing = features & ~CpuidFeatures;
+        if (missing == 0) return null;
+        var names = new List<string>();
+        if ((missing & CpuidFpu) != 0) names.Add("FPU (x87)");
+        if ((missing & CpuidCx8) != 0) names.Add("CX8");
+        if ((missing & CpuidCmov) != 0) names.Add("CMOV");
+        if ((missing & CpuidFxsr) != 0) names.Add("FXSR (FXSAVE/FXRSTOR)");
+        return $"{guest} needs CPUID {string.Join(", ", names)}, which the emulated CPU does not report yet";
+    }
+
+    private static uint ProbeCpuid()
+    {
+        try
+        {
+            var memory = new PhysicalMemory(1 << 20);
+            // At the reset vector: mov eax, 1; cpuid; hlt.
+            var image = new byte[Size];
+            new byte[] { 0x66, 0xB8, 0x01, 0x00, 0x00, 0x00, 0x0F, 0xA2, 0xF4 }.CopyTo(image, 0xFF0);
+            VmPortal.Emulator.Firmware.SystemBios.Map(memory, image);
+            var cpu = new global::VmPortal.Emulator.Cpu.Cpu(memory, new IoBus());
+            cpu.Reset();
+            cpu.Run(10);
+            return cpu.Edx;
+        }
+        catch (NotImplementedException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>Null when the real CPU is merged; otherwise the skip reason for tests that execute guest code.</summary>

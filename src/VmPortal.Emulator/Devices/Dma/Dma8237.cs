@@ -31,6 +31,21 @@ public sealed class Dma8237
     /// <summary>Machine reset: same as a master clear.</summary>
     public void Reset() => Write(RegMasterClear, 0);
 
+    /// <summary>Named, versioned snapshot of the chip.</summary>
+    public sealed record State(int Version, DmaChannel.State[] Channels, bool FlipFlopHigh, byte Status, byte Command, byte Requests)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, _channels.Select(c => c.SaveState()).ToArray(), _flipFlopHigh, _status, _command, _requests);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"8237 state version {s.Version} is not supported.");
+        for (int i = 0; i < 4; i++) _channels[i].LoadState(s.Channels[i]);
+        (_flipFlopHigh, _status, _command, _requests) = (s.FlipFlopHigh, s.Status, s.Command, s.Requests);
+    }
+
     public byte Read(int reg)
     {
         if (reg < 8)

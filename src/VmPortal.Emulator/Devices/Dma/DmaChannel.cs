@@ -55,6 +55,22 @@ public sealed class DmaChannel
         ? (uint)((Page & 0xFE) << 16) | (uint)(CurrentAddress << 1) & 0x1FFFF
         : (uint)(Page << 16) | CurrentAddress;
 
+    /// <summary>Named, versioned snapshot of one channel.</summary>
+    public sealed record State(int Version, ushort BaseAddress, ushort BaseCount, ushort CurrentAddress, ushort CurrentCount, byte Page,
+        byte Mode, bool Masked, bool TerminalCount)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, BaseAddress, BaseCount, CurrentAddress, CurrentCount, Page, Mode, Masked, TerminalCount);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"DMA channel state version {s.Version} is not supported.");
+        (BaseAddress, BaseCount, CurrentAddress, CurrentCount, Page, Mode, Masked, TerminalCount) =
+            (s.BaseAddress, s.BaseCount, s.CurrentAddress, s.CurrentCount, s.Page, s.Mode, s.Masked, s.TerminalCount);
+    }
+
     internal void SetCount(ushort count)
     {
         BaseCount = CurrentCount = count;

@@ -38,6 +38,22 @@ public sealed class IsaDma
         _dma2.Reset();
     }
 
+    /// <summary>Named, versioned snapshot: both controllers and the page register file.</summary>
+    public sealed record State(int Version, Dma8237.State Dma1, Dma8237.State Dma2, byte[] Pages)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, _dma1.SaveState(), _dma2.SaveState(), (byte[])_pages.Clone());
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"ISA DMA state version {s.Version} is not supported.");
+        _dma1.LoadState(s.Dma1);
+        _dma2.LoadState(s.Dma2);
+        s.Pages.AsSpan(0, _pages.Length).CopyTo(_pages);
+    }
+
     /// <summary>DMA channel 0–7.</summary>
     public DmaChannel Channel(int number) => number < 4 ? _dma1[number] : _dma2[number - 4];
 

@@ -97,6 +97,43 @@ public sealed class FloppyController
 
     private bool InReset => (_dor & DorNotReset) == 0;
 
+    /// <summary>
+    /// Named, versioned snapshot of the controller and the drives' head positions and change lines (media are part
+    /// of the machine configuration, not of this state). A pending execution phase keeps its absolute deadline.
+    /// </summary>
+    public sealed record State(int Version, int Phase, byte[] Command, int CommandLength, int CommandPos, byte[] Result, int ResultLength,
+        int ResultPos, byte[] SenseSt0, byte[] SensePcn, byte Dor, byte Tdr, byte DataRate, byte Srt, byte Hlt, byte Config,
+        byte Pretrack, byte Perpendicular, bool NonDma, bool Locked, bool IrqLevel, bool CompletionRaisesIrq, byte BusyDrives,
+        long PendingDeadlineNs, int[] Cylinders, bool[] DiskChanged)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState()
+    {
+        var senses = _senses.ToArray();
+        return new State(State.CurrentVersion, (int)_phase, (byte[])_command.Clone(), _commandLength, _commandPos, (byte[])_result.Clone(),
+            _resultLength, _resultPos, senses.Select(x => x.St0).ToArray(), senses.Select(x => x.Pcn).ToArray(), _dor, _tdr, _dataRate,
+            _srt, _hlt, _config, _pretrack, _perpendicular, _nonDma, _locked, _irqLevel, _completionRaisesIrq, _busyDrives,
+            _timer.Armed ? _timer.DeadlineNs : -1, _drives.Select(d => d.Cylinder).ToArray(), _drives.Select(d => d.DiskChanged).ToArray());
+    }
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"FDC state version {s.Version} is not supported.");
+        _phase = (Phase)s.Phase;
+        s.Command.AsSpan(0, _command.Length).CopyTo(_command);
+        s.Result.AsSpan(0, _result.Length).CopyTo(_result);
+        (_commandLength, _commandPos, _resultLength, _resultPos) = (s.CommandLength, s.CommandPos, s.ResultLength, s.ResultPos);
+        _senses.Clear();
+        for (int i = 0; i < s.SenseSt0.Length; i++) _senses.Enqueue((s.SenseSt0[i], s.SensePcn[i]));
+        (_dor, _tdr, _dataRate, _srt, _hlt, _config, _pretrack, _perpendicular) = (s.Dor, s.Tdr, s.DataRate, s.Srt, s.Hlt, s.Config, s.Pretrack, s.Perpendicular);
+        (_nonDma, _locked, _completionRaisesIrq, _busyDrives) = (s.NonDma, s.Locked, s.CompletionRaisesIrq, s.BusyDrives);
+        for (int i = 0; i < DriveCount; i++) { _drives[i].Cylinder = s.Cylinders[i]; _drives[i].DiskChanged = s.DiskChanged[i]; }
+        if (s.PendingDeadlineNs >= 0) _timer.Schedule(s.PendingDeadlineNs); else _timer.Cancel();
+        SetIrq(s.IrqLevel);
+    }
+
     private uint Read(ushort port, int size)
     {
         switch (port - _base)

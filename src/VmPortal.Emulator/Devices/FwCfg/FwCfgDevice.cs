@@ -130,6 +130,22 @@ public sealed class FwCfgDevice
         AddItem(KeyCmdlineAddr, U32(cmdlineAddr)); AddItem(KeyCmdlineSize, U32((uint)cmd.Length)); AddItem(KeyCmdlineData, cmd);
     }
 
+    /// <summary>Named, versioned snapshot of the guest-visible position (the items are configuration, rebuilt by the machine).</summary>
+    public sealed record State(int Version, ushort Selected, int Offset, uint DmaHigh)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, _selected, _offset, _dmaHigh);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"fw_cfg state version {s.Version} is not supported.");
+        Select(s.Selected);
+        _offset = s.Offset;
+        _dmaHigh = s.DmaHigh;
+    }
+
     private void RebuildDirectory()
     {
         var dir = new byte[4 + _files.Count * FileEntrySize];

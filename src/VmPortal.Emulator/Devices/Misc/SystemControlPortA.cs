@@ -29,6 +29,20 @@ public sealed class SystemControlPortA
     /// <summary>Machine reset: clears the stored bits (the machine sets A20 itself on reset).</summary>
     public void Reset() => _value = 0;
 
+    /// <summary>Named, versioned snapshot (A20 itself lives in <see cref="PhysicalMemory"/>).</summary>
+    public sealed record State(int Version, byte Value)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, _value);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"Port A state version {s.Version} is not supported.");
+        _value = s.Value;
+    }
+
     private uint Read(ushort port, int size) => (uint)((_value & ~(FastReset | A20Gate)) | (_memory.A20Enabled ? A20Gate : 0));
 
     private void Write(ushort port, int size, uint value)

@@ -39,6 +39,20 @@ public sealed class SystemControlPortB
     /// <summary>Machine reset: gate and speaker off.</summary>
     public void Reset() => Write(Port, 1, 0);
 
+    /// <summary>Named, versioned snapshot (the bits the guest wrote).</summary>
+    public sealed record State(int Version, byte Written)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, _written);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"Port B state version {s.Version} is not supported.");
+        Write(Port, 1, s.Written);
+    }
+
     private uint Read(ushort port, int size)
     {
         int v = _written & 0x0F;

@@ -72,6 +72,8 @@ public sealed class I440FxHostBridge : PciFunction
         for (int seg = 0; seg < SegmentCount; seg++) Apply(seg);
     }
 
+    protected override void OnConfigLoaded() => ApplyAll();
+
     protected override void WriteDeviceRegister(int offset, byte value)
     {
         if (offset >= PamBase && offset < PamBase + PamCount)

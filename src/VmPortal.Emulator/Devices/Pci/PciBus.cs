@@ -56,6 +56,20 @@ public sealed class PciBus
     public void WriteConfig(int device, int function, int offset, int size, uint value) =>
         Get(device, function)?.WriteConfig(offset, size, value);
 
+    /// <summary>Named, versioned snapshot of the bus registers (each function saves its own configuration space).</summary>
+    public sealed record State(int Version, uint ConfigAddress, byte ResetControl)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, _address, _resetControl);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"PCI bus state version {s.Version} is not supported.");
+        (_address, _resetControl) = (s.ConfigAddress, s.ResetControl);
+    }
+
     private void RouteIntx(PciFunction f, bool level) => InterruptRouter?.SetPciIntx(f.DeviceNumber, f.FunctionNumber, f.InterruptPin, level);
 
     private uint ReadAddress(ushort port, int size)

@@ -77,6 +77,28 @@ public abstract class PciFunction
         _intxSink?.Invoke(this, drive);
     }
 
+    /// <summary>Named, versioned snapshot of the 256-byte configuration space and the INTx# request.</summary>
+    public sealed record ConfigState(int Version, byte[] Config, bool IntxRequested)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public ConfigState SaveConfigState() => new(ConfigState.CurrentVersion, (byte[])Config.Clone(), _intxRequested);
+
+    /// <summary>Restores the configuration space, then lets the device re-map BARs and decode (<see cref="BarChanged"/>, <see cref="OnConfigLoaded"/>).</summary>
+    public void LoadConfigState(ConfigState s)
+    {
+        if (s.Version != ConfigState.CurrentVersion) throw new InvalidDataException($"PCI config state version {s.Version} is not supported.");
+        s.Config.AsSpan(0, Config.Length).CopyTo(Config);
+        _intxRequested = s.IntxRequested;
+        for (int bar = 0; bar < 7; bar++) if (_bars[bar].Defined) BarChanged?.Invoke(bar);
+        OnConfigLoaded();
+        DriveIntx();
+    }
+
+    /// <summary>Device hook after <see cref="LoadConfigState"/> (apply device registers held in config space).</summary>
+    protected virtual void OnConfigLoaded() { }
+
     /// <summary>Called by the bus when the function is placed at <paramref name="device"/>.<paramref name="function"/>.</summary>
     internal void AttachToBus(int device, int function, Action<PciFunction, bool>? intxSink)
     {

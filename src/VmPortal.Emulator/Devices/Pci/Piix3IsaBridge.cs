@@ -57,6 +57,8 @@ public sealed class Piix3IsaBridge : PciFunction, IPciInterruptRouter
         UpdateIsaLines();
     }
 
+    protected override void OnConfigLoaded() => UpdateIsaLines();
+
     protected override void WriteDeviceRegister(int offset, byte value)
     {
         if (offset >= PirqRouteBase && offset < PirqRouteBase + PirqCount)

@@ -96,6 +96,33 @@ public sealed class I8042Controller
         Fill();
     }
 
+    /// <summary>Named, versioned snapshot of the controller and both devices.</summary>
+    public sealed record State(int Version, byte[] Ram, byte[] QueueBytes, bool[] QueueAux, byte Output, bool OutputFull, bool OutputAux,
+        bool LastWasCommand, byte PendingCommand, bool BreakPending, Ps2Keyboard.State Keyboard, Ps2Mouse.State Mouse)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState()
+    {
+        var items = _controllerQueue.ToArray();
+        return new State(State.CurrentVersion, (byte[])_ram.Clone(), items.Select(i => i.Value).ToArray(), items.Select(i => i.Aux).ToArray(),
+            _output, _outputFull, _outputAux, _lastWasCommand, _pendingCommand, _breakPending, Keyboard.SaveState(), Mouse.SaveState());
+    }
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"i8042 state version {s.Version} is not supported.");
+        s.Ram.AsSpan(0, _ram.Length).CopyTo(_ram);
+        _controllerQueue.Clear();
+        for (int i = 0; i < s.QueueBytes.Length; i++) _controllerQueue.Enqueue((s.QueueBytes[i], s.QueueAux[i]));
+        (_output, _outputFull, _outputAux, _lastWasCommand, _pendingCommand, _breakPending) =
+            (s.Output, s.OutputFull, s.OutputAux, s.LastWasCommand, s.PendingCommand, s.BreakPending);
+        Keyboard.LoadState(s.Keyboard);
+        Mouse.LoadState(s.Mouse);
+        UpdateIrq();
+    }
+
     private void OnDeviceData()
     {
         _hostPending = true;

@@ -251,6 +251,28 @@ public sealed class Ps2Keyboard : IPs2Device
         DataQueued?.Invoke();
     }
 
+    /// <summary>Named, versioned snapshot of the keyboard.</summary>
+    public sealed record State(int Version, byte[] Queue, byte PendingCommand, byte LastSent, bool Scanning, int ScancodeSet, byte Leds, byte TypematicRate)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState()
+    {
+        lock (_lock) return new State(State.CurrentVersion, _queue.ToArray(), _pendingCommand, _lastSent, _scanning, _scancodeSet, Leds, TypematicRate);
+    }
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"Keyboard state version {s.Version} is not supported.");
+        lock (_lock)
+        {
+            _queue.Clear();
+            foreach (byte b in s.Queue) _queue.Enqueue(b);
+            (_pendingCommand, _lastSent, _scanning, _scancodeSet, Leds, TypematicRate) = (s.PendingCommand, s.LastSent, s.Scanning, s.ScancodeSet, s.Leds, s.TypematicRate);
+        }
+    }
+
     private void Defaults()
     {
         _scanning = true;

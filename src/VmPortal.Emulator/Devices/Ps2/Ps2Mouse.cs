@@ -135,6 +135,30 @@ public sealed class Ps2Mouse : IPs2Device
         DataQueued?.Invoke();
     }
 
+    /// <summary>Named, versioned snapshot of the mouse.</summary>
+    public sealed record State(int Version, byte[] Queue, byte PendingCommand, byte LastSent, bool Reporting, bool Remote, bool Scaling21,
+        int Dx, int Dy, int Buttons, byte SampleRate, byte Resolution)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState()
+    {
+        lock (_lock) return new State(State.CurrentVersion, _queue.ToArray(), _pendingCommand, _lastSent, _reporting, _remote, _scaling21, _dx, _dy, _buttons, SampleRate, Resolution);
+    }
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"Mouse state version {s.Version} is not supported.");
+        lock (_lock)
+        {
+            _queue.Clear();
+            foreach (byte b in s.Queue) _queue.Enqueue(b);
+            (_pendingCommand, _lastSent, _reporting, _remote, _scaling21) = (s.PendingCommand, s.LastSent, s.Reporting, s.Remote, s.Scaling21);
+            (_dx, _dy, _buttons, SampleRate, Resolution) = (s.Dx, s.Dy, s.Buttons, s.SampleRate, s.Resolution);
+        }
+    }
+
     private void Defaults()
     {
         _reporting = false;

@@ -94,6 +94,20 @@ public sealed class Screen
         lock (_lock) _pixels.AsSpan().CopyTo(rgba);
     }
 
+    /// <summary>Copies the framebuffer of the last refresh as 0x00RRGGBB values (the machine's <c>ScreenCapture</c> format).</summary>
+    public void CopyPixelsXrgb(Span<uint> xrgb)
+    {
+        lock (_lock)
+        {
+            var src = _pixels.AsSpan();
+            for (int i = 0; i < src.Length; i++)
+            {
+                uint p = src[i];
+                xrgb[i] = (p & 0xFF) << 16 | (p & 0xFF00) | (p >> 16) & 0xFF;
+            }
+        }
+    }
+
     /// <summary>Refreshes, then copies the whole picture into <paramref name="rgba"/> (at least Width × Height).</summary>
     public void Render(Span<uint> rgba)
     {

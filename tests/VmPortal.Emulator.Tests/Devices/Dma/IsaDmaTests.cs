@@ -102,4 +102,23 @@ public class IsaDmaTests
         Assert.Equal(0x34, _io.In8(0x80));
         Assert.Equal(new byte[] { 0x12, 0x34 }, codes);
     }
+
+    [Fact]
+    public void StateRoundTripsChannelsAndPages()
+    {
+        _io.Out8(0x0B, 0x46);
+        _io.Out8(0x0C, 0);
+        _io.Out8(0x04, 0x00); // flip-flop now points at the high byte
+        _io.Out8(0x81, 0x03);
+        _io.Out8(0x0A, 0x02);
+        var state = _dma.SaveState();
+        var copy = new IsaDma(new IoBus(), _memory);
+        copy.LoadState(state);
+        var ch = copy.Channel(2);
+        Assert.Equal(0x46, ch.Mode);
+        Assert.Equal(0x03, ch.Page);
+        Assert.False(ch.Masked);
+        Assert.Equal(0x46, copy.Channel(2).SaveState().Mode);
+        Assert.Equal(state.Dma1.FlipFlopHigh, copy.Controller1.SaveState().FlipFlopHigh);
+    }
 }

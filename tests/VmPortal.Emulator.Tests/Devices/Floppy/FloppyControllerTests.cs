@@ -225,4 +225,22 @@ public class FloppyControllerTests
         Assert.Equal(0, _fdc.Drive(0).Cylinder);
         Assert.True(_fdc.Drive(0).HasMedia);
     }
+
+    [Fact]
+    public void StateRoundTripsDuringExecution()
+    {
+        _fdc.Drive(0).Insert(new MemoryDiskImage(_image, readOnly: true));
+        Send(0x0F, 0x00, 7); // seek in progress
+        var state = _fdc.SaveState();
+        var rig = new DeviceTestRig();
+        rig.Clock.Advance(_rig.Clock.NowNs);
+        var copy = new FloppyController(rig.Io, rig.Pic, rig.Scheduler, new IsaDma(rig.Io, _memory));
+        copy.LoadState(state);
+        Assert.Equal(0x11, rig.Io.In8(0x3F4) & 0x11);
+        rig.Advance(copy.ExecutionDelayNs);
+        Assert.Equal(0x0E, rig.TakeInterrupt());
+        rig.Io.Out8(0x3F5, 0x08);
+        Assert.Equal(0x20, rig.Io.In8(0x3F5));
+        Assert.Equal(7, rig.Io.In8(0x3F5));
+    }
 }

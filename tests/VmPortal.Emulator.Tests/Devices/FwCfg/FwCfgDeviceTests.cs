@@ -120,4 +120,16 @@ public class FwCfgDeviceTests
         Assert.Equal((byte)'Q', _memory.Read8(0x2000));
         Assert.Equal(0, _memory.Read8(0x3F_FFFF)); // zero-filled up to the end of RAM
     }
+
+    [Fact]
+    public void StateKeepsTheReadPosition()
+    {
+        _io.Out16(0x510, 0);
+        _io.In8(0x511); _io.In8(0x511);
+        var io = new IoBus();
+        var copy = new FwCfgDevice(io, _memory);
+        copy.LoadState(_cfg.SaveState());
+        Assert.Equal((byte)'M', io.In8(0x511));
+        Assert.Equal((byte)'U', io.In8(0x511));
+    }
 }

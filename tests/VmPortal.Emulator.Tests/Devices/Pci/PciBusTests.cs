@@ -168,4 +168,36 @@ public class PciBusTests
         Assert.Equal(0u, Cfg(0, 0, 0x59, 1));
         Assert.Equal(-1, _isa.PirqRoute(0));
     }
+
+    [Fact]
+    public void ConfigStateRoundTripReappliesPamAndPirqRouting()
+    {
+        var nic = new TestNic();
+        _bus.Add(3, 0, nic);
+        _rig.Io.Out8(0x4D1, 0x08);
+        CfgWrite(1, 0, 0x62, 1, 11);
+        CfgWrite(0, 0, 0x5A, 1, 0x33);
+        nic.Interrupt(true);
+        Assert.Equal(0x73, _rig.TakeInterrupt());
+        _memory.Write8(0xC0000, 0x5A);
+
+        var rig = new DeviceTestRig();
+        var bus = new PciBus(rig.Io);
+        var memory = new PhysicalMemory(32 * 1024 * 1024);
+        var host = new I440FxHostBridge(memory);
+        var isa = new Piix3IsaBridge(rig.Pic);
+        var nic2 = new TestNic();
+        bus.Add(0, 0, host); bus.Add(1, 0, isa); bus.Add(3, 0, nic2);
+        bus.InterruptRouter = isa;
+        rig.Io.Out8(0x4D1, 0x08);
+        host.LoadConfigState(_host.SaveConfigState());
+        isa.LoadConfigState(_isa.SaveConfigState());
+        nic2.LoadConfigState(nic.SaveConfigState());
+        bus.LoadState(_bus.SaveState());
+        Assert.Equal(3, host.PamAttribute(0xC0000));
+        memory.Write8(0xC0000, 0x11);
+        Assert.Equal(0x11, memory.Read8(0xC0000)); // RAM read/write there
+        Assert.Equal(0x73, rig.TakeInterrupt());    // the asserted INTA# routed to IRQ 11 again
+        Assert.Equal(_bus.ConfigAddress, bus.ConfigAddress);
+    }
 }

@@ -246,4 +246,26 @@ public class I8042ControllerTests
         _kbd.KeySet1(0x1E, true);
         Assert.Equal(new byte[] { 0x1E }, Drain());
     }
+
+    [Fact]
+    public void StateRoundTripsMidSequence()
+    {
+        Command(0x60); Data(0x47);
+        Data(0xED);                  // LED command waiting for its parameter
+        _kbd.KeySet1(0x1E, true);
+        Command(0xD4); Data(0xF4);   // mouse reporting on
+        var state = _kbc.SaveState();
+        var rig = new DeviceTestRig();
+        var kbd = new Ps2Keyboard();
+        var mouse = new Ps2Mouse();
+        var copy = new I8042Controller(rig.Io, rig.Pic, _memory, kbd, mouse);
+        copy.LoadState(state);
+        Assert.Equal(0x09, rig.TakeInterrupt()); // the full output buffer raises IRQ 1 again
+        var bytes = new List<byte>();
+        while ((rig.Io.In8(0x64) & 1) != 0) bytes.Add(rig.Io.In8(0x60));
+        Assert.Equal(new byte[] { 0xFA, 0x1E, 0xFA }, bytes);
+        rig.Io.Out8(0x60, 0x02);     // the pending LED parameter
+        Assert.Equal(2, kbd.Leds);
+        Assert.True(mouse.ReportingEnabled);
+    }
 }

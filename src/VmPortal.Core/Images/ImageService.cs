@@ -1,0 +1,82 @@
+using System.Text.RegularExpressions;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using VmPortal.Core.Audit;
+using VmPortal.Data;
+
+namespace VmPortal.Core.Images;
+
+/// <summary>
+/// Uploads and deletes images in the image store (admins; enforced by callers). An upload is written to a hidden
+/// temporary file and renamed when complete, so a half-written file is never listed. Built-in images are read-only.
+/// </summary>
+public sealed partial class ImageService(
+    ImageCatalog catalog, IOptions<ImageStoreOptions> options, IDbContextFactory<PortalDbContext> dbFactory, AuditLog audit)
+{
+    public const int FileNameMaxLength = 128;
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    private static partial Regex FileNameRegex();
+
+    public static string? FileNameError(string? fileName)
+    {
+        if (string.IsNullOrWhiteSpace(fileName)) return "File name is required.";
+        if (fileName.Length > FileNameMaxLength) return $"File name must be at most {FileNameMaxLength} characters.";
+        if (!FileNameRegex().IsMatch(fileName) || fileName.Contains("..")) return "File name may contain letters, digits, '-', '_' and '.', and must start with a letter or digit.";
+        return null;
+    }
+
+    public async Task<OpResult<ImageInfo>> UploadAsync(Caller caller, string? fileName, Stream content, long maxBytes, CancellationToken ct = default)
+    {
+        if (FileNameError(fileName) is { } error) return OpResult<ImageInfo>.Invalid("name", error);
+        var store = Path.GetFullPath(options.Value.StorePath);
+        Directory.CreateDirectory(store);
+        var target = Path.Combine(store, fileName!);
+        if (File.Exists(target)) return OpResult<ImageInfo>.Conflict($"An image named '{fileName}' already exists.");
+
+        var temp = Path.Combine(store, $".upload-{Guid.NewGuid():N}");
+        long written = 0;
+        try
+        {
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+            {
+                var buffer = new byte[1 << 16];
+                int n;
+                while ((n = await content.ReadAsync(buffer, ct)) > 0)
+                {
+                    written += n;
+                    if (written > maxBytes) return OpResult<ImageInfo>.Invalid("file", $"The image is larger than {maxBytes} bytes.");
+                    await file.WriteAsync(buffer.AsMemory(0, n), ct);
+                }
+            }
+            if (written == 0) return OpResult<ImageInfo>.Invalid("file", "The image is empty.");
+            try { File.Move(temp, target, overwrite: false); }
+            catch (IOException) when (File.Exists(target)) { return OpResult<ImageInfo>.Conflict($"An image named '{fileName}' already exists."); }
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+        var info = catalog.Find("upload:" + fileName) ?? throw new InvalidOperationException("uploaded image not listed");
+        await audit.WriteAsync(caller.UserId, caller.UserName, AuditActions.ImageUpload, "image", info.Id, $"size={written}", ct: ct);
+        return OpResult<ImageInfo>.Ok(info);
+    }
+
+    public async Task<OpResult<bool>> DeleteAsync(Caller caller, string id, CancellationToken ct = default)
+    {
+        var info = catalog.Find(id);
+        if (info is null) return OpResult<bool>.NotFound($"Image {id} not found.");
+        if (info.BuiltIn) return OpResult<bool>.Conflict("Built-in images cannot be deleted.");
+        await using (var db = await dbFactory.CreateDbContextAsync(ct))
+        {
+            // disks are jsonb: load the few candidate rows and look inside
+            var users = await db.VirtualMachines.AsNoTracking().Where(v => v.CdromImageId == id).Select(v => v.Name).ToListAsync(ct);
+            var withDisks = await db.VirtualMachines.AsNoTracking().Select(v => new { v.Name, v.Disks }).ToListAsync(ct);
+            users.AddRange(withDisks.Where(v => v.Disks.Any(d => d.BackingImageId == id)).Select(v => v.Name));
+            if (users.Count > 0) return OpResult<bool>.Conflict($"The image is used by: {string.Join(", ", users.Distinct().Take(10))}.");
+        }
+        File.Delete(info.Path);
+        await audit.WriteAsync(caller.UserId, caller.UserName, AuditActions.ImageDelete, "image", id, "", ct: ct);
+        return OpResult<bool>.Ok(true);
+    }
+}
