@@ -171,6 +171,11 @@ public class FpuHardwareVectorTests(ITestOutputHelper output)
         ["fpatan"] = (0xD9, 0xF3), ["f2xm1"] = (0xD9, 0xF0), ["fptan"] = (0xD9, 0xF2), ["fchs"] = (0xD9, 0xE0),
         ["fstp80"] = (0xDB, 0x38), ["fxch"] = (0xD9, 0xCA), ["fcomp"] = (0xD8, 0xD9), ["fcomi"] = (0xDB, 0xF1),
         ["fcomip"] = (0xDF, 0xF1),
+        ["fadd32"] = (0xD8, 0x00), ["fmul64"] = (0xDC, 0x08), ["fiadd16"] = (0xDE, 0x00), ["fidivr32"] = (0xDA, 0x38),
+        ["ficom32"] = (0xDA, 0x10), ["fcom32"] = (0xD8, 0x10), ["fsubr64"] = (0xDC, 0x28), ["fdiv32"] = (0xD8, 0x30),
+        ["fldpi"] = (0xD9, 0xEB), ["fldl2e"] = (0xD9, 0xEA), ["fldl2t"] = (0xD9, 0xE9), ["fldlg2"] = (0xD9, 0xEC),
+        ["fldln2"] = (0xD9, 0xED), ["fld1"] = (0xD9, 0xE8), ["fldz"] = (0xD9, 0xEE), ["fbld"] = (0xDF, 0x20),
+        ["fild64"] = (0xDF, 0x28),
     };
 
     [Fact]
@@ -204,11 +209,12 @@ public class FpuHardwareVectorTests(ITestOutputHelper output)
             var cls = X87.Classify(op, modrm, true);
             if (cls.Access == FpuMemoryAccess.Write && r == FpuResult.Ok) h.Out.AsSpan(0, cls.Size).CopyTo(mem);
             if (cls.Access != FpuMemoryAccess.Write) BitConverter.GetBytes(memIn).CopyTo(mem, 0);
+            if (opName == "fbld") Array.Clear(mem, 8, 8);           // the recorder zeroed the BCD's top bytes
             bool eflagsOp = opName is "fcomi" or "fcomip";          // the recorder stored EFLAGS in mem
             if (eflagsOp) { hwMem &= 0x8D5; BitConverter.GetBytes((ulong)(h.Ctx.Eflags & 0x8D5)).CopyTo(mem, 0); }
 
             bool transcendental = opName is "fsin" or "fyl2x" or "fpatan" or "f2xm1" or "fptan";
-            int undefined = opName is "fcom" or "fcomp" or "fprem" ? 0
+            int undefined = opName is "fcom" or "fcomp" or "fprem" or "ficom32" or "fcom32" ? 0
                 : opName is "fsin" or "fptan" ? FpuStatus.C0 | FpuStatus.C3
                 : FpuStatus.C0 | FpuStatus.C2 | FpuStatus.C3;
             if (transcendental) undefined |= FpuStatus.C1;          // rounding direction of a faithful result

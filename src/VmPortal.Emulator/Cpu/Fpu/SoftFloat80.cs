@@ -472,7 +472,7 @@ public static class SoftFloat80
         {
             if (!quiet || ca == Float80Class.SignalingNaN || cb == Float80Class.SignalingNaN)
                 env.Flags |= FpuStatus.Invalid;
-            return Unordered;
+            return Unordered;                            // no #D next to a NaN (recorded silicon)
         }
         CheckDenormal(a, ref env);
         CheckDenormal(b, ref env);

@@ -367,13 +367,31 @@ public sealed partial class X87
         return FpuResult.InvalidOpcode;
     }
 
-    private static Float80 ReadOperand(int opcode, ReadOnlySpan<byte> input, ref FpuEnv env) => opcode switch
+    /// <summary>
+    /// The m32/m64/m16int/m32int operand of D8/DC/DE/DA, exactly in extended format. Whether an m32/m64 operand
+    /// was denormal is returned instead of raised: silicon reports that #D only if ST0 is not a NaN.
+    /// </summary>
+    private static Float80 ReadOperand(int opcode, ReadOnlySpan<byte> input, out bool denormal)
     {
-        0xD8 => SoftFloat80.FromFloat32Bits(BinaryPrimitives.ReadUInt32LittleEndian(input), ref env, quietSignaling: false),
-        0xDC => SoftFloat80.FromFloat64Bits(BinaryPrimitives.ReadUInt64LittleEndian(input), ref env, quietSignaling: false),
-        0xDA => SoftFloat80.FromInt64(BinaryPrimitives.ReadInt32LittleEndian(input)),
-        _ => SoftFloat80.FromInt64(BinaryPrimitives.ReadInt16LittleEndian(input)),
-    };
+        var scratch = new FpuEnv(FpuEnv.DefaultControlWord);
+        switch (opcode)
+        {
+            case 0xD8:
+                uint f = BinaryPrimitives.ReadUInt32LittleEndian(input);
+                denormal = (f & 0x7F80_0000) == 0 && (f & 0x007F_FFFF) != 0;
+                return SoftFloat80.FromFloat32Bits(f, ref scratch, quietSignaling: false);
+            case 0xDC:
+                ulong d = BinaryPrimitives.ReadUInt64LittleEndian(input);
+                denormal = (d & 0x7FF0_0000_0000_0000UL) == 0 && (d & 0x000F_FFFF_FFFF_FFFFUL) != 0;
+                return SoftFloat80.FromFloat64Bits(d, ref scratch, quietSignaling: false);
+            case 0xDA:
+                denormal = false;
+                return SoftFloat80.FromInt64(BinaryPrimitives.ReadInt32LittleEndian(input));
+            default:
+                denormal = false;
+                return SoftFloat80.FromInt64(BinaryPrimitives.ReadInt16LittleEndian(input));
+        }
+    }
 
     private FpuResult MemoryArithmetic(int opcode, int reg, ReadOnlySpan<byte> input)
     {
@@ -388,10 +406,11 @@ public sealed partial class X87
             return FpuResult.Ok;
         }
         FpuEnv env = NewEnv();
-        Float80 b = ReadOperand(opcode, input, ref env);
+        Float80 b = ReadOperand(opcode, input, out bool denormal);
         Float80 a = St(0);
         if (reg is 2 or 3)
         {
+            if (denormal && !a.IsNaN && a.Classify() != Float80Class.Unsupported) env.Flags |= FpuStatus.Denormal;
             int r = SoftFloat80.Compare(a, b, quiet: false, ref env);
             if (!Commit(ref env))
             {
@@ -402,6 +421,9 @@ public sealed partial class X87
             if (reg == 3) Pop();
             return FpuResult.Ok;
         }
+        // #D for the memory operand: not when ST0 is a NaN/unsupported, nor for 0 as divisor of FDIVR (#Z wins)
+        if (denormal && !a.IsNaN && a.Classify() != Float80Class.Unsupported && !(reg == 7 && a.IsZero))
+            env.Flags |= FpuStatus.Denormal;
         Float80 result = Arithmetic(reg, a, b, ref env);
         if (Commit(ref env)) SetSt(0, result);
         return FpuResult.Ok;

@@ -78,7 +78,9 @@ static int unmasked(void)
 {
     static const char *names[] = { "fadd", "fsub", "fmul", "fdiv", "fsqrt", "fscale", "frndint", "fxtract", "fprem",
         "fcom", "fst32", "fst64", "fist16", "fist32", "fist64", "fbstp", "fld32", "fld64", "fsin", "fyl2x", "fpatan",
-        "f2xm1", "fptan", "fchs", "fstp80", "fxch", "fcomp", "fcomi", "fcomip" };
+        "f2xm1", "fptan", "fchs", "fstp80", "fxch", "fcomp", "fcomi", "fcomip",
+        "fadd32", "fmul64", "fiadd16", "fidivr32", "ficom32", "fcom32", "fsubr64", "fdiv32",
+        "fldpi", "fldl2e", "fldl2t", "fldlg2", "fldln2", "fld1", "fldz", "fbld", "fild64" };
     int ops = (int)(sizeof names / sizeof names[0]);
     for (int op = 0; op < ops; op++) {
         for (int i = 0; i < 100; i++) {
@@ -90,6 +92,19 @@ static int unmasked(void)
             if (!strcmp(n, "fld32")) { uint32_t v = (uint32_t)rnd(); if (rnd() % 3 == 0) v &= 0x807FFFFF; if (rnd() % 3 == 0) v |= 0x7F800000; mem[0] = v; }
             if (!strcmp(n, "fld64")) { uint64_t v = rnd(); if (rnd() % 3 == 0) v &= 0x800FFFFFFFFFFFFFull; if (rnd() % 3 == 0) v |= 0x7FF0000000000000ull; mem[0] = v; }
             if (!strcmp(n, "fscale")) b = mk(rnd() & 1, 16383 + (int)(rnd() % 15), sig64());
+            if (!strcmp(n, "fadd32") || !strcmp(n, "fcom32") || !strcmp(n, "fdiv32")) {
+                uint32_t v = (uint32_t)rnd(); if (rnd() % 3 == 0) v &= 0x807FFFFF; if (rnd() % 4 == 0) v |= 0x7F800000; mem[0] = v;
+            }
+            if (!strcmp(n, "fmul64") || !strcmp(n, "fsubr64")) {
+                uint64_t v = rnd(); if (rnd() % 3 == 0) v &= 0x800FFFFFFFFFFFFFull; if (rnd() % 4 == 0) v |= 0x7FF0000000000000ull; mem[0] = v;
+            }
+            if (!strcmp(n, "fiadd16")) mem[0] = rnd() & 0xFFFF;
+            if (!strcmp(n, "fidivr32") || !strcmp(n, "ficom32")) mem[0] = (rnd() % 5 == 0) ? 0 : (rnd() & 0xFFFFFFFF);
+            if (!strcmp(n, "fild64")) mem[0] = rnd() >> (rnd() % 64);
+            if (!strcmp(n, "fbld")) {
+                uint64_t d = 0; for (int k = 0; k < 16; k++) d |= (rnd() % 10) << (4 * k);
+                mem[0] = d; mem[1] = 0;
+            }
             if (!strcmp(n, "fsin") || !strcmp(n, "fptan") || !strcmp(n, "f2xm1")) if (rnd() % 2) a = normal(-8, -1, 1);
             if (!strcmp(n, "fyl2x") && rnd() % 2) a = normal(-10, 10, 0);
             uint64_t memin = mem[0];
@@ -123,6 +138,23 @@ static int unmasked(void)
             case 26: SAVEOP(".byte 0xD8, 0xD9"); break;       /* FCOMP ST1 */
             case 27: SAVEOP(".byte 0xDB, 0xF1\n\tpushfq\n\tpopq %[m]"); break;   /* FCOMI ST1: EFLAGS into mem */
             case 28: SAVEOP(".byte 0xDF, 0xF1\n\tpushfq\n\tpopq %[m]"); break;   /* FCOMIP ST1 */
+            case 29: SAVEOP("fadds %[m]"); break;
+            case 30: SAVEOP("fmull %[m]"); break;
+            case 31: SAVEOP("fiadds %[m]"); break;
+            case 32: SAVEOP("fidivrl %[m]"); break;
+            case 33: SAVEOP("ficoml %[m]"); break;
+            case 34: SAVEOP("fcoms %[m]"); break;
+            case 35: SAVEOP("fsubrl %[m]"); break;
+            case 36: SAVEOP("fdivs %[m]"); break;
+            case 37: SAVEOP("fldpi"); break;
+            case 38: SAVEOP("fldl2e"); break;
+            case 39: SAVEOP("fldl2t"); break;
+            case 40: SAVEOP("fldlg2"); break;
+            case 41: SAVEOP("fldln2"); break;
+            case 42: SAVEOP("fld1"); break;
+            case 43: SAVEOP("fldz"); break;
+            case 44: SAVEOP("fbld %[m]"); break;
+            case 45: SAVEOP("fildll %[m]"); break;
             }
             printf("%s %04X", n, cw);
             hex80(a); hex80(b);
