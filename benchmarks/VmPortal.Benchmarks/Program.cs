@@ -1,1 +1,15 @@
-﻿Console.WriteLine("Hello, World!");
+using VmPortal.Benchmarks.Cpu;
+
+// VmPortal benchmarks. Usage: dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- cpu [iterations]
+string which = args.Length > 0 ? args[0] : "cpu";
+return which switch
+{
+    "cpu" => CpuBenchmark.Run(args),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations]");
+    return 2;
+}

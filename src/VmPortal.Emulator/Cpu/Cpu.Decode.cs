@@ -6,7 +6,6 @@ namespace VmPortal.Emulator.Cpu;
 public sealed partial class Cpu
 {
     private uint _startEip;       // EIP of the current instruction (first prefix): faults restart here
-    private uint _prefixStartEip;
     private int _opSize;          // 2 or 4
     private bool _addr32;
     private int _segOvr;          // -1: none

@@ -1,20 +1,45 @@
+using System.Runtime.CompilerServices;
+
 namespace VmPortal.Emulator.Cpu;
 
 // The one-byte opcode map: this switch is the decode table for the primary opcodes (0F xx in Cpu.Execute0F.cs).
 public sealed partial class Cpu
 {
+    private static readonly bool[] s_isPrefix = BuildPrefixTable();
+    private static bool[] BuildPrefixTable()
+    {
+        var t = new bool[256];
+        foreach (var b in new byte[] { 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3 }) t[b] = true;
+        return t;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Step()
     {
-        _opSize = _cs32 ? 4 : 2;
-        _addr32 = _cs32;
+        bool big = _cs32;
+        _opSize = big ? 4 : 2;
+        _addr32 = big;
         _segOvr = -1;
         _rep = 0;
+        byte op = Fetch8();
+        if (!At(s_isPrefix, op))
+        {
+            Execute(op);
+            _eip &= _ipMask;
+            return;
+        }
+        StepWithPrefixes(op);
+    }
+
+    private void StepWithPrefixes(byte op)
+    {
         _lockPrefix = false;
         int prefixes = 0;
-        byte op;
+        bool firstByte = true;
         while (true)
         {
-            op = Fetch8();
+            if (!firstByte) op = Fetch8();
+            firstByte = false;
             switch (op)
             {
                 case 0x26: _segOvr = ES; break;
@@ -367,6 +392,7 @@ public sealed partial class Cpu
             case 0xF4:
                 if (_pe && _cpl != 0) throw Fault(13, 0);
                 Halted = true;
+                _stopLoop = true;
                 return;
             case 0xF5: SetCF(!GetCF()); return;
             case 0xF6: case 0xF7: Group3(op == 0xF6 ? 1 : osz); return;
@@ -402,6 +428,7 @@ public sealed partial class Cpu
 
     // ---------------- helpers ----------------
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AluRmReg(int aluOp, int size)
     {
         DecodeModRM();
@@ -411,6 +438,7 @@ public sealed partial class Cpu
         SetLazy(lop, a, b, r, size);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AluRegRm(int aluOp, int size)
     {
         DecodeModRM();
@@ -421,6 +449,7 @@ public sealed partial class Cpu
     }
 
     /// <summary>Computes an ALU result without touching flags (the caller writes, then sets the flags).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint AluCalc(int aluOp, uint a, uint b, int size, out LazyOp lop)
     {
         uint m = SizeMask(size);
@@ -437,6 +466,7 @@ public sealed partial class Cpu
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void JumpNear(uint target)
     {
         if (_opSize == 2) target &= 0xFFFF;

@@ -28,6 +28,9 @@ public sealed partial class Cpu
 
     private void InitTlb() => FlushTlb(true);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref T At<T>(T[] array, int index) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(array), index);
+
     /// <summary>Drops TLB entries (all, or all but global pages) and the cached fetch page.</summary>
     private void FlushTlb(bool includingGlobal)
     {
@@ -125,7 +128,7 @@ public sealed partial class Cpu
     private byte ReadLin8(uint lin)
     {
         int i = _tlbUserBase + (int)((lin >> 12) & TlbIndexMask);
-        if (_tlbTag[i] == (lin & 0xFFFF_F000)) return _ram[_tlbDelta[i] + (int)lin];
+        if (At(_tlbTag, i) == (lin & 0xFFFF_F000)) return At(_ram, At(_tlbDelta, i) + (int)lin);
         return (byte)ReadLinSlow(lin, 1, _cpl == 3);
     }
 
@@ -133,8 +136,8 @@ public sealed partial class Cpu
     private ushort ReadLin16(uint lin)
     {
         int i = _tlbUserBase + (int)((lin >> 12) & TlbIndexMask);
-        if (_tlbTag[i] == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFE)
-            return Unsafe.ReadUnaligned<ushort>(ref _ram[_tlbDelta[i] + (int)lin]);
+        if (At(_tlbTag, i) == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFE)
+            return Unsafe.ReadUnaligned<ushort>(ref At(_ram, At(_tlbDelta, i) + (int)lin));
         return (ushort)ReadLinSlow(lin, 2, _cpl == 3);
     }
 
@@ -142,8 +145,8 @@ public sealed partial class Cpu
     private uint ReadLin32(uint lin)
     {
         int i = _tlbUserBase + (int)((lin >> 12) & TlbIndexMask);
-        if (_tlbTag[i] == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFC)
-            return Unsafe.ReadUnaligned<uint>(ref _ram[_tlbDelta[i] + (int)lin]);
+        if (At(_tlbTag, i) == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFC)
+            return Unsafe.ReadUnaligned<uint>(ref At(_ram, At(_tlbDelta, i) + (int)lin));
         return ReadLinSlow(lin, 4, _cpl == 3);
     }
 
@@ -151,7 +154,7 @@ public sealed partial class Cpu
     private void WriteLin8(uint lin, byte v)
     {
         int i = _tlbUserBase + TlbEntries + (int)((lin >> 12) & TlbIndexMask);
-        if (_tlbTag[i] == (lin & 0xFFFF_F000)) { _ram[_tlbDelta[i] + (int)lin] = v; return; }
+        if (At(_tlbTag, i) == (lin & 0xFFFF_F000)) { At(_ram, At(_tlbDelta, i) + (int)lin) = v; return; }
         WriteLinSlow(lin, 1, v, _cpl == 3);
     }
 
@@ -159,8 +162,8 @@ public sealed partial class Cpu
     private void WriteLin16(uint lin, ushort v)
     {
         int i = _tlbUserBase + TlbEntries + (int)((lin >> 12) & TlbIndexMask);
-        if (_tlbTag[i] == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFE)
-        { Unsafe.WriteUnaligned(ref _ram[_tlbDelta[i] + (int)lin], v); return; }
+        if (At(_tlbTag, i) == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFE)
+        { Unsafe.WriteUnaligned(ref At(_ram, At(_tlbDelta, i) + (int)lin), v); return; }
         WriteLinSlow(lin, 2, v, _cpl == 3);
     }
 
@@ -168,8 +171,8 @@ public sealed partial class Cpu
     private void WriteLin32(uint lin, uint v)
     {
         int i = _tlbUserBase + TlbEntries + (int)((lin >> 12) & TlbIndexMask);
-        if (_tlbTag[i] == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFC)
-        { Unsafe.WriteUnaligned(ref _ram[_tlbDelta[i] + (int)lin], v); return; }
+        if (At(_tlbTag, i) == (lin & 0xFFFF_F000) && (lin & 0xFFF) <= 0xFFC)
+        { Unsafe.WriteUnaligned(ref At(_ram, At(_tlbDelta, i) + (int)lin), v); return; }
         WriteLinSlow(lin, 4, v, _cpl == 3);
     }
 
@@ -284,15 +287,15 @@ public sealed partial class Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint LinRead(int seg, uint off, int sizeIdx)
     {
-        if ((long)(uint)(off - _segLo[seg]) > _segMaxR[seg * 3 + sizeIdx]) SegmentFault(seg, off, false);
-        return _segBase[seg] + off;
+        if ((long)(uint)(off - At(_segLo, seg)) > At(_segMaxR, seg * 3 + sizeIdx)) SegmentFault(seg, off, false);
+        return At(_segBase, seg) + off;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint LinWrite(int seg, uint off, int sizeIdx)
     {
-        if ((long)(uint)(off - _segLo[seg]) > _segMaxW[seg * 3 + sizeIdx]) SegmentFault(seg, off, true);
-        return _segBase[seg] + off;
+        if ((long)(uint)(off - At(_segLo, seg)) > At(_segMaxW, seg * 3 + sizeIdx)) SegmentFault(seg, off, true);
+        return At(_segBase, seg) + off;
     }
 
     private void SegmentFault(int seg, uint off, bool write)
@@ -306,16 +309,24 @@ public sealed partial class Cpu
         throw Fault(seg == SS ? 12 : 13, 0);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private byte Read8(int seg, uint off) => ReadLin8(LinRead(seg, off, 0));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ushort Read16(int seg, uint off) => ReadLin16(LinRead(seg, off, 1));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint Read32(int seg, uint off) => ReadLin32(LinRead(seg, off, 2));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Write8(int seg, uint off, byte v) => WriteLin8(LinWrite(seg, off, 0), v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Write16(int seg, uint off, ushort v) => WriteLin16(LinWrite(seg, off, 1), v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Write32(int seg, uint off, uint v) => WriteLin32(LinWrite(seg, off, 2), v);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint ReadSized(int seg, uint off, int size) =>
         size == 1 ? Read8(seg, off) : size == 2 ? Read16(seg, off) : Read32(seg, off);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void WriteSized(int seg, uint off, int size, uint v)
     {
         if (size == 1) Write8(seg, off, (byte)v);
@@ -333,7 +344,7 @@ public sealed partial class Cpu
         uint lin = _csBase + _eip;
         if ((lin & 0xFFFF_F000) != _fetchPage) return FetchSlow8(lin);
         _eip++;
-        return _ram[_fetchDelta + (int)lin];
+        return At(_ram, _fetchDelta + (int)lin);
     }
 
     private byte FetchSlow8(uint lin)
@@ -364,7 +375,7 @@ public sealed partial class Cpu
         if ((lin & 0xFFFF_F000) == _fetchPage && (lin & 0xFFF) <= 0xFFE)
         {
             _eip += 2;
-            return Unsafe.ReadUnaligned<ushort>(ref _ram[_fetchDelta + (int)lin]);
+            return Unsafe.ReadUnaligned<ushort>(ref At(_ram, _fetchDelta + (int)lin));
         }
         return (ushort)(Fetch8() | Fetch8() << 8);
     }
@@ -376,7 +387,7 @@ public sealed partial class Cpu
         if ((lin & 0xFFFF_F000) == _fetchPage && (lin & 0xFFF) <= 0xFFC)
         {
             _eip += 4;
-            return Unsafe.ReadUnaligned<uint>(ref _ram[_fetchDelta + (int)lin]);
+            return Unsafe.ReadUnaligned<uint>(ref At(_ram, _fetchDelta + (int)lin));
         }
         return Fetch16() | (uint)Fetch16() << 16;
     }

@@ -289,12 +289,14 @@ public sealed partial class Cpu
                 if (Halted || ShutdownPending) return;
             }
             _startEip = _eip;
-            _prefixStartEip = _eip;
             Step();
             InstructionCount++;
-            if (Halted) return;
+            if (_stopLoop) { _stopLoop = false; if (Halted) return; }
         }
     }
+
+    /// <summary>Set by instructions that must end the run loop at the boundary (HLT).</summary>
+    private bool _stopLoop;
 
     /// <summary>Handles what may happen at an instruction boundary: single-step trap, NMI, maskable interrupts.
     /// Returns true when an interrupt was delivered (the loop re-checks).</summary>

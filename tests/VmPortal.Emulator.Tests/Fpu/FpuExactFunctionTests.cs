@@ -50,9 +50,9 @@ public class FpuExactFunctionTests
             if (rn.IsZero) Assert.Equal(a.Sign, r.Sign);
             int sw = h.Sw;
             long qLow = (long)(BigInteger.Abs(q) & 7);
-            Assert.Equal((qLow & 4) != 0, (sw & FpuStatus.C0) != 0);
-            Assert.Equal((qLow & 2) != 0, (sw & FpuStatus.C1) != 0);
-            Assert.Equal((qLow & 1) != 0, (sw & FpuStatus.C3) != 0);
+            Assert.Equal((qLow & 4) != 0, (sw & FpuStatus.C0) != 0);      // C0 = Q2
+            Assert.Equal((qLow & 2) != 0, (sw & FpuStatus.C3) != 0);      // C3 = Q1
+            Assert.Equal((qLow & 1) != 0, (sw & FpuStatus.C1) != 0);      // C1 = Q0
             Assert.Equal(0, h.Exceptions & ~FpuStatus.Denormal & ~FpuStatus.Underflow);
         }
     }

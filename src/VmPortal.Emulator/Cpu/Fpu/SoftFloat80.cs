@@ -372,8 +372,7 @@ public static class SoftFloat80
         if (b.IsZero)
         {
             if (a.IsZero) return InvalidResult(ref env);
-            CheckDenormal(a, ref env);
-            env.Flags |= FpuStatus.ZeroDivide;
+            env.Flags |= FpuStatus.ZeroDivide;                 // a denormal dividend raises no #D here (silicon)
             return Float80.Infinity(sign);
         }
         CheckDenormal(a, ref env);

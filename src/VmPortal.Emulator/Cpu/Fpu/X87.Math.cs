@@ -214,7 +214,7 @@ public sealed partial class X87
     /// <summary>
     /// FPREM (truncating quotient) / FPREM1 (IEEE, round-to-nearest quotient). Exact. When the exponent
     /// difference is 64 or more, a partial remainder is produced (C2=1) by reducing the difference to
-    /// 32 + (difference mod 32) − like the hardware, software loops until C2=0. C0/C3/C1 = quotient bits 2/0/1.
+    /// 32 + (difference mod 32) − like the hardware, software loops until C2=0. C0/C3/C1 = quotient bits 2/1/0.
     /// </summary>
     private void PartialRemainder(bool ieee)
     {
@@ -246,9 +246,9 @@ public sealed partial class X87
         if (partial) cc |= FpuStatus.C2;
         else
         {
-            if ((q & 4) != 0) cc |= FpuStatus.C0;
-            if ((q & 1) != 0) cc |= FpuStatus.C3;
-            SetC1((q & 2) != 0);
+            if ((q & 4) != 0) cc |= FpuStatus.C0;          // C0 = Q2, C3 = Q1, C1 = Q0 (SDM; confirmed on silicon)
+            if ((q & 2) != 0) cc |= FpuStatus.C3;
+            SetC1((q & 1) != 0);
         }
         SetConditionCodes(cc);
     }
@@ -260,7 +260,12 @@ public sealed partial class X87
         int d = ea - eb;
         quotientLow = 0;
         partial = false;
-        if (d < (ieee ? -1 : 0)) return a;
+        if (d < (ieee ? -1 : 0))
+        {
+            // the remainder is ST0 itself, but it still goes through rounding: a tiny result raises UE when
+            // unmasked (and is then delivered scaled), as on silicon
+            return SoftFloat80.RoundPack(a.Sign, ea, (UInt128)ma << 63, 64, ref env);
+        }
         bool sign = a.Sign;
         UInt128 rem;
         int e;

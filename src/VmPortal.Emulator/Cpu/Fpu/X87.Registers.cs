@@ -144,7 +144,12 @@ public sealed partial class X87
         }
         FpuEnv env = NewEnv();
         int r = SoftFloat80.Compare(St(0), St(i), quiet, ref env);
-        if (!Commit(ref env)) return;
+        if (!Commit(ref env))
+        {
+            // unmasked #IA/#D: silicon still sets the codes (the register stack is left alone)
+            SetConditionCodes(CompareCodes(r));
+            return;
+        }
         SetConditionCodes(CompareCodes(r));
         for (int k = 0; k < pops; k++) Pop();
     }
@@ -173,7 +178,11 @@ public sealed partial class X87
         }
         FpuEnv env = NewEnv();
         int r = SoftFloat80.Compare(St(0), St(i), quiet, ref env);
-        if (!Commit(ref env)) return;
+        if (!Commit(ref env))
+        {
+            SetEflags(ref ctx, EflagsFor(r));                                      // set even when unmasked (silicon)
+            return;
+        }
         SetEflags(ref ctx, EflagsFor(r));
         if (pop) Pop();
     }
@@ -260,7 +269,11 @@ public sealed partial class X87
         }
         FpuEnv env = NewEnv();
         int r = SoftFloat80.Compare(St(0), Float80.Zero(false), quiet: false, ref env);
-        if (!Commit(ref env)) return;
+        if (!Commit(ref env))
+        {
+            SetConditionCodes(CompareCodes(r));
+            return;
+        }
         SetConditionCodes(CompareCodes(r));
     }
 

@@ -234,23 +234,31 @@ public sealed partial class X87
     /// Merges the exceptions an operation raised into the status word and decides whether its result is
     /// delivered: unmasked IE/DE/ZE suppress the result (only those flags are recorded); unmasked OE/UE suppress
     /// it only for memory stores (register destinations get the scaled result). C1 reports "rounded up".
+    /// <paramref name="denormalSuppresses"/> is false for FLD m32/m64, which silicon completes even with #D unmasked.
     /// </summary>
-    private bool Commit(ref FpuEnv env, bool memoryStore = false)
+    private bool Commit(ref FpuEnv env, bool memoryStore = false, bool denormalSuppresses = true)
     {
         int exc = env.Flags & FpuStatus.ExceptionMask;
         int unmasked = exc & ~_cw & FpuStatus.ExceptionMask;
-        const int pre = FpuStatus.Invalid | FpuStatus.Denormal | FpuStatus.ZeroDivide;
+        int pre = FpuStatus.Invalid | FpuStatus.ZeroDivide | (denormalSuppresses ? FpuStatus.Denormal : 0);
         bool suppress = (unmasked & pre) != 0;
         if (suppress)
         {
-            exc &= pre;
-            unmasked &= pre;
+            exc &= pre | FpuStatus.Denormal;
+            unmasked &= pre | FpuStatus.Denormal;
+            SetC1(false);
+        }
+        else if (memoryStore && (unmasked & (FpuStatus.Overflow | FpuStatus.Underflow)) != 0)
+        {
+            // the store is cancelled: silicon reports just OE/UE (no PE, C1 = 0)
+            suppress = true;
+            exc &= ~FpuStatus.Precision;
+            unmasked &= ~FpuStatus.Precision;
             SetC1(false);
         }
         else
         {
             SetC1((env.Flags & FpuStatus.C1) != 0);
-            suppress = memoryStore && (unmasked & (FpuStatus.Overflow | FpuStatus.Underflow)) != 0;
         }
         _sw |= exc;
         if (unmasked != 0) _sw |= FpuStatus.ErrorSummary | FpuStatus.Busy;
@@ -385,7 +393,11 @@ public sealed partial class X87
         if (reg is 2 or 3)
         {
             int r = SoftFloat80.Compare(a, b, quiet: false, ref env);
-            if (!Commit(ref env)) return FpuResult.Ok;
+            if (!Commit(ref env))
+            {
+                SetConditionCodes(CompareCodes(r));      // silicon sets the codes even for an unmasked #IA/#D
+                return FpuResult.Ok;
+            }
             SetConditionCodes(CompareCodes(r));
             if (reg == 3) Pop();
             return FpuResult.Ok;
@@ -413,7 +425,7 @@ public sealed partial class X87
         Float80 v = size == 4
             ? SoftFloat80.FromFloat32Bits(BinaryPrimitives.ReadUInt32LittleEndian(input), ref env)
             : SoftFloat80.FromFloat64Bits(BinaryPrimitives.ReadUInt64LittleEndian(input), ref env);
-        if (Commit(ref env)) Push(v);
+        if (Commit(ref env, denormalSuppresses: false)) Push(v);      // an unmasked #D still loads (silicon)
         return FpuResult.Ok;
     }
 

@@ -3,23 +3,23 @@ namespace VmPortal.Emulator.Cpu.Fpu;
 /// <summary>
 /// Transcendental functions of the x87 (FSIN FCOS FSINCOS FPTAN FPATAN F2XM1 FYL2X FYL2XP1).
 /// Special cases (zeros, infinities, NaNs, invalid domains, exact results such as log2(1)) follow the SDM tables.
-/// Ordinary results are evaluated in double-double arithmetic (≈106 bits: exact argument conversion, trig
-/// reduction by a 160-bit π/2 below 2^30 and by a 256-bit 2/π (Payne–Hanek) up to 2^63, series evaluation) and
-/// rounded once to 64 bits in the current rounding mode, so they are within about one extended ulp of the true
-/// value (measured figures in FpuTranscendentalTests). They are the true mathematical values, not silicon's: real
-/// FSIN reduces with a 66-bit π and so differs from the true sine near multiples of π. PE is set unless the result
-/// is exact; C1 reports the final rounding direction.
+/// Ordinary results are evaluated in double-double arithmetic (≈106 bits, exact argument conversion, series
+/// evaluation) and rounded once to 64 bits in the current rounding mode. FSIN/FCOS/FSINCOS/FPTAN reduce their
+/// argument exactly by the hardware's 66-bit π (so, like silicon, they return sin(x − k·π66/2)); FPATAN, F2XM1,
+/// FYL2X and FYL2XP1 return the correctly rounded true value to within ~0.5 ulp. Measured: ≤ 0.5 ulp against a
+/// 256-bit BigInteger reference and ≤ 1 ulp against vectors recorded on silicon (FpuTranscendentalTests,
+/// FpuHardwareVectorTests). Outside the architecturally defined domains F2XM1 (|x| &gt; 1) and FYL2XP1 (x &lt; −1)
+/// return the operand, as the recorded x87 does. PE is set unless the result is exact; C1 reports the final rounding
+/// direction.
 /// </summary>
 public static class X87Math
 {
     private static double D(ulong bits) => BitConverter.UInt64BitsToDouble(bits);
 
-    private static readonly double PiO2A = D(0x3FF921FB54442D18), PiO2B = D(0x3C91A62633145C07), PiO2C = D(0xB91F1976B7ED8FBC);
-    private static readonly DoubleDouble PiO2 = new(PiO2A, PiO2B);
+    private static readonly DoubleDouble PiO2 = new(D(0x3FF921FB54442D18), D(0x3C91A62633145C07));
     private static readonly DoubleDouble Pi = new(D(0x400921FB54442D18), D(0x3CA1A62633145C07));
     private static readonly DoubleDouble Ln2 = new(D(0x3FE62E42FEFA39EF), D(0x3C7ABC9E3B39803F));
     private static readonly DoubleDouble Log2E = new(D(0x3FF71547652B82FE), D(0x3C7777D0FFDA0D24));
-    private const double TwoOverPi = 0.63661977236758134308;
     private const double Tiny = 1.2325951644078310e-32;   // 2^-106: series stop criterion
 
     // ---------------------------------------------------------------- conversions
@@ -79,79 +79,59 @@ public static class X87Math
 
     // ---------------------------------------------------------------- trigonometry
 
-    /// <summary>x = k·π/2 + r with |r| ≤ ~π/4 (Cody–Waite with a 160-bit π/2 below 2^30, Payne–Hanek above).</summary>
-    private static void Reduce(Float80 a, out DoubleDouble r, out int quadrant)
-    {
-        if (a.Exponent >= Float80.Bias + 30)
-        {
-            SoftFloat80.Unpack(a, out int e, out ulong m);
-            ReduceLarge(m, e, a.Sign, out r, out quadrant);
-            return;
-        }
-        DoubleDouble x = ToDD(a);
-        double k = Math.Round(x.Hi * TwoOverPi);
-        r = x - new DoubleDouble(PiO2A) * k;
-        r -= new DoubleDouble(PiO2B) * k;
-        r -= new DoubleDouble(PiO2C) * k;
-        quadrant = (int)((long)k & 3);
-    }
-
-    // 2/π · 2^256, least significant limb first.
-    private static readonly ulong[] TwoOverPiLimbs =
-        [0xFE5163ABDEBBC561UL, 0xDB6295993C439041UL, 0xFC2757D1F534DDC0UL, 0xA2F9836E4E441529UL];
+    /// <summary>π rounded to 66 bits, as an integer: π66 = Pi66 · 2^-66 (the x87's internal π, SDM vol. 1 §8.3.10).</summary>
+    private static readonly UInt128 Pi66 = new(0xC, 0x90FDAA22168C234CUL);
 
     /// <summary>
-    /// Reduction for 2^30 ≤ |x| &lt; 2^63 (x = m·2^(e−63)): x·2/π = m·c/2^(256+s) with c = ⌊2/π·2^256⌋ and
-    /// s = 63 − e; the 192 fraction bits below the integer part carry an error under 2^-190.
+    /// x = k·(π66/2) + r with |r| ≤ π66/4, exactly, like the hardware: FSIN/FCOS/FSINCOS/FPTAN reduce with the
+    /// 66-bit π, so near multiples of π they return sin(x − k·π66/2), not the true sine (recorded silicon agrees
+    /// within 1 ulp). |x| = m·2^(e−63) = N·2^-67 with N = m·2^(e+4); π66/2 = Pi66·2^-67; k and r come from an exact
+    /// shift-and-subtract division of N by Pi66.
     /// </summary>
-    private static void ReduceLarge(ulong m, int e, bool negative, out DoubleDouble r, out int quadrant)
+    private static void Reduce(Float80 a, out DoubleDouble r, out int quadrant)
     {
-        int s = 63 - e;                                              // 1..33
-        ulong p0, p1, p2, p3, p4, hi, lo, carry;
-        hi = Math.BigMul(m, TwoOverPiLimbs[0], out lo);
-        p0 = lo; carry = hi;
-        hi = Math.BigMul(m, TwoOverPiLimbs[1], out lo);
-        p1 = lo + carry; carry = hi + (p1 < lo ? 1UL : 0UL);
-        hi = Math.BigMul(m, TwoOverPiLimbs[2], out lo);
-        p2 = lo + carry; carry = hi + (p2 < lo ? 1UL : 0UL);
-        hi = Math.BigMul(m, TwoOverPiLimbs[3], out lo);
-        p3 = lo + carry; carry = hi + (p3 < lo ? 1UL : 0UL);
-        p4 = carry;
-        _ = p0;
-        ulong k = p4 >> s;                                           // integer part (mod 2^64 is plenty for k mod 4)
-        UInt128 a = ((UInt128)p4 << 64) | p3;
-        UInt128 fracHigh = (a << (64 - s)) | (p2 >> s);              // fraction bits 1..128
-        ulong fracLow = (p2 << (64 - s)) | (p1 >> s);                // fraction bits 129..192
-        bool negFrac = false;
-        if ((fracHigh >> 127) != UInt128.Zero)
+        quadrant = 0;
+        if (a.Exponent < Float80.Bias - 1 || (a.Exponent == Float80.Bias - 1 && a.Significand <= 0xC90FDAA22168C234UL))
         {
-            // fraction ≥ ½: round k up, r = (fraction − 1)·π/2 (two's complement of the 192-bit fraction)
-            k++;
-            negFrac = true;
-            fracLow = ~fracLow + 1;
-            fracHigh = ~fracHigh + (fracLow == 0 ? UInt128.One : UInt128.Zero);
+            r = ToDD(a);                                             // |x| ≤ π/4: no reduction
+            return;
         }
-        DoubleDouble f;
-        if (fracHigh == UInt128.Zero)
+        SoftFloat80.Unpack(a, out int e, out ulong m);               // e ∈ [−1, 62]
+        UInt128 rem = m;                                             // m < 2^64 < Pi66
+        int q = 0;
+        for (int i = e + 4; i > 0; i--)
         {
-            f = fracLow == 0 ? new DoubleDouble(0) : DoubleDouble.FromSignificand(negFrac, fracLow, -129);
+            rem <<= 1;
+            q = (q << 1) & 3;
+            if (rem >= Pi66)
+            {
+                rem -= Pi66;
+                q = (q + 1) & 3;
+            }
+        }
+        bool negative = false;
+        if ((rem << 1) > Pi66)
+        {
+            rem = Pi66 - rem;                                        // round k to nearest: r = rem − π66/2
+            negative = true;
+            q = (q + 1) & 3;
+        }
+        if (rem == UInt128.Zero)
+        {
+            r = new DoubleDouble(0);
         }
         else
         {
-            int lz = (int)UInt128.LeadingZeroCount(fracHigh);
-            UInt128 t = lz == 0 ? fracHigh
-                : lz < 64 ? (fracHigh << lz) | (fracLow >> (64 - lz))
-                : (fracHigh << lz) | ((UInt128)fracLow << (lz - 64));
-            // t·2^(−128−lz) is the fraction; its two 64-bit halves are exact double-doubles
-            f = DoubleDouble.FromSignificand(negFrac, (ulong)(t >> 64), -1 - lz)
-                + DoubleDouble.FromSignificand(negFrac, (ulong)t, -65 - lz);
+            int lz = (int)UInt128.LeadingZeroCount(rem);
+            UInt128 t = rem << lz;                                   // value = t·2^(−67−lz)
+            r = DoubleDouble.FromSignificand(negative, (ulong)(t >> 64), 60 - lz)
+                + DoubleDouble.FromSignificand(negative, (ulong)t, -4 - lz);
         }
-        r = f * PiO2;
-        quadrant = (int)(k & 3);
-        if (negative)
+        quadrant = q;
+        if (a.Sign)
         {
             r = -r;
-            quadrant = (4 - quadrant) & 3;
+            quadrant = (4 - q) & 3;
         }
     }
 
@@ -186,10 +166,22 @@ public static class X87Math
         if (a.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
         if (a.Exponent < Float80.Bias - 1000)
         {
-            env.Flags |= FpuStatus.Precision;              // sin x = tan x = x, cos x = 1 to 64 bits
-            if (f == Trig.Cos) return Float80.One;
-            if (a.IsDenormalOperand) env.Flags |= FpuStatus.Underflow;
-            return a;
+            // sin x = x − x³/6, tan x = x + x³/3, cos x = 1 − x²/2: x (or 1) with a sticky bit below the last place,
+            // just under or just over it, so that every rounding mode, C1 and UE come out right
+            var wide = new FpuEnv(env.Masks | (env.Rounding << FpuControl.RoundingShift), 64);
+            Float80 tiny;
+            if (f == Trig.Cos)
+            {
+                tiny = SoftFloat80.NormalizeRoundPack(false, 0, (UInt128.One << 126) - UInt128.One, 64, ref wide);
+            }
+            else
+            {
+                SoftFloat80.Unpack(a, out int e, out ulong m);
+                UInt128 sig = (UInt128)m << 63;
+                tiny = SoftFloat80.RoundPack(a.Sign, e, f == Trig.Sin ? sig - UInt128.One : sig + UInt128.One, 64, ref wide);
+            }
+            env.Flags |= wide.Flags;
+            return tiny;
         }
         Reduce(a, out DoubleDouble r, out int q);
         SinCosSeries(r, out DoubleDouble s, out DoubleDouble c);
@@ -292,10 +284,11 @@ public static class X87Math
         }
         if (a.Exponent == Float80.Bias && a.Significand == Float80.IntegerBit)
             return a.Sign ? new Float80(true, Float80.Bias - 1, Float80.IntegerBit) : Float80.One;   // −½ and 1 exactly
-        if (a.Exponent >= Float80.Bias + 10)
+        if (a.Exponent >= Float80.Bias)
         {
-            // far outside the defined domain: IEEE double is as good as anything
-            return Round(new DoubleDouble(Math.Pow(2, a.ToDouble()) - 1), 0, ref env);
+            // |x| > 1 is architecturally undefined; the recorded x87 returns the operand unchanged (PE set)
+            env.Flags |= FpuStatus.Precision;
+            return a;
         }
         DoubleDouble z = ToDD(a) * Ln2;
         // e^z − 1 = Σ z^n/n!, with z = z'·2^h halved until small and expm1(2u) = expm1(u)·(expm1(u) + 2)
@@ -361,13 +354,14 @@ public static class X87Math
     {
         if (SoftFloat80.PropagateNaN(x, y, ref env, out Float80 nan)) return nan;
         if (x.Sign && !x.IsZero) return Invalid(ref env);
-        if (x.IsDenormalOperand || y.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
         if (x.IsZero)
         {
+            // log2(±0) = −∞: zero-divide, and (as for FDIV by zero on silicon) no #D for a denormal ST1
             if (y.IsZero) return Invalid(ref env);
             if (!y.IsInfinity) env.Flags |= FpuStatus.ZeroDivide;
             return Float80.Infinity(!y.Sign);
         }
+        if (x.IsDenormalOperand || y.IsDenormalOperand) env.Flags |= FpuStatus.Denormal;
         if (x.IsInfinity)
         {
             if (y.IsZero) return Invalid(ref env);
@@ -403,7 +397,12 @@ public static class X87Math
         }
         var exact = new FpuEnv(0x037F, 64);
         Float80 onePlus = SoftFloat80.Add(x, Float80.One, ref exact);
-        if (onePlus.Sign && !onePlus.IsZero) return Invalid(ref env);
+        if (onePlus.Sign && !onePlus.IsZero)
+        {
+            // x < −1 is outside the defined domain; the recorded x87 delivers x itself (PE set, no #IA)
+            env.Flags |= FpuStatus.Precision;
+            return x;
+        }
         if (onePlus.IsZero)
         {
             if (y.IsZero) return Invalid(ref env);

@@ -55,6 +55,23 @@ public sealed class BochsDispi
     /// <summary>Byte offset in VRAM of the first displayed pixel.</summary>
     public int StartOffset => Bpp == 4 ? 0 : _regs[RegYOffset] * Pitch + _regs[RegXOffset] * BytesPerPixel;
 
+    /// <summary>DISPI registers and index, for machine snapshots.</summary>
+    public sealed record State(int Version, ushort[] Registers, int Index)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, (ushort[])_regs.Clone(), _index);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"DISPI state version {s.Version} is not supported.");
+        if (s.Registers.Length != _regs.Length) throw new InvalidDataException("DISPI state has the wrong register count.");
+        s.Registers.CopyTo(_regs, 0);
+        _index = s.Index;
+        LayoutChanged?.Invoke();
+    }
+
     public uint ReadIndex() => (uint)_index;
     public void WriteIndex(uint value) => _index = (int)(value & 0xFFFF);
 

@@ -121,6 +121,43 @@ public sealed class Vga : IMmioDevice
 
     internal bool ColorIo => (Misc & MiscIoAddressColor) != 0;
 
+    /// <summary>Everything the guest can observe of the VGA (registers, DAC, latches, DISPI, VRAM), for machine snapshots.</summary>
+    public sealed record State(int Version, byte Misc, byte PelMask, byte[] Seq, byte[] Gc, byte[] Crtc, byte[] Ac, byte[] Dac,
+        int SeqIndex, int GcIndex, int CrtcIndex, int AcIndex, bool AcFlipFlopData, int DacWriteIndex, int DacReadIndex,
+        int DacComponent, int DacReadComponent, byte DacState, byte[] DacLatch, uint Latch, byte FeatureControl,
+        BochsDispi.State Dispi, byte[] Vram)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, Misc, PelMask, (byte[])Seq.Clone(), (byte[])Gc.Clone(),
+        (byte[])Crtc.Clone(), (byte[])Ac.Clone(), (byte[])Dac.Clone(), _seqIndex, _gcIndex, _crtcIndex, _acIndex,
+        _acFlipFlopData, _dacWriteIndex, _dacReadIndex, _dacComponent, _dacReadComponent, _dacState,
+        (byte[])_dacLatch.Clone(), _latch, _featureControl, Dispi.SaveState(), (byte[])Vram.Clone());
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"VGA state version {s.Version} is not supported.");
+        if (s.Vram.Length != Vram.Length || s.Seq.Length != Seq.Length || s.Gc.Length != Gc.Length || s.Crtc.Length != Crtc.Length
+            || s.Ac.Length != Ac.Length || s.Dac.Length != Dac.Length || s.DacLatch.Length != _dacLatch.Length)
+            throw new InvalidDataException("VGA state does not match this device (VRAM size or register counts).");
+        Misc = s.Misc; PelMask = s.PelMask;
+        s.Seq.CopyTo(Seq, 0); s.Gc.CopyTo(Gc, 0); s.Crtc.CopyTo(Crtc, 0); s.Ac.CopyTo(Ac, 0); s.Dac.CopyTo(Dac, 0);
+        _seqIndex = s.SeqIndex & 7; _gcIndex = s.GcIndex & 0x0F; _crtcIndex = s.CrtcIndex & 0x3F; _acIndex = s.AcIndex & 0x3F;
+        _acFlipFlopData = s.AcFlipFlopData;
+        _dacWriteIndex = s.DacWriteIndex & 0xFF; _dacReadIndex = s.DacReadIndex & 0xFF;
+        _dacComponent = Math.Clamp(s.DacComponent, 0, 2); _dacReadComponent = Math.Clamp(s.DacReadComponent, 0, 2);
+        _dacState = s.DacState;
+        s.DacLatch.CopyTo(_dacLatch, 0);
+        _latch = s.Latch;
+        _featureControl = s.FeatureControl;
+        Dispi.LoadState(s.Dispi);
+        s.Vram.CopyTo(Vram, 0);
+        RegisterGeneration++;
+        DacGeneration++;
+        MarkAllDirty();
+    }
+
     /// <summary>Attribute controller palette address source bit: clear while the BIOS reprograms the palette (screen blanked).</summary>
     internal bool PaletteSourceVideo => (_acIndex & AcPaletteAddressSource) != 0;
 

@@ -167,3 +167,26 @@ public class VgaGraphicsTests
         Assert.Equal(mag, s.GetPixel(0, 2));
     }
 }
+
+public class VgaStateTests
+{
+    [Fact]
+    public void SaveAndLoadRestoresTheScreenAndTheRegisters()
+    {
+        var a = new VgaTestRig();
+        a.SetMode13();
+        a.SetDac(0x20, 63, 0, 32);
+        a.Memory.Write8(0xA0000 + 5 * 320 + 10, 0x20);
+        a.Bus.Out8(0x3C4, 0x02); // leave an index selected
+        var state = a.Vga.SaveState();
+
+        var b = new VgaTestRig();
+        b.Vga.LoadState(state);
+        b.Vga.Screen.Refresh();
+        Assert.Equal((ScreenMode.Graphics, 320, 200), (b.Vga.Screen.Mode, b.Vga.Screen.Width, b.Vga.Screen.Height));
+        Assert.Equal(VgaTestRig.Rgba(63, 0, 32), b.Vga.Screen.GetPixel(10, 5));
+        Assert.Equal(0x0F, b.Bus.In8(0x3C5)); // map mask through the restored index
+        Assert.Equal(0x20, b.Memory.Read8(0xA0000 + 5 * 320 + 10));
+        Assert.Throws<InvalidDataException>(() => b.Vga.LoadState(state with { Version = 99 }));
+    }
+}

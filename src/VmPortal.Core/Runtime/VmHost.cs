@@ -1,0 +1,310 @@
+using System.Collections.Concurrent;
+using VmPortal.Core.Console;
+using VmPortal.Emulator;
+
+namespace VmPortal.Core.Runtime;
+
+/// <summary>Limits of a <see cref="VmHost"/>.</summary>
+public sealed record VmHostOptions
+{
+    /// <summary>Guest memory this host may hand out in total; a start beyond it is refused.</summary>
+    public long CapacityMiB { get; init; } = 4096;
+    /// <summary>Console frame ticks per second.</summary>
+    public double FrameRate { get; init; } = 30;
+    /// <summary>Delay of the early frame tick after keyboard input (so the echo is on the next frame).</summary>
+    public TimeSpan KickDelay { get; init; } = TimeSpan.FromMilliseconds(2);
+}
+
+/// <summary>A start the host refuses (not enough memory left, already running). The message is meant for the user.</summary>
+public sealed class VmHostException(string message) : InvalidOperationException(message);
+
+/// <summary>
+/// Runs the machines of this host, each on its own thread (<see cref="Machine"/>), and keeps one
+/// <see cref="HostedVm"/> per VM id: its run state (<see cref="VmLifecycle"/>), its console stream (which lives across
+/// restarts, so viewers stay attached) and its frame ticker while it runs. Memory of every running VM counts against
+/// <see cref="VmHostOptions.CapacityMiB"/>. Thread-safe.
+/// </summary>
+public sealed class VmHost : IDisposable
+{
+    private readonly ConcurrentDictionary<Guid, HostedVm> vms = new();
+    private readonly object capacityGate = new();
+    private long reservedMiB;
+    private bool disposed;
+
+    public VmHost(VmHostOptions? options = null) => Options = options ?? new VmHostOptions();
+
+    public VmHostOptions Options { get; }
+    /// <summary>Memory of the VMs that are starting, running, paused or stopping.</summary>
+    public long ReservedMiB => Interlocked.Read(ref reservedMiB);
+    public long FreeMiB => Options.CapacityMiB - ReservedMiB;
+
+    /// <summary>Raised after every state change of any VM (from the thread that caused it).</summary>
+    public event Action<HostedVm, VmRunState, string?>? StateChanged;
+
+    /// <summary>The VM's host-side object (created on first use; Stopped until started).</summary>
+    public HostedVm Get(Guid id)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return vms.GetOrAdd(id, i => new HostedVm(this, i));
+    }
+
+    public bool TryFind(Guid id, out HostedVm vm) => vms.TryGetValue(id, out vm!);
+
+    public IReadOnlyCollection<HostedVm> All => vms.Values.ToArray();
+
+    /// <summary>Starts a machine from <paramref name="config"/>; see <see cref="HostedVm.StartAsync"/>.</summary>
+    public Task StartAsync(Guid id, MachineConfig config) => Get(id).StartAsync(config);
+
+    internal void Reserve(MachineConfig config)
+    {
+        lock (capacityGate)
+        {
+            long free = Options.CapacityMiB - reservedMiB;
+            if (config.MemoryMiB > free)
+                throw new VmHostException(
+                    $"Cannot start '{config.Name}': it needs {config.MemoryMiB} MiB of memory but only {Math.Max(0, free)} MiB " +
+                    $"of this host's {Options.CapacityMiB} MiB are free.");
+            reservedMiB += config.MemoryMiB;
+        }
+    }
+
+    internal void Release(int memoryMiB)
+    {
+        lock (capacityGate) reservedMiB -= memoryMiB;
+    }
+
+    internal void OnStateChanged(HostedVm vm, VmRunState state, string? reason) => StateChanged?.Invoke(vm, state, reason);
+
+    /// <summary>Powers off every machine and ends every console.</summary>
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        foreach (var vm in vms.Values) vm.Dispose();
+        vms.Clear();
+    }
+}
+
+/// <summary>
+/// One VM on the host: commands (start, pause, resume, reset, power off, keys, text, serial) checked against its
+/// <see cref="Lifecycle"/>, and its <see cref="Console"/>. Commands that the state forbids throw
+/// <see cref="VmLifecycleException"/>; bad input throws <see cref="ConsoleInputException"/>.
+/// </summary>
+public sealed class HostedVm : IDisposable
+{
+    private readonly VmHost host;
+    private readonly SemaphoreSlim commandGate = new(1, 1);
+    private readonly object machineGate = new();
+    private Machine? machine;
+    private ConsoleTicker? ticker;
+    private int reservedMiB;
+
+    internal HostedVm(VmHost host, Guid id)
+    {
+        this.host = host;
+        Id = id;
+        Lifecycle.Changed += (_, _, now) =>
+        {
+            Console.PublishPowerState(now, Lifecycle.CrashReason);
+            host.OnStateChanged(this, now, Lifecycle.CrashReason);
+        };
+    }
+
+    public Guid Id { get; }
+    public VmLifecycle Lifecycle { get; } = new();
+    public VmRunState State => Lifecycle.State;
+    /// <summary>The console of this VM; lives across restarts.</summary>
+    public ConsoleStream Console { get; } = new();
+    /// <summary>The guest's serial output (last 256 Ki characters), kept across restarts until the next start.</summary>
+    public SerialLog SerialLog { get; } = new();
+    /// <summary>The running machine, or null when stopped or crashed.</summary>
+    public Machine? Machine { get { lock (machineGate) return machine; } }
+
+    /// <summary>
+    /// Builds and starts a machine. Refused when the VM is not stopped/crashed (<see cref="VmLifecycleException"/>)
+    /// or the host lacks memory (<see cref="VmHostException"/>). Completes when the firmware runs; a machine that
+    /// fails to build ends Crashed with the reason.
+    /// </summary>
+    public async Task StartAsync(MachineConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        await commandGate.WaitAsync();
+        try
+        {
+            VmLifecycle.Next(Lifecycle.State, VmTransition.Start); // throws if not startable
+            var problems = config.Validate();
+            if (problems.Count > 0) throw new VmHostException($"Cannot start '{config.Name}': {string.Join("; ", problems)}.");
+            host.Reserve(config);
+            Machine m;
+            try
+            {
+                m = new Machine(config);
+            }
+            catch
+            {
+                host.Release(config.MemoryMiB);
+                throw;
+            }
+            lock (machineGate) { machine = m; reservedMiB = config.MemoryMiB; }
+            SerialLog.Clear();
+            m.SerialOutput += bytes => { SerialLog.Append(bytes); Console.PublishSerial(bytes); };
+            m.Crashed += reason => Ended(m, reason);
+            m.PoweredOff += () => Ended(m, null);
+            Lifecycle.Apply(VmTransition.Start);
+            await m.Start();
+            if (m.State == MachineState.Running)
+            {
+                Lifecycle.TryApply(VmTransition.Started);
+                var period = TimeSpan.FromSeconds(1 / Math.Clamp(host.Options.FrameRate, 1, 120));
+                var t = new ConsoleTicker(() => Tick(m), period, host.Options.KickDelay, name: $"console:{config.Name}");
+                lock (machineGate)
+                {
+                    if (machine == m) ticker = t;
+                    else t.Dispose();
+                }
+            }
+            else if (m.State == MachineState.Crashed)
+            {
+                Ended(m, m.CrashReason ?? "the machine failed to start");
+            }
+        }
+        finally
+        {
+            commandGate.Release();
+        }
+    }
+
+    public Task PauseAsync() => Command(VmTransition.Pause, m => m.Pause());
+    public Task ResumeAsync() => Command(VmTransition.Resume, m => m.Resume());
+    public Task ResetAsync() => Command(VmTransition.Reset, m => m.Reset());
+
+    /// <summary>Pulls the plug; completes when the machine thread has ended. Also clears a crash.</summary>
+    public async Task PowerOffAsync()
+    {
+        await commandGate.WaitAsync();
+        try
+        {
+            VmLifecycle.Next(Lifecycle.State, VmTransition.PowerOff);
+            var m = Machine;
+            if (m is not null) await m.PowerOff();
+            Ended(m, null); // idempotent when the PoweredOff event already did it
+            if (Lifecycle.State == VmRunState.Crashed) Lifecycle.TryApply(VmTransition.PowerOff);
+        }
+        finally
+        {
+            commandGate.Release();
+        }
+    }
+
+    /// <summary>One physical key (browser <c>KeyboardEvent.code</c>) down or up.</summary>
+    public void Key(string code, bool down)
+    {
+        var codes = KeyboardMap.Set2Codes(code, down); // validates first
+        var m = RunningMachine("send keys to");
+        foreach (var c in codes) m.SendKey(c, down);
+        KickTicker();
+    }
+
+    /// <summary>Key actions in order (from <see cref="KeyInput.TextToKeystrokes"/> or <see cref="KeyInput.Combo(string)"/>).</summary>
+    public void Keys(IReadOnlyList<KeyAction> actions)
+    {
+        var events = new List<(ushort, bool)>(actions.Count);
+        foreach (var a in actions)
+            foreach (var c in KeyboardMap.Set2Codes(a.Code, a.Down)) events.Add((c, a.Down));
+        var m = RunningMachine("send keys to");
+        foreach (var (c, d) in events) m.SendKey(c, d);
+        KickTicker();
+    }
+
+    /// <summary>Types text on a US layout (the machine feeds the keys as the guest reads them).</summary>
+    public void TypeText(string text) => Keys(KeyInput.TextToKeystrokes(text));
+
+    /// <summary>"ctrl-alt-del", "ctrl-alt-f2", "alt-sysrq-s", …</summary>
+    public void SpecialKeys(string combo) => Keys(KeyInput.Combo(combo));
+
+    public void SerialInput(ReadOnlySpan<byte> bytes) => RunningMachine("send serial input to").SendSerial(bytes);
+
+    /// <summary>The text-mode screen (null in graphics modes or when stopped).</summary>
+    public string? ScreenText() => Machine?.ReadScreenText();
+
+    /// <summary>Waits for <paramref name="pattern"/> on the screen text or the serial output (<c>console/wait</c>).</summary>
+    public Task<WaitResult> WaitForAsync(string pattern, WaitSource source, TimeSpan timeout, CancellationToken ct = default)
+    {
+        var regex = ConsoleWaiter.Parse(pattern);
+        Func<string?> read = source == WaitSource.Serial ? () => SerialLog.Text : ScreenText;
+        return ConsoleWaiter.WaitAsync(read, regex, timeout, ct);
+    }
+
+    private async Task Command(VmTransition t, Func<Machine, Task> action)
+    {
+        await commandGate.WaitAsync();
+        try
+        {
+            VmLifecycle.Next(Lifecycle.State, t);
+            var m = Machine ?? throw new VmLifecycleException(Lifecycle.State, t, "The VM has no running machine.");
+            await action(m);
+            Lifecycle.TryApply(t);
+        }
+        finally
+        {
+            commandGate.Release();
+        }
+    }
+
+    private Machine RunningMachine(string what)
+    {
+        var m = Machine;
+        if (m is null || Lifecycle.State != VmRunState.Running)
+            throw new VmLifecycleException(Lifecycle.State, VmTransition.Resume,
+                $"Cannot {what} a VM that is {Lifecycle.State.ToString().ToLowerInvariant()}.");
+        return m;
+    }
+
+    private void KickTicker()
+    {
+        ConsoleTicker? t;
+        lock (machineGate) t = ticker;
+        t?.Kick();
+    }
+
+    private void Tick(Machine m)
+    {
+        if (m.CaptureScreen() is { } cap)
+            Console.SubmitFrame(cap.Pixels, cap.Width, cap.Height, PixelFormat.Argb32);
+    }
+
+    /// <summary>The machine ended (powered off, guest off, crash): release memory, stop the ticker, update state.</summary>
+    private void Ended(Machine? m, string? crashReason)
+    {
+        ConsoleTicker? t = null;
+        int release = 0;
+        lock (machineGate)
+        {
+            if (m is null || machine != m) return;
+            machine = null;
+            t = ticker;
+            ticker = null;
+            release = reservedMiB;
+            reservedMiB = 0;
+        }
+        if (release > 0) host.Release(release);
+        // The ticker may be the caller (a tick never ends the machine, but be safe): Dispose does not join itself.
+        t?.Dispose();
+        if (crashReason is not null) Lifecycle.TryApply(VmTransition.Crash, crashReason);
+        else Lifecycle.TryApply(VmTransition.Stopped);
+        // May run on the machine thread (its PoweredOff/Crashed event): dispose once that thread has finished.
+        _ = m.Stopped.ContinueWith(_ => m.Dispose(), TaskScheduler.Default);
+    }
+
+    public void Dispose()
+    {
+        var m = Machine;
+        if (m is not null)
+        {
+            try { m.PowerOff().Wait(TimeSpan.FromSeconds(10)); } catch (AggregateException) { }
+            Ended(m, null);
+        }
+        Console.Dispose();
+        commandGate.Dispose();
+    }
+}
