@@ -103,9 +103,17 @@ echo "$SECTION"
 if [ "$WRITE_DOC" = 1 ]; then
   DOC=docs/performance.md
   [ -f "$DOC" ] || printf '# Performance\n' > "$DOC"
-  # Replace the "## Boot" section (up to the next "## " heading), or append it.
-  awk '/^## Boot$/{skip=1; next} /^## /{skip=0} !skip' "$DOC" > "$DOC.tmp"
-  printf '\n%s\n' "$SECTION" >> "$DOC.tmp"
+  # Replace the "## Boot" section in place (up to the next "## " heading), or append it.
+  printf '%s\n\n' "$SECTION" > "$DOC.section"
+  if grep -q '^## Boot$' "$DOC"; then
+    awk -v f="$DOC.section" '
+      /^## Boot$/ { while ((getline line < f) > 0) print line; skip = 1; next }
+      /^## / { skip = 0 }
+      !skip' "$DOC" > "$DOC.tmp"
+  else
+    { cat "$DOC"; printf '\n'; cat "$DOC.section"; } > "$DOC.tmp"
+  fi
   mv "$DOC.tmp" "$DOC"
+  rm -f "$DOC.section"
   echo "updated $DOC"
 fi

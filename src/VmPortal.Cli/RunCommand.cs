@@ -83,7 +83,7 @@ public sealed class RunCommand
                 break;
             }
             string? screen = machine.ReadScreenText();
-            if (!typed && (MatchesSerial(_options.TypeAfter, fromTyping: false) || (screen != null && _options.TypeAfter.IsMatch(CursorLine(machine, screen)))))
+            if (!typed && (MatchesSerial(_options.TypeAfter, fromTyping: false) || (screen != null && _options.TypeAfter.IsMatch(TypeAfterTarget(machine, screen)))))
             {
                 machine.TypeText(_options.TypeText!);
                 typed = true;
@@ -146,6 +146,11 @@ public sealed class RunCommand
             return regex.IsMatch(_serial.ToString(from, _serial.Length - from));
         }
     }
+
+    /// <summary>The default prompt pattern looks at the cursor line only (a prompt is where the cursor waits); a
+    /// pattern given with --type-after may appear anywhere on the screen.</summary>
+    private string TypeAfterTarget(Machine machine, string screen) =>
+        ReferenceEquals(_options.TypeAfter, RunOptions.DefaultPrompt) ? CursorLine(machine, screen) : screen;
 
     private static string CursorLine(Machine machine, string screen)
     {
