@@ -1,5 +1,6 @@
 using VmPortal.Core.Runtime;
 using VmPortal.Web.Api;
+using VmPortal.Web.Hubs;
 
 namespace VmPortal.Web.Runtime;
 
@@ -24,11 +25,14 @@ public static class VmRuntimeSetup
         services.AddSingleton<VmStateSync>();
         services.AddSingleton<VmRuntime>();
         services.AddHostedService<VmRuntimeStartup>();
+        services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024).AddMessagePackProtocol();
+        services.AddSingleton<ConsoleConnections>();
     }
 
     public static void MapVmRuntime(this WebApplication app)
     {
         app.MapVmPowerApi();
         app.MapConsoleApi();
+        app.MapHub<ConsoleHub>(ConsoleHub.Path);
     }
 }
