@@ -20,24 +20,28 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
 
     public async Task StartAsync(CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
-        List<Guid> atBoot;
-        await using (var db = await dbFactory.CreateDbContextAsync(ct))
-        {
-            var stale = await db.VirtualMachines
-                .Where(v => v.State != VmState.Stopped && v.State != VmState.Crashed).ToListAsync(ct);
-            foreach (var vm in stale) vm.MarkStopped(now);
-            if (stale.Count > 0)
-            {
-                await db.SaveChangesAsync(ct);
-                log.LogInformation("Marked {Count} VMs stopped that were running before the restart", stale.Count);
-            }
-            atBoot = await db.VirtualMachines.Where(v => v.StartAtBoot).Select(v => v.Id).ToListAsync(ct);
-        }
+        var atBoot = await ReconcileAsync(ct);
         if (atBoot.Count > 0) starting = Task.Run(() => StartAtBootAsync(atBoot), CancellationToken.None);
     }
 
-    private async Task StartAtBootAsync(List<Guid> ids)
+    /// <summary>Marks every VM stored as having a machine Stopped; returns the ids of the VMs to start at boot.</summary>
+    internal async Task<List<Guid>> ReconcileAsync(CancellationToken ct = default)
+    {
+        var now = clock.GetUtcNow();
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stale = await db.VirtualMachines
+            .Where(v => v.State != VmState.Stopped && v.State != VmState.Crashed).ToListAsync(ct);
+        foreach (var vm in stale) vm.MarkStopped(now);
+        if (stale.Count > 0)
+        {
+            await db.SaveChangesAsync(ct);
+            log.LogInformation("Marked {Count} VMs stopped that were running before the restart", stale.Count);
+        }
+        return await db.VirtualMachines.Where(v => v.StartAtBoot).Select(v => v.Id).ToListAsync(ct);
+    }
+
+    /// <summary>Starts the given VMs if they are still flagged "start at boot"; failures are logged, not thrown.</summary>
+    internal async Task StartAtBootAsync(IReadOnlyList<Guid> ids)
     {
         var runtime = services.GetRequiredService<VmRuntime>();
         foreach (var id in ids)

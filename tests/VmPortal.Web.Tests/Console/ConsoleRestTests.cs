@@ -138,8 +138,32 @@ public sealed class ConsoleRestTests(PortalAppFixture app) : ApiTestBase(app)
         Assert.Equal("running", await StateAsync(ca, id));
 
         var startup = ActivatorUtilities.CreateInstance<VmRuntimeStartup>(App.Services);
-        await startup.StartAsync(CancellationToken.None);
-        await startup.StopAsync(CancellationToken.None);
+        var atBoot = await startup.ReconcileAsync(); // what StartAsync does before starting the flagged VMs
         Assert.Equal("stopped", await StateAsync(ca, id));
+        Assert.DoesNotContain(id, atBoot);
+    }
+
+    [Fact]
+    public async Task Start_at_boot_starts_flagged_vms_only()
+    {
+        var a = await App.NewUserAsync(Unique("boot"));
+        using var ca = App.Client(a.Token);
+        var flagged = await ca.PostAsJsonAsync("/api/vms", new { name = Unique("auto"), memoryMiB = 32, startAtBoot = true });
+        Assert.Equal(HttpStatusCode.Created, flagged.StatusCode);
+        var auto = (await JsonAsync(flagged))["id"]!.GetValue<Guid>();
+        var manual = (await CreateVmAsync(ca, Unique("manual"), memoryMiB: 32))["id"]!.GetValue<Guid>();
+
+        var startup = ActivatorUtilities.CreateInstance<VmRuntimeStartup>(App.Services);
+        await startup.StartAtBootAsync([auto, manual]);
+        try
+        {
+            Assert.Equal("running", await StateAsync(ca, auto));
+            Assert.Equal("stopped", await StateAsync(ca, manual));
+        }
+        finally
+        {
+            Assert.Equal(HttpStatusCode.OK, (await ca.PostAsync($"/api/vms/{auto}/stop", null)).StatusCode);
+        }
+        Assert.Equal("stopped", await StateAsync(ca, auto));
     }
 }
