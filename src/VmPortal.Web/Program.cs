@@ -1,4 +1,5 @@
 using VmPortal.Web;
+using VmPortal.Web.Runtime;
 
 // Content root: the current directory when it holds appsettings.json (dotnet run in the project, the container),
 // otherwise the build output, so that `dotnet run --project src/VmPortal.Web` from the repo root finds its settings.
@@ -16,9 +17,11 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
 
 builder.AddPortal();
+builder.AddVmRuntime();
 
 var app = builder.Build();
 app.UsePortal();
+app.MapVmRuntime();
 app.Run();
 
 /// <summary>Entry point; public for WebApplicationFactory in the tests.</summary>

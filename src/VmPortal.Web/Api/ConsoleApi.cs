@@ -1,0 +1,123 @@
+using System.Security.Claims;
+using VmPortal.Core;
+using VmPortal.Core.Console;
+using VmPortal.Core.Runtime;
+using VmPortal.Web.Runtime;
+
+namespace VmPortal.Web.Api;
+
+public sealed record ConsoleCursor(int Row, int Column, bool Visible);
+/// <summary>The text screen (null in graphics modes) with its size and cursor.</summary>
+public sealed record ConsoleTextDto(string? Text, int Columns, int Rows, ConsoleCursor? Cursor, int Width, int Height);
+public sealed record TypeRequest(string? Text);
+public sealed record KeysRequest(List<string>? Keys);
+public sealed record WaitRequest(string? Pattern, double? TimeoutSeconds, string? Source);
+public sealed record WaitMatchDto(bool Matched, string Match, string LastText);
+
+/// <summary>
+/// <c>/api/vms/{id}/console/…</c>: the console for scripts — text, screenshot (PNG), type, keys, wait.
+/// Same per-VM rules as the rest of <c>/api/vms</c>; bad input is 400, a VM without a machine is 409.
+/// </summary>
+public static class ConsoleApi
+{
+    public static RouteGroupBuilder MapConsoleApi(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/api/vms/{id:guid}/console").WithTags("VM console").RequireAuthorization();
+        g.MapGet("/text", Text).WithSummary("The text-mode screen with cursor position (text is null in graphics modes)");
+        g.MapGet("/screenshot", Screenshot).Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .WithSummary("The screen as PNG");
+        g.MapPost("/type", Type).WithSummary("Type text as keystrokes on a US layout (\\n is Enter)");
+        g.MapPost("/keys", Keys).WithSummary("Press a key combination, e.g. {\"keys\":[\"ctrl\",\"alt\",\"del\"]}");
+        g.MapPost("/wait", Wait).WithSummary("Wait for a regex on the screen or serial output: 200 with the match, 408 with the last text");
+        return g;
+    }
+
+    /// <summary>Runs a runtime command, turning the runtime's user-facing exceptions into problem details.</summary>
+    internal static async Task<IResult?> Guard(Func<Task> action)
+    {
+        try
+        {
+            await action();
+            return null;
+        }
+        catch (ConsoleInputException e) { return ApiResults.Problem(StatusCodes.Status400BadRequest, "Bad request", e.Message); }
+        catch (VmLifecycleException e) { return ApiResults.Conflict(e.Message); }
+        catch (VmHostException e) { return ApiResults.Conflict(e.Message); }
+    }
+
+    private static async Task<(HostedVm? Vm, IResult? Error)> Resolve(Guid id, ClaimsPrincipal user, VmRuntime rt)
+    {
+        var vm = await rt.FindAsync(Caller.From(user), id);
+        if (vm is null) return (null, ApiResults.NotFound($"VM {id} not found."));
+        return (rt.Host.Get(id), null);
+    }
+
+    private static IResult NoMachine(HostedVm vm) =>
+        ApiResults.Conflict($"The VM is {vm.State.ToString().ToLowerInvariant()}; it has no screen.");
+
+    public static async Task<IResult> Text(Guid id, ClaimsPrincipal user, VmRuntime rt)
+    {
+        var (vm, error) = await Resolve(id, user, rt);
+        if (vm is null) return error!;
+        var screen = vm.Machine?.Screen;
+        if (screen is null) return NoMachine(vm);
+        var text = vm.ScreenText();
+        var cursor = screen.Columns > 0 ? screen.Cursor : default;
+        return TypedResults.Ok(new ConsoleTextDto(text, screen.Columns, screen.Rows,
+            screen.Columns > 0 ? new ConsoleCursor(cursor.Row, cursor.Column, cursor.Visible) : null, screen.Width, screen.Height));
+    }
+
+    public static async Task<IResult> Screenshot(Guid id, ClaimsPrincipal user, VmRuntime rt)
+    {
+        var (vm, error) = await Resolve(id, user, rt);
+        if (vm is null) return error!;
+        if (vm.Machine?.CaptureScreen() is not { } cap || cap.Width == 0 || cap.Height == 0) return NoMachine(vm);
+        var png = PngWriter.Encode(cap.Pixels, cap.Width, cap.Height, PixelFormat.Argb32);
+        return TypedResults.File(png, "image/png", $"screen-{id:N}.png");
+    }
+
+    public static async Task<IResult> Type(Guid id, TypeRequest? body, ClaimsPrincipal user, VmRuntime rt)
+    {
+        var (vm, error) = await Resolve(id, user, rt);
+        if (vm is null) return error!;
+        if (body?.Text is not { Length: > 0 } text)
+            return ApiResults.Problem(StatusCodes.Status400BadRequest, "Bad request", "text is required.");
+        return await Guard(() => { vm.TypeText(text); return Task.CompletedTask; })
+               ?? TypedResults.Ok(new { typed = text.Length });
+    }
+
+    public static async Task<IResult> Keys(Guid id, KeysRequest? body, ClaimsPrincipal user, VmRuntime rt)
+    {
+        var (vm, error) = await Resolve(id, user, rt);
+        if (vm is null) return error!;
+        if (body?.Keys is null)
+            return ApiResults.Problem(StatusCodes.Status400BadRequest, "Bad request", "keys is required, e.g. [\"ctrl\",\"alt\",\"del\"].");
+        return await Guard(() => { vm.Keys(KeyInput.Combo(body.Keys)); return Task.CompletedTask; })
+               ?? TypedResults.Ok(new { pressed = body.Keys.Count });
+    }
+
+    public static async Task<IResult> Wait(Guid id, WaitRequest? body, ClaimsPrincipal user, VmRuntime rt, CancellationToken ct)
+    {
+        var (vm, error) = await Resolve(id, user, rt);
+        if (vm is null) return error!;
+        if (body is null) return ApiResults.Problem(StatusCodes.Status400BadRequest, "Bad request", "A JSON body {pattern, timeoutSeconds, source} is required.");
+        WaitSource source;
+        switch (body.Source?.ToLowerInvariant())
+        {
+            case null or "" or "screen": source = WaitSource.Screen; break;
+            case "serial": source = WaitSource.Serial; break;
+            default: return ApiResults.Problem(StatusCodes.Status400BadRequest, "Bad request", "source must be 'screen' or 'serial'.");
+        }
+        var seconds = body.TimeoutSeconds ?? 60;
+        if (!double.IsFinite(seconds) || seconds <= 0 || seconds > ConsoleWaiter.MaxTimeout.TotalSeconds)
+            return ApiResults.Problem(StatusCodes.Status400BadRequest, "Bad request",
+                $"timeoutSeconds must be between 0 and {ConsoleWaiter.MaxTimeout.TotalSeconds:0}.");
+        WaitResult? result = null;
+        var failure = await Guard(async () => result = await vm.WaitForAsync(body.Pattern ?? "", source, TimeSpan.FromSeconds(seconds), ct));
+        if (failure is not null) return failure;
+        if (result!.Matched) return TypedResults.Ok(new WaitMatchDto(true, result.Match!, result.LastText));
+        return TypedResults.Problem(statusCode: StatusCodes.Status408RequestTimeout, title: "Timed out",
+            detail: $"'{body.Pattern}' did not appear on the {source.ToString().ToLowerInvariant()} within {seconds:0.###} s.",
+            extensions: new Dictionary<string, object?> { ["lastText"] = result.LastText });
+    }
+}

@@ -1,0 +1,143 @@
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.SignalR;
+using VmPortal.Core;
+using VmPortal.Core.Console;
+using VmPortal.Core.Runtime;
+using VmPortal.Web.Runtime;
+
+namespace VmPortal.Web.Hubs;
+
+/// <summary>What <c>JoinConsole</c> answers.</summary>
+public sealed record JoinResult(string VmId, bool ReadOnly, VmRunState State, int Width, int Height);
+
+/// <summary>
+/// The live console of a VM at <c>/hubs/console</c> (SignalR, MessagePack or JSON; docs/console.md). A connection
+/// joins one VM (<see cref="JoinConsole"/>: owner or admin; "not found" and "not yours" are the same refusal),
+/// gets its own viewer of the VM's shared <see cref="ConsoleStream"/> (full frame first, a slow viewer skips frames),
+/// and sends keyboard input and power commands. Errors for the caller are <see cref="HubException"/>s.
+/// View-only share links are not implemented yet, so every joined viewer may send input.
+/// </summary>
+[Authorize]
+public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections, ILogger<ConsoleHub> log) : Hub
+{
+    public const string Path = "/hubs/console";
+    private const string Refused = "This VM does not exist or you may not use its console.";
+
+    public async Task<JoinResult> JoinConsole(string vmId, string? shareToken)
+    {
+        if (!string.IsNullOrEmpty(shareToken)) throw new HubException("Share links are not supported yet.");
+        if (!Guid.TryParse(vmId, out var id)) throw new HubException(Refused);
+        var vm = await runtime.FindAsync(Caller.From(Context.User), id);
+        if (vm is null) throw new HubException(Refused);
+        var hosted = runtime.Host.Get(id);
+        var viewer = hosted.Console.AddViewer(readOnly: false);
+        connections.Start(Context.ConnectionId, hosted, viewer);
+        var screen = hosted.Machine?.Screen;
+        return new JoinResult(id.ToString(), false, hosted.State, screen?.Width ?? 720, screen?.Height ?? 400);
+    }
+
+    /// <summary>One physical key (<c>KeyboardEvent.code</c>) down or up; releases of keys not held are dropped.</summary>
+    public void Key(string code, bool down)
+    {
+        var (vm, viewer) = Input();
+        Checked(() => KeyboardMap.Set2Codes(code, down)); // unknown code → error to this caller only
+        if (!viewer.HeldKeys.Apply(new KeyAction(code, down))) return;
+        Checked(() => vm.Key(code, down));
+    }
+
+    /// <summary>Types text on a US layout ("\n" is Enter).</summary>
+    public void TypeText(string text)
+    {
+        var (vm, _) = Input();
+        Checked(() => vm.TypeText(text));
+    }
+
+    /// <summary>"ctrl-alt-del", "ctrl-alt-f2", "alt-sysrq-s", "printscreen", …</summary>
+    public void SpecialKeys(string combo)
+    {
+        var (vm, _) = Input();
+        Checked(() => vm.SpecialKeys(combo));
+    }
+
+    /// <summary>No mouse in the emulator yet: accepted and ignored.</summary>
+    public void Mouse(int dx, int dy, int buttons) => Input();
+
+    public void RequestFullFrame() => connections.Get(Context.ConnectionId)?.Viewer.RequestFullFrame();
+
+    public void SerialInput(byte[] bytes)
+    {
+        var (vm, _) = Input();
+        if (bytes is null || bytes.Length > 4096) throw new HubException("Serial input is limited to 4096 bytes per call.");
+        Checked(() => vm.SerialInput(bytes));
+    }
+
+    /// <summary>start, shutdown (= power off until ACPI shutdown exists), poweroff, reset, pause, resume.</summary>
+    public async Task<VmRunState> Power(string action)
+    {
+        var c = connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
+        if (c.Viewer.ReadOnly) throw new HubException("This console is view-only.");
+        var vm = c.Vm;
+        try
+        {
+            switch (action)
+            {
+                case "start":
+                    var def = await runtime.FindAsync(Caller.From(Context.User), vm.Id) ?? throw new HubException(Refused);
+                    await runtime.StartAsync(def);
+                    break;
+                case "shutdown" or "poweroff": await vm.PowerOffAsync(); break;
+                case "reset": await vm.ResetAsync(); break;
+                case "pause": await vm.PauseAsync(); break;
+                case "resume": await vm.ResumeAsync(); break;
+                case "ctrl-alt-del": vm.SpecialKeys("ctrl-alt-del"); break;
+                default: throw new HubException($"Unknown power action '{action}'.");
+            }
+        }
+        catch (VmLifecycleException e) { throw new HubException(e.Message); }
+        catch (VmHostException e) { throw new HubException(e.Message); }
+        finally
+        {
+            await runtime.SyncAsync(vm.Id);
+        }
+        return vm.State;
+    }
+
+    public string? GetScreenText() => (connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.")).Vm.ScreenText();
+
+    public long Ping() => Environment.TickCount64;
+
+    public override Task OnDisconnectedAsync(Exception? exception)
+    {
+        if (connections.Stop(Context.ConnectionId) is { } c && !c.Viewer.ReadOnly)
+        {
+            foreach (var a in c.Viewer.HeldKeys.ReleaseAll())
+            {
+                try { c.Vm.Key(a.Code, false); }
+                catch (Exception e) when (e is VmLifecycleException or ConsoleInputException) { log.LogDebug("release of {Code} dropped: {Message}", a.Code, e.Message); }
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    private (HostedVm Vm, ConsoleViewer Viewer) Input()
+    {
+        var c = connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
+        if (c.Viewer.ReadOnly) throw new HubException("This console is view-only.");
+        if (c.Vm.State != VmRunState.Running) throw new HubException($"The VM is {c.Vm.State.ToString().ToLowerInvariant()}.");
+        return (c.Vm, c.Viewer);
+    }
+
+    /// <summary>Input errors go back to the caller as HubException (SignalR hides other exception messages).</summary>
+    private static void Checked(Action f)
+    {
+        try { f(); }
+        catch (ConsoleInputException e) { throw new HubException(e.Message); }
+        catch (VmLifecycleException e) { throw new HubException(e.Message); }
+    }
+
+    private static T Checked<T>(Func<T> f)
+    {
+        try { return f(); }
+        catch (ConsoleInputException e) { throw new HubException(e.Message); }
+    }
+}

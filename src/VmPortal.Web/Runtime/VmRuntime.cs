@@ -1,0 +1,52 @@
+using Microsoft.EntityFrameworkCore;
+using VmPortal.Core;
+using VmPortal.Core.Runtime;
+using VmPortal.Data;
+using VmPortal.Data.Entities;
+
+namespace VmPortal.Web.Runtime;
+
+/// <summary>
+/// The portal's side of the VM runtime: per-VM authorization (owner or admin; a VM the caller may not see is
+/// "not found") and starting a VM from its definition in PostgreSQL on the <see cref="VmHost"/>.
+/// </summary>
+public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmStateSync sync, IDbContextFactory<PortalDbContext> dbFactory)
+{
+    public VmHost Host => host;
+
+    /// <summary>The VM if <paramref name="caller"/> may use it, else null (not found and not yours look the same).</summary>
+    public async Task<VirtualMachine?> FindAsync(Caller? caller, Guid id, CancellationToken ct = default)
+    {
+        if (caller is null) return null;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var vm = await db.VirtualMachines.AsNoTracking().FirstOrDefaultAsync(v => v.Id == id, ct);
+        return vm is not null && caller.CanAccess(vm.OwnerId) ? vm : null;
+    }
+
+    /// <summary>
+    /// Starts <paramref name="vm"/>: refused with <see cref="VmHostException"/> when the host lacks memory or the
+    /// definition cannot be built, with <see cref="Core.Console.VmLifecycleException"/> when it already runs.
+    /// </summary>
+    public async Task StartAsync(VirtualMachine vm)
+    {
+        var hosted = host.Get(vm.Id);
+        Core.Console.VmLifecycle.Next(hosted.State, Core.Console.VmTransition.Start); // 409 before anything else
+        if (vm.MemoryMiB > host.FreeMiB)
+            throw new VmHostException(
+                $"Cannot start '{vm.Name}': it needs {vm.MemoryMiB} MiB of memory but only {Math.Max(0, host.FreeMiB)} MiB " +
+                $"of this host's {host.Options.CapacityMiB} MiB are free.");
+        var (config, problem) = configs.Build(vm);
+        if (config is null) throw new VmHostException(problem!);
+        try
+        {
+            await hosted.StartAsync(config);
+        }
+        finally
+        {
+            await sync.SyncAsync(vm.Id);
+        }
+    }
+
+    /// <summary>Persists the VM's current runtime state now (after a command, so the API answer and the DB agree).</summary>
+    public Task SyncAsync(Guid id) => sync.SyncAsync(id);
+}

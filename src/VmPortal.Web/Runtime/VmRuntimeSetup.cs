@@ -1,0 +1,38 @@
+using VmPortal.Core.Runtime;
+using VmPortal.Web.Api;
+using VmPortal.Web.Hubs;
+
+namespace VmPortal.Web.Runtime;
+
+/// <summary>Registration of the VM runtime (host, state persistence, startup reconciliation) and its endpoints.</summary>
+public static class VmRuntimeSetup
+{
+    /// <summary>
+    /// Registers the <see cref="VmHost"/> singleton (config <c>Runtime:CapacityMiB</c>, default 4096;
+    /// <c>Runtime:FrameRate</c>, default 30) and the portal services around it. Call after <c>AddPortal</c> so the
+    /// startup reconciliation runs after the database initializer.
+    /// </summary>
+    public static void AddVmRuntime(this WebApplicationBuilder builder)
+    {
+        var config = builder.Configuration;
+        var services = builder.Services;
+        services.AddSingleton(_ => new VmHost(new VmHostOptions
+        {
+            CapacityMiB = config.GetValue<long?>("Runtime:CapacityMiB") ?? 4096,
+            FrameRate = config.GetValue<double?>("Runtime:FrameRate") ?? 30,
+        }));
+        services.AddSingleton<VmMachineConfigFactory>();
+        services.AddSingleton<VmStateSync>();
+        services.AddSingleton<VmRuntime>();
+        services.AddHostedService<VmRuntimeStartup>();
+        services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024).AddMessagePackProtocol();
+        services.AddSingleton<ConsoleConnections>();
+    }
+
+    public static void MapVmRuntime(this WebApplication app)
+    {
+        app.MapVmPowerApi();
+        app.MapConsoleApi();
+        app.MapHub<ConsoleHub>(ConsoleHub.Path);
+    }
+}

@@ -1,0 +1,106 @@
+using System.Net;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+using VmPortal.Core.Console;
+using VmPortal.Tests.Infrastructure;
+using VmPortal.Web.Hubs;
+
+namespace VmPortal.Web.Tests.Console;
+
+/// <summary>
+/// The console hub on real Kestrel over MessagePack, with API tokens: the owner's viewer gets a full frame of the
+/// running SeaBIOS screen and may type; a foreign user is refused exactly like a missing VM and gets no frames.
+/// </summary>
+[Collection(PortalCollection.Name)]
+public sealed class ConsoleHubTests(PortalAppFixture app) : ApiTestBase(app)
+{
+    private HubConnection Connect(string token) =>
+        new HubConnectionBuilder()
+            .WithUrl(new Uri(App.BaseAddress, ConsoleHub.Path), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
+            .AddMessagePackProtocol()
+            .Build();
+
+    [Fact]
+    public async Task Console_hub_streams_frames_to_the_owner_and_refuses_others()
+    {
+        var a = await App.NewUserAsync(Unique("hub-a"));
+        var b = await App.NewUserAsync(Unique("hub-b"));
+        using var ca = App.Client(a.Token);
+        var id = (await CreateVmAsync(ca, Unique("hubvm"), memoryMiB: 32))["id"]!.GetValue<Guid>();
+
+        await using var owner = Connect(a.Token);
+        await using var stranger = Connect(b.Token);
+        var ownerFrames = new List<ConsoleFrame>();
+        int strangerFrames = 0;
+        var firstFull = new TaskCompletionSource<ConsoleFrame>(TaskCreationOptions.RunContinuationsAsynchronously);
+        owner.On<ConsoleFrame>(ConsoleMethods.Frame, f =>
+        {
+            lock (ownerFrames) ownerFrames.Add(f);
+            if (f.Full && f.Tiles.Length > 0) firstFull.TrySetResult(f);
+        });
+        stranger.On<ConsoleFrame>(ConsoleMethods.Frame, _ => Interlocked.Increment(ref strangerFrames));
+        await owner.StartAsync();
+        await stranger.StartAsync();
+
+        // joining a stopped VM works (frames come once it runs); power through the hub
+        var join = await owner.InvokeAsync<JoinResult>("JoinConsole", id.ToString(), null);
+        Assert.Equal(VmRunState.Stopped, join.State);
+        Assert.False(join.ReadOnly);
+        var typing = await Assert.ThrowsAsync<HubException>(() => owner.InvokeAsync("TypeText", "x"));
+        Assert.Contains("stopped", typing.Message);
+        Assert.Equal(VmRunState.Running, await owner.InvokeAsync<VmRunState>("Power", "start"));
+        try
+        {
+            var full = await firstFull.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(full.Width >= 640 && full.Height >= 200, $"{full.Width}x{full.Height}");
+            Assert.Contains(full.Tiles, t => t.Bytes.Length > 0);
+
+            // input: a real key, text; an unknown key code is an error for this caller only
+            await owner.InvokeAsync("Key", "Enter", true);
+            await owner.InvokeAsync("Key", "Enter", false);
+            await owner.InvokeAsync("TypeText", "hi\n");
+            var bad = await Assert.ThrowsAsync<HubException>(() => owner.InvokeAsync("Key", "NoSuchKey", true));
+            Assert.Contains("NoSuchKey", bad.Message);
+            var badCombo = await Assert.ThrowsAsync<HubException>(() => owner.InvokeAsync("SpecialKeys", "ctrl-alt-nosuch"));
+            Assert.False(string.IsNullOrEmpty(badCombo.Message));
+            await owner.InvokeAsync("RequestFullFrame");
+            Assert.Contains("SeaBIOS", await WaitForTextAsync(owner, "SeaBIOS"));
+
+            // the stranger: same refusal as a VM that does not exist, no frames, no input
+            var foreign = await Assert.ThrowsAsync<HubException>(() => stranger.InvokeAsync<JoinResult>("JoinConsole", id.ToString(), null));
+            var missing = await Assert.ThrowsAsync<HubException>(() => stranger.InvokeAsync<JoinResult>("JoinConsole", Guid.NewGuid().ToString(), null));
+            Assert.Equal(missing.Message, foreign.Message);
+            var input = await Assert.ThrowsAsync<HubException>(() => stranger.InvokeAsync("Key", "KeyA", true));
+            Assert.Contains("Join", input.Message);
+            await Assert.ThrowsAsync<HubException>(() => stranger.InvokeAsync<VmRunState>("Power", "poweroff"));
+            await Task.Delay(500);
+            Assert.Equal(0, Volatile.Read(ref strangerFrames));
+
+            // the owner's connection kept working through all that
+            Assert.Equal(VmRunState.Paused, await owner.InvokeAsync<VmRunState>("Power", "pause"));
+            Assert.Equal("paused", (await JsonAsync(await ca.GetAsync($"/api/vms/{id}")))["state"]!.GetValue<string>());
+            await Assert.ThrowsAsync<HubException>(() => owner.InvokeAsync<VmRunState>("Power", "pause"));
+            Assert.Equal(VmRunState.Running, await owner.InvokeAsync<VmRunState>("Power", "resume"));
+        }
+        finally
+        {
+            Assert.Equal(HttpStatusCode.OK, (await ca.PostAsync($"/api/vms/{id}/stop", null)).StatusCode);
+        }
+        Assert.Equal("stopped", (await JsonAsync(await ca.GetAsync($"/api/vms/{id}")))["state"]!.GetValue<string>());
+        lock (ownerFrames) Assert.NotEmpty(ownerFrames);
+    }
+
+    private static async Task<string> WaitForTextAsync(HubConnection c, string text)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        string last = "";
+        while (DateTime.UtcNow < until)
+        {
+            last = await c.InvokeAsync<string?>("GetScreenText") ?? "";
+            if (last.Contains(text)) return last;
+            await Task.Delay(100);
+        }
+        return last;
+    }
+}
