@@ -12,6 +12,10 @@ if [ -x scripts/build-guest-images.sh ]; then
   bash scripts/build-guest-images.sh || echo "warning: guest image build failed; boot tests will report it" >&2
 fi
 
+if [ -x scripts/build-web-assets.sh ]; then
+  bash scripts/build-web-assets.sh || echo "warning: console web assets could not be built" >&2
+fi
+
 if ! dotnet build VmPortal.sln -c Release -nologo -v q; then
   echo "build failed"
   echo "0 passed, 1 failed"

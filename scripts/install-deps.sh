@@ -12,6 +12,9 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 RUN_PKGS=(postgresql xorriso mtools grub-pc-bin grub-common seabios cpio gzip xz-utils ca-certificates)
 TEST_PKGS=(chromium nasm qemu-system-x86 fonts-dejavu-core)
 
+# The console client is bundled with npm + esbuild; the machine image may already ship Node.js (any >= 18 works).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then RUN_PKGS+=(nodejs npm); fi
+
 PKGS=("${RUN_PKGS[@]}")
 if [ "$MODE" = "test" ]; then PKGS+=("${TEST_PKGS[@]}"); fi
 

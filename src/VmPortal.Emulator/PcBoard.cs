@@ -71,6 +71,7 @@ internal sealed class PcBoard
         if (media.Floppy != null) Floppy.Drive(0).Insert(media.Floppy);
         FpuError = new FpuErrorLatch(Io, Pic);
         Cpu.FerrChanged = FpuError.SetFerr;
+        Cpu.IgnoreNumericError = () => FpuError.IgnoreNumericError;
 
         Pci = new PciBus(Io);
         Pci.ResetRequested += () => RequestReset("reset through port 0xCF9");

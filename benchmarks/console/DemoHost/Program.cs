@@ -8,6 +8,7 @@ using VmPortal.Benchmarks.Console.DemoHost;
 // The bundle is read from src/VmPortal.Web/wwwroot/console (scripts/build-web-assets.sh builds it).
 if (args.Contains("--browser-check")) return await BrowserCheck.RunAsync(args);
 if (args.Contains("--load-test")) return await LoadTest.RunAsync(args);
+if (args.Contains("--idle-vms")) return await IdleVms.RunAsync(args);
 var app = DemoServer.Build(args, args.SkipWhile(a => a != "--urls").Skip(1).FirstOrDefault() ?? "http://127.0.0.1:5090");
 await app.RunAsync();
 return 0;

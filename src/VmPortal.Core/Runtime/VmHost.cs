@@ -267,10 +267,36 @@ public sealed class HostedVm : IDisposable
         t?.Kick();
     }
 
+    private readonly object tickGate = new();
+    private object? submittedScreen; // the Screen object last submitted from (a reset builds a new one)
+
+    /// <summary>One frame tick (ticker thread): refresh the VGA picture and submit it when it changed.</summary>
     private void Tick(Machine m)
     {
-        if (m.CaptureScreen() is { } cap)
-            Console.SubmitFrame(cap.Pixels, cap.Width, cap.Height, PixelFormat.Argb32);
+        lock (tickGate)
+        {
+            var screen = m.Screen;
+            if (screen is null) return;
+            bool changed = screen.Refresh();
+            if (!changed && ReferenceEquals(screen, submittedScreen)) return;
+            if (screen.Width <= 0 || screen.Height <= 0) return;
+            submittedScreen = screen;
+            // The VGA's pixels are R | G<<8 | B<<16 | A<<24.
+            Console.SubmitFrame(screen.Pixels, screen.Width, screen.Height, PixelFormat.Abgr32);
+        }
+    }
+
+    /// <summary>The current screen as a PNG (null when nothing is displayed), for <c>console/screenshot</c>.</summary>
+    public byte[]? Screenshot()
+    {
+        var m = Machine;
+        if (m?.Screen is not { } screen) return null;
+        lock (tickGate) // Refresh has one consumer at a time: the ticker or this
+        {
+            screen.Refresh();
+            if (screen.Width <= 0 || screen.Height <= 0) return null;
+            return PngWriter.Encode(screen.Pixels, screen.Width, screen.Height, PixelFormat.Abgr32);
+        }
     }
 
     /// <summary>The machine ended (powered off, guest off, crash): release memory, stop the ticker, update state.</summary>

@@ -308,15 +308,18 @@ public class ConsoleStreamTests
         var screen = new Screen();
         var slowMachine = TimeSpan.FromSeconds(60); // rendering and encoding 40 text frames, on a loaded CI machine
         using var cts = new CancellationTokenSource(slowMachine);
-        var ticks = Task.Run(() =>
+        var churnStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ticks = Task.Run(async () =>
         {
+            await churnStarted.Task;
             for (int i = 0; i < 40; i++) { stream.SubmitFrame(screen.Next(), W, H, PixelFormat.Argb32); Thread.Yield(); }
         });
         var churn = Task.Run(async () =>
         {
             int joined = 0;
-            while (!ticks.IsCompleted)
+            while (!ticks.IsCompleted || joined < 3)
             {
+                churnStarted.TrySetResult();
                 using var v = stream.AddViewer();
                 var canvas = new uint[W * H];
                 var t = Task.Run(async () => { await foreach (var m in v.Reader.ReadAllAsync(cts.Token)) if (m.Payload is ConsoleFrame f) TestScreens.Apply(f, canvas, PixelFormat.Argb32); });

@@ -133,7 +133,7 @@ public class VmHostTests : IDisposable
         Assert.Equal((VmRunState.Stopped, 0L), (vm.State, host.ReservedMiB));
     }
 
-    [Fact(Skip = "COM1 is not wired into PcBoard yet (Machine.SerialOutput never fires); unskip when it is.")]
+    [Fact]
     public async Task Serial_output_reaches_the_log_the_console_and_pattern_waits()
     {
         // mov dx, 0x3F8; mov al, 'R'; out dx, al; mov al, 'D'; out dx, al; mov al, 'Y'; out dx, al; cli; hlt; jmp $-1
@@ -157,6 +157,31 @@ public class VmHostTests : IDisposable
         var none = await vm.WaitForAsync("never", WaitSource.Serial, TimeSpan.FromMilliseconds(200));
         Assert.False(none.Matched);
         Assert.Equal("RDY", none.LastText);
+    }
+
+    [Fact]
+    public async Task The_vga_picture_reaches_viewers_and_screenshots()
+    {
+        using var host = new VmHost();
+        var vm = host.Get(Guid.NewGuid());
+        using var viewer = vm.Console.AddViewer();
+        await vm.StartAsync(Config("screen"));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        ConsoleFrame? frame = null;
+        await foreach (var m in viewer.Reader.ReadAllAsync(cts.Token))
+            if (m.Payload is ConsoleFrame f) { frame = f; break; }
+        Assert.NotNull(frame);
+        Assert.True(frame!.Full);
+        var screen = vm.Machine!.Screen!;
+        Assert.Equal((screen.Width, screen.Height), (frame.Width, frame.Height));
+        Assert.True(frame.Width > 0 && frame.Height > 0);
+
+        var png = vm.Screenshot()!;
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, png[..4]);
+        Assert.Equal(screen.Width, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)));
+        Assert.Equal(screen.Height, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20)));
+        await vm.PowerOffAsync();
+        Assert.Null(vm.Screenshot());
     }
 
     [Fact]

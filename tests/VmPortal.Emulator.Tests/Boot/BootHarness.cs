@@ -26,6 +26,23 @@ public sealed class BootFactAttribute : FactAttribute
                 return;
             }
     }
+
+    /// <summary>
+    /// Names a known, open gap that keeps this guest from passing yet (with where it stops). Such a test is
+    /// skipped with that reason unless <c>VMPORTAL_RUN_KNOWN_GAPS=1</c>, so developers can still run it while fixing it.
+    /// </summary>
+    public string? KnownGap
+    {
+        get => _knownGap;
+        set
+        {
+            _knownGap = value;
+            if (value != null && Skip == null && Environment.GetEnvironmentVariable("VMPORTAL_RUN_KNOWN_GAPS") != "1")
+                Skip = $"known gap: {value} (set VMPORTAL_RUN_KNOWN_GAPS=1 to run it)";
+        }
+    }
+
+    private string? _knownGap;
 }
 
 /// <summary>Runs one machine and waits for text on its serial port or its VGA text screen.</summary>

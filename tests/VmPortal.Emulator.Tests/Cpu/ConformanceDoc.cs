@@ -39,7 +39,7 @@ internal static class ConformanceDoc
             sb.AppendLine($"| {kind} | {n} | {why} |");
         }
         sb.AppendLine($"| INT 12 vs 13 | (harness) | The 286 reports every real-mode segment-limit violation as INT 13; an i386+ raises #SS (INT 12) for SS-relative operands. Where INT 13 is expected the harness points the INT 12 vector at the recorded INT 13 handler, so both land at the same place and everything else is compared. |");
-        sb.AppendLine($"| ESC (D8) | (design) | With no x87 attached the ESC opcodes only read their operand's first word (limit faults as on the 286); once the X87 is wired the real FPU runs them. |");
+        sb.AppendLine($"| ESC (D8) | (design) | The x87 is wired: D8 forms execute on the real FPU (state changes are invisible to this suite, which compares CPU registers and memory). |");
         sb.AppendLine($"| undefined encodings | {undefinedFailed} | 8F, C6, C7 with ModRM reg ≠ 0 are undefined (metadata status); the 286 executes them as reg 0, an i686 may differ. Reported, not required. |");
         sb.AppendLine();
         sb.AppendLine("## Per form");
