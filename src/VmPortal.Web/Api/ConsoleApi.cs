@@ -71,8 +71,7 @@ public static class ConsoleApi
     {
         var (vm, error) = await Resolve(id, user, rt);
         if (vm is null) return error!;
-        if (vm.Machine?.CaptureScreen() is not { } cap || cap.Width == 0 || cap.Height == 0) return NoMachine(vm);
-        var png = PngWriter.Encode(cap.Pixels, cap.Width, cap.Height, PixelFormat.Argb32);
+        if (vm.Screenshot() is not { } png) return NoMachine(vm);
         return TypedResults.File(png, "image/png", $"screen-{id:N}.png");
     }
 
