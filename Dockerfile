@@ -1,12 +1,18 @@
 # VmPortal portal image: build with the .NET SDK, run on the ASP.NET runtime, serve on port 5080.
 # The container needs an external PostgreSQL (ConnectionStrings__Portal); docker-compose.yml provides one.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# Node.js bundles the browser console client (wwwroot-assets/ -> wwwroot/console/) during the Web build.
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Directory.Build.props VmPortal.sln ./
+COPY scripts/ scripts/
+COPY wwwroot-assets/ wwwroot-assets/
 COPY src/ src/
 RUN dotnet publish src/VmPortal.Web/VmPortal.Web.csproj -c Release -o /app/publish -p:UseAppHost=false
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
+# SeaBIOS and its VGA BIOS are the VMs' firmware (found at /usr/share/seabios at run time).
+RUN apt-get update && apt-get install -y --no-install-recommends seabios && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/publish ./
 # Data layout (same keys as appsettings.json / docs/portal.md):
