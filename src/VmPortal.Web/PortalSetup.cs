@@ -179,5 +179,7 @@ public static class PortalSetup
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
     }
 
-    private static bool IsApi(HttpRequest request) => request.Path.StartsWithSegments("/api");
+    // REST endpoints and SignalR hubs answer 401/403 instead of redirecting to the sign-in page.
+    private static bool IsApi(HttpRequest request) =>
+        request.Path.StartsWithSegments("/api") || request.Path.StartsWithSegments("/hubs");
 }

@@ -22,6 +22,19 @@ public sealed class ConsoleHubTests(PortalAppFixture app) : ApiTestBase(app)
             .Build();
 
     [Fact]
+    public async Task Console_hub_answers_401_without_credentials_instead_of_redirecting()
+    {
+        using var anonymous = App.Client();
+        using var forged = App.Client("vmp_not-a-real-token");
+        foreach (var client in new[] { anonymous, forged })
+        {
+            var res = await client.PostAsync(ConsoleHub.Path + "/negotiate?negotiateVersion=1", null);
+            Assert.Equal(HttpStatusCode.Unauthorized, res.StatusCode);
+            Assert.Null(res.Headers.Location);
+        }
+    }
+
+    [Fact]
     public async Task Console_hub_streams_frames_to_the_owner_and_refuses_others()
     {
         var a = await App.NewUserAsync(Unique("hub-a"));
