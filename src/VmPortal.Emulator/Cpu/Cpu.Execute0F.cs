@@ -117,7 +117,7 @@ public sealed partial class Cpu
             {
                 DecodeModRM();
                 if (_regField < 4) throw Fault(6);
-                BitOp(_regField - 4, true);
+                BitOp(_regField switch { 4 => 0, 5 => 1, 6 => 3, _ => 2 }, true); // BT BTS BTR BTC
                 return;
             }
             case 0xBB: BitOp(2, false); return;
