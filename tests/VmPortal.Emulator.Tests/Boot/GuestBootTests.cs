@@ -12,7 +12,6 @@ public class GuestBootTests
 {
     private const uint LinuxNeeds = TestGuests.CpuidFpu | TestGuests.CpuidCx8 | TestGuests.CpuidCmov; // GUESTS.md
     private const string Linux = "Debian's i386 686 kernel";
-    private const string LinuxGap = "the Debian kernel does not reach its shell on our CPU yet (no console output within the step timeout; earlier runs showed Bad page state in memblock_free_all and a slub BUG in kmem_cache_init, i.e. a CPU instruction bug, issue 3)";
     private const string Command = "uname -m; echo $((6*7))\n";
 
     [BootFact(0, "SeaBIOS")]
@@ -23,7 +22,7 @@ public class GuestBootTests
         await h.WaitFor(@"SeaBIOS \(version", serial: false);
     }
 
-    [BootFact(LinuxNeeds, Linux, GuestImages.RescueIso, KnownGap = LinuxGap)]
+    [BootFact(LinuxNeeds, Linux, GuestImages.RescueIso)]
     public async Task TheLinuxIsoBootsFromCdToAShellDrivenByTheKeyboardAndReadFromTheScreen()
     {
         using var h = new BootHarness(BootHarness.Config(cdrom: GuestImages.RescueIso));
@@ -35,7 +34,7 @@ public class GuestBootTests
         await h.WaitFor(@"^42\s*$", serial: false);
     }
 
-    [BootFact(LinuxNeeds, Linux, GuestImages.RescueIso, KnownGap = LinuxGap)]
+    [BootFact(LinuxNeeds, Linux, GuestImages.RescueIso)]
     public async Task TheLinuxIsoShellAnswersOverTheSerialConsole()
     {
         using var h = new BootHarness(BootHarness.Config(cdrom: GuestImages.RescueIso));
@@ -48,7 +47,7 @@ public class GuestBootTests
         await h.WaitFor(@"^42\r?$", screen: false, serialFrom: from);
     }
 
-    [BootFact(LinuxNeeds, Linux, GuestImages.RescueKernel, GuestImages.RescueInitrd, KnownGap = LinuxGap)]
+    [BootFact(LinuxNeeds, Linux, GuestImages.RescueKernel, GuestImages.RescueInitrd)]
     public async Task DirectKernelBootReachesTheSamePrompt()
     {
         using var h = new BootHarness(BootHarness.Config(kernel: GuestImages.RescueKernel, initrd: GuestImages.RescueInitrd, append: GuestImages.RescueCommandLine));
