@@ -594,6 +594,12 @@ public sealed partial class Cpu
     private void Group3(int size)
     {
         DecodeModRM();
+        Group3Body(size);
+    }
+
+    /// <summary>F6/F7 after the ModRM byte is decoded (also called by the decoded-instruction cache for /2-/7).</summary>
+    private void Group3Body(int size)
+    {
         switch (_regField)
         {
             case 0: case 1:

@@ -12,31 +12,61 @@ public sealed record JoinResult(string VmId, bool ReadOnly, VmRunState State, in
 
 /// <summary>
 /// The live console of a VM at <c>/hubs/console</c> (SignalR, MessagePack or JSON; docs/console.md). A connection
-/// joins one VM (<see cref="JoinConsole"/>: owner or admin; "not found" and "not yours" are the same refusal),
-/// gets its own viewer of the VM's shared <see cref="ConsoleStream"/> (full frame first, a slow viewer skips frames),
-/// and sends keyboard input and power commands. Errors for the caller are <see cref="HubException"/>s.
-/// View-only share links are not implemented yet, so every joined viewer may send input.
+/// joins one VM (<see cref="JoinConsole"/>: owner or admin; "not found" and "not yours" are the same refusal; or anyone,
+/// signed in or not, holding a valid view-only share link), gets its own viewer of the VM's shared
+/// <see cref="ConsoleStream"/> (full frame first, a slow viewer skips frames), and sends keyboard input and power
+/// commands. Errors for the caller are <see cref="HubException"/>s.
+/// The hub itself admits anonymous connections (share-link viewers have no account), so every method checks: input
+/// and power need a signed-in caller ([Authorize] per method) who joined a VM they may use, and not through a link;
+/// reading (frames, screen text) needs a joined viewer. Links that are revoked or expire cut their viewers off
+/// (<see cref="ConsoleConnections"/>).
 /// </summary>
-[Authorize]
-public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections, ILogger<ConsoleHub> log) : Hub
+public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections, ConsoleShareService shares, ILogger<ConsoleHub> log) : Hub
 {
     public const string Path = "/hubs/console";
     private const string Refused = "This VM does not exist or you may not use its console.";
+    private const string BadLink = "This share link is invalid, expired or revoked.";
+    private const string ViewOnly = "This console is view-only.";
 
+    /// <summary>
+    /// Joins the console of <paramref name="vmId"/>. Without <paramref name="shareToken"/> the caller must be signed
+    /// in as the owner or an admin; with one, the token must be a valid link to that VM and the viewer is read-only.
+    /// </summary>
     public async Task<JoinResult> JoinConsole(string vmId, string? shareToken)
     {
-        if (!string.IsNullOrEmpty(shareToken)) throw new HubException("Share links are not supported yet.");
         if (!Guid.TryParse(vmId, out var id)) throw new HubException(Refused);
+        if (!string.IsNullOrEmpty(shareToken))
+        {
+            var grant = await shares.ResolveAsync(shareToken);
+            if (grant is null || grant.VmId != id) throw new HubException(BadLink);
+            var shared = runtime.Host.Get(id);
+            var roViewer = shared.Console.AddViewer(readOnly: true);
+            connections.Start(Context, shared, roViewer, grant.ShareId, grant.ExpiresAt);
+            if (!await shares.IsActiveAsync(grant.ShareId)) // revoked while joining
+            {
+                connections.Stop(Context.ConnectionId);
+                throw new HubException(BadLink);
+            }
+            log.LogInformation("console of VM {Vm} opened through share link {Prefix} by {User}", id, grant.Prefix,
+                Context.User?.Identity?.Name ?? "an anonymous viewer");
+            return Result(id, shared, readOnly: true);
+        }
         var vm = await runtime.FindAsync(Caller.From(Context.User), id);
         if (vm is null) throw new HubException(Refused);
         var hosted = runtime.Host.Get(id);
         var viewer = hosted.Console.AddViewer(readOnly: false);
-        connections.Start(Context.ConnectionId, hosted, viewer);
+        connections.Start(Context, hosted, viewer);
+        return Result(id, hosted, readOnly: false);
+    }
+
+    private static JoinResult Result(Guid id, HostedVm hosted, bool readOnly)
+    {
         var screen = hosted.Machine?.Screen;
-        return new JoinResult(id.ToString(), false, hosted.State, screen?.Width ?? 720, screen?.Height ?? 400);
+        return new JoinResult(id.ToString(), readOnly, hosted.State, screen?.Width ?? 720, screen?.Height ?? 400);
     }
 
     /// <summary>One physical key (<c>KeyboardEvent.code</c>) down or up; releases of keys not held are dropped.</summary>
+    [Authorize]
     public void Key(string code, bool down)
     {
         var (vm, viewer) = Input();
@@ -46,6 +76,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
     }
 
     /// <summary>Types text on a US layout ("\n" is Enter).</summary>
+    [Authorize]
     public void TypeText(string text)
     {
         var (vm, _) = Input();
@@ -53,6 +84,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
     }
 
     /// <summary>"ctrl-alt-del", "ctrl-alt-f2", "alt-sysrq-s", "printscreen", …</summary>
+    [Authorize]
     public void SpecialKeys(string combo)
     {
         var (vm, _) = Input();
@@ -60,10 +92,13 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
     }
 
     /// <summary>No mouse in the emulator yet: accepted and ignored.</summary>
+    [Authorize]
     public void Mouse(int dx, int dy, int buttons) => Input();
 
-    public void RequestFullFrame() => connections.Get(Context.ConnectionId)?.Viewer.RequestFullFrame();
+    /// <summary>Asks for a full frame next (after a canvas reset); needs a joined viewer.</summary>
+    public void RequestFullFrame() => Joined().Viewer.RequestFullFrame();
 
+    [Authorize]
     public void SerialInput(byte[] bytes)
     {
         var (vm, _) = Input();
@@ -72,10 +107,11 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
     }
 
     /// <summary>start, shutdown (= power off until ACPI shutdown exists), poweroff, reset, pause, resume.</summary>
+    [Authorize]
     public async Task<VmRunState> Power(string action)
     {
         var c = connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
-        if (c.Viewer.ReadOnly) throw new HubException("This console is view-only.");
+        if (c.Viewer.ReadOnly) throw new HubException(ViewOnly);
         var vm = c.Vm;
         try
         {
@@ -102,7 +138,8 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         return vm.State;
     }
 
-    public string? GetScreenText() => (connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.")).Vm.ScreenText();
+    /// <summary>The text-mode screen as plain text (null in graphics modes or when stopped); view-only viewers may read it.</summary>
+    public string? GetScreenText() => Joined().Vm.ScreenText();
 
     public long Ping() => Environment.TickCount64;
 
@@ -119,10 +156,13 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         return Task.CompletedTask;
     }
 
+    private ConsoleConnections.Connection Joined() =>
+        connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
+
     private (HostedVm Vm, ConsoleViewer Viewer) Input()
     {
-        var c = connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
-        if (c.Viewer.ReadOnly) throw new HubException("This console is view-only.");
+        var c = Joined();
+        if (c.Viewer.ReadOnly) throw new HubException(ViewOnly);
         if (c.Vm.State != VmRunState.Running) throw new HubException($"The VM is {c.Vm.State.ToString().ToLowerInvariant()}.");
         return (c.Vm, c.Viewer);
     }
