@@ -146,7 +146,8 @@ public sealed partial class Cpu
     public uint Esi { get => _r[ESI]; set => _r[ESI] = value; }
     public uint Edi { get => _r[EDI]; set => _r[EDI] = value; }
     public uint Eip { get => _eip; set { _eip = value; InvalidateFetch(); } }
-    public uint Eflags { get => GetFlags(); set => SetFlagsRaw(value); }
+    /// <summary>EFLAGS. Reading never changes CPU state (the machine's diagnostics read it from another thread).</summary>
+    public uint Eflags { get => ComputeFlags() | 2; set => SetFlagsRaw(value); }
     public uint Cr0 => _cr0;
     public uint Cr2 => _cr2;
     public uint Cr3 => _cr3;
