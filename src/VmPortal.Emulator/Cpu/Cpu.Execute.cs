@@ -62,8 +62,26 @@ public sealed partial class Cpu
         _eip &= _ipMask; // 16-bit code: IP wraps at 64 KiB
     }
 
+    /// <summary>
+    /// Diagnostics: when the environment variable VMPORTAL_CPU_HISTOGRAM=1 is set, counts of the opcodes executed by
+    /// the interpreter (not by the decoded-instruction cache) since the process started: [0..255] one-byte
+    /// opcodes, [256 + x] for 0F x. Null otherwise. Used to choose which instructions the cache should handle.
+    /// </summary>
+    public static long[]? InterpreterOpcodeHistogram { get; } =
+        Environment.GetEnvironmentVariable("VMPORTAL_CPU_HISTOGRAM") == "1" ? new long[512] : null;
+
     private void Execute(byte op)
     {
+        if (InterpreterOpcodeHistogram is { } hist)
+        {
+            int k = op;
+            if (op == 0x0F)
+            {
+                uint lin = _csBase + _eip;
+                if ((lin & 0xFFFF_F000) == _fetchPage) k = 256 + At(_ram, _fetchDelta + (int)lin);
+            }
+            hist[k]++;
+        }
         int osz = _opSize;
         switch (op)
         {
