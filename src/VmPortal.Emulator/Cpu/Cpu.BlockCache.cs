@@ -410,7 +410,12 @@ public sealed unsafe partial class Cpu
                 if ((op & 1) == 0) d.Size = 1;
                 d.Sub = d.Reg;
                 d.Imm8 = op >= 0xD0 ? (byte)1 : DecByte(ref p, end);
-                d.Handler = &OpShiftImm;
+                if (d.Size == 4 && d.Mem == 0 && d.Sub >= 4)
+                {
+                    d.Imm8 &= 0x1F;
+                    d.Handler = &OpShiftRI32;
+                }
+                else d.Handler = &OpShiftImm;
                 break;
             case 0xD2: case 0xD3:
                 DecModRM(ref d, ref p, end, a32, segOvr);
@@ -511,8 +516,7 @@ public sealed unsafe partial class Cpu
                         break;
                     case 0xB6: case 0xB7: case 0xBE: case 0xBF:
                         DecModRM(ref d, ref p, end, a32, segOvr);
-                        d.Sub = op2;
-                        d.Handler = &OpMovExtend;
+                        d.Handler = op2 switch { 0xB6 => &OpMovzxB, 0xB7 => &OpMovzxW, 0xBE => &OpMovsxB, _ => &OpMovsxW };
                         break;
                     default:
                         return false;

@@ -188,6 +188,26 @@ public sealed unsafe partial class Cpu
         c.ShiftOp(o.Sub, a, o.Imm8, o.Size);
     }
 
+    /// <summary>SHL/SAL/SHR/SAR of a 32-bit register by an immediate count (Imm8 already masked to 0-31).</summary>
+    private static void OpShiftRI32(Cpu c, ref DecodedOp o)
+    {
+        int count = o.Imm8;
+        if (count == 0) return;
+        ref uint dst = ref c.Reg(o.Rm);
+        uint a = dst, r;
+        bool cf, of = false;
+        if (o.Sub == 5) r = ShrCalc(a, count, 4, out cf, out of);
+        else if (o.Sub == 7) r = SarCalc(a, count, 4, out cf);
+        else r = ShlCalc(a, count, 4, out cf, out of);
+        dst = r;
+        c.SetFlagsResult(r, 4, cf, of, false);
+    }
+
+    private static void OpMovzxB(Cpu c, ref DecodedOp o) => c.SetReg(o.Size, o.Reg, c.OpReadRm(ref o, 1));
+    private static void OpMovzxW(Cpu c, ref DecodedOp o) => c.SetReg(o.Size, o.Reg, c.OpReadRm(ref o, 2));
+    private static void OpMovsxB(Cpu c, ref DecodedOp o) => c.SetReg(o.Size, o.Reg, (uint)(sbyte)c.OpReadRm(ref o, 1));
+    private static void OpMovsxW(Cpu c, ref DecodedOp o) => c.SetReg(o.Size, o.Reg, (uint)(short)c.OpReadRm(ref o, 2));
+
     private static void OpShiftCl(Cpu c, ref DecodedOp o)
     {
         c.SetupRmTarget(ref o);
@@ -243,18 +263,6 @@ public sealed unsafe partial class Cpu
         uint a = c.OpReadRm(ref o, size), b = c.GetReg(size, o.Reg);
         c.OpWriteRm(ref o, size, b);
         c.SetReg(size, o.Reg, a);
-    }
-
-    private static void OpMovExtend(Cpu c, ref DecodedOp o)
-    {
-        uint v = o.Sub switch
-        {
-            0xB6 => c.OpReadRm(ref o, 1),
-            0xB7 => c.OpReadRm(ref o, 2),
-            0xBE => (uint)(sbyte)c.OpReadRm(ref o, 1),
-            _ => (uint)(short)c.OpReadRm(ref o, 2),
-        };
-        c.SetReg(o.Size, o.Reg, v);
     }
 
     private static void OpCmov(Cpu c, ref DecodedOp o)
