@@ -17,8 +17,9 @@ public sealed unsafe partial class Cpu
     private readonly DecodedOp[] _scratchOps = new DecodedOp[CodeBlock.MaxOps];
     private bool _decOverrun;
 
-    /// <summary>Turns the decoded-instruction cache off (every instruction interpreted): for differential tests.</summary>
-    public bool BlockCacheEnabled { get; set; } = true;
+    /// <summary>Turns the decoded-instruction cache off (every instruction interpreted): for differential tests.
+    /// Defaults to on; the environment variable VMPORTAL_CPU_CACHE=0 turns it off (A/B measurements).</summary>
+    public bool BlockCacheEnabled { get; set; } = Environment.GetEnvironmentVariable("VMPORTAL_CPU_CACHE") != "0";
 
     /// <summary>Blocks decoded since power-on (statistics for tests and benchmarks).</summary>
     public long BlocksCompiled { get; private set; }
@@ -44,32 +45,38 @@ public sealed unsafe partial class Cpu
     /// </summary>
     private bool RunBlock(long end)
     {
-        uint lin = _csBase + _eip;
-        if ((lin & 0xFFFF_F000) != _fetchPage && !PrepareFetch(lin)) return false;
-        int off = _fetchDelta + (int)lin;
-        int slot = BlockSlot(off);
-        CodeBlock? b = At(_blocks, slot);
-        if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Version != At(_codeVersion, off >> 12))
+        bool ran = false;
+        while (true)
         {
-            if (!BlockCacheEnabled) return false;
-            b = CompileBlock(off);
-            At(_blocks, slot) = b;
+            uint lin = _csBase + _eip;
+            if ((lin & 0xFFFF_F000) != _fetchPage && !PrepareFetch(lin)) return ran;
+            int off = _fetchDelta + (int)lin;
+            int slot = BlockSlot(off);
+            CodeBlock? b = At(_blocks, slot);
+            if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Version != At(_codeVersion, off >> 12))
+            {
+                b = CompileBlock(off);
+                At(_blocks, slot) = b;
+            }
+            if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) return ran;
+            long budget = end - InstructionCount;
+            int n = b.Count <= budget ? b.Count : (int)budget;
+            ref DecodedOp op = ref MemoryMarshal.GetArrayDataReference(b.Ops);
+            for (int i = 0; ;)
+            {
+                uint e = _eip;
+                _startEip = e;
+                _eip = e + op.Len;
+                op.Handler(this, ref op);
+                InstructionCount++;
+                if (++i >= n || _checkEvents) break;
+                op = ref Unsafe.Add(ref op, 1);
+            }
+            // After an interpreted instruction (it may have changed anything, e.g. halted) the run loop looks first.
+            if (b.EndsInInterpreter || _checkEvents || InstructionCount >= end) return true;
+            ran = true;
+            _startEip = _eip;
         }
-        if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) return false;
-        long budget = end - InstructionCount;
-        int n = b.Count <= budget ? b.Count : (int)budget;
-        ref DecodedOp op = ref MemoryMarshal.GetArrayDataReference(b.Ops);
-        for (int i = 0; ;)
-        {
-            uint e = _eip;
-            _startEip = e;
-            _eip = e + op.Len;
-            op.Handler(this, ref op);
-            InstructionCount++;
-            if (++i >= n || _checkEvents) break;
-            op = ref Unsafe.Add(ref op, 1);
-        }
-        return true;
     }
 
     /// <summary>Sets up the cached fetch page for a linear code address without consuming a byte (may raise #PF).</summary>
@@ -104,7 +111,7 @@ public sealed unsafe partial class Cpu
         int pageEnd = (off & ~0xFFF) + 0x1000;
         int n = 0, p = off;
         var ops = _scratchOps;
-        bool cs32 = _cs32;
+        bool cs32 = _cs32, interp = false;
         while (n < CodeBlock.MaxOps)
         {
             ref DecodedOp d = ref ops[n];
@@ -115,13 +122,14 @@ public sealed unsafe partial class Cpu
                 d = default;
                 d.Handler = &OpInterpret;
                 n++;
+                interp = true;
                 break;
             }
             n++;
             p += d.Len;
             if (ends || p >= pageEnd) break;
         }
-        var b = new CodeBlock(n) { Offset = off, Cs32 = cs32, Version = _codeVersion[page], Count = n, Bytes = p - off };
+        var b = new CodeBlock(n) { Offset = off, Cs32 = cs32, Version = _codeVersion[page], Count = n, Bytes = p - off, EndsInInterpreter = interp };
         Array.Copy(ops, b.Ops, n);
         BlocksCompiled++;
         return b;
@@ -265,7 +273,7 @@ public sealed unsafe partial class Cpu
                 DecModRM(ref d, ref p, end, a32, segOvr);
                 d.Sub = (byte)(op >> 3);
                 if ((op & 1) == 0) d.Size = 1;
-                d.Handler = d.Mem == 0 && d.Size == 4 ? &OpAluRR32 : &OpAluRmReg;
+                d.Handler = d.Size != 4 ? &OpAluRmReg : d.Mem == 0 ? &OpAluRR32 : &OpAluMR32;
                 break;
             case 0x02: case 0x0A: case 0x12: case 0x1A: case 0x22: case 0x2A: case 0x32: case 0x3A:
             case 0x03: case 0x0B: case 0x13: case 0x1B: case 0x23: case 0x2B: case 0x33: case 0x3B:
@@ -273,7 +281,7 @@ public sealed unsafe partial class Cpu
                 d.Sub = (byte)(op >> 3);
                 if ((op & 1) == 0) d.Size = 1;
                 if (d.Mem == 0 && d.Size == 4) { (d.Reg, d.Rm) = (d.Rm, d.Reg); d.Handler = &OpAluRR32; }
-                else d.Handler = &OpAluRegRm;
+                else d.Handler = d.Size == 4 ? &OpAluRM32 : &OpAluRegRm;
                 break;
             case 0x04: case 0x0C: case 0x14: case 0x1C: case 0x24: case 0x2C: case 0x34: case 0x3C:
             case 0x05: case 0x0D: case 0x15: case 0x1D: case 0x25: case 0x2D: case 0x35: case 0x3D:
@@ -287,15 +295,15 @@ public sealed unsafe partial class Cpu
             case 0x48: case 0x49: case 0x4A: case 0x4B: case 0x4C: case 0x4D: case 0x4E: case 0x4F:
                 d.Rm = (byte)(op & 7);
                 d.Sub = (byte)((op >> 3) & 1);
-                d.Handler = &OpIncDecRm;
+                d.Handler = osz == 4 ? &OpIncDecR32 : &OpIncDecRm;
                 break;
             case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
                 d.Reg = (byte)(op & 7);
-                d.Handler = &OpPushReg;
+                d.Handler = osz == 4 ? &OpPushR32 : &OpPushReg;
                 break;
             case 0x58: case 0x59: case 0x5A: case 0x5B: case 0x5C: case 0x5D: case 0x5E: case 0x5F:
                 d.Reg = (byte)(op & 7);
-                d.Handler = &OpPopReg;
+                d.Handler = osz == 4 ? &OpPopR32 : &OpPopReg;
                 break;
             case 0x68:
                 d.Imm = DecImm(ref p, end, osz);
@@ -328,12 +336,12 @@ public sealed unsafe partial class Cpu
                 DecModRM(ref d, ref p, end, a32, segOvr);
                 d.Sub = d.Reg;
                 d.Imm = op == 0x81 ? DecImm(ref p, end, osz) : (uint)(sbyte)DecByte(ref p, end) & szMask;
-                d.Handler = d.Mem == 0 && osz == 4 ? &OpAluRI32 : &OpAluRmImm;
+                d.Handler = osz != 4 ? &OpAluRmImm : d.Mem == 0 ? &OpAluRI32 : &OpAluMI32;
                 break;
             case 0x84: case 0x85:
                 DecModRM(ref d, ref p, end, a32, segOvr);
                 if (op == 0x84) d.Size = 1;
-                d.Handler = &OpTestRmReg;
+                d.Handler = d.Size == 4 && d.Mem == 0 ? &OpTestRR32 : &OpTestRmReg;
                 break;
             case 0x86: case 0x87:
                 DecModRM(ref d, ref p, end, a32, segOvr);
@@ -402,7 +410,12 @@ public sealed unsafe partial class Cpu
                 if ((op & 1) == 0) d.Size = 1;
                 d.Sub = d.Reg;
                 d.Imm8 = op >= 0xD0 ? (byte)1 : DecByte(ref p, end);
-                d.Handler = &OpShiftImm;
+                if (d.Size == 4 && d.Mem == 0 && d.Sub >= 4)
+                {
+                    d.Imm8 &= 0x1F;
+                    d.Handler = &OpShiftRI32;
+                }
+                else d.Handler = &OpShiftImm;
                 break;
             case 0xD2: case 0xD3:
                 DecModRM(ref d, ref p, end, a32, segOvr);
@@ -503,8 +516,7 @@ public sealed unsafe partial class Cpu
                         break;
                     case 0xB6: case 0xB7: case 0xBE: case 0xBF:
                         DecModRM(ref d, ref p, end, a32, segOvr);
-                        d.Sub = op2;
-                        d.Handler = &OpMovExtend;
+                        d.Handler = op2 switch { 0xB6 => &OpMovzxB, 0xB7 => &OpMovzxW, 0xBE => &OpMovsxB, _ => &OpMovsxW };
                         break;
                     default:
                         return false;

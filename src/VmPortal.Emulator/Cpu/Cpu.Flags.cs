@@ -96,27 +96,31 @@ public sealed partial class Cpu
     /// <summary>Computes every lazy flag into _flags.</summary>
     private void MaterializeFlags()
     {
-        if (_lazy == 0) return;
-        _flags = ComputeFlags();
-        _lazy = 0;
-    }
-
-    /// <summary>
-    /// EFLAGS with the lazy bits computed, without changing any state: safe to call from another thread while the
-    /// CPU runs (diagnostics), where materialising would race with the running instruction and could lose IF.
-    /// </summary>
-    private uint ComputeFlags()
-    {
         uint l = _lazy;
+        if (l == 0) return;
         uint f = _flags & ~l;
-        if (l == 0) return f;
         if ((l & CF) != 0 && ComputeCF()) f |= CF;
         if ((l & PF) != 0 && s_parity[_lfRes & 0xFF] != 0) f |= PF;
         if ((l & AF) != 0 && ComputeAF()) f |= AF;
         if ((l & ZF) != 0 && (_lfRes & _lfMask) == 0) f |= ZF;
         if ((l & SF) != 0 && (_lfRes & _lfSign) != 0) f |= SF;
         if ((l & OF) != 0 && ComputeOF()) f |= OF;
-        return f;
+        _flags = f;
+        _lazy = 0;
+    }
+
+    /// <summary>EFLAGS with the lazy flags computed but not stored (no side effect on the CPU state).</summary>
+    private uint PeekFlags()
+    {
+        uint l = _lazy;
+        uint f = _flags & ~l;
+        if ((l & CF) != 0 && ComputeCF()) f |= CF;
+        if ((l & PF) != 0 && s_parity[_lfRes & 0xFF] != 0) f |= PF;
+        if ((l & AF) != 0 && ComputeAF()) f |= AF;
+        if ((l & ZF) != 0 && (_lfRes & _lfMask) == 0) f |= ZF;
+        if ((l & SF) != 0 && (_lfRes & _lfSign) != 0) f |= SF;
+        if ((l & OF) != 0 && ComputeOF()) f |= OF;
+        return f | 2;
     }
 
     private uint GetFlags()

@@ -66,6 +66,49 @@ public sealed unsafe partial class Cpu
         c.SetLazy(lop, a, b, r, 4);
     }
 
+    private static void OpAluMR32(Cpu c, ref DecodedOp o)
+    {
+        uint ea = c.OpEa(ref o);
+        uint a = c.Read32(o.Seg, ea), b = c.Reg(o.Reg);
+        uint r = c.AluCalc(o.Sub, a, b, 4, out var lop);
+        if (o.Sub != 7) c.Write32(o.Seg, ea, r);
+        c.SetLazy(lop, a, b, r, 4);
+    }
+
+    private static void OpAluRM32(Cpu c, ref DecodedOp o)
+    {
+        uint b = c.Read32(o.Seg, c.OpEa(ref o));
+        ref uint dst = ref c.Reg(o.Reg);
+        uint a = dst;
+        uint r = c.AluCalc(o.Sub, a, b, 4, out var lop);
+        if (o.Sub != 7) dst = r;
+        c.SetLazy(lop, a, b, r, 4);
+    }
+
+    private static void OpAluMI32(Cpu c, ref DecodedOp o)
+    {
+        uint ea = c.OpEa(ref o);
+        uint a = c.Read32(o.Seg, ea), b = o.Imm;
+        uint r = c.AluCalc(o.Sub, a, b, 4, out var lop);
+        if (o.Sub != 7) c.Write32(o.Seg, ea, r);
+        c.SetLazy(lop, a, b, r, 4);
+    }
+
+    private static void OpTestRR32(Cpu c, ref DecodedOp o)
+    {
+        uint a = c.Reg(o.Rm), b = c.Reg(o.Reg);
+        c.SetLazy(LazyOp.Logic, a, b, a & b, 4);
+    }
+
+    private static void OpIncDecR32(Cpu c, ref DecodedOp o)
+    {
+        ref uint dst = ref c.Reg(o.Rm);
+        uint a = dst;
+        uint r = o.Sub == 0 ? a + 1 : a - 1;
+        dst = r;
+        c.SetLazyIncDec(o.Sub == 0 ? LazyOp.Inc : LazyOp.Dec, a, r, 4);
+    }
+
     private static void OpAluRmReg(Cpu c, ref DecodedOp o)
     {
         int size = o.Size;
@@ -130,16 +173,44 @@ public sealed unsafe partial class Cpu
         c.SetReg(size, o.Reg, c.IMul2(c.GetReg(size, o.Reg), b, size));
     }
 
+    /// <summary>The ModRM state ShiftOp's WriteRM needs (destination register or address).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SetupRmTarget(ref DecodedOp o)
+    {
+        if (o.Mem != 0) { _mod = 0; _ea = OpEa(ref o); _eaSeg = o.Seg; }
+        else { _mod = 3; _rm = o.Rm; }
+    }
+
     private static void OpShiftImm(Cpu c, ref DecodedOp o)
     {
-        c.SetupModRM(ref o);
+        c.SetupRmTarget(ref o);
         uint a = c.OpReadRm(ref o, o.Size);
         c.ShiftOp(o.Sub, a, o.Imm8, o.Size);
     }
 
+    /// <summary>SHL/SAL/SHR/SAR of a 32-bit register by an immediate count (Imm8 already masked to 0-31).</summary>
+    private static void OpShiftRI32(Cpu c, ref DecodedOp o)
+    {
+        int count = o.Imm8;
+        if (count == 0) return;
+        ref uint dst = ref c.Reg(o.Rm);
+        uint a = dst, r;
+        bool cf, of = false;
+        if (o.Sub == 5) r = ShrCalc(a, count, 4, out cf, out of);
+        else if (o.Sub == 7) r = SarCalc(a, count, 4, out cf);
+        else r = ShlCalc(a, count, 4, out cf, out of);
+        dst = r;
+        c.SetFlagsResult(r, 4, cf, of, false);
+    }
+
+    private static void OpMovzxB(Cpu c, ref DecodedOp o) => c.SetReg(o.Size, o.Reg, c.OpReadRm(ref o, 1));
+    private static void OpMovzxW(Cpu c, ref DecodedOp o) => c.SetReg(o.Size, o.Reg, c.OpReadRm(ref o, 2));
+    private static void OpMovsxB(Cpu c, ref DecodedOp o) => c.SetReg(o.Size, o.Reg, (uint)(sbyte)c.OpReadRm(ref o, 1));
+    private static void OpMovsxW(Cpu c, ref DecodedOp o) => c.SetReg(o.Size, o.Reg, (uint)(short)c.OpReadRm(ref o, 2));
+
     private static void OpShiftCl(Cpu c, ref DecodedOp o)
     {
-        c.SetupModRM(ref o);
+        c.SetupRmTarget(ref o);
         uint a = c.OpReadRm(ref o, o.Size);
         c.ShiftOp(o.Sub, a, (int)(c._r[ECX] & 0xFF), o.Size);
     }
@@ -194,18 +265,6 @@ public sealed unsafe partial class Cpu
         c.SetReg(size, o.Reg, a);
     }
 
-    private static void OpMovExtend(Cpu c, ref DecodedOp o)
-    {
-        uint v = o.Sub switch
-        {
-            0xB6 => c.OpReadRm(ref o, 1),
-            0xB7 => c.OpReadRm(ref o, 2),
-            0xBE => (uint)(sbyte)c.OpReadRm(ref o, 1),
-            _ => (uint)(short)c.OpReadRm(ref o, 2),
-        };
-        c.SetReg(o.Size, o.Reg, v);
-    }
-
     private static void OpCmov(Cpu c, ref DecodedOp o)
     {
         uint v = c.OpReadRm(ref o, o.Size);
@@ -215,6 +274,14 @@ public sealed unsafe partial class Cpu
     private static void OpSetcc(Cpu c, ref DecodedOp o) => c.OpWriteRm(ref o, 1, c.Condition(o.Sub) ? 1u : 0u);
 
     // ---- stack ----
+
+    private static void OpPushR32(Cpu c, ref DecodedOp o) => c.Push32(c.Reg(o.Reg));
+
+    private static void OpPopR32(Cpu c, ref DecodedOp o)
+    {
+        uint v = c.Pop32();
+        c.Reg(o.Reg) = v;
+    }
 
     private static void OpPushReg(Cpu c, ref DecodedOp o)
     {

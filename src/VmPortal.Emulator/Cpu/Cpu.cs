@@ -146,8 +146,9 @@ public sealed partial class Cpu
     public uint Esi { get => _r[ESI]; set => _r[ESI] = value; }
     public uint Edi { get => _r[EDI]; set => _r[EDI] = value; }
     public uint Eip { get => _eip; set { _eip = value; InvalidateFetch(); } }
-    /// <summary>EFLAGS. Reading never changes CPU state (the machine's diagnostics read it from another thread).</summary>
-    public uint Eflags { get => ComputeFlags() | 2; set => SetFlagsRaw(value); }
+    /// <summary>EFLAGS. The getter computes the lazy flags without storing them, so diagnostics may read it from
+    /// another thread while the CPU runs (Machine.DescribeCpu) without disturbing the guest.</summary>
+    public uint Eflags { get => PeekFlags(); set => SetFlagsRaw(value); }
     public uint Cr0 => _cr0;
     public uint Cr2 => _cr2;
     public uint Cr3 => _cr3;
@@ -291,7 +292,7 @@ public sealed partial class Cpu
                 if (Halted || ShutdownPending) return;
             }
             _startEip = _eip;
-            if (!RunBlock(end))
+            if (!BlockCacheEnabled || !RunBlock(end))
             {
                 Step();
                 InstructionCount++;

@@ -43,6 +43,7 @@ internal sealed class CodeBlock
     public int Version;
     public int Count;
     public int Bytes;
+    public bool EndsInInterpreter;
     public readonly DecodedOp[] Ops;
 
     public CodeBlock(int count)
