@@ -27,6 +27,8 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
     private const string Refused = "This VM does not exist or you may not use its console.";
     private const string BadLink = "This share link is invalid, expired or revoked.";
     private const string ViewOnly = "This console is view-only.";
+    /// <summary>Bytes per <see cref="SerialInput"/> call.</summary>
+    public const int MaxSerialInput = 4096;
 
     /// <summary>
     /// Joins the console of <paramref name="vmId"/>. Without <paramref name="shareToken"/> the caller must be signed
@@ -67,9 +69,10 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
 
     /// <summary>One physical key (<c>KeyboardEvent.code</c>) down or up; releases of keys not held are dropped.</summary>
     [Authorize]
-    public void Key(string code, bool down)
+    public void Key(string? code, bool down)
     {
         var (vm, viewer) = Input();
+        if (code is null) throw new HubException("A key code is required.");
         Checked(() => KeyboardMap.Set2Codes(code, down)); // unknown code → error to this caller only
         if (!viewer.HeldKeys.Apply(new KeyAction(code, down))) return;
         Checked(() => vm.Key(code, down));
@@ -77,17 +80,19 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
 
     /// <summary>Types text on a US layout ("\n" is Enter).</summary>
     [Authorize]
-    public void TypeText(string text)
+    public void TypeText(string? text)
     {
         var (vm, _) = Input();
+        if (text is null) throw new HubException("Text to type is required.");
         Checked(() => vm.TypeText(text));
     }
 
     /// <summary>"ctrl-alt-del", "ctrl-alt-f2", "alt-sysrq-s", "printscreen", …</summary>
     [Authorize]
-    public void SpecialKeys(string combo)
+    public void SpecialKeys(string? combo)
     {
         var (vm, _) = Input();
+        if (string.IsNullOrEmpty(combo)) throw new HubException("A key combination such as ctrl-alt-del is required.");
         Checked(() => vm.SpecialKeys(combo));
     }
 
@@ -99,16 +104,17 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
     public void RequestFullFrame() => Joined().Viewer.RequestFullFrame();
 
     [Authorize]
-    public void SerialInput(byte[] bytes)
+    public void SerialInput(byte[]? bytes)
     {
         var (vm, _) = Input();
-        if (bytes is null || bytes.Length > 4096) throw new HubException("Serial input is limited to 4096 bytes per call.");
+        if (bytes is null || bytes.Length is 0 or > MaxSerialInput)
+            throw new HubException($"Serial input must be 1 to {MaxSerialInput} bytes per call.");
         Checked(() => vm.SerialInput(bytes));
     }
 
     /// <summary>start, shutdown (= power off until ACPI shutdown exists), poweroff, reset, pause, resume.</summary>
     [Authorize]
-    public async Task<VmRunState> Power(string action)
+    public async Task<VmRunState> Power(string? action)
     {
         var c = connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
         if (c.Viewer.ReadOnly) throw new HubException(ViewOnly);
@@ -126,7 +132,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
                 case "pause": await vm.PauseAsync(); break;
                 case "resume": await vm.ResumeAsync(); break;
                 case "ctrl-alt-del": vm.SpecialKeys("ctrl-alt-del"); break;
-                default: throw new HubException($"Unknown power action '{action}'.");
+                default: throw new HubException($"Unknown power action '{Shorten(action)}'. Use start, shutdown, poweroff, reset, pause, resume or ctrl-alt-del.");
             }
         }
         catch (VmLifecycleException e) { throw new HubException(e.Message); }
@@ -155,6 +161,8 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         }
         return Task.CompletedTask;
     }
+
+    private static string Shorten(string? s) => s is null ? "" : s.Length > 40 ? s[..40] + "…" : s;
 
     private ConsoleConnections.Connection Joined() =>
         connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
