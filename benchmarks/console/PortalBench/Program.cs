@@ -40,6 +40,7 @@ public static class Program
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         Log($"portal ready (pid {portal.Pid}, data {portal.DataDirectory}); load average {LoadAverage()}");
 
+        await Task.Delay(TimeSpan.FromSeconds(30)); // start-up work (JIT tiering, first requests) settles first
         Results["portal_idle_cpu_pct"] = $"{await portal.CpuPercentAsync(TimeSpan.FromSeconds(seconds)):F1}";
         Log($"portal with no VM running: {Results["portal_idle_cpu_pct"]} % of one core");
 
@@ -58,7 +59,7 @@ public static class Program
             await MeasureWireAsync("text_idle", proxy, portal, seconds, null);
             await MeasureWireAsync("text_ls_lR", proxy, portal, seconds, () => TypeAsync(api, linux, "ls -lR /\n"));
             await KeysAsync(api, linux, "ctrl", "c");
-            await WaitScreenAsync(api, linux, "(?m)^/ # $", 120);
+            await WaitScreenAsync(api, linux, @"(?m)^/ #\s*\z", 120);
 
             // ---- 20 viewers ----
             var more = new List<Viewer>();
@@ -67,7 +68,7 @@ public static class Program
             await MeasureWireAsync("text_idle_20viewers", proxy, portal, seconds, null);
             await MeasureWireAsync("text_ls_lR_20viewers", proxy, portal, seconds, () => TypeAsync(api, linux, "ls -lR /\n"));
             await KeysAsync(api, linux, "ctrl", "c");
-            await WaitScreenAsync(api, linux, "(?m)^/ # $", 120);
+            await WaitScreenAsync(api, linux, @"(?m)^/ #\s*\z", 120);
             long frames0 = viewer.Frames;
             foreach (var v in more) await v.DisposeAsync();
             Log($"frames received by the first viewer meanwhile: {viewer.Frames - frames0}");
@@ -129,7 +130,7 @@ public static class Program
         var id = JsonNode.Parse(await r.Content.ReadAsStringAsync())!["id"]!.GetValue<Guid>();
         await PowerAsync(api, id, "start");
         await WaitScreenAsync(api, id, "VMPORTAL-GUEST-READY", 600);
-        await WaitScreenAsync(api, id, "(?m)^/ # ", 300);
+        await WaitScreenAsync(api, id, "(?m)^/ #", 300);
         return id;
     }
 
