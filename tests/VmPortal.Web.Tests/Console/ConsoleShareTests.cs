@@ -161,6 +161,14 @@ public sealed class ConsoleShareTests(PortalAppFixture app) : ApiTestBase(app)
             Assert.True(join.ReadOnly);
             Assert.Equal(VmRunState.Running, join.State);
             var frame = await full.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            // the owner can see that the link was used (audit: anonymous, from where)
+            using (var admin = App.Client(await App.AdminTokenAsync()))
+            {
+                var opened = (await admin.GetFromJsonAsync<JsonArray>($"/api/audit?search={shareId}"))!;
+                var open = Assert.Single(opened, e => e!["action"]!.GetValue<string>() == ConsoleShareService.AuditOpen);
+                Assert.Equal("(anonymous)", open!["userName"]!.GetValue<string>());
+                Assert.Contains("from=127.0.0.1", open["details"]!.GetValue<string>());
+            }
             Assert.True(frame.Width >= 640, $"{frame.Width}x{frame.Height}");
             Assert.Contains("SeaBIOS", await WaitForTextAsync(viewer, "SeaBIOS"));
 
