@@ -30,6 +30,7 @@ public sealed class ConsoleShareService(IDbContextFactory<PortalDbContext> dbFac
     public const int MaxActivePerVm = 50;
     public const string AuditCreate = "console-share.create";
     public const string AuditRevoke = "console-share.revoke";
+    public const string AuditOpen = "console-share.open";
 
     /// <summary>A link's expiry changed or it was revoked: (share id, new expiry; <c>DateTimeOffset.MinValue</c> when revoked).</summary>
     public event Action<Guid, DateTimeOffset>? ShareChanged;
@@ -123,6 +124,11 @@ public sealed class ConsoleShareService(IDbContextFactory<PortalDbContext> dbFac
         if (row is null || row.RevokedAt is not null || row.ExpiresAt <= now) return null;
         return new ConsoleShareGrant(row.Id, row.VmId, row.VmName, row.Prefix, row.ExpiresAt);
     }
+
+    /// <summary>Records that someone opened the console through a link (who, if signed in, and from where).</summary>
+    public Task RecordOpenAsync(ConsoleShareGrant grant, Caller? viewer, string? remoteAddress, CancellationToken ct = default) =>
+        audit.WriteAsync(viewer?.UserId, viewer?.UserName ?? "(anonymous)", AuditOpen, "vm", grant.VmId.ToString(),
+            $"vm={grant.VmName} share={grant.ShareId} prefix={grant.Prefix} from={remoteAddress ?? "?"}", ct: ct);
 
     /// <summary>Whether the link is still valid now (re-checked by long-lived viewers).</summary>
     public async Task<bool> IsActiveAsync(Guid shareId, CancellationToken ct = default)

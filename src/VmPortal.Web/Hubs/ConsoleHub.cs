@@ -49,8 +49,10 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
                 connections.Stop(Context.ConnectionId);
                 throw new HubException(BadLink);
             }
-            log.LogInformation("console of VM {Vm} opened through share link {Prefix} by {User}", id, grant.Prefix,
-                Context.User?.Identity?.Name ?? "an anonymous viewer");
+            var remote = Context.GetHttpContext()?.Connection.RemoteIpAddress?.ToString();
+            log.LogInformation("console of VM {Vm} opened through share link {Prefix} by {User} from {Remote}", id, grant.Prefix,
+                Context.User?.Identity?.Name ?? "an anonymous viewer", remote);
+            await shares.RecordOpenAsync(grant, Caller.From(Context.User), remote);
             return Result(id, shared, readOnly: true);
         }
         var vm = await runtime.FindAsync(Caller.From(Context.User), id);

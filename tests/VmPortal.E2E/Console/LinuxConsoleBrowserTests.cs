@@ -110,7 +110,7 @@ public sealed class LinuxConsoleBrowserTests(BrowserFixture fx)
         await page.ClickAsync("[data-testid=vm-create]");
         await page.FillAsync("#vm-name", vmName);
         await page.GetByLabel("CD-ROM image").ClickAsync();
-        await page.GetByRole(AriaRole.Option, new() { Name = "Debian Linux (i386) rescue shell" }).ClickAsync();
+        await page.GetByRole(AriaRole.Option, new() { Name = "Debian Linux (i386) rescue shell", Exact = true }).ClickAsync();
         await page.ShotAsync("linux-01-create-dialog");
         await page.ClickAsync("[data-testid=vm-save]");
         var row = page.Row(vmName);
