@@ -101,7 +101,8 @@ public sealed class RunCommand
             if (_options.TimeoutSeconds is double t && sw.Elapsed.TotalSeconds >= t)
             {
                 _err.WriteLine($"vmportal run: timeout after {t:0.###} s" + (_options.Until != null ? $" waiting for /{_options.Until}/" : ""));
-                _err.WriteLine($"vmportal run: {machine.InstructionCount:N0} instructions, CPU at {machine.DescribeCpu()}");
+                _err.WriteLine($"vmportal run: {machine.InstructionCount:N0} instructions, guest time {machine.Clock.NowNs / 1e9:F1} s " +
+                               $"(host {machine.Clock.HostNs / 1e9:F1} s), CPU at {machine.DescribeCpu()}");
                 exit = ExitTimeout;
                 break;
             }

@@ -17,7 +17,9 @@ namespace VmPortal.Emulator;
 /// The loop runs the CPU in slices of <see cref="MachineConfig.SliceInstructions"/>, fires due device timers
 /// (<see cref="TimerScheduler.RunDue"/>) and applies queued commands between slices. A halted CPU sleeps until the
 /// next timer deadline or an external event, so an idle guest costs almost no host CPU. Guest time follows the host
-/// clock (frozen while paused), or advances per instruction with <see cref="MachineConfig.DeterministicClock"/>.
+/// clock (frozen while paused), paced by retired instructions within a slice so the guest never sees host hiccups
+/// as jumps (<see cref="MachineClock"/>), or advances a fixed amount per instruction with
+/// <see cref="MachineConfig.DeterministicClock"/>.
 /// A host exception ends this machine only (<see cref="Crashed"/>); the process and other machines go on.
 /// </para>
 /// </summary>
@@ -55,7 +57,8 @@ public sealed class Machine : IDisposable
         var problems = config.Validate();
         if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems), nameof(config));
         Config = config;
-        Clock = new MachineClock(config.TimeProvider, manual: config.DeterministicClock);
+        Clock = new MachineClock(config.TimeProvider, manual: config.DeterministicClock,
+            nsPerInstruction: config.DeterministicClock ? config.NsPerInstruction : 0);
     }
 
     public MachineConfig Config { get; }
@@ -324,6 +327,8 @@ public sealed class Machine : IDisposable
         board.SerialByte += b => _serialBuffer.Add(b);
         board.Cpu.HostError = e => _cpuHostError = e;
         board.Cpu.Reset();
+        var cpu = board.Cpu;
+        Clock.AttachInstructionCounter(() => cpu.InstructionCount);
         return board;
     }
 
@@ -342,11 +347,11 @@ public sealed class Machine : IDisposable
             }
 
             var board = _board!;
+            Clock.BeginSlice();
             board.Scheduler.RunDue(Clock.NowNs);
             FeedInput(board);
             int executed = board.Cpu.Run(slice);
             Interlocked.Add(ref _instructions, executed);
-            if (deterministic) Clock.Advance(executed * Config.NsPerInstruction);
 
             if (board.Cpu.ShutdownPending)
             {
@@ -380,6 +385,8 @@ public sealed class Machine : IDisposable
             _wake.Wait(MaxIdleSleepMs); // nothing armed: only input can wake the guest
             return;
         }
+        Clock.EnterIdle();
+        now = Clock.NowNs;
         if (next <= now) return;
         long ms = next == long.MaxValue ? MaxIdleSleepMs : Math.Min(MaxIdleSleepMs, (next - now + 999_999) / 1_000_000);
         _wake.Wait((int)ms);

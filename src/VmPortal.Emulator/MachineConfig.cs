@@ -83,6 +83,12 @@ public sealed class MachineConfig
     /// <summary>Guest nanoseconds per instruction in <see cref="DeterministicClock"/> mode (10 ns = 100 MIPS).</summary>
     public long NsPerInstruction { get; init; } = 10;
 
+    /// <summary>
+    /// Rate of the time-stamp counter in guest time (RDTSC ticks per guest second). The guest measures it against
+    /// the PIT (Linux's "tsc: Detected … MHz processor", memtest86+'s CLK); 1 GHz by default.
+    /// </summary>
+    public long TscFrequencyHz { get; init; } = 1_000_000_000;
+
     /// <summary>Instructions per CPU slice between timer and input processing.</summary>
     public int SliceInstructions { get; init; } = 20_000;
 
@@ -109,6 +115,7 @@ public sealed class MachineConfig
         if (BootOrder.Count == 0 || BootOrder.Distinct().Count() != BootOrder.Count)
             problems.Add("the boot order must list each device at most once, and at least one");
         if (NsPerInstruction <= 0) problems.Add("NsPerInstruction must be positive");
+        if (TscFrequencyHz < 1_000_000 || TscFrequencyHz > 100_000_000_000) problems.Add("TscFrequencyHz must be between 1 MHz and 100 GHz");
         if (SliceInstructions < 1) problems.Add("SliceInstructions must be at least 1");
         return problems;
     }

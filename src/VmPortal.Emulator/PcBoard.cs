@@ -49,6 +49,7 @@ internal sealed class PcBoard
         Cpu = new Cpu.Cpu(Memory, Io) { InterruptController = Pic };
         Pic.InterruptRequested += Cpu.NotifyInterrupt;
         Cpu.TimeSourceNs = () => clock.NowNs;
+        Cpu.TscFrequencyHz = config.TscFrequencyHz;
         Pit = new Pit8254(Io, Pic, Scheduler);
         PortB = new SystemControlPortB(Io, Pit, clock);
         PortA = new SystemControlPortA(Io, Memory);
