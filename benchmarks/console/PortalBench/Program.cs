@@ -62,6 +62,7 @@ public static class Program
             await WaitScreenAsync(api, linux, @"(?m)^/ #\s*\z", 120);
 
             // ---- 20 viewers ----
+            long frames0 = viewer.Frames;
             var more = new List<Viewer>();
             for (int i = 0; i < 19; i++) more.Add(await ViewerAsync(proxy.Port, token, linux));
             await Task.Delay(3000);
@@ -69,7 +70,6 @@ public static class Program
             await MeasureWireAsync("text_ls_lR_20viewers", proxy, portal, seconds, () => TypeAsync(api, linux, "ls -lR /\n"));
             await KeysAsync(api, linux, "ctrl", "c");
             await WaitScreenAsync(api, linux, @"(?m)^/ #\s*\z", 120);
-            long frames0 = viewer.Frames;
             foreach (var v in more) await v.DisposeAsync();
             Log($"frames received by the first viewer meanwhile: {viewer.Frames - frames0}");
         }

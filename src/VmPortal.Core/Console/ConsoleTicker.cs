@@ -3,8 +3,10 @@ namespace VmPortal.Core.Console;
 /// <summary>
 /// Calls a VM's frame tick (refresh the screen, <see cref="ConsoleStream.SubmitFrame"/> when it changed) on its own
 /// background thread every <see cref="Period"/>, and sooner after <see cref="Kick"/>: input calls it so the echo of a
-/// key is drawn within a few milliseconds instead of up to a whole period later. A tick that throws is reported to
-/// <c>onError</c> and the ticker goes on.
+/// key is drawn within a few milliseconds instead of up to a whole period later. A kick brings a short series of early
+/// ticks (at 1, 4, 10 and 20 × <see cref="KickDelay"/>), because how long the guest takes to echo varies (its own
+/// scheduling, a busy host); each tick sends only what changed, so the extra ticks cost nothing when nothing did.
+/// A tick that throws is reported to <c>onError</c> and the ticker goes on.
 /// </summary>
 public sealed class ConsoleTicker : IDisposable
 {
@@ -13,7 +15,11 @@ public sealed class ConsoleTicker : IDisposable
     private readonly Thread thread;
     private readonly AutoResetEvent wake = new(false);
     private volatile bool stopping;
-    private long kickedAt; // Environment.TickCount64 of the pending kick, 0 = none
+    private readonly object kickGate = new();
+    private long kickedAt; // Environment.TickCount64 of the last kick, 0 = no early ticks pending (under kickGate)
+    private int kickStage; // index into KickSteps of the next early tick (under kickGate)
+    /// <summary>Early ticks after a kick, in multiples of <see cref="KickDelay"/>.</summary>
+    public static readonly int[] KickSteps = [1, 4, 10, 20];
     private long ticks;
 
     /// <param name="tick">The work of one tick (runs on the ticker thread only).</param>
@@ -36,11 +42,16 @@ public sealed class ConsoleTicker : IDisposable
     /// <summary>Ticks run so far.</summary>
     public long Ticks => Interlocked.Read(ref ticks);
 
-    /// <summary>Asks for a tick <see cref="KickDelay"/> from now (if none is pending). Cheap; any thread.</summary>
+    /// <summary>Asks for the early ticks from now (restarting the series if one is running). Cheap; any thread.</summary>
     public void Kick()
     {
         if (stopping) return;
-        if (Interlocked.CompareExchange(ref kickedAt, Environment.TickCount64, 0) == 0) wake.Set();
+        lock (kickGate)
+        {
+            kickedAt = Environment.TickCount64;
+            kickStage = 0;
+        }
+        wake.Set();
     }
 
     private void Run()
@@ -50,14 +61,24 @@ public sealed class ConsoleTicker : IDisposable
         {
             long now = Environment.TickCount64;
             long due = next;
-            long k = Interlocked.Read(ref kickedAt);
-            if (k != 0) due = Math.Min(due, k + (long)KickDelay.TotalMilliseconds);
+            long delay = Math.Max(1, (long)KickDelay.TotalMilliseconds);
+            lock (kickGate)
+            {
+                if (kickedAt != 0) due = Math.Min(due, kickedAt + delay * KickSteps[kickStage]);
+            }
             if (now < due)
             {
                 wake.WaitOne((int)Math.Min(int.MaxValue, due - now));
                 continue;
             }
-            Interlocked.Exchange(ref kickedAt, 0);
+            lock (kickGate)
+            {
+                // this tick covers every early tick already due: go on with the next one, or end the series
+                while (kickedAt != 0 && kickedAt + delay * KickSteps[kickStage] <= now)
+                {
+                    if (++kickStage == KickSteps.Length) { kickedAt = 0; kickStage = 0; }
+                }
+            }
             try { tick(); }
             catch (Exception e) { onError?.Invoke(e); }
             Interlocked.Increment(ref ticks);
