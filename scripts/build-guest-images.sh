@@ -118,6 +118,26 @@ publish() { # <stamp-name> <stamp-text> <files...> (files are in $WORK/out)
   printf '%s' "$text" > "$CACHE/.$stampname.stamp"
 }
 
+# An ISOLINUX CD with the rescue kernel and initrd (the initrd already in $WORK/out) and a kernel command line.
+make_rescue_iso() { # <vmlinuz> <out-name> <append>
+  local vmlinuz="$1" out="$2" append="$3"
+  local I="$WORK/iso-$out"
+  mkdir -p "$I/isolinux" "$I/boot"
+  cp "$WORK/isolinux/usr/lib/ISOLINUX/isolinux.bin" "$I/isolinux/"
+  cp "$WORK/syslinux/usr/lib/syslinux/modules/bios/ldlinux.c32" "$I/isolinux/"
+  cp "$vmlinuz" "$I/boot/vmlinuz"
+  cp "$WORK/out/debian-i386-rescue.initrd.gz" "$I/boot/initrd.gz"
+  printf '%s\n' "DEFAULT rescue" "PROMPT 0" "TIMEOUT 0" "LABEL rescue" "  KERNEL /boot/vmlinuz" \
+    "  INITRD /boot/initrd.gz" "  APPEND $append" > "$I/isolinux/isolinux.cfg"
+  find "$I" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  xorriso -as mkisofs -quiet -o "$WORK/out/$out" \
+    -V VMPORTAL_RESCUE -J -R \
+    -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
+    -isohybrid-mbr "$WORK/isolinux/usr/lib/ISOLINUX/isohdpfx.bin" \
+    "$I" 2>&1 | grep -vE '^xorriso (1|: (UPDATE|NOTE))|^$' >&2 || true
+  [ -s "$WORK/out/$out" ] || { log "xorriso produced no $out"; return 1; }
+}
+
 build_rescue() {
   local kpkg="$KPKG" kver bbver ilver scver
   [ -n "$kpkg" ] || { log "cannot resolve linux-image-686:i386"; return 1; }
@@ -126,7 +146,7 @@ build_rescue() {
   ilver="$(pkg_version isolinux)"
   scver="$(pkg_version syslinux-common)"
   local stamp="recipe=$RECIPE_VERSION kernel=$kpkg=$kver busybox=$bbver isolinux=$ilver syslinux=$scver"
-  local files=(debian-i386-rescue.iso debian-i386-rescue.vmlinuz debian-i386-rescue.initrd.gz)
+  local files=(debian-i386-rescue.iso debian-i386-rescue-fb.iso debian-i386-rescue.vmlinuz debian-i386-rescue.initrd.gz)
   if is_current debian-i386-rescue "$stamp" "${files[@]}"; then log "debian-i386-rescue: up to date ($kpkg $kver)"; return 0; fi
   log "debian-i386-rescue: building ($kpkg $kver, busybox $bbver)"
 
@@ -191,28 +211,10 @@ EOF
   } | "$HERE/newc-cpio.sh" | gzip -n -9 > "$WORK/out/debian-i386-rescue.initrd.gz"
   cp "$vmlinuz" "$WORK/out/debian-i386-rescue.vmlinuz"
 
-  local I="$WORK/iso"
-  mkdir -p "$I/isolinux" "$I/boot"
-  cp "$WORK/isolinux/usr/lib/ISOLINUX/isolinux.bin" "$I/isolinux/"
-  cp "$WORK/syslinux/usr/lib/syslinux/modules/bios/ldlinux.c32" "$I/isolinux/"
-  cp "$vmlinuz" "$I/boot/vmlinuz"
-  cp "$WORK/out/debian-i386-rescue.initrd.gz" "$I/boot/initrd.gz"
-  cat > "$I/isolinux/isolinux.cfg" <<'EOF'
-DEFAULT rescue
-PROMPT 0
-TIMEOUT 0
-LABEL rescue
-  KERNEL /boot/vmlinuz
-  INITRD /boot/initrd.gz
-  APPEND console=tty1 console=ttyS0,115200
-EOF
-  find "$I" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-  xorriso -as mkisofs -quiet -o "$WORK/out/debian-i386-rescue.iso" \
-    -V VMPORTAL_RESCUE -J -R \
-    -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
-    -isohybrid-mbr "$WORK/isolinux/usr/lib/ISOLINUX/isohdpfx.bin" \
-    "$I" 2>&1 | grep -vE '^xorriso (1|: (UPDATE|NOTE))|^$' >&2 || true
-  [ -s "$WORK/out/debian-i386-rescue.iso" ] || { log "xorriso produced no ISO"; return 1; }
+  make_rescue_iso "$vmlinuz" debian-i386-rescue.iso "console=tty1 console=ttyS0,115200" || return 1
+  # The same guest on a 1024x768x16 VESA framebuffer console (ISOLINUX passes vga= to the kernel's real-mode
+  # setup, which sets the mode through the VGA BIOS; vesafb then draws the console): a graphics-mode guest.
+  make_rescue_iso "$vmlinuz" debian-i386-rescue-fb.iso "vga=0x317 console=tty1 console=ttyS0,115200" || return 1
   publish debian-i386-rescue "$stamp" "${files[@]}"
   log "debian-i386-rescue: done"
 }

@@ -5,13 +5,14 @@ using VmPortal.Data.Entities;
 
 namespace VmPortal.Data;
 
-/// <summary>The portal's database: Identity tables, VM definitions, API tokens and audit events.</summary>
+/// <summary>The portal's database: Identity tables, VM definitions, API tokens, console share links and audit events.</summary>
 public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     : IdentityDbContext<PortalUser, IdentityRole<Guid>, Guid>(options)
 {
     public DbSet<VirtualMachine> VirtualMachines => Set<VirtualMachine>();
     public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
     public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
+    public DbSet<ConsoleShare> ConsoleShares => Set<ConsoleShare>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
@@ -55,6 +56,19 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             t.HasIndex(x => x.Hash).IsUnique();
             t.HasIndex(x => x.UserId);
             t.HasOne(x => x.User).WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        builder.Entity<ConsoleShare>(s =>
+        {
+            s.ToTable("console_shares");
+            s.HasKey(x => x.Id);
+            s.Property(x => x.TokenHash).HasMaxLength(64).IsRequired();
+            s.Property(x => x.Prefix).HasMaxLength(16).IsRequired();
+            s.Property(x => x.Label).HasMaxLength(ConsoleShare.LabelMaxLength).IsRequired();
+            s.Property(x => x.CreatedByName).HasMaxLength(256).IsRequired();
+            s.HasIndex(x => x.TokenHash).IsUnique();
+            s.HasIndex(x => x.VmId);
+            s.HasOne(x => x.Vm).WithMany().HasForeignKey(x => x.VmId).OnDelete(DeleteBehavior.Cascade);
         });
 
         builder.Entity<AuditEvent>(a =>

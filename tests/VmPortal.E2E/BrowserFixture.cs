@@ -1,12 +1,18 @@
 using Microsoft.Playwright;
+using VmPortal.Emulator.Firmware;
 using VmPortal.Tests.Infrastructure;
 
 namespace VmPortal.E2E;
 
-/// <summary>A real portal (see <see cref="PortalAppFixture"/>) plus Debian's chromium driven by Playwright.</summary>
+/// <summary>
+/// A real portal (see <see cref="PortalAppFixture"/>) plus Debian's chromium driven by Playwright. The portal's
+/// built-in images are the real guest images of the image cache (scripts/build-guest-images.sh) when they are there,
+/// so a VM made from "Debian Linux" in the dialog boots Linux; without them the Linux tests fail with the hint.
+/// </summary>
 public sealed class BrowserFixture : IAsyncLifetime
 {
-    public PortalAppFixture App { get; } = new();
+    public PortalAppFixture App { get; } =
+        new(File.Exists(GuestImages.PathOf(GuestImages.RescueIso)) ? GuestImages.Directory : null);
     public IPlaywright Playwright { get; private set; } = default!;
     public IBrowser Browser { get; private set; } = default!;
 
@@ -36,6 +42,7 @@ public sealed class BrowserFixture : IAsyncLifetime
         await App.DisposeAsync();
     }
 
+    /// <summary>A page in a fresh browser context (its own cookies: signed out).</summary>
     public async Task<IPage> NewPageAsync()
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions
@@ -44,6 +51,12 @@ public sealed class BrowserFixture : IAsyncLifetime
             ViewportSize = new ViewportSize { Width = 1366, Height = 900 },
         });
         context.SetDefaultTimeout(15_000);
+        // The console's "Copy text" writes to the clipboard; record it in window.__copied (headless chromium's
+        // clipboard needs focus and permissions, which makes reading it back flaky).
+        await context.AddInitScriptAsync(@"(() => {
+            const record = { writeText: async (t) => { window.__copied = t; }, readText: async () => window.__copied ?? '' };
+            Object.defineProperty(navigator, 'clipboard', { configurable: true, get: () => record });
+        })();");
         return await context.NewPageAsync();
     }
 

@@ -45,6 +45,7 @@ export function mount(element, options) {
   if (!opts.vmId) throw new Error('vmConsole.mount: vmId is required');
   let readOnly = !!opts.readOnly;
   let disposed = false;
+  let closed = false; // the server ended this console (share link revoked/expired): no reconnect
   let power = 'Stopped';
   let stats = { bytes: 0, frames: 0, since: performance.now() };
   let keySentAt = 0, lastLatency = null, rtt = null;
@@ -59,7 +60,8 @@ export function mount(element, options) {
   const conn = el('span', { class: 'vmc-conn' }, 'connecting');
   const perf = el('span', { class: 'vmc-perf' });
   const message = el('span', { class: 'vmc-msg' });
-  status.append(stateBadge, conn, perf, message);
+  const roBadge = el('span', { class: 'vmc-ro', hidden: true }, 'view-only');
+  status.append(stateBadge, conn, roBadge, perf, message);
 
   const btn = (label, onclick, title, cls = '') => el('button', { type: 'button', class: `vmc-btn ${cls}`, title: title ?? label, onclick }, label);
   const menu = (label, items) => {
@@ -130,9 +132,19 @@ export function mount(element, options) {
   connection.on('PowerState', (p) => setPower(stateName(p.State), p.Reason));
   connection.on('Bell', () => { root.classList.add('vmc-bell'); setTimeout(() => root.classList.remove('vmc-bell'), 150); });
   connection.on('SerialData', (d) => serial?.write(d.Bytes));
+  connection.on('Closed', (c) => {
+    closed = true;
+    keyboard.releaseAll();
+    setConn('closed');
+    root.classList.add('vmc-closed');
+    showMessage(c?.Reason ?? 'The console was closed by the server.', true, true);
+    connection.stop();
+  });
   connection.onreconnecting(() => { keyboard.releaseAll(); setConn('reconnecting…'); });
-  connection.onreconnected(() => join().catch((e) => showMessage(e.message, true)));
-  connection.onclose(() => { if (!disposed) { setConn('disconnected'); setTimeout(() => start(), 2000); } });
+  connection.onreconnected(() => join().catch((e) => { setConn('error'); showMessage(hubMessage(e), true, true); }));
+  connection.onclose(() => { if (!disposed && !closed) { setConn('disconnected'); setTimeout(() => start(), 2000); } });
+
+  const hubMessage = (e) => (e?.message ?? String(e)).replace(/^.*HubException: /, '');
 
   async function join() {
     const info = await connection.invoke('JoinConsole', opts.vmId, opts.shareToken ?? null);
@@ -142,18 +154,17 @@ export function mount(element, options) {
   }
 
   async function start() {
-    if (disposed) return;
+    if (disposed || closed) return;
     try {
       setConn('connecting');
       await connection.start();
       await join();
     } catch (e) {
-      const text = e?.message ?? String(e);
       setConn('error');
-      showMessage(text.replace(/^.*HubException: /, ''), true);
+      showMessage(hubMessage(e), true, true);
       // Refused joins (no rights, unknown VM) are final; connection failures are retried.
       if (connection.state === signalR.HubConnectionState.Connected) return;
-      if (!disposed) setTimeout(start, 3000);
+      if (!disposed && !closed) setTimeout(start, 3000);
     }
   }
 
@@ -172,7 +183,7 @@ export function mount(element, options) {
     if (down) keySentAt = performance.now();
     send('Key', code, down);
   });
-  const onKey = (e) => { if (!readOnly && currentTab === 'screen') keyboard.handle(e); };
+  const onKey = (e) => { if (!readOnly && !closed && currentTab === 'screen') keyboard.handle(e); };
   canvas.addEventListener('keydown', onKey);
   canvas.addEventListener('keyup', onKey);
   canvas.addEventListener('blur', () => keyboard.releaseAll());
@@ -271,6 +282,7 @@ export function mount(element, options) {
   function setReadOnly(ro) {
     readOnly = ro;
     root.classList.toggle('vmc-readonly', ro);
+    roBadge.hidden = !ro;
     inputTools.hidden = ro || currentTab !== 'screen';
     for (const b of powerButtons) b.hidden = ro;
     if (serial) serial.term.options.disableStdin = ro;
@@ -286,11 +298,11 @@ export function mount(element, options) {
   function setConn(text) { conn.textContent = text; conn.dataset.conn = text; }
 
   let msgTimer = 0;
-  function showMessage(text, error = false) {
+  function showMessage(text, error = false, sticky = false) {
     message.textContent = text;
     message.classList.toggle('vmc-error', error);
     clearTimeout(msgTimer);
-    msgTimer = setTimeout(() => { message.textContent = ''; }, error ? 15000 : 5000);
+    if (!sticky) msgTimer = setTimeout(() => { message.textContent = ''; }, error ? 15000 : 5000);
   }
 
   // Status line: frame rate, bandwidth, key→screen latency, round trip.

@@ -73,3 +73,6 @@ public sealed record ConsoleBell(long AtMs = 0);
 
 /// <summary>Server → client <c>SerialData</c>: bytes the guest wrote to COM1.</summary>
 public sealed record ConsoleSerialData(byte[] Bytes);
+
+/// <summary>Server → client <c>Closed</c>: this console ended for the viewer (why, for the user); do not rejoin.</summary>
+public sealed record ConsoleClosed(string Reason);

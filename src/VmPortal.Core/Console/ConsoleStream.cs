@@ -11,6 +11,8 @@ public static class ConsoleMethods
     public const string PowerState = "PowerState";
     public const string Bell = "Bell";
     public const string SerialData = "SerialData";
+    /// <summary>The server ends this viewer (share link revoked or expired, VM deleted); the client must not rejoin.</summary>
+    public const string Closed = "Closed";
 }
 
 /// <summary>One message for a viewer: the hub client method to call and its single argument.</summary>

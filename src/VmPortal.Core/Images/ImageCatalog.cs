@@ -37,6 +37,7 @@ public sealed class ImageCatalog(IOptions<ImageStoreOptions> options)
     public static readonly IReadOnlyList<(string File, string Name, string Kind)> BuiltIns =
     [
         ("debian-i386-rescue.iso", "Debian Linux (i386) rescue shell", ImageKinds.Iso),
+        ("debian-i386-rescue-fb.iso", "Debian Linux (i386) rescue shell — 1024×768 framebuffer console", ImageKinds.Iso),
         ("debian-i386-rescue.vmlinuz", "Debian Linux (i386) rescue shell — kernel", ImageKinds.Kernel),
         ("debian-i386-rescue.initrd.gz", "Debian Linux (i386) rescue shell — initrd", ImageKinds.Initrd),
         ("memtest86plus.iso", "memtest86+", ImageKinds.Iso),

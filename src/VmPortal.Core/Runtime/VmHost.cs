@@ -52,6 +52,17 @@ public sealed class VmHost : IDisposable
 
     public IReadOnlyCollection<HostedVm> All => vms.Values.ToArray();
 
+    /// <summary>
+    /// Forgets a deleted VM: powers its machine off (if any), ends its console (viewers' streams complete), releases its
+    /// memory and drops it from the host. False when the host never had it.
+    /// </summary>
+    public async Task<bool> RemoveAsync(Guid id)
+    {
+        if (!vms.TryRemove(id, out var vm)) return false;
+        await Task.Run(vm.Dispose); // waits for the machine thread to end (bounded)
+        return true;
+    }
+
     /// <summary>Starts a machine from <paramref name="config"/>; see <see cref="HostedVm.StartAsync"/>.</summary>
     public Task StartAsync(Guid id, MachineConfig config) => Get(id).StartAsync(config);
 

@@ -62,8 +62,26 @@ public sealed partial class Cpu
         _eip &= _ipMask; // 16-bit code: IP wraps at 64 KiB
     }
 
+    /// <summary>
+    /// Diagnostics: when the environment variable VMPORTAL_CPU_HISTOGRAM=1 is set, counts of the opcodes executed by
+    /// the interpreter (not by the decoded-instruction cache) since the process started: [0..255] one-byte
+    /// opcodes, [256 + x] for 0F x. Null otherwise. Used to choose which instructions the cache should handle.
+    /// </summary>
+    public static long[]? InterpreterOpcodeHistogram { get; } =
+        Environment.GetEnvironmentVariable("VMPORTAL_CPU_HISTOGRAM") == "1" ? new long[512] : null;
+
     private void Execute(byte op)
     {
+        if (InterpreterOpcodeHistogram is { } hist)
+        {
+            int k = op;
+            if (op == 0x0F)
+            {
+                uint lin = _csBase + _eip;
+                if ((lin & 0xFFFF_F000) == _fetchPage) k = 256 + At(_ram, _fetchDelta + (int)lin);
+            }
+            hist[k]++;
+        }
         int osz = _opSize;
         switch (op)
         {
@@ -534,34 +552,53 @@ public sealed partial class Cpu
                 return;
             }
             case 4: case 6: // SHL/SAL
-            {
-                ulong v = (ulong)a << count;
-                r = (uint)v & m;
-                cf = ((v >> bits) & 1) != 0;
-                of = ((r & sign) != 0) ^ cf;
-                WriteRM(size, r);
-                SetFlagsResult(r, size, cf, of, (count & 0x1F) != 0 && false);
-                return;
-            }
-            case 5: // SHR
-            {
-                cf = count <= bits && ((a >> (count - 1)) & 1) != 0;
-                r = count >= bits ? 0 : a >> count;
-                of = count == 1 && (a & sign) != 0; // OF from the last 1-bit step (0 for counts > 1), as the 286 does
+                r = ShlCalc(a, count, size, out cf, out of);
                 WriteRM(size, r);
                 SetFlagsResult(r, size, cf, of, false);
                 return;
-            }
+            case 5: // SHR
+                r = ShrCalc(a, count, size, out cf, out of);
+                WriteRM(size, r);
+                SetFlagsResult(r, size, cf, of, false);
+                return;
             default: // SAR
-            {
-                int sa = (int)(size == 1 ? (uint)(sbyte)a : size == 2 ? (uint)(short)a : a);
-                if (count >= bits) { cf = sa < 0; r = sa < 0 ? m : 0; }
-                else { cf = ((sa >> (count - 1)) & 1) != 0; r = (uint)(sa >> count) & m; }
+                r = SarCalc(a, count, size, out cf);
                 WriteRM(size, r);
                 SetFlagsResult(r, size, cf, false, false);
                 return;
-            }
         }
+    }
+
+    // SHL/SHR/SAR results and CF/OF for a count of 1-31 (shared with the decoded-instruction cache).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint ShlCalc(uint a, int count, int size, out bool cf, out bool of)
+    {
+        int bits = size * 8;
+        ulong v = (ulong)a << count;
+        uint r = (uint)v & SizeMask(size);
+        cf = ((v >> bits) & 1) != 0;
+        of = ((r & SignBit(size)) != 0) ^ cf;
+        return r;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint ShrCalc(uint a, int count, int size, out bool cf, out bool of)
+    {
+        int bits = size * 8;
+        cf = count <= bits && ((a >> (count - 1)) & 1) != 0;
+        of = count == 1 && (a & SignBit(size)) != 0; // OF from the last 1-bit step (0 for counts > 1), as the 286 does
+        return count >= bits ? 0 : a >> count;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint SarCalc(uint a, int count, int size, out bool cf)
+    {
+        int bits = size * 8;
+        uint m = SizeMask(size);
+        int sa = (int)(size == 1 ? (uint)(sbyte)a : size == 2 ? (uint)(short)a : a);
+        if (count >= bits) { cf = sa < 0; return sa < 0 ? m : 0; }
+        cf = ((sa >> (count - 1)) & 1) != 0;
+        return (uint)(sa >> count) & m;
     }
 
     private void SetCFOF(bool cf, bool of)
@@ -594,6 +631,12 @@ public sealed partial class Cpu
     private void Group3(int size)
     {
         DecodeModRM();
+        Group3Body(size);
+    }
+
+    /// <summary>F6/F7 after the ModRM byte is decoded (also called by the decoded-instruction cache for /2-/7).</summary>
+    private void Group3Body(int size)
+    {
         switch (_regField)
         {
             case 0: case 1:

@@ -109,6 +109,20 @@ public sealed partial class Cpu
         _lazy = 0;
     }
 
+    /// <summary>EFLAGS with the lazy flags computed but not stored (no side effect on the CPU state).</summary>
+    private uint PeekFlags()
+    {
+        uint l = _lazy;
+        uint f = _flags & ~l;
+        if ((l & CF) != 0 && ComputeCF()) f |= CF;
+        if ((l & PF) != 0 && s_parity[_lfRes & 0xFF] != 0) f |= PF;
+        if ((l & AF) != 0 && ComputeAF()) f |= AF;
+        if ((l & ZF) != 0 && (_lfRes & _lfMask) == 0) f |= ZF;
+        if ((l & SF) != 0 && (_lfRes & _lfSign) != 0) f |= SF;
+        if ((l & OF) != 0 && ComputeOF()) f |= OF;
+        return f | 2;
+    }
+
     private uint GetFlags()
     {
         MaterializeFlags();

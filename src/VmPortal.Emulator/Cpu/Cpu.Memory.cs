@@ -115,6 +115,9 @@ public sealed partial class Cpu
         phys = Translate(lin, write, user, out bool global);
         int off = write ? Memory.WritePageOffset(phys) : Memory.ReadPageOffset(phys);
         if (off < 0) return false;
+        // Never a fast write entry for a page holding decoded code: its writes go through PhysicalMemory,
+        // which reports them (OnCodePageWritten) so the decoded blocks are dropped.
+        if (write && Memory.IsCodePage((uint)off >> 12)) return false;
         int idx = (user ? 2 * TlbEntries : 0) + (write ? TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
         _tlbTag[idx] = lin & 0xFFFF_F000;
         _tlbDelta[idx] = off - (int)(lin & 0xFFFF_F000);

@@ -21,6 +21,60 @@ public sealed partial class Cpu
         else _r[reg] = (_r[reg] & 0xFFFF_0000) | ((_r[reg] + delta) & 0xFFFF);
     }
 
+    /// <summary>
+    /// Bulk step of REP MOVS (<paramref name="copy"/>) or REP STOS with 32-bit addresses and DF=0: does at once the
+    /// whole elements that lie in the current source and destination pages when both are TLB hits (so RAM or ROM,
+    /// never MMIO nor a page holding decoded code), inside the segment limits and not overlapping. Returns the
+    /// number of elements done, 0 when the element-by-element path must take the next one (it fills the TLB, checks
+    /// and faults exactly). Registers advance as the elements do, so interruption and faults stay exact.
+    /// </summary>
+    private int StringBulk(int srcSeg, int size, int maxElems, bool copy, uint value)
+    {
+        uint count = _r[ECX];
+        if (count > (uint)maxElems) count = (uint)maxElems;
+        uint di = _r[EDI];
+        uint linD = _segBase[ES] + di;
+        uint k = Math.Min(count, (0x1000 - (linD & 0xFFF)) / (uint)size);
+        uint si = _r[ESI], linS = 0;
+        if (copy)
+        {
+            linS = _segBase[srcSeg] + si;
+            k = Math.Min(k, (0x1000 - (linS & 0xFFF)) / (uint)size);
+        }
+        if (k < 2) return 0;
+        uint bytes = k * (uint)size;
+        int sizeIdx = size == 1 ? 0 : size == 2 ? 1 : 2;
+        // Segment checks on the first and the last element (the valid range is contiguous; no offset wrap).
+        if ((ulong)di + bytes > 0x1_0000_0000ul) return 0;
+        if ((long)(uint)(di - _segLo[ES]) > _segMaxW[ES * 3 + sizeIdx]) return 0;
+        if ((long)(uint)(di + bytes - (uint)size - _segLo[ES]) > _segMaxW[ES * 3 + sizeIdx]) return 0;
+        int wi = _tlbUserBase + TlbEntries + (int)((linD >> 12) & TlbIndexMask);
+        if (_tlbTag[wi] != (linD & 0xFFFF_F000)) return 0;
+        int d = _tlbDelta[wi] + (int)linD;
+        if (copy)
+        {
+            if ((ulong)si + bytes > 0x1_0000_0000ul) return 0;
+            if ((long)(uint)(si - _segLo[srcSeg]) > _segMaxR[srcSeg * 3 + sizeIdx]) return 0;
+            if ((long)(uint)(si + bytes - (uint)size - _segLo[srcSeg]) > _segMaxR[srcSeg * 3 + sizeIdx]) return 0;
+            int ri = _tlbUserBase + (int)((linS >> 12) & TlbIndexMask);
+            if (_tlbTag[ri] != (linS & 0xFFFF_F000)) return 0;
+            int sOff = _tlbDelta[ri] + (int)linS;
+            if (sOff < d + (int)bytes && d < sOff + (int)bytes) return 0; // overlapping: element order matters
+            _ram.AsSpan(sOff, (int)bytes).CopyTo(_ram.AsSpan(d, (int)bytes));
+            _r[ESI] = si + bytes;
+        }
+        else
+        {
+            var span = _ram.AsSpan(d, (int)bytes);
+            if (size == 1) span.Fill((byte)value);
+            else if (size == 2) System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(span).Fill((ushort)value);
+            else System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(span).Fill(value);
+        }
+        _r[EDI] = di + bytes;
+        _r[ECX] -= k;
+        return (int)k;
+    }
+
     private void Movs(int size)
     {
         int src = DataSeg;
@@ -35,7 +89,13 @@ public sealed partial class Cpu
         int n = 0;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n == RepChunk) { _eip = _startEip; return; }
+            if (_addr32 && (_flags & DF) == 0)
+            {
+                int k = StringBulk(src, size, RepChunk - n, true, 0);
+                if (k > 0) { n += k; continue; }
+            }
+            n++;
             uint v = ReadSized(src, _r[ESI] & AddrMask, size);
             WriteSized(ES, _r[EDI] & AddrMask, size, v);
             AdvanceIndex(ESI, size);
@@ -56,7 +116,13 @@ public sealed partial class Cpu
         int n = 0;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n == RepChunk) { _eip = _startEip; return; }
+            if (_addr32 && (_flags & DF) == 0)
+            {
+                int k = StringBulk(-1, size, RepChunk - n, false, v);
+                if (k > 0) { n += k; continue; }
+            }
+            n++;
             WriteSized(ES, _r[EDI] & AddrMask, size, v);
             AdvanceIndex(EDI, size);
             SetCount(Count - 1);

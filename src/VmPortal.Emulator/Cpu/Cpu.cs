@@ -42,7 +42,7 @@ public sealed partial class Cpu
     internal const int ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5;
     internal const int EAX = 0, ECX = 1, EDX = 2, EBX = 3, ESP = 4, EBP = 5, ESI = 6, EDI = 7;
 
-    private readonly uint[] _r = new uint[8];
+    private readonly uint[] _r = new uint[9]; // [8] is always 0: "no register" in decoded effective addresses
     private uint _eip;
     private uint _flags = 2; // materialised EFLAGS bits (the lazy ones are computed, see Cpu.Flags.cs)
 
@@ -89,6 +89,7 @@ public sealed partial class Cpu
         Io = io;
         _ram = memory.Backing;
         _fault = new CpuFault();
+        memory.CodePageWritten += OnCodePageWritten;
         InitTlb();
         Reset();
     }
@@ -145,7 +146,9 @@ public sealed partial class Cpu
     public uint Esi { get => _r[ESI]; set => _r[ESI] = value; }
     public uint Edi { get => _r[EDI]; set => _r[EDI] = value; }
     public uint Eip { get => _eip; set { _eip = value; InvalidateFetch(); } }
-    public uint Eflags { get => GetFlags(); set => SetFlagsRaw(value); }
+    /// <summary>EFLAGS. The getter computes the lazy flags without storing them, so diagnostics may read it from
+    /// another thread while the CPU runs (Machine.DescribeCpu) without disturbing the guest.</summary>
+    public uint Eflags { get => PeekFlags(); set => SetFlagsRaw(value); }
     public uint Cr0 => _cr0;
     public uint Cr2 => _cr2;
     public uint Cr3 => _cr3;
@@ -289,8 +292,11 @@ public sealed partial class Cpu
                 if (Halted || ShutdownPending) return;
             }
             _startEip = _eip;
-            Step();
-            InstructionCount++;
+            if (!BlockCacheEnabled || !RunBlock(end))
+            {
+                Step();
+                InstructionCount++;
+            }
             if (_stopLoop) { _stopLoop = false; if (Halted) return; }
         }
     }

@@ -78,10 +78,12 @@ public static class VmsApi
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Delete(
-        Guid id, ClaimsPrincipal user, VmService vms, [FromHeader(Name = "If-Match")] string? ifMatch, CancellationToken ct)
+        Guid id, ClaimsPrincipal user, VmService vms, VmPortal.Web.Runtime.VmRuntime runtime,
+        [FromHeader(Name = "If-Match")] string? ifMatch, CancellationToken ct)
     {
         uint? expected = ApiResults.TryParseIfMatch(ifMatch, out var v) ? v : null;
         var r = await vms.DeleteAsync(user.Caller(), id, expected, ct);
+        if (r.IsOk) await runtime.ForgetAsync(id);
         return r.IsOk ? TypedResults.NoContent() : ApiResults.Failure(r);
     }
 }

@@ -12,70 +12,114 @@ public sealed record JoinResult(string VmId, bool ReadOnly, VmRunState State, in
 
 /// <summary>
 /// The live console of a VM at <c>/hubs/console</c> (SignalR, MessagePack or JSON; docs/console.md). A connection
-/// joins one VM (<see cref="JoinConsole"/>: owner or admin; "not found" and "not yours" are the same refusal),
-/// gets its own viewer of the VM's shared <see cref="ConsoleStream"/> (full frame first, a slow viewer skips frames),
-/// and sends keyboard input and power commands. Errors for the caller are <see cref="HubException"/>s.
-/// View-only share links are not implemented yet, so every joined viewer may send input.
+/// joins one VM (<see cref="JoinConsole"/>: owner or admin; "not found" and "not yours" are the same refusal; or anyone,
+/// signed in or not, holding a valid view-only share link), gets its own viewer of the VM's shared
+/// <see cref="ConsoleStream"/> (full frame first, a slow viewer skips frames), and sends keyboard input and power
+/// commands. Errors for the caller are <see cref="HubException"/>s.
+/// The hub itself admits anonymous connections (share-link viewers have no account), so every method checks: input
+/// and power need a signed-in caller ([Authorize] per method) who joined a VM they may use, and not through a link;
+/// reading (frames, screen text) needs a joined viewer. Links that are revoked or expire cut their viewers off
+/// (<see cref="ConsoleConnections"/>).
 /// </summary>
-[Authorize]
-public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections, ILogger<ConsoleHub> log) : Hub
+public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections, ConsoleShareService shares, ILogger<ConsoleHub> log) : Hub
 {
     public const string Path = "/hubs/console";
     private const string Refused = "This VM does not exist or you may not use its console.";
+    private const string BadLink = "This share link is invalid, expired or revoked.";
+    private const string ViewOnly = "This console is view-only.";
+    /// <summary>Bytes per <see cref="SerialInput"/> call.</summary>
+    public const int MaxSerialInput = 4096;
 
+    /// <summary>
+    /// Joins the console of <paramref name="vmId"/>. Without <paramref name="shareToken"/> the caller must be signed
+    /// in as the owner or an admin; with one, the token must be a valid link to that VM and the viewer is read-only.
+    /// </summary>
     public async Task<JoinResult> JoinConsole(string vmId, string? shareToken)
     {
-        if (!string.IsNullOrEmpty(shareToken)) throw new HubException("Share links are not supported yet.");
         if (!Guid.TryParse(vmId, out var id)) throw new HubException(Refused);
+        if (!string.IsNullOrEmpty(shareToken))
+        {
+            var grant = await shares.ResolveAsync(shareToken);
+            if (grant is null || grant.VmId != id) throw new HubException(BadLink);
+            var shared = runtime.Host.Get(id);
+            var roViewer = shared.Console.AddViewer(readOnly: true);
+            connections.Start(Context, shared, roViewer, grant.ShareId, grant.ExpiresAt);
+            if (!await shares.IsActiveAsync(grant.ShareId)) // revoked while joining
+            {
+                connections.Stop(Context.ConnectionId);
+                throw new HubException(BadLink);
+            }
+            var remote = Context.GetHttpContext()?.Connection.RemoteIpAddress?.ToString();
+            log.LogInformation("console of VM {Vm} opened through share link {Prefix} by {User} from {Remote}", id, grant.Prefix,
+                Context.User?.Identity?.Name ?? "an anonymous viewer", remote);
+            await shares.RecordOpenAsync(grant, Caller.From(Context.User), remote);
+            return Result(id, shared, readOnly: true);
+        }
         var vm = await runtime.FindAsync(Caller.From(Context.User), id);
         if (vm is null) throw new HubException(Refused);
         var hosted = runtime.Host.Get(id);
         var viewer = hosted.Console.AddViewer(readOnly: false);
-        connections.Start(Context.ConnectionId, hosted, viewer);
+        connections.Start(Context, hosted, viewer);
+        return Result(id, hosted, readOnly: false);
+    }
+
+    private static JoinResult Result(Guid id, HostedVm hosted, bool readOnly)
+    {
         var screen = hosted.Machine?.Screen;
-        return new JoinResult(id.ToString(), false, hosted.State, screen?.Width ?? 720, screen?.Height ?? 400);
+        return new JoinResult(id.ToString(), readOnly, hosted.State, screen?.Width ?? 720, screen?.Height ?? 400);
     }
 
     /// <summary>One physical key (<c>KeyboardEvent.code</c>) down or up; releases of keys not held are dropped.</summary>
-    public void Key(string code, bool down)
+    [Authorize]
+    public void Key(string? code, bool down)
     {
         var (vm, viewer) = Input();
+        if (code is null) throw new HubException("A key code is required.");
         Checked(() => KeyboardMap.Set2Codes(code, down)); // unknown code → error to this caller only
         if (!viewer.HeldKeys.Apply(new KeyAction(code, down))) return;
         Checked(() => vm.Key(code, down));
     }
 
     /// <summary>Types text on a US layout ("\n" is Enter).</summary>
-    public void TypeText(string text)
+    [Authorize]
+    public void TypeText(string? text)
     {
         var (vm, _) = Input();
+        if (text is null) throw new HubException("Text to type is required.");
         Checked(() => vm.TypeText(text));
     }
 
     /// <summary>"ctrl-alt-del", "ctrl-alt-f2", "alt-sysrq-s", "printscreen", …</summary>
-    public void SpecialKeys(string combo)
+    [Authorize]
+    public void SpecialKeys(string? combo)
     {
         var (vm, _) = Input();
+        if (string.IsNullOrEmpty(combo)) throw new HubException("A key combination such as ctrl-alt-del is required.");
         Checked(() => vm.SpecialKeys(combo));
     }
 
     /// <summary>No mouse in the emulator yet: accepted and ignored.</summary>
+    [Authorize]
     public void Mouse(int dx, int dy, int buttons) => Input();
 
-    public void RequestFullFrame() => connections.Get(Context.ConnectionId)?.Viewer.RequestFullFrame();
+    /// <summary>Asks for a full frame next (after a canvas reset); needs a joined viewer.</summary>
+    public void RequestFullFrame() => Joined().Viewer.RequestFullFrame();
 
-    public void SerialInput(byte[] bytes)
+    [Authorize]
+    public void SerialInput(byte[]? bytes)
     {
         var (vm, _) = Input();
-        if (bytes is null || bytes.Length > 4096) throw new HubException("Serial input is limited to 4096 bytes per call.");
+        if (bytes is null || bytes.Length is 0 or > MaxSerialInput)
+            throw new HubException($"Serial input must be 1 to {MaxSerialInput} bytes per call.");
         Checked(() => vm.SerialInput(bytes));
     }
 
     /// <summary>start, shutdown (= power off until ACPI shutdown exists), poweroff, reset, pause, resume.</summary>
-    public async Task<VmRunState> Power(string action)
+    [Authorize]
+    public async Task<VmRunState> Power(string? action)
     {
         var c = connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
-        if (c.Viewer.ReadOnly) throw new HubException("This console is view-only.");
+        if (c.Viewer.ReadOnly) throw new HubException(ViewOnly);
         var vm = c.Vm;
         try
         {
@@ -90,7 +134,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
                 case "pause": await vm.PauseAsync(); break;
                 case "resume": await vm.ResumeAsync(); break;
                 case "ctrl-alt-del": vm.SpecialKeys("ctrl-alt-del"); break;
-                default: throw new HubException($"Unknown power action '{action}'.");
+                default: throw new HubException($"Unknown power action '{Shorten(action)}'. Use start, shutdown, poweroff, reset, pause, resume or ctrl-alt-del.");
             }
         }
         catch (VmLifecycleException e) { throw new HubException(e.Message); }
@@ -102,7 +146,8 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         return vm.State;
     }
 
-    public string? GetScreenText() => (connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.")).Vm.ScreenText();
+    /// <summary>The text-mode screen as plain text (null in graphics modes or when stopped); view-only viewers may read it.</summary>
+    public string? GetScreenText() => Joined().Vm.ScreenText();
 
     public long Ping() => Environment.TickCount64;
 
@@ -119,10 +164,15 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         return Task.CompletedTask;
     }
 
+    private static string Shorten(string? s) => s is null ? "" : s.Length > 40 ? s[..40] + "…" : s;
+
+    private ConsoleConnections.Connection Joined() =>
+        connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
+
     private (HostedVm Vm, ConsoleViewer Viewer) Input()
     {
-        var c = connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
-        if (c.Viewer.ReadOnly) throw new HubException("This console is view-only.");
+        var c = Joined();
+        if (c.Viewer.ReadOnly) throw new HubException(ViewOnly);
         if (c.Vm.State != VmRunState.Running) throw new HubException($"The VM is {c.Vm.State.ToString().ToLowerInvariant()}.");
         return (c.Vm, c.Viewer);
     }

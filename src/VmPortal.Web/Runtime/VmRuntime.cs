@@ -10,7 +10,8 @@ namespace VmPortal.Web.Runtime;
 /// The portal's side of the VM runtime: per-VM authorization (owner or admin; a VM the caller may not see is
 /// "not found") and starting a VM from its definition in PostgreSQL on the <see cref="VmHost"/>.
 /// </summary>
-public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmStateSync sync, IDbContextFactory<PortalDbContext> dbFactory)
+public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmStateSync sync, IDbContextFactory<PortalDbContext> dbFactory,
+    Hubs.ConsoleConnections connections)
 {
     public VmHost Host => host;
 
@@ -45,6 +46,16 @@ public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmSta
         {
             await sync.SyncAsync(vm.Id);
         }
+    }
+
+    /// <summary>
+    /// After a VM was deleted: tells its console viewers and disconnects them, powers off its machine if one still
+    /// runs, and drops it from the host (so deleted VMs do not pile up in memory).
+    /// </summary>
+    public async Task ForgetAsync(Guid id)
+    {
+        connections.EndVm(id, "This VM was deleted.");
+        await host.RemoveAsync(id);
     }
 
     /// <summary>Persists the VM's current runtime state now (after a command, so the API answer and the DB agree).</summary>

@@ -27,12 +27,14 @@ public static class VmRuntimeSetup
         services.AddHostedService<VmRuntimeStartup>();
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024).AddMessagePackProtocol();
         services.AddSingleton<ConsoleConnections>();
+        services.AddSingleton<VmPortal.Core.Console.ConsoleShareService>();
     }
 
     public static void MapVmRuntime(this WebApplication app)
     {
         app.MapVmPowerApi();
         app.MapConsoleApi();
+        app.MapConsoleShareApi();
         app.MapHub<ConsoleHub>(ConsoleHub.Path);
     }
 }

@@ -68,7 +68,7 @@ internal static class AsmProgram
     }
 
     /// <summary>Runs a ROM image on our CPU until it writes the exit port, halts with interrupts off, or the budget runs out.</summary>
-    public static Result RunOurs(byte[] rom, long maxInstructions = 50_000_000)
+    public static Result RunOurs(byte[] rom, long maxInstructions = 50_000_000, bool blockCache = true)
     {
         var mem = new PhysicalMemory(32 * 1024 * 1024);
         int off = mem.LoadRom(0xF0000, rom);
@@ -78,7 +78,7 @@ internal static class AsmProgram
         bool exited = false;
         io.Register(DebugPort, 1, null, (port, size, value) => sb.Append((char)(value & 0xFF)));
         io.Register(ExitPort, 1, null, (port, size, value) => exited = true);
-        var cpu = new CpuCore(mem, io);
+        var cpu = new CpuCore(mem, io) { BlockCacheEnabled = blockCache };
         int faults = 0;
         cpu.ExceptionRaised = (v, e, cs, eip) =>
         {

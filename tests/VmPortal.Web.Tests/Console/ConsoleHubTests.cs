@@ -22,16 +22,37 @@ public sealed class ConsoleHubTests(PortalAppFixture app) : ApiTestBase(app)
             .Build();
 
     [Fact]
-    public async Task Console_hub_answers_401_without_credentials_instead_of_redirecting()
+    public async Task Anonymous_and_forged_connections_reach_the_hub_but_can_do_nothing_without_a_share_link()
     {
-        using var anonymous = App.Client();
-        using var forged = App.Client("vmp_not-a-real-token");
-        foreach (var client in new[] { anonymous, forged })
+        // The hub admits anonymous connections (share-link viewers have no account) and checks every call instead.
+        var a = await App.NewUserAsync(Unique("anon-a"));
+        using var ca = App.Client(a.Token);
+        var id = (await CreateVmAsync(ca, Unique("anonvm"), memoryMiB: 32))["id"]!.GetValue<Guid>();
+        foreach (var token in new string?[] { null, "vmp_not-a-real-token" })
         {
-            var res = await client.PostAsync(ConsoleHub.Path + "/negotiate?negotiateVersion=1", null);
-            Assert.Equal(HttpStatusCode.Unauthorized, res.StatusCode);
-            Assert.Null(res.Headers.Location);
+            await using var c = new HubConnectionBuilder()
+                .WithUrl(new Uri(App.BaseAddress, ConsoleHub.Path), o => { if (token is not null) o.AccessTokenProvider = () => Task.FromResult<string?>(token); })
+                .AddMessagePackProtocol()
+                .Build();
+            int frames = 0;
+            c.On<ConsoleFrame>(ConsoleMethods.Frame, _ => Interlocked.Increment(ref frames));
+            await c.StartAsync();
+            var join = await Assert.ThrowsAsync<HubException>(() => c.InvokeAsync<JoinResult>("JoinConsole", id.ToString(), null));
+            Assert.Contains("may not use its console", join.Message);
+            var badLink = await Assert.ThrowsAsync<HubException>(() => c.InvokeAsync<JoinResult>("JoinConsole", id.ToString(), "vms_forged"));
+            Assert.Contains("invalid, expired or revoked", badLink.Message);
+            foreach (var (method, args) in new (string, object?[])[]
+                     {
+                         ("Key", ["KeyA", true]), ("TypeText", ["x"]), ("SpecialKeys", ["ctrl-alt-del"]), ("Mouse", [1, 1, 0]),
+                         ("SerialInput", [new byte[] { 65 }]), ("Power", ["start"]),
+                     })
+                await Assert.ThrowsAsync<HubException>(() => c.InvokeCoreAsync(method, args));
+            var read = await Assert.ThrowsAsync<HubException>(() => c.InvokeAsync<string?>("GetScreenText"));
+            Assert.Contains("Join", read.Message);
+            await Assert.ThrowsAsync<HubException>(() => c.InvokeAsync("RequestFullFrame"));
+            Assert.Equal(0, Volatile.Read(ref frames));
         }
+        Assert.Equal("stopped", (await JsonAsync(await ca.GetAsync($"/api/vms/{id}")))["state"]!.GetValue<string>());
     }
 
     [Fact]

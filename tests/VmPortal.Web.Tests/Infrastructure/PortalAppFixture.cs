@@ -15,28 +15,43 @@ namespace VmPortal.Tests.Infrastructure;
 /// <summary>
 /// A real portal for tests: its own throwaway PostgreSQL cluster (the same <see cref="EmbeddedPostgres"/> the portal
 /// uses, under /tmp, on a free port), a fresh database, and the app on real Kestrel at 127.0.0.1:random.
+/// The built-in images are placeholder files (names only) unless a real image cache directory is given
+/// (the browser tests use the real ~/.cache/vmportal/images, so "Debian Linux" in the VM dialog really boots).
 /// </summary>
 public sealed class PortalAppFixture : IAsyncLifetime
 {
     public const string AdminPassword = "admin-test-password-1";
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"vmportal-tests-{Guid.NewGuid():N}");
+    private readonly string? _realImageCache;
     private EmbeddedPostgres? _pg;
     private PortalFactory? _factory;
 
+    /// <summary>A portal whose built-in images are placeholders.</summary>
+    public PortalAppFixture() { }
+
+    /// <summary>A portal whose built-in images come from <paramref name="realImageCache"/> (read only, nothing written there).</summary>
+    /// (internal: xUnit wants one public constructor on a collection fixture; this file is compiled into each test project)
+    internal PortalAppFixture(string? realImageCache) => _realImageCache = realImageCache;
+
     public Uri BaseAddress { get; private set; } = new("http://127.0.0.1/");
-    public string ImageCacheDir => Path.Combine(_root, "image-cache");
+    /// <summary>Whether the built-in images are the real guest images.</summary>
+    public bool RealImages => _realImageCache is not null;
+    public string ImageCacheDir => _realImageCache ?? Path.Combine(_root, "image-cache");
     public string ImageStoreDir => Path.Combine(_root, "images");
     public IServiceProvider Services => _factory!.Services;
 
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_root);
-        Directory.CreateDirectory(ImageCacheDir);
         Directory.CreateDirectory(ImageStoreDir);
-        // built-in guest images as the guest-image script names them (content does not matter to the portal)
-        await File.WriteAllBytesAsync(Path.Combine(ImageCacheDir, "debian-i386-rescue.iso"), new byte[4096]);
-        await File.WriteAllBytesAsync(Path.Combine(ImageCacheDir, "memtest86plus.iso"), new byte[2048]);
+        if (_realImageCache is null)
+        {
+            Directory.CreateDirectory(ImageCacheDir);
+            // built-in guest images as the guest-image script names them (content does not matter to the portal)
+            await File.WriteAllBytesAsync(Path.Combine(ImageCacheDir, "debian-i386-rescue.iso"), new byte[4096]);
+            await File.WriteAllBytesAsync(Path.Combine(ImageCacheDir, "memtest86plus.iso"), new byte[2048]);
+        }
         await File.WriteAllBytesAsync(Path.Combine(ImageStoreDir, "base.qcow"), new byte[1024]);
 
         _pg = await EmbeddedPostgres.StartAsync(

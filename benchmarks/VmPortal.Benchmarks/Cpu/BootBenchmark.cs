@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Text;
+using VmPortal.Emulator;
+using VmPortal.Emulator.Firmware;
+
+namespace VmPortal.Benchmarks.Cpu;
+
+/// <summary>
+/// Linux boot speed: direct kernel boot of the Debian i386 rescue guest (128 MiB, as benchmarks/boot-time.sh)
+/// until its shell prompt on the serial console. Reports wall time, our process's CPU time (meaningful on a
+/// shared machine) and the guest instructions retired per CPU second. VMPORTAL_CPU_CACHE=0 turns the
+/// decoded-instruction cache off for an A/B comparison.
+/// </summary>
+public static class BootBenchmark
+{
+    public static async Task<int> Run(string[] args)
+    {
+        string dir = Environment.GetEnvironmentVariable("VMPORTAL_IMAGE_CACHE")
+                     ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "vmportal", "images");
+        string kernel = Path.Combine(dir, GuestImages.RescueKernel);
+        string initrd = Path.Combine(dir, GuestImages.RescueInitrd);
+        if (!File.Exists(kernel) || !File.Exists(initrd))
+        {
+            Console.Error.WriteLine($"guest images missing in {dir}: run scripts/build-guest-images.sh");
+            return 1;
+        }
+        var serial = new StringBuilder();
+        var prompt = new TaskCompletionSource();
+        using var machine = new Machine(new MachineConfig
+        {
+            Name = "boot-bench",
+            MemoryMiB = 128,
+            KernelPath = kernel,
+            InitrdPath = initrd,
+            KernelCommandLine = GuestImages.RescueCommandLine,
+            OnTripleFault = TripleFaultAction.PowerOff,
+        });
+        machine.SerialOutput += b =>
+        {
+            lock (serial)
+            {
+                serial.Append(Encoding.Latin1.GetString(b));
+                if (serial.ToString().Contains("/ # ")) prompt.TrySetResult();
+            }
+        };
+        var proc = Process.GetCurrentProcess();
+        var cpu0 = proc.TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        await machine.Start();
+        // Guest profile: where the CPU is (linear EIP) every 20 ms, to tell busy-wait loops from real work.
+        var samples = new Dictionary<string, int>();
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                string d = machine.DescribeCpu();
+                int at = d.IndexOf("(lin ", StringComparison.Ordinal);
+                if (at >= 0)
+                {
+                    string key = d.Substring(at + 5, 8);
+                    samples[key] = samples.GetValueOrDefault(key) + 1;
+                }
+                try { await Task.Delay(20, sampling.Token); } catch (OperationCanceledException) { }
+            }
+        });
+        var done = await Task.WhenAny(prompt.Task, Task.Delay(TimeSpan.FromMinutes(10)));
+        sw.Stop();
+        sampling.Cancel();
+        await sampler;
+        proc.Refresh();
+        double cpuSeconds = (proc.TotalProcessorTime - cpu0).TotalSeconds;
+        long instr = machine.InstructionCount;
+        if (done != prompt.Task)
+        {
+            Console.WriteLine($"boot did not reach the prompt in 10 min: {machine.DescribeCpu()}");
+            return 1;
+        }
+        Console.WriteLine($"Linux direct kernel boot to the shell prompt: {sw.Elapsed.TotalSeconds:F1} s wall, {cpuSeconds:F1} s CPU, " +
+                          $"{instr:N0} guest instructions = {instr / cpuSeconds / 1e6:F1} MIPS per CPU second");
+        if (Environment.GetEnvironmentVariable("VMPORTAL_BOOT_PROFILE") == "1")
+        {
+            int total = samples.Values.Sum();
+            Console.WriteLine($"guest EIP samples: {total}; hottest linear addresses:");
+            foreach (var (k, v) in samples.OrderByDescending(x => x.Value).Take(25))
+                Console.WriteLine($"  {k}: {v} ({100.0 * v / total:F1} %)");
+            // The CPU of the running board (diagnostics only: the machine does not expose it).
+            var board = typeof(Machine).GetField("_board", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(machine);
+            if (board?.GetType().GetProperty("Cpu")?.GetValue(board) is VmPortal.Emulator.Cpu.Cpu cpu)
+                Console.WriteLine($"decoded blocks compiled: {cpu.BlocksCompiled:N0}, code pages invalidated by writes: {cpu.CodePageInvalidations:N0}");
+        }
+        if (VmPortal.Emulator.Cpu.Cpu.InterpreterOpcodeHistogram is { } hist)
+        {
+            long total = hist.Sum();
+            Console.WriteLine($"interpreted instructions: {total:N0} ({100.0 * total / instr:F1} %); top opcodes:");
+            foreach (var (k, count) in hist.Select((c, k) => (k, c)).OrderByDescending(x => x.c).Take(40))
+                Console.WriteLine($"  {(k < 256 ? $"{k:X2}" : $"0F {k - 256:X2}")}: {count:N0}");
+        }
+        Console.WriteLine($"RESULT boot_wall_s={sw.Elapsed.TotalSeconds:F1} boot_cpu_s={cpuSeconds:F1} boot_mips={instr / cpuSeconds / 1e6:F1}");
+        return 0;
+    }
+}

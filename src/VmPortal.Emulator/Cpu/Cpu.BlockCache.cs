@@ -1,0 +1,534 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace VmPortal.Emulator.Cpu;
+
+// The decoded-instruction cache: guest code is decoded once into blocks of DecodedOp (Cpu.Handlers.cs executes
+// them) keyed by the offset of their bytes in PhysicalMemory.Backing (so paging and segment bases do not matter)
+// and by CS.D. A block never crosses a 4 KiB page. Every page holding a block is marked as code in PhysicalMemory;
+// a write to it (CPU store through the slow path — the TLB never holds a fast write entry for a code page — or a
+// device/DMA write through PhysicalMemory) bumps the page's code version, which drops all its blocks at once, and
+// ends the running block after the current instruction so self-modifying code takes effect at the next one.
+public sealed unsafe partial class Cpu
+{
+    private const int BlockTableBits = 15;
+    private readonly CodeBlock?[] _blocks = new CodeBlock?[1 << BlockTableBits];
+    private int[] _codeVersion = new int[1];
+    private readonly DecodedOp[] _scratchOps = new DecodedOp[CodeBlock.MaxOps];
+    private bool _decOverrun;
+
+    /// <summary>Turns the decoded-instruction cache off (every instruction interpreted): for differential tests.
+    /// Defaults to on; the environment variable VMPORTAL_CPU_CACHE=0 turns it off (A/B measurements).</summary>
+    public bool BlockCacheEnabled { get; set; } = Environment.GetEnvironmentVariable("VMPORTAL_CPU_CACHE") != "0";
+
+    /// <summary>Blocks decoded since power-on (statistics for tests and benchmarks).</summary>
+    public long BlocksCompiled { get; private set; }
+
+    /// <summary>Code pages whose blocks were dropped because the page was written (statistics).</summary>
+    public long CodePageInvalidations { get; private set; }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int BlockSlot(int off) => (int)((uint)off * 0x9E37_79B1u >> (32 - BlockTableBits));
+
+    /// <summary>PhysicalMemory callback: a page marked as code was written.</summary>
+    private void OnCodePageWritten(uint page)
+    {
+        if (page < (uint)_codeVersion.Length) _codeVersion[page]++;
+        Memory.UnmarkCodePage(page);
+        CodePageInvalidations++;
+        _checkEvents = true; // leave the running block after this instruction
+    }
+
+    /// <summary>
+    /// Runs one cached block at CS:EIP (decoding it first if needed). Returns false when the instruction there must
+    /// go through the interpreter (no cacheable fetch page, block would wrap IP, cache disabled).
+    /// </summary>
+    private bool RunBlock(long end)
+    {
+        bool ran = false;
+        while (true)
+        {
+            uint lin = _csBase + _eip;
+            if ((lin & 0xFFFF_F000) != _fetchPage && !PrepareFetch(lin)) return ran;
+            int off = _fetchDelta + (int)lin;
+            int slot = BlockSlot(off);
+            CodeBlock? b = At(_blocks, slot);
+            if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Version != At(_codeVersion, off >> 12))
+            {
+                b = CompileBlock(off);
+                At(_blocks, slot) = b;
+            }
+            if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) return ran;
+            long budget = end - InstructionCount;
+            int n = b.Count <= budget ? b.Count : (int)budget;
+            ref DecodedOp op = ref MemoryMarshal.GetArrayDataReference(b.Ops);
+            for (int i = 0; ;)
+            {
+                uint e = _eip;
+                _startEip = e;
+                _eip = e + op.Len;
+                op.Handler(this, ref op);
+                InstructionCount++;
+                if (++i >= n || _checkEvents) break;
+                op = ref Unsafe.Add(ref op, 1);
+            }
+            // After an interpreted instruction (it may have changed anything, e.g. halted) the run loop looks first.
+            if (b.EndsInInterpreter || _checkEvents || InstructionCount >= end) return true;
+            ran = true;
+            _startEip = _eip;
+        }
+    }
+
+    /// <summary>Sets up the cached fetch page for a linear code address without consuming a byte (may raise #PF).</summary>
+    private bool PrepareFetch(uint lin)
+    {
+        uint limit = _segLimit[CS];
+        if (_eip > limit) return false; // the interpreter raises the #GP
+        bool user = _cpl == 3;
+        if (!FillTlb(lin, false, user, out _)) return false;
+        int i = (user ? 2 * TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
+        ulong pageEndOffset = (ulong)_eip + (0xFFF - (lin & 0xFFF));
+        if (pageEndOffset > limit) return false;
+        _fetchPage = lin & 0xFFFF_F000;
+        _fetchDelta = _tlbDelta[i];
+        return true;
+    }
+
+    private CodeBlock CompileBlock(int off)
+    {
+        int page = off >> 12;
+        if (page >= _codeVersion.Length)
+        {
+            var bigger = new int[Math.Max(page + 1, _ram.Length >> 12)];
+            Array.Copy(_codeVersion, bigger, _codeVersion.Length);
+            _codeVersion = bigger;
+        }
+        if ((uint)off < Memory.RamSize && !Memory.IsCodePage((uint)page))
+        {
+            Memory.MarkCodePage((uint)page);
+            DropWriteTlbForPage(page);
+        }
+        int pageEnd = (off & ~0xFFF) + 0x1000;
+        int n = 0, p = off;
+        var ops = _scratchOps;
+        bool cs32 = _cs32, interp = false;
+        while (n < CodeBlock.MaxOps)
+        {
+            ref DecodedOp d = ref ops[n];
+            _decOverrun = false;
+            bool ok = DecodeOp(p, pageEnd, cs32, ref d, out bool ends);
+            if (!ok || _decOverrun)
+            {
+                d = default;
+                d.Handler = &OpInterpret;
+                n++;
+                interp = true;
+                break;
+            }
+            n++;
+            p += d.Len;
+            if (ends || p >= pageEnd) break;
+        }
+        var b = new CodeBlock(n) { Offset = off, Cs32 = cs32, Version = _codeVersion[page], Count = n, Bytes = p - off, EndsInInterpreter = interp };
+        Array.Copy(ops, b.Ops, n);
+        BlocksCompiled++;
+        return b;
+    }
+
+    /// <summary>Drops the fast write TLB entries that point into a backing page (it now holds decoded code).</summary>
+    private void DropWriteTlbForPage(int page)
+    {
+        for (int k = 1; k < 4; k += 2)
+        {
+            int baseIdx = k * TlbEntries;
+            for (int i = 0; i < TlbEntries; i++)
+            {
+                uint tag = _tlbTag[baseIdx + i];
+                if (tag != InvalidTag && (((int)tag + _tlbDelta[baseIdx + i]) >> 12) == page) _tlbTag[baseIdx + i] = InvalidTag;
+            }
+        }
+    }
+
+    // ---------------- Decoder ----------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private byte DecByte(ref int p, int end)
+    {
+        if (p >= end) { _decOverrun = true; p++; return 0; }
+        return _ram[p++];
+    }
+
+    private uint DecImm(ref int p, int end, int size)
+    {
+        uint v = DecByte(ref p, end);
+        if (size == 1) return v;
+        v |= (uint)DecByte(ref p, end) << 8;
+        if (size == 2) return v;
+        v |= (uint)DecByte(ref p, end) << 16;
+        v |= (uint)DecByte(ref p, end) << 24;
+        return v;
+    }
+
+    private void DecModRM(ref DecodedOp d, ref int p, int end, bool a32, int segOvr)
+    {
+        byte m = DecByte(ref p, end);
+        int mod = m >> 6, rm = m & 7;
+        d.Reg = (byte)((m >> 3) & 7);
+        d.Rm = (byte)rm;
+        if (mod == 3) { d.Mem = 0; return; }
+        d.Mem = 1;
+        int seg = DS, bas = 8, idx = 8, scale = 0;
+        uint disp = 0;
+        if (!a32)
+        {
+            switch (rm)
+            {
+                case 0: bas = EBX; idx = ESI; break;
+                case 1: bas = EBX; idx = EDI; break;
+                case 2: bas = EBP; idx = ESI; seg = SS; break;
+                case 3: bas = EBP; idx = EDI; seg = SS; break;
+                case 4: bas = ESI; break;
+                case 5: bas = EDI; break;
+                case 6:
+                    if (mod == 0) disp = DecImm(ref p, end, 2);
+                    else { bas = EBP; seg = SS; }
+                    break;
+                default: bas = EBX; break;
+            }
+            if (mod == 1) disp = (uint)(sbyte)DecByte(ref p, end);
+            else if (mod == 2) disp = DecImm(ref p, end, 2);
+        }
+        else
+        {
+            if (rm == 4)
+            {
+                byte sib = DecByte(ref p, end);
+                scale = sib >> 6;
+                int index = (sib >> 3) & 7, b = sib & 7;
+                if (b == 5 && mod == 0) disp = DecImm(ref p, end, 4);
+                else
+                {
+                    bas = b;
+                    if (b == ESP || b == EBP) seg = SS;
+                }
+                if (index != 4) idx = index;
+            }
+            else if (rm == 5 && mod == 0) disp = DecImm(ref p, end, 4);
+            else
+            {
+                bas = rm;
+                if (rm == EBP) seg = SS;
+            }
+            if (mod == 1) disp = (uint)(sbyte)DecByte(ref p, end);
+            else if (mod == 2) disp = DecImm(ref p, end, 4);
+        }
+        d.Base = (byte)bas;
+        d.Index = (byte)idx;
+        d.Scale = (byte)scale;
+        d.Disp = disp;
+        d.Seg = (byte)(segOvr >= 0 ? segOvr : seg);
+    }
+
+    /// <summary>
+    /// Decodes one instruction at backing offset <paramref name="start"/> into <paramref name="d"/>. Returns false
+    /// for instructions left to the interpreter (the block then ends with an interpreter step).
+    /// </summary>
+    private bool DecodeOp(int start, int end, bool cs32, ref DecodedOp d, out bool ends)
+    {
+        ends = false;
+        d = default;
+        int p = start;
+        int osz = cs32 ? 4 : 2;
+        bool a32 = cs32;
+        int segOvr = -1;
+        int prefixes = 0;
+        byte op;
+        while (true)
+        {
+            op = DecByte(ref p, end);
+            switch (op)
+            {
+                case 0x26: segOvr = ES; break;
+                case 0x2E: segOvr = CS; break;
+                case 0x36: segOvr = SS; break;
+                case 0x3E: segOvr = DS; break;
+                case 0x64: segOvr = FS; break;
+                case 0x65: segOvr = GS; break;
+                case 0x66: osz = cs32 ? 2 : 4; break;
+                case 0x67: a32 = !cs32; break;
+                default: goto opcode;
+            }
+            if (++prefixes > 4) return false;
+        }
+    opcode:
+        d.Size = (byte)osz;
+        d.AMask = a32 ? 0xFFFF_FFFFu : 0xFFFFu;
+        d.Base = d.Index = 8;
+        d.Seg = (byte)(segOvr >= 0 ? segOvr : DS);
+        uint szMask = SizeMask(osz);
+        switch (op)
+        {
+            case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38:
+            case 0x01: case 0x09: case 0x11: case 0x19: case 0x21: case 0x29: case 0x31: case 0x39:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                d.Sub = (byte)(op >> 3);
+                if ((op & 1) == 0) d.Size = 1;
+                d.Handler = d.Size != 4 ? &OpAluRmReg : d.Mem == 0 ? &OpAluRR32 : &OpAluMR32;
+                break;
+            case 0x02: case 0x0A: case 0x12: case 0x1A: case 0x22: case 0x2A: case 0x32: case 0x3A:
+            case 0x03: case 0x0B: case 0x13: case 0x1B: case 0x23: case 0x2B: case 0x33: case 0x3B:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                d.Sub = (byte)(op >> 3);
+                if ((op & 1) == 0) d.Size = 1;
+                if (d.Mem == 0 && d.Size == 4) { (d.Reg, d.Rm) = (d.Rm, d.Reg); d.Handler = &OpAluRR32; }
+                else d.Handler = d.Size == 4 ? &OpAluRM32 : &OpAluRegRm;
+                break;
+            case 0x04: case 0x0C: case 0x14: case 0x1C: case 0x24: case 0x2C: case 0x34: case 0x3C:
+            case 0x05: case 0x0D: case 0x15: case 0x1D: case 0x25: case 0x2D: case 0x35: case 0x3D:
+                if ((op & 1) == 0) d.Size = 1;
+                d.Sub = (byte)(op >> 3);
+                d.Rm = EAX;
+                d.Imm = DecImm(ref p, end, d.Size);
+                d.Handler = d.Size == 4 ? &OpAluRI32 : &OpAluRmImm;
+                break;
+            case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
+            case 0x48: case 0x49: case 0x4A: case 0x4B: case 0x4C: case 0x4D: case 0x4E: case 0x4F:
+                d.Rm = (byte)(op & 7);
+                d.Sub = (byte)((op >> 3) & 1);
+                d.Handler = osz == 4 ? &OpIncDecR32 : &OpIncDecRm;
+                break;
+            case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
+                d.Reg = (byte)(op & 7);
+                d.Handler = osz == 4 ? &OpPushR32 : &OpPushReg;
+                break;
+            case 0x58: case 0x59: case 0x5A: case 0x5B: case 0x5C: case 0x5D: case 0x5E: case 0x5F:
+                d.Reg = (byte)(op & 7);
+                d.Handler = osz == 4 ? &OpPopR32 : &OpPopReg;
+                break;
+            case 0x68:
+                d.Imm = DecImm(ref p, end, osz);
+                d.Handler = &OpPushImm;
+                break;
+            case 0x6A:
+                d.Imm = (uint)(sbyte)DecByte(ref p, end) & szMask;
+                d.Handler = &OpPushImm;
+                break;
+            case 0x69: case 0x6B:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                d.Imm = op == 0x6B ? (uint)(sbyte)DecByte(ref p, end) : DecImm(ref p, end, osz);
+                d.Handler = &OpImulImm;
+                break;
+            case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
+            case 0x78: case 0x79: case 0x7A: case 0x7B: case 0x7C: case 0x7D: case 0x7E: case 0x7F:
+                d.Sub = (byte)(op & 15);
+                d.Imm = (uint)(sbyte)DecByte(ref p, end);
+                d.Handler = &OpJcc;
+                ends = true;
+                break;
+            case 0x80: case 0x82:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                d.Size = 1;
+                d.Sub = d.Reg;
+                d.Imm = DecByte(ref p, end);
+                d.Handler = &OpAluRmImm;
+                break;
+            case 0x81: case 0x83:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                d.Sub = d.Reg;
+                d.Imm = op == 0x81 ? DecImm(ref p, end, osz) : (uint)(sbyte)DecByte(ref p, end) & szMask;
+                d.Handler = osz != 4 ? &OpAluRmImm : d.Mem == 0 ? &OpAluRI32 : &OpAluMI32;
+                break;
+            case 0x84: case 0x85:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if (op == 0x84) d.Size = 1;
+                d.Handler = d.Size == 4 && d.Mem == 0 ? &OpTestRR32 : &OpTestRmReg;
+                break;
+            case 0x86: case 0x87:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if (op == 0x86) d.Size = 1;
+                d.Handler = &OpXchgRmReg;
+                break;
+            case 0x88: case 0x89:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if (op == 0x88) d.Size = 1;
+                d.Handler = d.Size == 4 ? (d.Mem != 0 ? &OpMovMemReg32 : &OpMovRR32) : &OpMovRmReg;
+                break;
+            case 0x8A: case 0x8B:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if (op == 0x8A) d.Size = 1;
+                if (d.Size == 4 && d.Mem == 0) { (d.Reg, d.Rm) = (d.Rm, d.Reg); d.Handler = &OpMovRR32; }
+                else d.Handler = d.Size == 4 ? &OpMovRegMem32 : &OpMovRegRm;
+                break;
+            case 0x8D:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if (d.Mem == 0) return false;
+                d.Handler = &OpLea;
+                break;
+            case 0x90:
+                d.Handler = &OpNop;
+                break;
+            case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
+                d.Reg = (byte)(op & 7);
+                d.Rm = EAX;
+                d.Handler = &OpXchgRmReg;
+                break;
+            case 0x98: d.Handler = &OpCbw; break;
+            case 0x99: d.Handler = &OpCwd; break;
+            case 0xA0: case 0xA1:
+                d.Mem = 1;
+                d.Disp = DecImm(ref p, end, a32 ? 4 : 2);
+                d.Reg = EAX;
+                if (op == 0xA0) d.Size = 1;
+                d.Handler = &OpMovRegRm;
+                break;
+            case 0xA2: case 0xA3:
+                d.Mem = 1;
+                d.Disp = DecImm(ref p, end, a32 ? 4 : 2);
+                d.Reg = EAX;
+                if (op == 0xA2) d.Size = 1;
+                d.Handler = &OpMovRmReg;
+                break;
+            case 0xA8: case 0xA9:
+                if (op == 0xA8) d.Size = 1;
+                d.Rm = EAX;
+                d.Imm = DecImm(ref p, end, d.Size);
+                d.Handler = &OpTestRmImm;
+                break;
+            case 0xB0: case 0xB1: case 0xB2: case 0xB3: case 0xB4: case 0xB5: case 0xB6: case 0xB7:
+                d.Size = 1;
+                d.Rm = (byte)(op & 7);
+                d.Imm = DecByte(ref p, end);
+                d.Handler = &OpMovRmImm;
+                break;
+            case 0xB8: case 0xB9: case 0xBA: case 0xBB: case 0xBC: case 0xBD: case 0xBE: case 0xBF:
+                d.Rm = (byte)(op & 7);
+                d.Imm = DecImm(ref p, end, osz);
+                d.Handler = &OpMovRmImm;
+                break;
+            case 0xC0: case 0xC1: case 0xD0: case 0xD1:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if ((op & 1) == 0) d.Size = 1;
+                d.Sub = d.Reg;
+                d.Imm8 = op >= 0xD0 ? (byte)1 : DecByte(ref p, end);
+                if (d.Size == 4 && d.Mem == 0 && d.Sub >= 4)
+                {
+                    d.Imm8 &= 0x1F;
+                    d.Handler = &OpShiftRI32;
+                }
+                else d.Handler = &OpShiftImm;
+                break;
+            case 0xD2: case 0xD3:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if ((op & 1) == 0) d.Size = 1;
+                d.Sub = d.Reg;
+                d.Handler = &OpShiftCl;
+                break;
+            case 0xC2:
+                d.Imm = DecImm(ref p, end, 2);
+                d.Handler = &OpRetImm;
+                ends = true;
+                break;
+            case 0xC3:
+                d.Handler = &OpRet;
+                ends = true;
+                break;
+            case 0xC6: case 0xC7:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if (op == 0xC6) d.Size = 1;
+                d.Imm = DecImm(ref p, end, d.Size);
+                d.Handler = &OpMovRmImm;
+                break;
+            case 0xC9: d.Handler = &OpLeave; break;
+            case 0xE8:
+                d.Imm = DecImm(ref p, end, osz);
+                d.Handler = &OpCallRel;
+                ends = true;
+                break;
+            case 0xE9:
+                d.Imm = DecImm(ref p, end, osz);
+                d.Handler = &OpJmpRel;
+                ends = true;
+                break;
+            case 0xEB:
+                d.Imm = (uint)(sbyte)DecByte(ref p, end);
+                d.Handler = &OpJmpRel;
+                ends = true;
+                break;
+            case 0xF5: d.Handler = &OpCmc; break;
+            case 0xF6: case 0xF7:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if (op == 0xF6) d.Size = 1;
+                if (d.Reg < 2)
+                {
+                    d.Imm = DecImm(ref p, end, d.Size);
+                    d.Handler = &OpTestRmImm;
+                }
+                else d.Handler = &OpGroup3;
+                break;
+            case 0xF8: case 0xF9: d.Sub = (byte)(op & 1); d.Handler = &OpSetCarry; break;
+            case 0xFC: case 0xFD: d.Sub = (byte)(op & 1); d.Handler = &OpSetDirection; break;
+            case 0xFE:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                if (d.Reg > 1) return false;
+                d.Size = 1;
+                d.Sub = d.Reg;
+                d.Handler = &OpIncDecRm;
+                break;
+            case 0xFF:
+                DecModRM(ref d, ref p, end, a32, segOvr);
+                switch (d.Reg)
+                {
+                    case 0: case 1: d.Sub = d.Reg; d.Handler = &OpIncDecRm; break;
+                    case 2: d.Handler = &OpCallRm; ends = true; break;
+                    case 4: d.Handler = &OpJmpRm; ends = true; break;
+                    case 6: d.Handler = &OpPushRm; break;
+                    default: return false;
+                }
+                break;
+            case 0x0F:
+            {
+                byte op2 = DecByte(ref p, end);
+                switch (op2)
+                {
+                    case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
+                    case 0x48: case 0x49: case 0x4A: case 0x4B: case 0x4C: case 0x4D: case 0x4E: case 0x4F:
+                        DecModRM(ref d, ref p, end, a32, segOvr);
+                        d.Sub = (byte)(op2 & 15);
+                        d.Handler = &OpCmov;
+                        break;
+                    case 0x80: case 0x81: case 0x82: case 0x83: case 0x84: case 0x85: case 0x86: case 0x87:
+                    case 0x88: case 0x89: case 0x8A: case 0x8B: case 0x8C: case 0x8D: case 0x8E: case 0x8F:
+                        d.Sub = (byte)(op2 & 15);
+                        d.Imm = osz == 4 ? DecImm(ref p, end, 4) : (uint)(short)DecImm(ref p, end, 2);
+                        d.Handler = &OpJcc;
+                        ends = true;
+                        break;
+                    case 0x90: case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
+                    case 0x98: case 0x99: case 0x9A: case 0x9B: case 0x9C: case 0x9D: case 0x9E: case 0x9F:
+                        DecModRM(ref d, ref p, end, a32, segOvr);
+                        d.Sub = (byte)(op2 & 15);
+                        d.Size = 1;
+                        d.Handler = &OpSetcc;
+                        break;
+                    case 0xAF:
+                        DecModRM(ref d, ref p, end, a32, segOvr);
+                        d.Handler = &OpImulRegRm;
+                        break;
+                    case 0xB6: case 0xB7: case 0xBE: case 0xBF:
+                        DecModRM(ref d, ref p, end, a32, segOvr);
+                        d.Handler = op2 switch { 0xB6 => &OpMovzxB, 0xB7 => &OpMovzxW, 0xBE => &OpMovsxB, _ => &OpMovsxW };
+                        break;
+                    default:
+                        return false;
+                }
+                break;
+            }
+            default:
+                return false;
+        }
+        int len = p - start;
+        if (len > 15) return false;
+        d.Len = (byte)len;
+        return true;
+    }
+}
