@@ -8,7 +8,7 @@
 #   benchmarks/boot-time.sh [--runs N] [--timeout SECONDS] [--no-doc]
 #
 # Needs: the guest images (scripts/build-guest-images.sh), qemu-system-x86 and bochs + bochsbios + vgabios
-# (scripts/install-deps.sh test; Bochs is skipped when missing), .NET SDK.
+# (scripts/install-deps.sh bench, run below; Bochs is skipped when missing), .NET SDK.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -23,6 +23,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--runs N] [--timeout SECONDS] [--no-doc]" >&2; exit 1 ;;
   esac
 done
+bash scripts/install-deps.sh bench >/dev/null || echo "warning: benchmark dependencies incomplete (see scripts/install-deps.sh bench)" >&2
 IMAGES="${VMPORTAL_IMAGE_CACHE:-$HOME/.cache/vmportal/images}"
 ISO="$IMAGES/debian-i386-rescue.iso"
 KERNEL="$IMAGES/debian-i386-rescue.vmlinuz"

@@ -3,6 +3,7 @@
 # Safe to run again: only missing packages are installed.
 #   scripts/install-deps.sh run    -> what ./run.sh needs (PostgreSQL, guest-image tools)
 #   scripts/install-deps.sh test   -> additionally chromium, nasm, qemu for tests
+#   scripts/install-deps.sh bench  -> additionally bochs, the third emulator of benchmarks/boot-time.sh
 set -u
 MODE="${1:-run}"
 
@@ -11,12 +12,14 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 RUN_PKGS=(postgresql xorriso mtools grub-pc-bin grub-common seabios cpio gzip xz-utils ca-certificates)
 TEST_PKGS=(chromium nasm qemu-system-x86 fonts-dejavu-core)
+BENCH_PKGS=(bochs bochsbios vgabios)
 
 # The console client is bundled with npm + esbuild; the machine image may already ship Node.js (any >= 18 works).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then RUN_PKGS+=(nodejs npm); fi
 
 PKGS=("${RUN_PKGS[@]}")
-if [ "$MODE" = "test" ]; then PKGS+=("${TEST_PKGS[@]}"); fi
+if [ "$MODE" = "test" ] || [ "$MODE" = "bench" ]; then PKGS+=("${TEST_PKGS[@]}"); fi
+if [ "$MODE" = "bench" ]; then PKGS+=("${BENCH_PKGS[@]}"); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

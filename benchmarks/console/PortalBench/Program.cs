@@ -81,7 +81,7 @@ public static class Program
         if (images.Contains(FramebufferIso))
         {
             await PowerAsync(api, linux, "stop");
-            Guid fb = await CreateAndBootAsync(api, "bench-linux-fb", FramebufferIso);
+            Guid fb = await CreateAndBootAsync(api, "bench-linux-fb", FramebufferIso, source: "serial");
             await using (var viewer = await ViewerAsync(proxy.Port, token, fb))
             {
                 await Task.Delay(2000);
@@ -123,14 +123,16 @@ public static class Program
         return 0;
     }
 
-    private static async Task<Guid> CreateAndBootAsync(HttpClient api, string name, string iso)
+    /// <summary>Creates and starts a VM and waits for its shell prompt: on the screen in text mode, on COM1 for the
+    /// framebuffer guest (a graphics screen has no text).</summary>
+    private static async Task<Guid> CreateAndBootAsync(HttpClient api, string name, string iso, string source = "screen")
     {
         var r = await api.PostAsJsonAsync("api/vms", new { name = $"{name}-{Guid.NewGuid().ToString("N")[..6]}", memoryMiB = 128, cdromImageId = iso, bootOrder = new[] { "cdrom" } });
         if (!r.IsSuccessStatusCode) throw new InvalidOperationException($"create VM: {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
         var id = JsonNode.Parse(await r.Content.ReadAsStringAsync())!["id"]!.GetValue<Guid>();
         await PowerAsync(api, id, "start");
-        await WaitScreenAsync(api, id, "VMPORTAL-GUEST-READY", 600);
-        await WaitScreenAsync(api, id, "(?m)^/ #", 300);
+        await WaitScreenAsync(api, id, "VMPORTAL-GUEST-READY", 600, source);
+        await WaitScreenAsync(api, id, "(?m)^/ #", 300, source);
         return id;
     }
 
@@ -140,9 +142,9 @@ public static class Program
         if (!r.IsSuccessStatusCode) throw new InvalidOperationException($"{action}: {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
     }
 
-    private static async Task WaitScreenAsync(HttpClient api, Guid id, string pattern, int timeoutSeconds)
+    private static async Task WaitScreenAsync(HttpClient api, Guid id, string pattern, int timeoutSeconds, string source = "screen")
     {
-        var r = await api.PostAsJsonAsync($"api/vms/{id}/console/wait", new { pattern, timeoutSeconds, source = "screen" });
+        var r = await api.PostAsJsonAsync($"api/vms/{id}/console/wait", new { pattern, timeoutSeconds, source });
         if (r.StatusCode != HttpStatusCode.OK) throw new TimeoutException($"wait for '{pattern}': {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
     }
 
