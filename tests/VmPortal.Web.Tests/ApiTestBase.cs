@@ -2,6 +2,9 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+using VmPortal.Web.Hubs;
 using VmPortal.Tests.Infrastructure;
 
 namespace VmPortal.Web.Tests;
@@ -9,6 +12,16 @@ namespace VmPortal.Web.Tests;
 public abstract class ApiTestBase(PortalAppFixture app)
 {
     protected PortalAppFixture App { get; } = app;
+
+    /// <summary>A console hub connection (MessagePack) with an API token, or anonymous when <paramref name="bearer"/> is null.</summary>
+    protected HubConnection Connect(string? bearer) =>
+        new HubConnectionBuilder()
+            .WithUrl(new Uri(App.BaseAddress, ConsoleHub.Path), o =>
+            {
+                if (bearer is not null) o.AccessTokenProvider = () => Task.FromResult<string?>(bearer);
+            })
+            .AddMessagePackProtocol()
+            .Build();
 
     protected static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
 

@@ -15,12 +15,6 @@ namespace VmPortal.Web.Tests.Console;
 [Collection(PortalCollection.Name)]
 public sealed class ConsoleHubBadInputTests(PortalAppFixture app) : ApiTestBase(app)
 {
-    private HubConnection Connect(string token) =>
-        new HubConnectionBuilder()
-            .WithUrl(new Uri(App.BaseAddress, ConsoleHub.Path), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
-            .AddMessagePackProtocol()
-            .Build();
-
     private static async Task<string> RefusedAsync(HubConnection c, string method, params object?[] args)
     {
         var e = await Assert.ThrowsAsync<HubException>(() => c.InvokeCoreAsync(method, args));

@@ -15,12 +15,6 @@ namespace VmPortal.Web.Tests.Console;
 [Collection(PortalCollection.Name)]
 public sealed class ConsoleHubTests(PortalAppFixture app) : ApiTestBase(app)
 {
-    private HubConnection Connect(string token) =>
-        new HubConnectionBuilder()
-            .WithUrl(new Uri(App.BaseAddress, ConsoleHub.Path), o => o.AccessTokenProvider = () => Task.FromResult<string?>(token))
-            .AddMessagePackProtocol()
-            .Build();
-
     [Fact]
     public async Task Anonymous_and_forged_connections_reach_the_hub_but_can_do_nothing_without_a_share_link()
     {

@@ -20,15 +20,6 @@ namespace VmPortal.Web.Tests.Console;
 [Collection(PortalCollection.Name)]
 public sealed class ConsoleShareTests(PortalAppFixture app) : ApiTestBase(app)
 {
-    private HubConnection Connect(string? bearer) =>
-        new HubConnectionBuilder()
-            .WithUrl(new Uri(App.BaseAddress, ConsoleHub.Path), o =>
-            {
-                if (bearer is not null) o.AccessTokenProvider = () => Task.FromResult<string?>(bearer);
-            })
-            .AddMessagePackProtocol()
-            .Build();
-
     private static async Task<(Guid Id, string Token, string Url)> ShareAsync(HttpClient c, Guid vmId, int hours = 1, string? label = null)
     {
         var r = await c.PostAsJsonAsync($"/api/vms/{vmId}/console/shares", new { expiresInHours = hours, label });

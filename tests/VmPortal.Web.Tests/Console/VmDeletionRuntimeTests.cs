@@ -17,15 +17,6 @@ namespace VmPortal.Web.Tests.Console;
 [Collection(PortalCollection.Name)]
 public sealed class VmDeletionRuntimeTests(PortalAppFixture app) : ApiTestBase(app)
 {
-    private HubConnection Connect(string? bearer) =>
-        new HubConnectionBuilder()
-            .WithUrl(new Uri(App.BaseAddress, ConsoleHub.Path), o =>
-            {
-                if (bearer is not null) o.AccessTokenProvider = () => Task.FromResult<string?>(bearer);
-            })
-            .AddMessagePackProtocol()
-            .Build();
-
     [Fact]
     public async Task Deleting_a_vm_disconnects_its_viewers_and_drops_it_from_the_host()
     {
