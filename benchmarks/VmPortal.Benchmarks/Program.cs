@@ -1,17 +1,20 @@
 using VmPortal.Benchmarks.Cpu;
+using VmPortal.Benchmarks.Platform;
 
 // VmPortal benchmarks. Usage: dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- cpu [iterations]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- boot
+//                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- idle [machines] [seconds] [--refresh]
 string which = args.Length > 0 ? args[0] : "cpu";
 return which switch
 {
     "cpu" => CpuBenchmark.Run(args),
     "boot" => await BootBenchmark.Run(args),
+    "idle" => await IdleBenchmark.Run(args),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot");
+    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh]");
     return 2;
 }

@@ -36,7 +36,7 @@ public sealed class Machine : IDisposable
     private readonly ConcurrentQueue<Command> _commands = new();
     private readonly ConcurrentQueue<byte> _serialIn = new();
     private readonly ConcurrentQueue<KeyEvent> _keysIn = new();
-    private readonly ManualResetEventSlim _wake = new(false);
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 0); // an idle guest must not spin
     private readonly object _lifecycle = new();
     private readonly List<byte> _debugBuffer = new();
     private readonly List<byte> _serialBuffer = new();

@@ -66,6 +66,8 @@ public sealed class ConsoleStream : IDisposable
 
     public ConsoleStreamOptions Options => options;
     public int ViewerCount => Volatile.Read(ref viewers).Length;
+    /// <summary>Raised (outside the stream's lock) with the new count when a viewer joins or leaves.</summary>
+    public event Action<int>? ViewersChanged;
     /// <summary>Frame updates encoded so far (ticks with no change and ticks without viewers not counted).</summary>
     public long EncodedFrames => Interlocked.Read(ref encodedFrames);
     /// <summary>Tile payload bytes encoded so far (each counted once, whatever the number of viewers).</summary>
@@ -78,23 +80,33 @@ public sealed class ConsoleStream : IDisposable
     /// encoded) a full frame; otherwise its first frame will be full.</summary>
     public ConsoleViewer AddViewer(bool readOnly = false)
     {
+        ConsoleViewer v;
+        int count;
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            var v = new ConsoleViewer(this, readOnly, options);
+            v = new ConsoleViewer(this, readOnly, options);
             v.Enqueue(new ConsoleMessage(ConsoleMethods.PowerState, power));
             if (serialCount > 0) v.Enqueue(new ConsoleMessage(ConsoleMethods.SerialData, new ConsoleSerialData(SerialBacklog())));
             EncodeLatest();
             if (encoder.FullFrame() is { } full) v.OfferFrame(full, encoder.TileSize);
             else v.NeedsFull = true;
             viewers = [.. viewers, v];
-            return v;
+            count = viewers.Length;
         }
+        ViewersChanged?.Invoke(count);
+        return v;
     }
 
     internal void Remove(ConsoleViewer v)
     {
-        lock (gate) viewers = viewers.Where(x => x != v).ToArray();
+        int count;
+        lock (gate)
+        {
+            viewers = viewers.Where(x => x != v).ToArray();
+            count = viewers.Length;
+        }
+        ViewersChanged?.Invoke(count);
     }
 
     /// <summary>

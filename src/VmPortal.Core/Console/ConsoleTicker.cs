@@ -6,7 +6,8 @@ namespace VmPortal.Core.Console;
 /// key is drawn within a few milliseconds instead of up to a whole period later. A kick brings a short series of early
 /// ticks (at 1, 4, 10 and 20 × <see cref="KickDelay"/>), because how long the guest takes to echo varies (its own
 /// scheduling, a busy host); each tick sends only what changed, so the extra ticks cost nothing when nothing did.
-/// A tick that throws is reported to <c>onError</c> and the ticker goes on.
+/// A tick that throws is reported to <c>onError</c> and the ticker goes on. While <see cref="Idle"/> (nobody watches)
+/// regular ticks come only every <see cref="IdlePeriod"/>; leaving idle ticks at once.
 /// </summary>
 public sealed class ConsoleTicker : IDisposable
 {
@@ -21,6 +22,10 @@ public sealed class ConsoleTicker : IDisposable
     /// <summary>Early ticks after a kick, in multiples of <see cref="KickDelay"/>.</summary>
     public static readonly int[] KickSteps = [1, 4, 10, 20];
     private long ticks;
+    private volatile bool idle;
+
+    /// <summary>Time between regular ticks while <see cref="Idle"/>.</summary>
+    public static readonly TimeSpan IdlePeriod = TimeSpan.FromSeconds(1);
 
     /// <param name="tick">The work of one tick (runs on the ticker thread only).</param>
     /// <param name="period">Time between regular ticks (33 ms for 30 Hz).</param>
@@ -38,6 +43,18 @@ public sealed class ConsoleTicker : IDisposable
     }
 
     public TimeSpan Period { get; }
+
+    /// <summary>Slow regular ticks (nobody watches the screen). Setting it to false ticks at once. Any thread.</summary>
+    public bool Idle
+    {
+        get => idle;
+        set
+        {
+            if (idle == value) return;
+            idle = value;
+            if (!value) wake.Set();
+        }
+    }
     public TimeSpan KickDelay { get; }
     /// <summary>Ticks run so far.</summary>
     public long Ticks => Interlocked.Read(ref ticks);
@@ -56,11 +73,12 @@ public sealed class ConsoleTicker : IDisposable
 
     private void Run()
     {
-        long next = Environment.TickCount64 + (long)Period.TotalMilliseconds;
+        long last = Environment.TickCount64; // when the last tick ran
         while (!stopping)
         {
             long now = Environment.TickCount64;
-            long due = next;
+            long period = (long)(idle ? IdlePeriod : Period).TotalMilliseconds;
+            long due = last + period;
             long delay = Math.Max(1, (long)KickDelay.TotalMilliseconds);
             lock (kickGate)
             {
@@ -82,8 +100,7 @@ public sealed class ConsoleTicker : IDisposable
             try { tick(); }
             catch (Exception e) { onError?.Invoke(e); }
             Interlocked.Increment(ref ticks);
-            now = Environment.TickCount64;
-            next = Math.Max(next + (long)Period.TotalMilliseconds, now + 1); // fell behind: no burst of ticks
+            last = now; // fell behind: no burst of ticks
         }
     }
 

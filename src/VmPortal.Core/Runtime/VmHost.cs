@@ -119,6 +119,11 @@ public sealed class HostedVm : IDisposable
             Console.PublishPowerState(now, Lifecycle.CrashReason);
             host.OnStateChanged(this, now, Lifecycle.CrashReason);
         };
+        // Nobody watching: the screen is refreshed once a second only (a new viewer gets it fresh at once).
+        Console.ViewersChanged += _ =>
+        {
+            lock (machineGate) ticker?.Idle = Console.ViewerCount == 0;
+        };
     }
 
     public Guid Id { get; }
@@ -170,7 +175,7 @@ public sealed class HostedVm : IDisposable
                 var t = new ConsoleTicker(() => Tick(m), period, host.Options.KickDelay, name: $"console:{config.Name}");
                 lock (machineGate)
                 {
-                    if (machine == m) ticker = t;
+                    if (machine == m) { ticker = t; t.Idle = Console.ViewerCount == 0; }
                     else t.Dispose();
                 }
             }

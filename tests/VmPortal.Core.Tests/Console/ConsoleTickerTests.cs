@@ -36,6 +36,20 @@ public class ConsoleTickerTests
     }
 
     [Fact]
+    public void Idle_ticks_once_a_second_and_leaving_idle_ticks_at_once()
+    {
+        using var t = new ConsoleTicker(() => { }, TimeSpan.FromMilliseconds(10), TimeSpan.Zero) { Idle = true };
+        Thread.Sleep(200);
+        long start = t.Ticks;
+        Thread.Sleep(1500);
+        Assert.InRange(t.Ticks - start, 0, 2); // 1 s period while idle (30 Hz would give ~150)
+        t.Idle = false;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (t.Ticks - start < 20 && DateTime.UtcNow < deadline) Thread.Sleep(10);
+        Assert.True(t.Ticks - start >= 20, $"only {t.Ticks - start} ticks after leaving idle");
+    }
+
+    [Fact]
     public void A_throwing_tick_is_reported_and_ticking_goes_on()
     {
         int n = 0;

@@ -11,13 +11,14 @@ namespace VmPortal.Emulator.Devices.Vga;
 /// (bytes R, G, B, A in memory). Text accessors read the guest's VRAM directly and need no refresh.
 /// Change detection: text modes compare each cell (character, attribute, cursor and blink state) with what was
 /// last drawn; graphics modes re-render the scan lines whose VRAM pages were written and compare them with the
-/// framebuffer per tile. Register, palette or font changes redraw everything; every
-/// <see cref="FullCheckInterval"/> refreshes all lines are re-rendered and compared (heals races with the CPU thread).
+/// framebuffer per tile. Register, palette or font changes redraw everything. A refresh with nothing written, no
+/// register change and no blink-phase flip returns at once (an idle guest costs nearly nothing to watch); every
+/// <see cref="FullCheckInterval"/> refreshes all lines are re-rendered and compared anyway (a safety net).
 /// </summary>
 public sealed class Screen
 {
     public const int TileSize = 32;
-    public const int FullCheckInterval = 60;
+    public const int FullCheckInterval = 300;
     private const int CursorBlinkMs = 267, TextBlinkMs = 533;
 
     private readonly Vga _vga;
@@ -31,7 +32,8 @@ public sealed class Screen
     private byte[] _pageSnapshot;
     private readonly uint[] _dacRgba = new uint[256];
     private readonly uint[] _attrRgba = new uint[16];
-    private int _seenRegs = -1, _seenDac = -1, _seenFont = -1;
+    private int _seenRegs = -1, _seenDac = -1, _seenFont = -1, _seenCursor = -1;
+    private int _renderedTextPhase = -1;
     private int _refreshCount;
 
     internal Screen(Vga vga)
@@ -195,16 +197,20 @@ public sealed class Screen
             }
             _layout = newLayout;
             bool full = resized;
-            int regs = _vga.RegisterGeneration, dac = _vga.DacGeneration, font = _vga.FontGeneration;
+            int regs = _vga.RegisterGeneration, dac = _vga.DacGeneration, font = _vga.FontGeneration, cursor = _vga.CursorGeneration;
             if (regs != _seenRegs || dac != _seenDac) { full = true; _seenRegs = regs; _seenDac = dac; }
             bool fontChanged = font != _seenFont;
             _seenFont = font;
+            bool cursorChanged = cursor != _seenCursor;
+            _seenCursor = cursor;
             if (++_refreshCount % FullCheckInterval == 0) full = true;
+            bool written = TakeDirtyPages();
+            // Nothing written, no register change, no blink phase flip: the picture is the same (the common case
+            // for an idle guest, refreshed 30 times a second by the console).
+            if (!full && !fontChanged && !written &&
+                (_layout.Mode != ScreenMode.Text || (!cursorChanged && TextPhase(Clock()) == _renderedTextPhase)))
+                return false;
             UpdatePalettes();
-            // Snapshot, then clear, the written-pages bitmap: writes that race with this land in the next refresh
-            // (or at worst in the periodic full check).
-            _vga.DirtyPages.AsSpan().CopyTo(_pageSnapshot);
-            Array.Clear(_vga.DirtyPages);
             changed = _layout.Mode switch
             {
                 ScreenMode.Text => RenderText(full || fontChanged),
@@ -215,6 +221,28 @@ public sealed class Screen
         if (resized) Resized?.Invoke(_layout.Width, _layout.Height);
         return changed || resized;
     }
+
+    /// <summary>
+    /// Moves the VGA's written-pages bitmap into the snapshot, clearing it entry by entry with a full fence: a CPU
+    /// write either lands before the exchange (its data is already in VRAM, which is read afterwards) or marks
+    /// its page again for the next refresh. True when any page was written.
+    /// </summary>
+    private bool TakeDirtyPages()
+    {
+        byte[] dirty = _vga.DirtyPages;
+        bool any = false;
+        for (int i = 0; i < dirty.Length; i++)
+        {
+            byte d = dirty[i] != 0 ? Interlocked.Exchange(ref dirty[i], 0) : (byte)0;
+            _pageSnapshot[i] = d;
+            any |= d != 0;
+        }
+        return any;
+    }
+
+    /// <summary>Cursor blink phase (bit 0) and character blink phase (bit 1) at <paramref name="nowMs"/>.</summary>
+    private static int TextPhase(long nowMs) =>
+        (nowMs / CursorBlinkMs % 2 == 0 ? 1 : 0) | (nowMs / TextBlinkMs % 2 == 0 ? 2 : 0);
 
     private void Allocate()
     {
@@ -267,9 +295,10 @@ public sealed class Screen
         ref readonly ScreenLayout l = ref _layout;
         byte[] vram = _vga.Vram;
         byte[] ac = _vga.Ac;
-        long now = Clock();
-        bool cursorPhase = now / CursorBlinkMs % 2 == 0;
-        bool blinkPhase = now / TextBlinkMs % 2 == 0;
+        int phase = TextPhase(Clock());
+        _renderedTextPhase = phase;
+        bool cursorPhase = (phase & 1) != 0;
+        bool blinkPhase = (phase & 2) != 0;
         bool blinkEnabled = (ac[Vga.AcMode] & 0x08) != 0;
         bool lineGraphics = (ac[Vga.AcMode] & 0x04) != 0;
         var (curRow, curCol, curOn) = CursorCell(l);
@@ -286,7 +315,7 @@ public sealed class Screen
                 int ch = vram[a * 4], attr = vram[a * 4 + 1];
                 bool cursorHere = curOn && cursorPhase && r == curRow && c == curCol;
                 bool blinkOff = blinkEnabled && (attr & 0x80) != 0 && !blinkPhase;
-                int key = ch | attr << 8 | (cursorHere ? 1 << 16 : 0) | (blinkOff ? 1 << 17 : 0);
+                int key = ch | attr << 8 | (blinkOff ? 1 << 17 : 0) | (cursorHere ? 1 << 16 | curStart << 18 | curEnd << 23 : 0);
                 ref int shadow = ref _cellShadow[r * l.Columns + c];
                 if (!full && shadow == key) continue;
                 shadow = key;

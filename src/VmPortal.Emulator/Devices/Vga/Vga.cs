@@ -74,6 +74,7 @@ public sealed class Vga : IMmioDevice
     // Change tracking read by the renderer (written on the machine thread, read on the console thread).
     internal readonly byte[] DirtyPages;
     internal volatile int RegisterGeneration;
+    internal volatile int CursorGeneration;
     internal volatile int FontGeneration;
     internal volatile int DacGeneration;
 
@@ -281,7 +282,9 @@ public sealed class Vga : IMmioDevice
         }
         if (Crtc[i] == v) return;
         Crtc[i] = v;
-        RegisterGeneration++;
+        // The text cursor's shape and place are drawn per cell: they do not force a full redraw.
+        if (i is CrCursorStart or CrCursorEnd or CrCursorHigh or CrCursorLow) CursorGeneration++;
+        else RegisterGeneration++;
     }
 
     private uint ReadDispi(ushort port, int size) => port == BochsDispi.IndexPort ? Dispi.ReadIndex() : Dispi.ReadData();

@@ -101,6 +101,50 @@ public class VgaTextModeTests
     }
 
     [Fact]
+    public void RefreshOfAnUnchangedScreenReportsNothingButSeesCursorBlinkAndWrites()
+    {
+        var rig = new VgaTestRig();
+        rig.SetMode3();
+        rig.SetDac(0x07, 42, 42, 42);
+        rig.Memory.WriteBytes(0xB8000, new byte[80 * 25 * 2]);
+        for (int i = 0; i < 80 * 25; i++) rig.Memory.Write8((uint)(0xB8001 + 2 * i), 0x07);
+        rig.Bus.Out16(0x3D4, 0x000E); // cursor at row 0, column 0
+        rig.Bus.Out16(0x3D4, 0x000F);
+        var s = rig.Vga.Screen;
+        long now = 0;
+        s.Clock = () => now;
+        s.Refresh();
+        uint gray = VgaTestRig.Rgba(42, 42, 42), black = VgaTestRig.Rgba(0, 0, 0);
+        var tiles = new List<ScreenRect>();
+        s.TakeDirtyTiles(tiles);
+        for (int i = 0; i < 10; i++) Assert.False(s.Refresh()); // nothing changed
+        Assert.Equal(0, s.TakeDirtyTiles(tiles));
+
+        // Cursor shape (CRTC 0x0A/0x0B) is drawn per cell: a block cursor from line 0.
+        rig.Bus.Out16(0x3D4, 0x000A);
+        Assert.True(s.Refresh());
+        Assert.Equal(gray, s.GetPixel(4, 0));
+        // Cursor move: the old cell is cleared, the new one drawn.
+        rig.Bus.Out16(0x3D4, 0x050F);
+        Assert.True(s.Refresh());
+        Assert.Equal(black, s.GetPixel(4, 0));
+        Assert.Equal(gray, s.GetPixel(5 * 9 + 4, 0));
+        Assert.False(s.Refresh());
+        // Blink phase flip (267 ms) hides the cursor without any guest activity.
+        now = 300;
+        Assert.True(s.Refresh());
+        Assert.Equal(black, s.GetPixel(5 * 9 + 4, 0));
+        Assert.False(s.Refresh());
+        // A character written to VRAM.
+        rig.LoadGlyph(0xDB, Enumerable.Repeat((byte)0xFF, 16).ToArray());
+        s.Refresh();
+        rig.Memory.Write8(0xB8000 + 2 * (24 * 80 + 79), 0xDB);
+        Assert.Equal(new TextCell(0xDB, 0x07), s.GetCell(24, 79));
+        Assert.True(s.Refresh());
+        Assert.Equal(gray, s.GetPixel(79 * 9 + 4, 24 * 16 + 8));
+    }
+
+    [Fact]
     public void Mode80x50UsesEightLineCharactersAndResizes()
     {
         var rig = new VgaTestRig();
