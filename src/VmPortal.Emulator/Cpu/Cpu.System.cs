@@ -8,7 +8,7 @@ public sealed partial class Cpu
         MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176, MsrMcgCap = 0x179,
         MsrMcgStatus = 0x17A, MsrMiscEnable = 0x1A0, MsrMtrrPhysBase0 = 0x200, MsrMtrrFix64K = 0x250,
         MsrMtrrFix16K0 = 0x258, MsrMtrrFix16K1 = 0x259, MsrMtrrFix4K0 = 0x268, MsrMtrrFix4KLast = 0x26F,
-        MsrPat = 0x277, MsrMtrrDefType = 0x2FF, MsrPlatformId = 0x17, MsrEbcHardPowerOn = 0x2A;
+        MsrPat = 0x277, MsrMtrrDefType = 0x2FF, MsrPlatformId = 0x17, MsrEbcHardPowerOn = 0x2A, MsrTscAdjust = 0x3B;
 
     private void MovCr(bool toCr)
     {
@@ -92,38 +92,68 @@ public sealed partial class Cpu
         return (ulong)(ticks + _tscOffset);
     }
 
-    /// <summary>CPUID: a Pentium Pro-class "GenuineIntel" family 6 model 3 identity, reporting only what is implemented.</summary>
+    /// <summary>The processor brand string of CPUID leaves 80000002h-80000004h: ASCII, NUL-padded to 48 bytes.</summary>
+    public const string BrandString = "VmPortal Virtual CPU (i686)";
+
+    /// <summary>Highest basic and extended CPUID leaves. Leaf 7 (structured features: TSC_ADJUST) needs a basic
+    /// maximum of at least 7; the extended maximum stops at 80000007h (invariant TSC) because a guest that sees
+    /// 80000008h takes its physical/linear address widths from it.</summary>
+    private const uint CpuidMaxBasic = 7, CpuidMaxExtended = 0x8000_0007;
+
+    /// <summary>
+    /// CPUID: a "GenuineIntel" family 6 model 3 stepping 3 (Pentium Pro/II class) identity reporting only what is
+    /// implemented (leaf 1 EDX: FPU DE PSE TSC MSR CX8 SEP PGE CMOV, FXSR with the x87 — no PAE, APIC, MTRR, PAT,
+    /// MMX, SSE, VME), plus: leaf 7.0 EBX bit 1 TSC_ADJUST (MSR 3Bh), the brand string, and the invariant TSC
+    /// (80000007h EDX bit 8: our TSC is derived from guest time, which runs at one constant rate).
+    /// Leaves 3-6, 7 with a subleaf other than 0, and 80000001h/80000005h/80000006h are present but all zero;
+    /// leaves above the maxima return zeros (not the data of the highest leaf as some Intel parts do).
+    /// </summary>
     private void Cpuid()
     {
-        uint leaf = _r[EAX];
+        uint leaf = _r[EAX], sub = _r[ECX];
         uint a = 0, b = 0, c = 0, d = 0;
         switch (leaf)
         {
             case 0:
-                a = 2;
+                a = CpuidMaxBasic;
                 b = 0x756E_6547; d = 0x4965_6E69; c = 0x6C65_746E; // "GenuineIntel"
                 break;
             case 1:
                 a = 0x0000_0633; // family 6, model 3, stepping 3
-                b = 0;
-                c = 0;
                 d = CpuidFeatures;
                 break;
             case 2:
-                a = 0x0302_0101; b = 0; c = 0; d = 0x0C04_0843; // P6-style cache descriptors
+                a = 0x0302_0101; d = 0x0C04_0843; // P6-style cache/TLB descriptors
+                break;
+            case 7:
+                if (sub == 0) b = 1u << 1; // EAX = 0: no further subleaves; EBX bit 1: IA32_TSC_ADJUST
                 break;
             case 0x8000_0000:
-                a = 0x8000_0004;
+                a = CpuidMaxExtended;
                 break;
-            case 0x8000_0002: a = 0x506D_5600; b = 0x6174_726F; c = 0x5043_206C; d = 0x0000_0055; break; // " VmPortal CPU"
-            case 0x8000_0003:
-            case 0x8000_0004:
+            case 0x8000_0002: case 0x8000_0003: case 0x8000_0004:
+            {
+                int o = (int)(leaf - 0x8000_0002) * 16;
+                a = BrandDword(o); b = BrandDword(o + 4); c = BrandDword(o + 8); d = BrandDword(o + 12);
                 break;
-            default:
-                if (leaf < 0x8000_0000) { a = 0; }
+            }
+            case 0x8000_0007:
+                d = 1u << 8; // invariant TSC
                 break;
         }
         _r[EAX] = a; _r[EBX] = b; _r[ECX] = c; _r[EDX] = d;
+    }
+
+    private static uint BrandDword(int offset)
+    {
+        uint v = 0;
+        for (int k = 0; k < 4; k++)
+        {
+            int i = offset + k;
+            uint ch = i < BrandString.Length && i < 47 ? BrandString[i] : 0u; // byte 47 is always the terminating NUL
+            v |= (ch & 0xFF) << (8 * k);
+        }
+        return v;
     }
 
     private uint CpuidFeatures
@@ -132,8 +162,7 @@ public sealed partial class Cpu
         {
             uint d = 0;
             if (HasFpu) d |= 1u << 0;      // FPU
-            d |= 1u << 1;                  // VME (V86 mode extensions register exists; VIF/VIP not emulated)
-            d &= ~(1u << 1);               // ...not claimed: only plain V86 is implemented
+            // VME (bit 1) is not claimed: see the CR4 write in MovCr.
             d |= 1u << 2;                  // DE
             d |= 1u << 3;                  // PSE
             d |= 1u << 4;                  // TSC
@@ -155,6 +184,7 @@ public sealed partial class Cpu
         switch (idx)
         {
             case MsrTsc: v = ReadTsc(); break;
+            case MsrTscAdjust: v = (ulong)_tscAdjust; break;
             case MsrApicBase: v = _apicBase; break;
             case MsrPlatformId: v = 0; break;
             case MsrEbcHardPowerOn: v = 0; break;
@@ -186,7 +216,21 @@ public sealed partial class Cpu
         ulong v = ((ulong)_r[EDX] << 32) | _r[EAX];
         switch (idx)
         {
-            case MsrTsc: _tscOffset = (long)v - (long)ReadTsc() + _tscOffset; return;
+            case MsrTsc:
+            {
+                // SDM 17.17.3: a write to the TSC adds the same change to IA32_TSC_ADJUST.
+                long delta = (long)v - (long)ReadTsc();
+                _tscOffset += delta;
+                _tscAdjust += delta;
+                return;
+            }
+            case MsrTscAdjust:
+            {
+                // Writing IA32_TSC_ADJUST moves the TSC by the difference to the old adjustment.
+                _tscOffset += (long)v - _tscAdjust;
+                _tscAdjust = (long)v;
+                return;
+            }
             case MsrApicBase: _apicBase = v; return;
             case MsrBiosSignId: return;
             case MsrSysenterCs: _sysenterCs = (uint)v & 0xFFFF; return;

@@ -73,6 +73,7 @@ public sealed partial class Cpu
     // MSRs.
     private uint _sysenterCs, _sysenterEsp, _sysenterEip;
     private long _tscOffset;
+    private long _tscAdjust; // IA32_TSC_ADJUST (MSR 3Bh)
     private ulong _apicBase = 0xFEE00900;
     private readonly ulong[] _mtrr = new ulong[32];
     private ulong _pat = 0x0007040600070406;
@@ -213,6 +214,7 @@ public sealed partial class Cpu
         _trAttr = 0x8B;
         _sysenterCs = _sysenterEsp = _sysenterEip = 0;
         _tscOffset = 0;
+        _tscAdjust = 0;
         Array.Clear(_mtrr);
         Halted = false;
         ShutdownPending = false;
