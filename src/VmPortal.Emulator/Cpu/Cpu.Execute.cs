@@ -33,7 +33,6 @@ public sealed partial class Cpu
 
     private void StepWithPrefixes(byte op)
     {
-        _lockPrefix = false;
         int prefixes = 0;
         bool firstByte = true;
         while (true)
@@ -50,7 +49,7 @@ public sealed partial class Cpu
                 case 0x65: _segOvr = GS; break;
                 case 0x66: _opSize = _cs32 ? 2 : 4; break;
                 case 0x67: _addr32 = !_cs32; break;
-                case 0xF0: _lockPrefix = true; break;
+                case 0xF0: break; // LOCK: accepted (one CPU; every access is atomic here)
                 case 0xF2: _rep = 0xF2; break;
                 case 0xF3: _rep = 0xF3; break;
                 default: goto decoded;
@@ -949,6 +948,8 @@ public sealed partial class Cpu
         uint nf = (_flags & ~mask) | (v & mask) | 2;
         _flags = nf;
         _checkEvents = true;
+        if (_opSize == 4) UpdateMemHooks(); // AC
+
     }
 
     private bool IoplAllows() => !_pe || _cpl <= (int)((_flags & IOPL) >> 12);
@@ -1004,6 +1005,7 @@ public sealed partial class Cpu
     {
         uint v = Io.Read(port, size);
         _checkEvents = true;
+        if (_ioBpMask != 0) IoBreakpoints(port, size);
         CheckMappingVersion();
         return v;
     }
@@ -1012,6 +1014,7 @@ public sealed partial class Cpu
     {
         Io.Write(port, size, v & SizeMask(size));
         _checkEvents = true;
+        if (_ioBpMask != 0) IoBreakpoints(port, size);
         CheckMappingVersion();
     }
 }

@@ -9,6 +9,18 @@ public sealed partial class Cpu
 
     private uint Count => _r[ECX] & AddrMask;
 
+    /// <summary>
+    /// Leaves a REP instruction between iterations (chunk end, or a data breakpoint hit by an iteration that was not
+    /// the last): EIP stays on it so it resumes, and RF is set, as hardware does for an event between iterations,
+    /// so that the resumed instruction does not hit its own instruction breakpoint again.
+    /// </summary>
+    private void RepInterrupted()
+    {
+        _eip = _startEip;
+        _flags |= RF;
+        _checkEvents = true;
+    }
+
     private void SetCount(uint v)
     {
         if (_addr32) _r[ECX] = v; else _r[ECX] = (_r[ECX] & 0xFFFF_0000) | (v & 0xFFFF);
@@ -89,7 +101,7 @@ public sealed partial class Cpu
         int n = 0;
         while (Count != 0)
         {
-            if (n == RepChunk) { _eip = _startEip; return; }
+            if (n == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
             if (_addr32 && (_flags & DF) == 0)
             {
                 int k = StringBulk(src, size, RepChunk - n, true, 0);
@@ -116,7 +128,7 @@ public sealed partial class Cpu
         int n = 0;
         while (Count != 0)
         {
-            if (n == RepChunk) { _eip = _startEip; return; }
+            if (n == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
             if (_addr32 && (_flags & DF) == 0)
             {
                 int k = StringBulk(-1, size, RepChunk - n, false, v);
@@ -141,7 +153,7 @@ public sealed partial class Cpu
         int n = 0;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
             SetReg(size, EAX, ReadSized(src, _r[ESI] & AddrMask, size));
             AdvanceIndex(ESI, size);
             SetCount(Count - 1);
@@ -163,7 +175,7 @@ public sealed partial class Cpu
         int n = 0;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
             uint a = ReadSized(src, _r[ESI] & AddrMask, size);
             uint b = ReadSized(ES, _r[EDI] & AddrMask, size);
             AdvanceIndex(ESI, size);
@@ -188,7 +200,7 @@ public sealed partial class Cpu
         int n = 0;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
             uint b = ReadSized(ES, _r[EDI] & AddrMask, size);
             AdvanceIndex(EDI, size);
             SetCount(Count - 1);
@@ -213,7 +225,7 @@ public sealed partial class Cpu
         int n = 0;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
             uint di = _r[EDI] & AddrMask;
             ProbeWrite(LinWrite(ES, di, size >> 1), size);
             WriteSized(ES, di, size, In(port, size));
@@ -236,7 +248,7 @@ public sealed partial class Cpu
         int n = 0;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
             Out(port, size, ReadSized(src, _r[ESI] & AddrMask, size));
             AdvanceIndex(ESI, size);
             SetCount(Count - 1);

@@ -44,6 +44,7 @@ public sealed partial class Cpu
                 uint old = _cr4;
                 _cr4 = nv;
                 if (((old ^ nv) & (CR4_PSE | CR4_PGE)) != 0) FlushTlb(true);
+                if (((old ^ nv) & CR4_DE) != 0) UpdateDebugState();
                 return;
             }
             default: throw Fault(6);
@@ -57,30 +58,13 @@ public sealed partial class Cpu
         uint old = _cr0;
         _cr0 = v | CR0_ET;
         _paging = (_cr0 & CR0_PG) != 0;
+        if (((old ^ _cr0) & CR0_AM) != 0) UpdateMemHooks();
         if (((old ^ _cr0) & (CR0_PG | CR0_WP | CR0_PE)) != 0) FlushTlb(true);
         if (((old ^ _cr0) & CR0_PE) != 0)
         {
             UpdateMode();
             if (!_pe) SetCpl(0);
         }
-    }
-
-    private void MovDr(bool toDr)
-    {
-        DecodeModRM();
-        if (_pe && (_cpl != 0 || _v86)) throw Fault(13, 0);
-        int dr = _regField;
-        if ((dr == 4 || dr == 5) && (_cr4 & CR4_DE) != 0) throw Fault(6);
-        if (dr == 4) dr = 6;
-        if (dr == 5) dr = 7;
-        if (toDr)
-        {
-            uint v = _r[_rm];
-            if (dr == 6) v = (v & 0x0000_E00F) | 0xFFFF_0FF0;
-            if (dr == 7) v = (v & 0xFFFF_2BFF) | 0x400;
-            _dr[dr] = v;
-        }
-        else _r[_rm] = _dr[dr];
     }
 
     private ulong ReadTsc()
