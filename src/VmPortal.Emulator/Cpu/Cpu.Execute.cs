@@ -416,11 +416,11 @@ public sealed partial class Cpu
             case 0xF8: SetCF(false); return;
             case 0xF9: SetCF(true); return;
             case 0xFA:
-                if (!IoplAllows()) throw Fault(13, 0);
+                if (!IoplAllows()) { VirtualCliSti(false); return; }
                 _flags &= ~IF;
                 return;
             case 0xFB:
-                if (!IoplAllows()) throw Fault(13, 0);
+                if (!IoplAllows()) { VirtualCliSti(true); return; }
                 if ((_flags & IF) == 0) { _shadow = true; }
                 _flags |= IF;
                 _checkEvents = true;
@@ -930,14 +930,14 @@ public sealed partial class Cpu
 
     private void Pushf()
     {
-        if (_v86 && (_flags & IOPL) != IOPL) throw Fault(13, 0);
+        if (_v86 && (_flags & IOPL) != IOPL) { PushfVme(); return; }
         uint f = GetFlags() & ~(VM | RF);
         Push(_opSize, f);
     }
 
     private void Popf()
     {
-        if (_v86 && (_flags & IOPL) != IOPL) throw Fault(13, 0);
+        if (_v86 && (_flags & IOPL) != IOPL) { PopfVme(); return; }
         uint v = Pop(_opSize);
         uint mask = CF | PF | AF | ZF | SF | TF | DF | OF | NT;
         if (_opSize == 4) mask |= AC | ID;

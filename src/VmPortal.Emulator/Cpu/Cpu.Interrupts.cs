@@ -78,9 +78,15 @@ public sealed partial class Cpu
         ShutdownReason = reason;
     }
 
+    /// <summary>INT n, INT3, INTO, INT1. In V86 mode only INT n (CD) is IOPL-sensitive and, with CR4.VME, subject
+    /// to the TSS redirection bitmap; INT3/INTO/INT1 always go to the protected-mode handler (SDM INT n pseudo-code).</summary>
     private void SoftwareInterrupt(int vector, bool int3OrInto, bool icebp = false)
     {
-        if (_v86 && (_flags & IOPL) != IOPL && !icebp) throw Fault(13, 0);
+        if (_v86 && !int3OrInto)
+        {
+            if ((_cr4 & CR4_VME) != 0 && RedirectV86Interrupt(vector)) return;
+            if ((_flags & IOPL) != IOPL) throw Fault(13, 0);
+        }
         DeliverInterrupt(vector, icebp ? InterruptKind.Trap : InterruptKind.Software, false, 0);
     }
 

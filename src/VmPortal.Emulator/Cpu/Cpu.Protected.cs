@@ -414,7 +414,7 @@ public sealed partial class Cpu
         }
         if (_v86)
         {
-            if ((_flags & IOPL) != IOPL) throw Fault(13, 0);
+            if ((_flags & IOPL) != IOPL) { IretVme(osz); return; }
             uint ip = PeekStack(osz, 0);
             ushort cs = (ushort)PeekStack(osz, (uint)osz);
             uint fl = PeekStack(osz, 2u * (uint)osz);
@@ -485,6 +485,7 @@ public sealed partial class Cpu
         uint mask = CF | PF | AF | ZF | SF | TF | DF | OF | NT;
         if (osz == 4) mask |= AC | ID | RF;
         if (cpl == 0) mask |= IOPL;
+        if (cpl == 0 && osz == 4) mask |= VIF | VIP; // SDM IRET: at CPL 0 the 32-bit form loads VIF and VIP
         if (cpl <= (int)((_flags & IOPL) >> 12)) mask |= IF;
         _flags = (_flags & ~mask) | (fl & mask) | 2;
         _checkEvents = true;

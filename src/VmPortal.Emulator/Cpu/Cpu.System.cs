@@ -86,8 +86,8 @@ public sealed partial class Cpu
 
     /// <summary>
     /// CPUID: a "GenuineIntel" family 6 model 3 stepping 3 (Pentium Pro/II class) identity reporting only what is
-    /// implemented (leaf 1 EDX: FPU DE PSE TSC MSR CX8 SEP PGE CMOV, FXSR with the x87 — no PAE, APIC, MTRR, PAT,
-    /// MMX, SSE, VME), plus: leaf 7.0 EBX bit 1 TSC_ADJUST (MSR 3Bh), the brand string, and the invariant TSC
+    /// implemented (leaf 1 EDX: FPU VME DE PSE TSC MSR CX8 SEP PGE CMOV, FXSR with the x87 — no PAE, APIC, MTRR, PAT,
+    /// MMX, SSE), plus: leaf 7.0 EBX bit 1 TSC_ADJUST (MSR 3Bh), the brand string, and the invariant TSC
     /// (80000007h EDX bit 8: our TSC is derived from guest time, which runs at one constant rate).
     /// Leaves 3-6, 7 with a subleaf other than 0, and 80000001h/80000005h/80000006h are present but all zero;
     /// leaves above the maxima return zeros (not the data of the highest leaf as some Intel parts do).
@@ -146,7 +146,7 @@ public sealed partial class Cpu
         {
             uint d = 0;
             if (HasFpu) d |= 1u << 0;      // FPU
-            // VME (bit 1) is not claimed: see the CR4 write in MovCr.
+            d |= 1u << 1;                  // VME (and PVI): Cpu.Vme.cs
             d |= 1u << 2;                  // DE
             d |= 1u << 3;                  // PSE
             d |= 1u << 4;                  // TSC

@@ -1,7 +1,7 @@
 ; CPUID identity and the time-stamp counter MSRs: maximum leaves, leaf 1 features (what is claimed and what must
-; not be: PAE, APIC, MTRR, PAT, MMX, SSE, VME), leaf 7 TSC_ADJUST, the brand string (80000002h-80000004h, NUL
+; not be: PAE, APIC, MTRR, PAT, MMX, SSE), leaf 7 TSC_ADJUST, the brand string (80000002h-80000004h, NUL
 ; padded), the invariant TSC bit (80000007h), IA32_TSC_ADJUST (MSR 3Bh) and its coupling with writes to the TSC
-; (MSR 10h). QEMU's pentium3 model has another identity and no TSC_ADJUST in TCG, so those lines are '~'.
+; (MSR 10h). VME is claimed (Cpu.Vme.cs). QEMU's pentium3 model has another identity and no TSC_ADJUST in TCG, so those lines are '~'.
 %include "rom.inc"
 %include "probe.inc"
 
@@ -24,11 +24,11 @@ main32:
     CPUID_PUT 'vendor_edx', 0, edx                  ;! vendor_edx=49656E69
     CPUID_PUT 'vendor_ecx', 0, ecx                  ;! vendor_ecx=6C65746E
     CPUID_PUT '~signature', 1, eax                  ;! ~signature=00000633
-    CPUID_PUT '~features', 1, edx                   ;! ~features=0100A93D
-    ; never claimed: VME(1) MCE(7) APIC(9) MTRR(12) PAE(6) PAT(16) PSE36(17) MMX(23) SSE(25) SSE2(26)
+    CPUID_PUT '~features', 1, edx                   ;! ~features=0100A93F
+    ; never claimed: MCE(7) APIC(9) MTRR(12) PAE(6) PAT(16) PSE36(17) MMX(23) SSE(25) SSE2(26)
     mov eax, 1
     cpuid
-    and edx, (1<<1)|(1<<6)|(1<<7)|(1<<9)|(1<<12)|(1<<16)|(1<<17)|(1<<23)|(1<<25)|(1<<26)
+    and edx, (1<<6)|(1<<7)|(1<<9)|(1<<12)|(1<<16)|(1<<17)|(1<<23)|(1<<25)|(1<<26)
     PUT '~not_claimed', edx                         ;! ~not_claimed=00000000
     CPUID_PUT '~features_ecx', 1, ecx               ;! ~features_ecx=00000000
     CPUID_PUT '~leaf7_ebx', 7, ebx                  ;! ~leaf7_ebx=00000002
