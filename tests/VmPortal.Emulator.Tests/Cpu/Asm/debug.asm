@@ -3,9 +3,9 @@
 ; breakpoint hit in the middle of REP STOSD (trap between iterations, EIP on the REP, ECX = what is left),
 ; single-step with TF (the POPF that sets TF is not trapped, the one that clears it is; DR6.BS), the INT n
 ; exception to single-step, I/O breakpoints with CR4.DE, DR7.GD (MOV DR faults with DR6.BD, GD cleared on #DB
-; entry), DR4/DR5 aliasing DR6/DR7 with CR4.DE=0 and #UD with CR4.DE=1, and the L0-L3 reset by a task switch
-; is left to tasks.asm. Instruction breakpoints run in a flat code segment (48h, base 0) so that EIP equals the
-; linear address on both CPUs.
+; entry), DR4/DR5 aliasing DR6/DR7 with CR4.DE=0 and #UD with CR4.DE=1 (the L0-L3 reset by a task switch is
+; in tasks.asm). Instruction breakpoints run in a flat code segment (48h, base 0) so that EIP equals the
+; linear address on both CPUs (QEMU compares DRn with EIP).
 %include "rom.inc"
 %include "probe.inc"
 %define DBCOUNT 0x21000

@@ -1,6 +1,6 @@
 ; Hardware task switches: JMP to a TSS, CALL to a TSS (nested task: NT flag and back link) returning with IRET,
 ; a task gate in the IDT; then a double fault (#NP while delivering #GP) taken through an interrupt gate with
-; error code 0.
+; error code 0. Any task switch clears the local breakpoint enables DR7.L0-L3 (G0-G3 stay).
 %include "rom.inc"
 %include "probe.inc"
 
@@ -24,9 +24,17 @@ main32:
     ; 1. JMP to task 1; task 1 JMPs back.
     call init_tss1
     mov dword [TSS1 + 0x20], task1_jmp
+    xor eax, eax
+    mov dr0, eax
+    mov eax, 0x00000403             ; L0 | G0 (an instruction breakpoint at linear 0, never reached)
+    mov dr7, eax
     mov eax, 0x1111
     jmp 0x40:0
 after_jmp:
+    mov ebx, dr7
+    PUT 'dr7_after_switch', ebx     ;! dr7_after_switch=00000402
+    xor ebx, ebx
+    mov dr7, ebx
     str bx
     movzx ebx, bx
     PUT 'jmp_back_tr', ebx          ;! jmp_back_tr=00000038
