@@ -89,8 +89,9 @@ public sealed partial class Cpu
     /// implemented (leaf 1 EDX: FPU VME DE PSE TSC MSR CX8 SEP PGE CMOV, FXSR with the x87 — no PAE, APIC, MTRR, PAT,
     /// MMX, SSE), plus: leaf 7.0 EBX bit 1 TSC_ADJUST (MSR 3Bh), the brand string, and the invariant TSC
     /// (80000007h EDX bit 8: our TSC is derived from guest time, which runs at one constant rate).
-    /// Leaves 3-6, 7 with a subleaf other than 0, and 80000001h/80000005h/80000006h are present but all zero;
-    /// leaves above the maxima return zeros (not the data of the highest leaf as some Intel parts do).
+    /// Leaf 4 describes the caches of the leaf 2 descriptors. Leaves 3, 5, 6, 7 with a subleaf other than 0, and
+    /// 80000001h/80000005h/80000006h are present but all zero; leaves above the maxima return zeros (not the data
+    /// of the highest basic leaf as some Intel parts do).
     /// </summary>
     private void Cpuid()
     {
@@ -108,6 +109,17 @@ public sealed partial class Cpu
                 break;
             case 2:
                 a = 0x0302_0101; d = 0x0C04_0843; // P6-style cache/TLB descriptors
+                break;
+            case 4:
+                // Deterministic cache parameters, the same caches as the leaf 2 descriptors (a guest with a basic
+                // maximum >= 4 reads these instead): L1 data and L1 instruction 16 KiB, L2 512 KiB, 4-way, 32-byte
+                // lines, one logical processor per cache and one core per package.
+                switch (sub)
+                {
+                    case 0: a = 0x121; b = 0x00C0_001F; c = 127; break;  // type 1 (data), level 1, self-initialising
+                    case 1: a = 0x122; b = 0x00C0_001F; c = 127; break;  // type 2 (instruction), level 1
+                    case 2: a = 0x143; b = 0x00C0_001F; c = 4095; break; // type 3 (unified), level 2
+                }
                 break;
             case 7:
                 if (sub == 0) b = 1u << 1; // EAX = 0: no further subleaves; EBX bit 1: IA32_TSC_ADJUST

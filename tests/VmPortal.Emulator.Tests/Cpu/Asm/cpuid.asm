@@ -31,6 +31,26 @@ main32:
     and edx, (1<<6)|(1<<7)|(1<<9)|(1<<12)|(1<<16)|(1<<17)|(1<<23)|(1<<25)|(1<<26)
     PUT '~not_claimed', edx                         ;! ~not_claimed=00000000
     CPUID_PUT '~features_ecx', 1, ecx               ;! ~features_ecx=00000000
+    ; leaf 4: L1D, L1I, L2 (16 KiB, 16 KiB, 512 KiB: ways * line * sets), then the end of the list
+    mov eax, 4
+    xor ecx, ecx
+    cpuid
+    PUT '~cache0_eax', eax                          ;! ~cache0_eax=00000121
+    PUT '~cache0_ebx', ebx                          ;! ~cache0_ebx=00C0001F
+    PUT '~cache0_sets', ecx                         ;! ~cache0_sets=0000007F
+    mov eax, 4
+    mov ecx, 1
+    cpuid
+    PUT '~cache1_eax', eax                          ;! ~cache1_eax=00000122
+    mov eax, 4
+    mov ecx, 2
+    cpuid
+    PUT '~cache2_eax', eax                          ;! ~cache2_eax=00000143
+    PUT '~cache2_sets', ecx                         ;! ~cache2_sets=00000FFF
+    mov eax, 4
+    mov ecx, 3
+    cpuid
+    PUT '~cache3_eax', eax                          ;! ~cache3_eax=00000000
     CPUID_PUT '~leaf7_ebx', 7, ebx                  ;! ~leaf7_ebx=00000002
     CPUID_PUT '~leaf7_eax', 7, eax                  ;! ~leaf7_eax=00000000
     mov eax, 7
