@@ -10,7 +10,7 @@ namespace VmPortal.Emulator.Cpu;
 public sealed partial class Cpu
 {
     // DR6 / DR7 bits.
-    private const uint DR6_BD = 1u << 13, DR6_BS = 1u << 14, DR6_B0_B3 = 0xF;
+    private const uint DR6_BD = 1u << 13, DR6_BS = 1u << 14, DR6_BT = 1u << 15, DR6_B0_B3 = 0xF;
     private const uint DR7_GD = 1u << 13, DR7_LocalEnables = 0x55;
 
     /// <summary>First TLB index of the region that is never filled (2 × TlbEntries long: read and write kinds).</summary>
@@ -24,8 +24,10 @@ public sealed partial class Cpu
     private uint _execBpMask, _dataWriteBpMask, _dataReadBpMask, _ioBpMask;
     private readonly uint[] _bpLen = new uint[4];   // 1, 2, 4 or 8 bytes (DR7 LENi 00, 01, 11, 10)
 
-    private uint _dbTrapHits;   // B0-B3 of data / I/O breakpoints hit by the current instruction (a trap after it)
+    private uint _dbTrapHits;   // B0-B3 of data / I/O breakpoints hit by the current instruction, BT after a task
+                                // switch to a TSS with its T bit set: a #DB trap after the instruction
     private bool _traceArmed;   // the current instruction started with TF=1: single-step trap after it
+    private bool _ssShadow;     // MOV SS/POP SS just executed: debug traps wait one more instruction
     private bool _rfSkip;       // RF was set at this instruction's start: no instruction breakpoint check
     private bool _acActive;     // CR0.AM && EFLAGS.AC && CPL 3: misaligned data accesses raise #AC(0)
     private bool _memHooks;     // _acActive or a data breakpoint enabled: data accesses take the slow path
@@ -125,7 +127,8 @@ public sealed partial class Cpu
     private bool DeliverDebugTrap()
     {
         uint dr6 = _dr[6];
-        if (_dbTrapHits != 0) dr6 = (dr6 & ~DR6_B0_B3) | _dbTrapHits;
+        if ((_dbTrapHits & DR6_B0_B3) != 0) dr6 = (dr6 & ~DR6_B0_B3) | (_dbTrapHits & DR6_B0_B3);
+        dr6 |= _dbTrapHits & DR6_BT;
         if (_traceArmed) dr6 |= DR6_BS;
         _dr[6] = dr6;
         _dbTrapHits = 0;

@@ -238,7 +238,7 @@ public sealed partial class Cpu
                 if (_regField > 5 || _regField == CS) throw Fault(6);
                 ushort sel = (ushort)ReadRM(2);
                 LoadSegment(_regField, sel);
-                if (_regField == SS) { _shadow = true; _checkEvents = true; }
+                if (_regField == SS) { _shadow = _ssShadow = true; _checkEvents = true; }
                 return;
             }
             case 0x8F:
@@ -835,7 +835,7 @@ public sealed partial class Cpu
         ushort sel = (ushort)PeekStack(_opSize, 0);
         LoadSegment(s, sel);
         SetStackPtr(StackPtr + (uint)_opSize);
-        if (s == SS) { _shadow = true; _checkEvents = true; }
+        if (s == SS) { _shadow = _ssShadow = true; _checkEvents = true; }
     }
 
     private void Pusha()

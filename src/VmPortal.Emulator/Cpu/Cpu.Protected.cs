@@ -651,6 +651,8 @@ public sealed partial class Cpu
         UpdateMode();
         InvalidateFetch();
         _checkEvents = true;
+        // The new TSS's T bit (offset 64h, bit 0): a debug trap (DR6.BT) before the new task's first instruction.
+        if (new32 && (SysRead16(nbase + 0x64) & 1) != 0) _dbTrapHits |= DR6_BT;
     }
 
     // ---------------- System segment instructions ----------------

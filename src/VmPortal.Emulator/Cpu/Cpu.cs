@@ -190,7 +190,7 @@ public sealed partial class Cpu
         _dr[6] = 0xFFFF0FF0;
         _dr[7] = 0x400;
         _dbTrapHits = 0;
-        _traceArmed = _rfSkip = _codeBreakpointFault = false;
+        _traceArmed = _rfSkip = _codeBreakpointFault = _ssShadow = false;
         _pe = _v86 = _paging = false;
         _cpl = 0;
         for (int i = 0; i < 6; i++)
@@ -316,7 +316,7 @@ public sealed partial class Cpu
     {
         _checkEvents = false;
         _rfSkip = false;
-        if (_traceArmed || _dbTrapHits != 0)
+        if ((_traceArmed || _dbTrapHits != 0) && !_ssShadow)
         {
             DeliverDebugTrap();
             _checkEvents = true;
@@ -324,8 +324,9 @@ public sealed partial class Cpu
         }
         if (_shadow)
         {
-            // Interrupt shadow (STI, MOV SS, POP SS): no interrupt before the next instruction.
-            _shadow = false;
+            // Interrupt shadow (STI, MOV SS, POP SS): no interrupt before the next instruction; after MOV SS/POP SS
+            // the debug traps (single-step, data breakpoints) wait for the end of the next instruction too.
+            _shadow = _ssShadow = false;
             _checkEvents = true;
         }
         else

@@ -51,7 +51,7 @@ internal static class ConformanceDoc
         sb.AppendLine("sequences compared with QEMU after every instruction (`RandomAluDifferentialTests`). Lines named `~…` are");
         sb.AppendLine("excluded from the QEMU comparison where QEMU (7.2, TCG) is known to be inexact or lacks the feature: it does not");
         sb.AppendLine("check data-segment limits, write permission or code-segment limits (our CPU raises the architected #GP(0)),");
-        sb.AppendLine("implements neither #AC, VME/PVI (though its pentium3 model claims VME), DR7.GD nor IA32_TSC_ADJUST, raises two");
+        sb.AppendLine("implements neither #AC, VME/PVI (though its pentium3 model claims VME), DR7.GD, the TSS T bit nor IA32_TSC_ADJUST, raises two");
         sb.AppendLine("#DB for a read-modify-write hitting one data breakpoint (hardware: one, after the instruction), does not push RF=1");
         sb.AppendLine("for a #DB between REP iterations, and has a host-time TSC and another CPUID identity. Every such line still");
         sb.AppendLine("asserts our architected value.");
@@ -61,12 +61,12 @@ internal static class ConformanceDoc
         sb.AppendLine("| alu32 | 32-bit ALU and flags, MUL/IMUL/DIV/IDIV, SHLD/SHRD, BT*, BSF/BSR, MOVSX/ZX, SETcc, CMOVcc, BSWAP, XADD, CMPXCHG, CMPXCHG8B, REP string ops, DAA, LOOP, ENTER/LEAVE, CPUID |");
         sb.AppendLine("| pmode | #DE #UD #BP #OF #BR #NP #GP #SS with error codes, LAR/LSL/VERW, LTR/STR and the busy bit, ring 0→3 by IRET, INT 80h through a DPL-3 trap gate with the TSS stack switch, call gate with a parameter, HLT at CPL 3, return to real mode with a 4 GiB FS limit (unreal mode) |");
         sb.AppendLine("| paging | 4 KiB and 4 MiB pages, #PF error codes 0/2/3/5/7 and CR2, CR0.WP, U/S, accessed/dirty bits, INVLPG, global pages |");
-        sb.AppendLine("| tasks | JMP/CALL/IRET task switches, NT and back link, task gate in the IDT, CR0.TS, double fault (#NP while delivering #GP), DR7.L0-L3 cleared by a task switch |");
+        sb.AppendLine("| tasks | JMP/CALL/IRET task switches, NT and back link, task gate in the IDT, CR0.TS, double fault (#NP while delivering #GP), DR7.L0-L3 cleared by a task switch, the TSS T bit (#DB with DR6.BT) |");
         sb.AppendLine("| v86 | entering V86 by IRET, V86 segment loads, IOPL-sensitive CLI → #GP(0) with VM=1, INT n through a DPL-3 gate with the V86 segments pushed and nulled |");
         sb.AppendLine("| fpu | x87 through the CPU: operands in/out, FNSTSW AX, FCOMI → EFLAGS, FSAVE/FRSTOR, #NM (CR0.TS), #MF (CR0.NE), FXSAVE, CPUID FPU/CX8/CMOV/FXSR |");
         sb.AppendLine("| smc | self-modifying code in real and protected mode |");
         sb.AppendLine("| cpuid | CPUID maxima (basic 7, extended 80000007h), leaf 1 features claimed and never claimed (PAE, APIC, MTRR, PAT, MMX, SSE), leaf 4 caches, leaf 7 TSC_ADJUST, brand string, invariant TSC; IA32_TSC_ADJUST (MSR 3Bh) moving the TSC and following writes to the TSC (MSR 10h) |");
-        sb.AppendLine("| debug | DR0-DR3/DR6/DR7: instruction breakpoint (fault, DR6.B0, RF resume), data write and read/write breakpoints of 4 and 2 bytes (trap after the access, overlap), a hit inside REP STOSD (trap between iterations, ECX left), single-step TF with DR6.BS (POPF setting/clearing TF, INT n not trapped), I/O breakpoint with CR4.DE, DR4/DR5 alias and #UD, DR7.GD → #DB with DR6.BD |");
+        sb.AppendLine("| debug | DR0-DR3/DR6/DR7: instruction breakpoint (fault, DR6.B0, RF resume), data write and read/write breakpoints of 4 and 2 bytes (trap after the access, overlap), a hit inside REP STOSD (trap between iterations, ECX left), single-step TF with DR6.BS (POPF setting/clearing TF, INT n not trapped, MOV SS delaying the trap), I/O breakpoint with CR4.DE, DR4/DR5 alias and #UD, DR7.GD → #DB with DR6.BD |");
         sb.AppendLine("| ac | #AC(0) for misaligned word/dword accesses and pushes at CPL 3 with CR0.AM and EFLAGS.AC (access not done); none at CPL 0, with AC=0 or AM=0, for bytes or aligned operands |");
         sb.AppendLine("| rep_count | every REP iteration retires as one instruction (RDTSC counts them without a guest clock): bulk MOVSD/STOSB, 4096-iteration chunks, ECX=0, REPE CMPSB stopping early, 16-bit addressing |");
         sb.AppendLine("| cslimit | code-segment limit inside a page already in the decoded-block cache: fetch beyond, an instruction straddling the limit, a jump beyond → #GP(0) on that instruction; the limit exactly at the end runs |");
@@ -74,7 +74,7 @@ internal static class ConformanceDoc
         sb.AppendLine();
         sb.AppendLine("Known simplifications beyond the 286 suite (architected behaviour not modelled):");
         sb.AppendLine();
-        sb.AppendLine("- The single-step trap after MOV SS/POP SS is not delayed to the next instruction; the TSS T bit (#DB with DR6.BT on a task switch) is ignored.");
+        sb.AppendLine("- A fault raised by a task switch after the new TSS was loaded (e.g. a bad segment in it) drops that TSS's T-bit trap.");
         sb.AppendLine("- Data breakpoints see the instruction's explicit data accesses, not the implicit ones (descriptor tables, TSS, IDT, page tables).");
         sb.AppendLine("- #AC checks 8-byte operands (CMPXCHG8B, x87 m64/m80) as their 4-byte halves: one aligned on 4 but not 8 does not fault.");
         sb.AppendLine("- CPUID leaves above the maxima return zeros (some Intel parts repeat the highest basic leaf).");

@@ -2,7 +2,7 @@
 ; data write and read/write breakpoints of 4 and 2 bytes (traps after the access, overlap rules), a write
 ; breakpoint hit in the middle of REP STOSD (trap between iterations, EIP on the REP, ECX = what is left),
 ; single-step with TF (the POPF that sets TF is not trapped, the one that clears it is; DR6.BS), the INT n
-; exception to single-step, I/O breakpoints with CR4.DE, DR7.GD (MOV DR faults with DR6.BD, GD cleared on #DB
+; exception to single-step, MOV SS delaying the single-step trap by one instruction, I/O breakpoints with CR4.DE, DR7.GD (MOV DR faults with DR6.BD, GD cleared on #DB
 ; entry), DR4/DR5 aliasing DR6/DR7 with CR4.DE=0 and #UD with CR4.DE=1 (the L0-L3 reset by a task switch is
 ; in tasks.asm). Instruction breakpoints run in a flat code segment (48h, base 0) so that EIP equals the
 ; linear address on both CPUs (QEMU compares DRn with EIP).
@@ -14,6 +14,7 @@
 %define DB_EFL  0x2100C
 %define DB_ECX  0x21010
 %define FLAT_CS 0x48
+%define DB_LOG  0x21100
 
 real_main:
     ENTER_PM32 main32
@@ -23,6 +24,11 @@ FAULT_HANDLER 6, 0
 ; #DB: count it, record DR6, the pushed EIP/EFLAGS and ECX, clear DR6, resume with RF=1.
 db_handler:
     push eax
+    push ebx
+    mov ebx, [DBCOUNT]
+    mov eax, [esp + 8]
+    mov [DB_LOG + ebx*4], eax       ; the EIP of every #DB, in order
+    pop ebx
     inc dword [DBCOUNT]
     mov eax, dr6
     mov [DB_DR6], eax
@@ -178,6 +184,23 @@ main32:
     mov eax, [DB_EIP]
     sub eax, .int_end
     PUT 'ss_int_last_eip', eax              ;! ss_int_last_eip=00000000
+
+    ; MOV SS delays the single-step trap past the next instruction: one #DB for both, after the second
+    RESET_DB
+    pushfd
+    or dword [esp], 0x100
+    popfd
+    mov ax, ss                              ; 1
+    mov ss, ax                              ; no trap here
+    nop                                     ; 2: after the NOP
+.movss_after:
+    pushfd                                  ; 3
+    and dword [esp], ~0x100                 ; 4
+    popfd                                   ; 5
+    PUT 'movss_count', [DBCOUNT]            ;! movss_count=00000005
+    mov eax, [DB_LOG + 4]
+    sub eax, .movss_after
+    PUT 'movss_second_eip', eax             ;! movss_second_eip=00000000
 
     ; ---- I/O breakpoint on port 80h (CR4.DE=1, DR3, G3, R/W 10) ----
     RESET_DB
