@@ -17,10 +17,6 @@ public sealed unsafe partial class Cpu
     private readonly DecodedOp[] _scratchOps = new DecodedOp[CodeBlock.MaxOps];
     private bool _decOverrun;
 
-    /// <summary>Turns the decoded-instruction cache off (every instruction interpreted): for differential tests.
-    /// Defaults to on; the environment variable VMPORTAL_CPU_CACHE=0 turns it off (A/B measurements).</summary>
-    public bool BlockCacheEnabled { get; set; } = Environment.GetEnvironmentVariable("VMPORTAL_CPU_CACHE") != "0";
-
     /// <summary>Blocks decoded since power-on (statistics for tests and benchmarks).</summary>
     public long BlocksCompiled { get; private set; }
 

@@ -10,7 +10,6 @@ public sealed partial class Cpu
     private bool _addr32;
     private int _segOvr;          // -1: none
     private int _rep;             // 0, 0xF2 (REPNE), 0xF3 (REP/REPE)
-    private bool _lockPrefix;
 
     private int _mod, _regField, _rm;
     private uint _ea;

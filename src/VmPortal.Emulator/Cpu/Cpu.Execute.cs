@@ -33,7 +33,6 @@ public sealed partial class Cpu
 
     private void StepWithPrefixes(byte op)
     {
-        _lockPrefix = false;
         int prefixes = 0;
         bool firstByte = true;
         while (true)
@@ -50,7 +49,7 @@ public sealed partial class Cpu
                 case 0x65: _segOvr = GS; break;
                 case 0x66: _opSize = _cs32 ? 2 : 4; break;
                 case 0x67: _addr32 = !_cs32; break;
-                case 0xF0: _lockPrefix = true; break;
+                case 0xF0: break; // LOCK: accepted (one CPU; every access is atomic here)
                 case 0xF2: _rep = 0xF2; break;
                 case 0xF3: _rep = 0xF3; break;
                 default: goto decoded;
@@ -239,7 +238,7 @@ public sealed partial class Cpu
                 if (_regField > 5 || _regField == CS) throw Fault(6);
                 ushort sel = (ushort)ReadRM(2);
                 LoadSegment(_regField, sel);
-                if (_regField == SS) { _shadow = true; _checkEvents = true; }
+                if (_regField == SS) { _shadow = _ssShadow = true; _checkEvents = true; }
                 return;
             }
             case 0x8F:
@@ -417,11 +416,11 @@ public sealed partial class Cpu
             case 0xF8: SetCF(false); return;
             case 0xF9: SetCF(true); return;
             case 0xFA:
-                if (!IoplAllows()) throw Fault(13, 0);
+                if (!IoplAllows()) { VirtualCliSti(false); return; }
                 _flags &= ~IF;
                 return;
             case 0xFB:
-                if (!IoplAllows()) throw Fault(13, 0);
+                if (!IoplAllows()) { VirtualCliSti(true); return; }
                 if ((_flags & IF) == 0) { _shadow = true; }
                 _flags |= IF;
                 _checkEvents = true;
@@ -836,7 +835,7 @@ public sealed partial class Cpu
         ushort sel = (ushort)PeekStack(_opSize, 0);
         LoadSegment(s, sel);
         SetStackPtr(StackPtr + (uint)_opSize);
-        if (s == SS) { _shadow = true; _checkEvents = true; }
+        if (s == SS) { _shadow = _ssShadow = true; _checkEvents = true; }
     }
 
     private void Pusha()
@@ -931,14 +930,14 @@ public sealed partial class Cpu
 
     private void Pushf()
     {
-        if (_v86 && (_flags & IOPL) != IOPL) throw Fault(13, 0);
+        if (_v86 && (_flags & IOPL) != IOPL) { PushfVme(); return; }
         uint f = GetFlags() & ~(VM | RF);
         Push(_opSize, f);
     }
 
     private void Popf()
     {
-        if (_v86 && (_flags & IOPL) != IOPL) throw Fault(13, 0);
+        if (_v86 && (_flags & IOPL) != IOPL) { PopfVme(); return; }
         uint v = Pop(_opSize);
         uint mask = CF | PF | AF | ZF | SF | TF | DF | OF | NT;
         if (_opSize == 4) mask |= AC | ID;
@@ -949,6 +948,8 @@ public sealed partial class Cpu
         uint nf = (_flags & ~mask) | (v & mask) | 2;
         _flags = nf;
         _checkEvents = true;
+        if (_opSize == 4) UpdateMemHooks(); // AC
+
     }
 
     private bool IoplAllows() => !_pe || _cpl <= (int)((_flags & IOPL) >> 12);
@@ -1004,6 +1005,7 @@ public sealed partial class Cpu
     {
         uint v = Io.Read(port, size);
         _checkEvents = true;
+        if (_ioBpMask != 0) IoBreakpoints(port, size);
         CheckMappingVersion();
         return v;
     }
@@ -1012,6 +1014,7 @@ public sealed partial class Cpu
     {
         Io.Write(port, size, v & SizeMask(size));
         _checkEvents = true;
+        if (_ioBpMask != 0) IoBreakpoints(port, size);
         CheckMappingVersion();
     }
 }

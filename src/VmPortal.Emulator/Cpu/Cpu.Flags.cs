@@ -136,7 +136,8 @@ public sealed partial class Cpu
         uint old = _flags;
         _flags = (value & 0x003F_7FD5) | 2;
         if (((old ^ _flags) & VM) != 0) UpdateMode();
-        if ((_flags & (IF | TF)) != 0) _checkEvents = true;
+        if ((_flags & (IF | TF | RF)) != 0) _checkEvents = true;
+        UpdateMemHooks();
     }
 
     /// <summary>Sets one arithmetic flag (CF for CLC/STC/CMC and shifts) keeping the lazy others.</summary>

@@ -8,8 +8,6 @@ public sealed partial class Cpu
 
     private readonly CpuFault _fault;
     private int _deliveringVector = -1;
-    private int _faultDepth;
-    private bool _traceNext, _pendingDbTrap;
 
     private static bool HasErrorCode(int v) => v == 8 || (v >= 10 && v <= 14) || v == 17;
 
@@ -37,7 +35,13 @@ public sealed partial class Cpu
         uint code = f.ErrorCode;
         bool hasCode = f.HasErrorCode;
         InstructionCount++; // the faulting instruction counts as a step, so a fault loop cannot hang Run
-        _traceNext = false;
+        // The instruction did not complete: no single-step or data breakpoint trap for it. Every fault except an
+        // instruction breakpoint pushes RF=1 (SDM 17.3.1.1) so the restarted instruction does not hit its own
+        // instruction breakpoint again; delivery clears RF in EFLAGS.
+        _traceArmed = false;
+        _dbTrapHits = 0;
+        if (_codeBreakpointFault) _codeBreakpointFault = false;
+        else if (_pe) _flags |= RF;
         ExceptionRaised?.Invoke(vector, hasCode ? code : 0, _sel[CS], _startEip);
         for (int attempt = 0; attempt < 4; attempt++)
         {
@@ -74,9 +78,15 @@ public sealed partial class Cpu
         ShutdownReason = reason;
     }
 
+    /// <summary>INT n, INT3, INTO, INT1. In V86 mode only INT n (CD) is IOPL-sensitive and, with CR4.VME, subject
+    /// to the TSS redirection bitmap; INT3/INTO/INT1 always go to the protected-mode handler (SDM INT n pseudo-code).</summary>
     private void SoftwareInterrupt(int vector, bool int3OrInto, bool icebp = false)
     {
-        if (_v86 && (_flags & IOPL) != IOPL && !icebp) throw Fault(13, 0);
+        if (_v86 && !int3OrInto)
+        {
+            if ((_cr4 & CR4_VME) != 0 && RedirectV86Interrupt(vector)) return;
+            if ((_flags & IOPL) != IOPL) throw Fault(13, 0);
+        }
         DeliverInterrupt(vector, icebp ? InterruptKind.Trap : InterruptKind.Software, false, 0);
     }
 
@@ -86,6 +96,8 @@ public sealed partial class Cpu
     {
         _deliveringVector = kind == InterruptKind.Exception ? vector : -1;
         if (kind == InterruptKind.External || kind == InterruptKind.Trap) _deliveringVector = -1;
+        if (kind == InterruptKind.Software) _traceArmed = false; // INT n/INT3/INTO: no single-step trap after them
+        if (vector == 1 && kind != InterruptKind.Software) _dr[7] &= ~DR7_GD; // lets the #DB handler use the DRs
         Halted = false;
         if (!_pe) DeliverReal(vector);
         else DeliverProtected(vector, kind, hasError, error);
@@ -184,7 +196,7 @@ public sealed partial class Cpu
             if (hasError) PushNew(error);
             bool fromV86 = _v86;
             // Commit.
-            SetSegmentFromDescriptor(SS, (ushort)((newSs & 0xFFFC) | (uint)cdpl), ssBase, ssLimit, ssAttr);
+            SetSegmentFromDescriptor(SS, (ushort)((newSs & 0xFFFCu) | (uint)cdpl), ssBase, ssLimit, ssAttr);
             if (newSs32) _r[ESP] = sp; else _r[ESP] = (_r[ESP] & 0xFFFF_0000) | sp;
             _flags &= ~(TF | NT | RF | VM);
             if (!trapGate) _flags &= ~IF;
@@ -194,7 +206,7 @@ public sealed partial class Cpu
                     if (s == ES || s == DS || s == FS || s == GS) LoadNullSegment(s);
             }
             SetCpl(cdpl);
-            LoadCodeDescriptor((ushort)((sel & 0xFFFC) | (uint)cdpl), dlo, dhi);
+            LoadCodeDescriptor((ushort)((sel & 0xFFFCu) | (uint)cdpl), dlo, dhi);
             UpdateMode();
             _eip = offset;
             return;
@@ -218,7 +230,7 @@ public sealed partial class Cpu
             _flags &= ~(TF | NT | RF | VM);
             if (!trapGate) _flags &= ~IF;
             int newCpl = conforming ? _cpl : cdpl;
-            LoadCodeDescriptor((ushort)((sel & 0xFFFC) | (uint)newCpl), dlo, dhi);
+            LoadCodeDescriptor((ushort)((sel & 0xFFFCu) | (uint)newCpl), dlo, dhi);
             _eip = offset;
         }
     }

@@ -12,10 +12,12 @@ public sealed partial class Cpu
     private const uint TlbIndexMask = TlbEntries - 1;
     private const uint InvalidTag = 1; // never equal to a page-aligned address
     // Kinds: 0 supervisor read, 1 supervisor write, 2 user read, 3 user write (each TlbEntries long).
-    private readonly uint[] _tlbTag = new uint[4 * TlbEntries];
-    private readonly int[] _tlbDelta = new int[4 * TlbEntries];
-    private readonly bool[] _tlbGlobal = new bool[4 * TlbEntries];
-    private int _tlbUserBase;       // 0 at CPL 0-2, 2*TlbEntries at CPL 3
+    // A fifth and sixth region (NoFastTlbBase, Cpu.Debug.cs) is never filled: data accesses use it while
+    // alignment checking or a data breakpoint needs every access on the slow path.
+    private readonly uint[] _tlbTag = new uint[6 * TlbEntries];
+    private readonly int[] _tlbDelta = new int[6 * TlbEntries];
+    private readonly bool[] _tlbGlobal = new bool[6 * TlbEntries];
+    private int _tlbUserBase;       // data accesses: 0 at CPL 0-2, 2*TlbEntries at CPL 3, NoFastTlbBase with hooks
     private int _mapVersion;
 
     private uint _fetchPage = InvalidTag;
@@ -181,6 +183,7 @@ public sealed partial class Cpu
 
     private uint ReadLinSlow(uint lin, int size, bool user)
     {
+        if (_memHooks) MemoryHooks(lin, size, false);
         if ((lin & 0xFFF) > 0x1000 - size)
         {
             uint v = 0;
@@ -204,6 +207,7 @@ public sealed partial class Cpu
 
     private void WriteLinSlow(uint lin, int size, uint v, bool user)
     {
+        if (_memHooks) MemoryHooks(lin, size, true);
         if ((lin & 0xFFF) > 0x1000 - size)
         {
             // Page-crossing write: translate both pages first so a fault leaves memory untouched.

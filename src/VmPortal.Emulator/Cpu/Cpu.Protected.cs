@@ -79,7 +79,7 @@ public sealed partial class Cpu
     private void SetCpl(int cpl)
     {
         _cpl = cpl;
-        _tlbUserBase = cpl == 3 ? 2 * TlbEntries : 0;
+        UpdateMemHooks();
         InvalidateFetch();
     }
 
@@ -178,7 +178,7 @@ public sealed partial class Cpu
             CheckCodeTarget(sel, attr, dpl);
             DecodeDescriptor(lo, hi, out _, out uint limit, out _);
             if (off > limit) throw Fault(13, 0);
-            LoadCodeDescriptor((ushort)((sel & 0xFFFC) | (uint)_cpl), lo, hi);
+            LoadCodeDescriptor((ushort)((sel & 0xFFFCu) | (uint)_cpl), lo, hi);
             _eip = off;
             return;
         }
@@ -201,7 +201,7 @@ public sealed partial class Cpu
                 if ((cattr & 0x80) == 0) throw Fault(11, csel & 0xFFFCu);
                 DecodeDescriptor(clo, chi, out _, out uint climit, out _);
                 if (goff > climit) throw Fault(13, 0);
-                LoadCodeDescriptor((ushort)((csel & 0xFFFC) | (uint)_cpl), clo, chi);
+                LoadCodeDescriptor((ushort)((csel & 0xFFFCu) | (uint)_cpl), clo, chi);
                 _eip = goff;
                 return;
             }
@@ -260,7 +260,7 @@ public sealed partial class Cpu
             WriteSized(SS, s1, osz, _sel[CS]);
             WriteSized(SS, s2, osz, _eip);
             SetStackPtr(s2);
-            LoadCodeDescriptor((ushort)((sel & 0xFFFC) | (uint)_cpl), lo, hi);
+            LoadCodeDescriptor((ushort)((sel & 0xFFFCu) | (uint)_cpl), lo, hi);
             _eip = off;
             return;
         }
@@ -320,10 +320,10 @@ public sealed partial class Cpu
                 PushNew(ReadSized(SS, (oldSp + (uint)(i * psize)) & (_ss32 ? 0xFFFF_FFFF : 0xFFFF), psize));
             PushNew(_sel[CS]);
             PushNew(_eip);
-            SetSegmentFromDescriptor(SS, (ushort)((newSs & 0xFFFC) | (uint)cdpl), ssBase, ssLimit, ssAttr);
+            SetSegmentFromDescriptor(SS, (ushort)((newSs & 0xFFFCu) | (uint)cdpl), ssBase, ssLimit, ssAttr);
             if (newSs32) _r[ESP] = sp; else _r[ESP] = (_r[ESP] & 0xFFFF_0000) | sp;
             SetCpl(cdpl);
-            LoadCodeDescriptor((ushort)((csel & 0xFFFC) | (uint)cdpl), clo, chi);
+            LoadCodeDescriptor((ushort)((csel & 0xFFFCu) | (uint)cdpl), clo, chi);
             _eip = goff;
             return;
         }
@@ -334,7 +334,7 @@ public sealed partial class Cpu
             WriteSized(SS, s1, psize, _sel[CS]);
             WriteSized(SS, s2, psize, _eip);
             SetStackPtr(s2);
-            LoadCodeDescriptor((ushort)((csel & 0xFFFC) | (uint)_cpl), clo, chi);
+            LoadCodeDescriptor((ushort)((csel & 0xFFFCu) | (uint)_cpl), clo, chi);
             _eip = goff;
         }
     }
@@ -414,7 +414,7 @@ public sealed partial class Cpu
         }
         if (_v86)
         {
-            if ((_flags & IOPL) != IOPL) throw Fault(13, 0);
+            if ((_flags & IOPL) != IOPL) { IretVme(osz); return; }
             uint ip = PeekStack(osz, 0);
             ushort cs = (ushort)PeekStack(osz, (uint)osz);
             uint fl = PeekStack(osz, 2u * (uint)osz);
@@ -476,6 +476,7 @@ public sealed partial class Cpu
         if (_v86) mask &= ~IOPL;
         _flags = (_flags & ~mask) | (fl & mask) | 2;
         _checkEvents = true;
+        UpdateMemHooks();
     }
 
     private void WriteFlagsIretPm(uint fl, int osz, int cpl)
@@ -484,9 +485,11 @@ public sealed partial class Cpu
         uint mask = CF | PF | AF | ZF | SF | TF | DF | OF | NT;
         if (osz == 4) mask |= AC | ID | RF;
         if (cpl == 0) mask |= IOPL;
+        if (cpl == 0 && osz == 4) mask |= VIF | VIP; // SDM IRET: at CPL 0 the 32-bit form loads VIF and VIP
         if (cpl <= (int)((_flags & IOPL) >> 12)) mask |= IF;
         _flags = (_flags & ~mask) | (fl & mask) | 2;
         _checkEvents = true;
+        UpdateMemHooks();
     }
 
     private void IretToV86(uint ip, ushort cs, uint fl)
@@ -512,6 +515,7 @@ public sealed partial class Cpu
         _r[ESP] = esp;
         _eip = ip & 0xFFFF;
         _checkEvents = true;
+        UpdateMemHooks();
     }
 
     // ---------------- Task switch ----------------
@@ -597,6 +601,7 @@ public sealed partial class Cpu
         for (int i = 0; i < 8; i++) _r[i] = new32 ? regs[i] : (_r[i] & 0xFFFF_0000) | (regs[i] & 0xFFFF);
         _eip = neip;
         SetFlagsRaw(nflags | 2);
+        if ((_dr[7] & DR7_LocalEnables) != 0) { _dr[7] &= ~DR7_LocalEnables; UpdateDebugState(); } // L0-L3 end with the task
         _pe = true;
         _v86 = (nflags & VM) != 0;
 
@@ -646,6 +651,8 @@ public sealed partial class Cpu
         UpdateMode();
         InvalidateFetch();
         _checkEvents = true;
+        // The new TSS's T bit (offset 64h, bit 0): a debug trap (DR6.BT) before the new task's first instruction.
+        if (new32 && (SysRead16(nbase + 0x64) & 1) != 0) _dbTrapHits |= DR6_BT;
     }
 
     // ---------------- System segment instructions ----------------

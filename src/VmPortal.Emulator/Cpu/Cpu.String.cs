@@ -3,11 +3,27 @@ namespace VmPortal.Emulator.Cpu;
 // String instructions with REP/REPE/REPNE, 16/32-bit address sizes. A long REP runs in chunks: after
 // RepChunk iterations EIP is left on the instruction so interrupts are taken between chunks (as hardware
 // does between iterations); registers always reflect the iterations done, so a fault restarts correctly.
+// Every iteration counts as one retired instruction (InstructionCount paces guest time, Timing/MachineClock.cs):
+// a REP with ECX=n retires n (1 when ECX=0), bulk copies add their element count, so a guest timing a REP MOVS
+// sees the time its n iterations take, not that of one instruction. The counter is decremented once before the
+// first iteration because the run loop adds the instruction itself; a fault keeps the iterations done.
 public sealed partial class Cpu
 {
     private const int RepChunk = 4096;
 
     private uint Count => _r[ECX] & AddrMask;
+
+    /// <summary>
+    /// Leaves a REP instruction between iterations (chunk end, or a data breakpoint hit by an iteration that was not
+    /// the last): EIP stays on it so it resumes, and RF is set, as hardware does for an event between iterations,
+    /// so that the resumed instruction does not hit its own instruction breakpoint again.
+    /// </summary>
+    private void RepInterrupted()
+    {
+        _eip = _startEip;
+        _flags |= RF;
+        _checkEvents = true;
+    }
 
     private void SetCount(uint v)
     {
@@ -87,15 +103,17 @@ public sealed partial class Cpu
             return;
         }
         int n = 0;
+        if (Count != 0) InstructionCount--; // each iteration retires as one instruction (RetireIteration)
         while (Count != 0)
         {
-            if (n == RepChunk) { _eip = _startEip; return; }
+            if (n == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
             if (_addr32 && (_flags & DF) == 0)
             {
                 int k = StringBulk(src, size, RepChunk - n, true, 0);
-                if (k > 0) { n += k; continue; }
+                if (k > 0) { n += k; InstructionCount += k; continue; }
             }
             n++;
+            InstructionCount++;
             uint v = ReadSized(src, _r[ESI] & AddrMask, size);
             WriteSized(ES, _r[EDI] & AddrMask, size, v);
             AdvanceIndex(ESI, size);
@@ -114,15 +132,17 @@ public sealed partial class Cpu
             return;
         }
         int n = 0;
+        if (Count != 0) InstructionCount--;
         while (Count != 0)
         {
-            if (n == RepChunk) { _eip = _startEip; return; }
+            if (n == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
             if (_addr32 && (_flags & DF) == 0)
             {
                 int k = StringBulk(-1, size, RepChunk - n, false, v);
-                if (k > 0) { n += k; continue; }
+                if (k > 0) { n += k; InstructionCount += k; continue; }
             }
             n++;
+            InstructionCount++;
             WriteSized(ES, _r[EDI] & AddrMask, size, v);
             AdvanceIndex(EDI, size);
             SetCount(Count - 1);
@@ -139,9 +159,11 @@ public sealed partial class Cpu
             return;
         }
         int n = 0;
+        if (Count != 0) InstructionCount--;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
+            InstructionCount++;
             SetReg(size, EAX, ReadSized(src, _r[ESI] & AddrMask, size));
             AdvanceIndex(ESI, size);
             SetCount(Count - 1);
@@ -161,9 +183,11 @@ public sealed partial class Cpu
             return;
         }
         int n = 0;
+        if (Count != 0) InstructionCount--;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
+            InstructionCount++;
             uint a = ReadSized(src, _r[ESI] & AddrMask, size);
             uint b = ReadSized(ES, _r[EDI] & AddrMask, size);
             AdvanceIndex(ESI, size);
@@ -186,9 +210,11 @@ public sealed partial class Cpu
             return;
         }
         int n = 0;
+        if (Count != 0) InstructionCount--;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
+            InstructionCount++;
             uint b = ReadSized(ES, _r[EDI] & AddrMask, size);
             AdvanceIndex(EDI, size);
             SetCount(Count - 1);
@@ -211,9 +237,11 @@ public sealed partial class Cpu
             return;
         }
         int n = 0;
+        if (Count != 0) InstructionCount--;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
+            InstructionCount++;
             uint di = _r[EDI] & AddrMask;
             ProbeWrite(LinWrite(ES, di, size >> 1), size);
             WriteSized(ES, di, size, In(port, size));
@@ -234,9 +262,11 @@ public sealed partial class Cpu
             return;
         }
         int n = 0;
+        if (Count != 0) InstructionCount--;
         while (Count != 0)
         {
-            if (n++ == RepChunk) { _eip = _startEip; return; }
+            if (n++ == RepChunk || _dbTrapHits != 0) { RepInterrupted(); return; }
+            InstructionCount++;
             Out(port, size, ReadSized(src, _r[ESI] & AddrMask, size));
             AdvanceIndex(ESI, size);
             SetCount(Count - 1);

@@ -8,7 +8,7 @@ public sealed partial class Cpu
         MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175, MsrSysenterEip = 0x176, MsrMcgCap = 0x179,
         MsrMcgStatus = 0x17A, MsrMiscEnable = 0x1A0, MsrMtrrPhysBase0 = 0x200, MsrMtrrFix64K = 0x250,
         MsrMtrrFix16K0 = 0x258, MsrMtrrFix16K1 = 0x259, MsrMtrrFix4K0 = 0x268, MsrMtrrFix4KLast = 0x26F,
-        MsrPat = 0x277, MsrMtrrDefType = 0x2FF, MsrPlatformId = 0x17, MsrEbcHardPowerOn = 0x2A;
+        MsrPat = 0x277, MsrMtrrDefType = 0x2FF, MsrPlatformId = 0x17, MsrEbcHardPowerOn = 0x2A, MsrTscAdjust = 0x3B;
 
     private void MovCr(bool toCr)
     {
@@ -44,6 +44,7 @@ public sealed partial class Cpu
                 uint old = _cr4;
                 _cr4 = nv;
                 if (((old ^ nv) & (CR4_PSE | CR4_PGE)) != 0) FlushTlb(true);
+                if (((old ^ nv) & CR4_DE) != 0) UpdateDebugState();
                 return;
             }
             default: throw Fault(6);
@@ -57,30 +58,13 @@ public sealed partial class Cpu
         uint old = _cr0;
         _cr0 = v | CR0_ET;
         _paging = (_cr0 & CR0_PG) != 0;
+        if (((old ^ _cr0) & CR0_AM) != 0) UpdateMemHooks();
         if (((old ^ _cr0) & (CR0_PG | CR0_WP | CR0_PE)) != 0) FlushTlb(true);
         if (((old ^ _cr0) & CR0_PE) != 0)
         {
             UpdateMode();
             if (!_pe) SetCpl(0);
         }
-    }
-
-    private void MovDr(bool toDr)
-    {
-        DecodeModRM();
-        if (_pe && (_cpl != 0 || _v86)) throw Fault(13, 0);
-        int dr = _regField;
-        if ((dr == 4 || dr == 5) && (_cr4 & CR4_DE) != 0) throw Fault(6);
-        if (dr == 4) dr = 6;
-        if (dr == 5) dr = 7;
-        if (toDr)
-        {
-            uint v = _r[_rm];
-            if (dr == 6) v = (v & 0x0000_E00F) | 0xFFFF_0FF0;
-            if (dr == 7) v = (v & 0xFFFF_2BFF) | 0x400;
-            _dr[dr] = v;
-        }
-        else _r[_rm] = _dr[dr];
     }
 
     private ulong ReadTsc()
@@ -92,38 +76,80 @@ public sealed partial class Cpu
         return (ulong)(ticks + _tscOffset);
     }
 
-    /// <summary>CPUID: a Pentium Pro-class "GenuineIntel" family 6 model 3 identity, reporting only what is implemented.</summary>
+    /// <summary>The processor brand string of CPUID leaves 80000002h-80000004h: ASCII, NUL-padded to 48 bytes.</summary>
+    public const string BrandString = "VmPortal Virtual CPU (i686)";
+
+    /// <summary>Highest basic and extended CPUID leaves. Leaf 7 (structured features: TSC_ADJUST) needs a basic
+    /// maximum of at least 7; the extended maximum stops at 80000007h (invariant TSC) because a guest that sees
+    /// 80000008h takes its physical/linear address widths from it.</summary>
+    private const uint CpuidMaxBasic = 7, CpuidMaxExtended = 0x8000_0007;
+
+    /// <summary>
+    /// CPUID: a "GenuineIntel" family 6 model 3 stepping 3 (Pentium Pro/II class) identity reporting only what is
+    /// implemented (leaf 1 EDX: FPU VME DE PSE TSC MSR CX8 SEP PGE CMOV, FXSR with the x87 — no PAE, APIC, MTRR, PAT,
+    /// MMX, SSE), plus: leaf 7.0 EBX bit 1 TSC_ADJUST (MSR 3Bh), the brand string, and the invariant TSC
+    /// (80000007h EDX bit 8: our TSC is derived from guest time, which runs at one constant rate).
+    /// Leaf 4 describes the caches of the leaf 2 descriptors. Leaves 3, 5, 6, 7 with a subleaf other than 0, and
+    /// 80000001h/80000005h/80000006h are present but all zero; leaves above the maxima return zeros (not the data
+    /// of the highest basic leaf as some Intel parts do).
+    /// </summary>
     private void Cpuid()
     {
-        uint leaf = _r[EAX];
+        uint leaf = _r[EAX], sub = _r[ECX];
         uint a = 0, b = 0, c = 0, d = 0;
         switch (leaf)
         {
             case 0:
-                a = 2;
+                a = CpuidMaxBasic;
                 b = 0x756E_6547; d = 0x4965_6E69; c = 0x6C65_746E; // "GenuineIntel"
                 break;
             case 1:
                 a = 0x0000_0633; // family 6, model 3, stepping 3
-                b = 0;
-                c = 0;
                 d = CpuidFeatures;
                 break;
             case 2:
-                a = 0x0302_0101; b = 0; c = 0; d = 0x0C04_0843; // P6-style cache descriptors
+                a = 0x0302_0101; d = 0x0C04_0843; // P6-style cache/TLB descriptors
+                break;
+            case 4:
+                // Deterministic cache parameters, the same caches as the leaf 2 descriptors (a guest with a basic
+                // maximum >= 4 reads these instead): L1 data and L1 instruction 16 KiB, L2 512 KiB, 4-way, 32-byte
+                // lines, one logical processor per cache and one core per package.
+                switch (sub)
+                {
+                    case 0: a = 0x121; b = 0x00C0_001F; c = 127; break;  // type 1 (data), level 1, self-initialising
+                    case 1: a = 0x122; b = 0x00C0_001F; c = 127; break;  // type 2 (instruction), level 1
+                    case 2: a = 0x143; b = 0x00C0_001F; c = 4095; break; // type 3 (unified), level 2
+                }
+                break;
+            case 7:
+                if (sub == 0) b = 1u << 1; // EAX = 0: no further subleaves; EBX bit 1: IA32_TSC_ADJUST
                 break;
             case 0x8000_0000:
-                a = 0x8000_0004;
+                a = CpuidMaxExtended;
                 break;
-            case 0x8000_0002: a = 0x506D_5600; b = 0x6174_726F; c = 0x5043_206C; d = 0x0000_0055; break; // " VmPortal CPU"
-            case 0x8000_0003:
-            case 0x8000_0004:
+            case 0x8000_0002: case 0x8000_0003: case 0x8000_0004:
+            {
+                int o = (int)(leaf - 0x8000_0002) * 16;
+                a = BrandDword(o); b = BrandDword(o + 4); c = BrandDword(o + 8); d = BrandDword(o + 12);
                 break;
-            default:
-                if (leaf < 0x8000_0000) { a = 0; }
+            }
+            case 0x8000_0007:
+                d = 1u << 8; // invariant TSC
                 break;
         }
         _r[EAX] = a; _r[EBX] = b; _r[ECX] = c; _r[EDX] = d;
+    }
+
+    private static uint BrandDword(int offset)
+    {
+        uint v = 0;
+        for (int k = 0; k < 4; k++)
+        {
+            int i = offset + k;
+            uint ch = i < BrandString.Length && i < 47 ? BrandString[i] : 0u; // byte 47 is always the terminating NUL
+            v |= (ch & 0xFF) << (8 * k);
+        }
+        return v;
     }
 
     private uint CpuidFeatures
@@ -132,8 +158,7 @@ public sealed partial class Cpu
         {
             uint d = 0;
             if (HasFpu) d |= 1u << 0;      // FPU
-            d |= 1u << 1;                  // VME (V86 mode extensions register exists; VIF/VIP not emulated)
-            d &= ~(1u << 1);               // ...not claimed: only plain V86 is implemented
+            d |= 1u << 1;                  // VME (and PVI): Cpu.Vme.cs
             d |= 1u << 2;                  // DE
             d |= 1u << 3;                  // PSE
             d |= 1u << 4;                  // TSC
@@ -155,6 +180,7 @@ public sealed partial class Cpu
         switch (idx)
         {
             case MsrTsc: v = ReadTsc(); break;
+            case MsrTscAdjust: v = (ulong)_tscAdjust; break;
             case MsrApicBase: v = _apicBase; break;
             case MsrPlatformId: v = 0; break;
             case MsrEbcHardPowerOn: v = 0; break;
@@ -186,7 +212,21 @@ public sealed partial class Cpu
         ulong v = ((ulong)_r[EDX] << 32) | _r[EAX];
         switch (idx)
         {
-            case MsrTsc: _tscOffset = (long)v - (long)ReadTsc() + _tscOffset; return;
+            case MsrTsc:
+            {
+                // SDM 17.17.3: a write to the TSC adds the same change to IA32_TSC_ADJUST.
+                long delta = (long)v - (long)ReadTsc();
+                _tscOffset += delta;
+                _tscAdjust += delta;
+                return;
+            }
+            case MsrTscAdjust:
+            {
+                // Writing IA32_TSC_ADJUST moves the TSC by the difference to the old adjustment.
+                _tscOffset += (long)v - _tscAdjust;
+                _tscAdjust = (long)v;
+                return;
+            }
             case MsrApicBase: _apicBase = v; return;
             case MsrBiosSignId: return;
             case MsrSysenterCs: _sysenterCs = (uint)v & 0xFFFF; return;

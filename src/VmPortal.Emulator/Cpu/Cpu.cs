@@ -73,6 +73,7 @@ public sealed partial class Cpu
     // MSRs.
     private uint _sysenterCs, _sysenterEsp, _sysenterEip;
     private long _tscOffset;
+    private long _tscAdjust; // IA32_TSC_ADJUST (MSR 3Bh)
     private ulong _apicBase = 0xFEE00900;
     private readonly ulong[] _mtrr = new ulong[32];
     private ulong _pat = 0x0007040600070406;
@@ -188,6 +189,8 @@ public sealed partial class Cpu
         Array.Clear(_dr);
         _dr[6] = 0xFFFF0FF0;
         _dr[7] = 0x400;
+        _dbTrapHits = 0;
+        _traceArmed = _rfSkip = _codeBreakpointFault = _ssShadow = false;
         _pe = _v86 = _paging = false;
         _cpl = 0;
         for (int i = 0; i < 6; i++)
@@ -213,6 +216,7 @@ public sealed partial class Cpu
         _trAttr = 0x8B;
         _sysenterCs = _sysenterEsp = _sysenterEip = 0;
         _tscOffset = 0;
+        _tscAdjust = 0;
         Array.Clear(_mtrr);
         Halted = false;
         ShutdownPending = false;
@@ -220,9 +224,9 @@ public sealed partial class Cpu
         _nmiPending = _nmiBlocked = false;
         _shadow = false;
         _checkEvents = true;
-        _faultDepth = 0;
         FpuReset();
         FlushTlb(true);
+        UpdateDebugState();
     }
 
     /// <summary>Requests a non-maskable interrupt.</summary>
@@ -292,8 +296,9 @@ public sealed partial class Cpu
                 if (Halted || ShutdownPending) return;
             }
             _startEip = _eip;
-            if (!BlockCacheEnabled || !RunBlock(end))
+            if (!_useBlocks || !RunBlock(end))
             {
+                if (_execBpMask != 0 && !_rfSkip) CheckExecBreakpoints();
                 Step();
                 InstructionCount++;
             }
@@ -304,47 +309,56 @@ public sealed partial class Cpu
     /// <summary>Set by instructions that must end the run loop at the boundary (HLT).</summary>
     private bool _stopLoop;
 
-    /// <summary>Handles what may happen at an instruction boundary: single-step trap, NMI, maskable interrupts.
-    /// Returns true when an interrupt was delivered (the loop re-checks).</summary>
+    /// <summary>Handles what may happen at an instruction boundary: the debug trap of the instruction just done
+    /// (single-step, data/I-O breakpoints), NMI, maskable interrupts; then arms single-step and consumes RF for the
+    /// next instruction. Returns true when an interrupt was delivered (the loop re-checks).</summary>
     private bool CheckEvents()
     {
         _checkEvents = false;
-        if (_pendingDbTrap)
+        _rfSkip = false;
+        if ((_traceArmed || _dbTrapHits != 0) && !_ssShadow)
         {
-            _pendingDbTrap = false;
-            _dr[6] |= 0x4000; // BS
-            _startEip = _eip;
-            DeliverInterrupt(1, InterruptKind.Trap, false, 0);
+            DeliverDebugTrap();
             _checkEvents = true;
             return true;
         }
         if (_shadow)
         {
-            _shadow = false;
+            // Interrupt shadow (STI, MOV SS, POP SS): no interrupt before the next instruction; after MOV SS/POP SS
+            // the debug traps (single-step, data breakpoints) wait for the end of the next instruction too.
+            _shadow = _ssShadow = false;
             _checkEvents = true;
-            _traceNext = (_flags & TF) != 0;
-            return false;
         }
-        if (_nmiPending && !_nmiBlocked)
+        else
         {
-            _nmiPending = false;
-            _nmiBlocked = true;
-            Halted = false;
-            _startEip = _eip;
-            DeliverInterrupt(2, InterruptKind.External, false, 0);
-            _checkEvents = true;
-            return true;
+            if (_nmiPending && !_nmiBlocked)
+            {
+                _nmiPending = false;
+                _nmiBlocked = true;
+                Halted = false;
+                _startEip = _eip;
+                DeliverInterrupt(2, InterruptKind.External, false, 0);
+                _checkEvents = true;
+                return true;
+            }
+            if ((_flags & IF) != 0 && _pic != null && _pic.HasPendingInterrupt)
+            {
+                byte vector = _pic.AcknowledgeInterrupt();
+                Halted = false;
+                _startEip = _eip;
+                DeliverInterrupt(vector, InterruptKind.External, false, 0);
+                _checkEvents = true;
+                return true;
+            }
         }
-        if ((_flags & IF) != 0 && _pic != null && _pic.HasPendingInterrupt)
+        if ((_flags & TF) != 0) { _traceArmed = true; _checkEvents = true; }
+        if ((_flags & RF) != 0)
         {
-            byte vector = _pic.AcknowledgeInterrupt();
-            Halted = false;
-            _startEip = _eip;
-            DeliverInterrupt(vector, InterruptKind.External, false, 0);
+            // RF suppresses instruction breakpoints for the next instruction and is cleared as it starts.
+            _flags &= ~RF;
+            _rfSkip = true;
             _checkEvents = true;
-            return true;
         }
-        if ((_flags & TF) != 0) { _traceNext = true; _checkEvents = true; }
         return false;
     }
 }

@@ -43,8 +43,11 @@ internal static class AsmProgram
         string bin = Path.ChangeExtension(src, ".bin");
         if (!File.Exists(bin))
         {
-            File.WriteAllText(src, sourceText);
-            var psi = new ProcessStartInfo(Nasm, $"-f bin -I \"{AsmDir}/\" -o \"{bin}.tmp\" \"{src}\"")
+            // Unique temporary names: test classes run in parallel and may assemble the same new source at once.
+            string tmp = $"{bin}.{Guid.NewGuid():N}.tmp";
+            string srcTmp = $"{src}.{Guid.NewGuid():N}.asm";
+            File.WriteAllText(srcTmp, sourceText);
+            var psi = new ProcessStartInfo(Nasm, $"-f bin -I \"{AsmDir}/\" -o \"{tmp}\" \"{srcTmp}\"")
             {
                 RedirectStandardError = true,
                 RedirectStandardOutput = true,
@@ -52,8 +55,9 @@ internal static class AsmProgram
             using var p = Process.Start(psi)!;
             string err = p.StandardError.ReadToEnd();
             p.WaitForExit();
+            File.Delete(srcTmp);
             if (p.ExitCode != 0) throw new InvalidOperationException($"nasm failed for {name}: {err}");
-            File.Move(bin + ".tmp", bin, true);
+            File.Move(tmp, bin, true);
         }
         return File.ReadAllBytes(bin);
     }

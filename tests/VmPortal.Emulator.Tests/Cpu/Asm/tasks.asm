@@ -1,6 +1,7 @@
 ; Hardware task switches: JMP to a TSS, CALL to a TSS (nested task: NT flag and back link) returning with IRET,
 ; a task gate in the IDT; then a double fault (#NP while delivering #GP) taken through an interrupt gate with
-; error code 0.
+; error code 0. Any task switch clears the local breakpoint enables DR7.L0-L3 (G0-G3 stay); a TSS with its T bit
+; set raises #DB (DR6.BT) before the new task's first instruction.
 %include "rom.inc"
 %include "probe.inc"
 
@@ -24,9 +25,17 @@ main32:
     ; 1. JMP to task 1; task 1 JMPs back.
     call init_tss1
     mov dword [TSS1 + 0x20], task1_jmp
+    xor eax, eax
+    mov dr0, eax
+    mov eax, 0x00000403             ; L0 | G0 (an instruction breakpoint at linear 0, never reached)
+    mov dr7, eax
     mov eax, 0x1111
     jmp 0x40:0
 after_jmp:
+    mov ebx, dr7
+    PUT 'dr7_after_switch', ebx     ;! dr7_after_switch=00000402
+    xor ebx, ebx
+    mov dr7, ebx
     str bx
     movzx ebx, bx
     PUT 'jmp_back_tr', ebx          ;! jmp_back_tr=00000038
@@ -61,6 +70,24 @@ after_jmp:
     PUT 'gate_nt', [0x20610]        ;! gate_nt=00004000
     PUT 'gate_link', [0x20614]      ;! gate_link=00000038
 
+    ; 4. A TSS with its T bit set: #DB (DR6.BT) before the new task's first instruction.
+    SET_GATE 1, db_handler, 0x8E, 0x08
+    call init_tss1
+    mov dword [TSS1 + 0x20], task1_jmp
+    mov word [TSS1 + 0x64], 1                   ; T
+    mov dword [0x20620], 0
+    mov eax, 0xFFFF0FF0
+    mov dr6, eax
+    jmp 0x40:0
+after_t:
+    mov word [TSS1 + 0x64], 0
+    PUT '~t_count', [0x20620]       ;! ~t_count=00000001
+    PUT '~t_dr6', [0x20624]         ;! ~t_dr6=FFFF8FF0
+    mov eax, [0x20628]
+    sub eax, task1_jmp
+    PUT '~t_eip', eax               ;! ~t_eip=00000000
+    PUT '~t_tr', [0x2062C]          ;! ~t_tr=00000040
+
     ; 4. Double fault: vector 13's gate is not present -> #NP while delivering #GP -> #DF (error code 0).
     SET_GATE 8, df_handler, 0x8E, 0x08
     mov byte [IDT_BASE + 13*8 + 5], 0x0E        ; gate type with P=0
@@ -88,6 +115,19 @@ init_tss1:
     mov dword [TSS1 + 0x60], 0              ; LDT
     mov word [TSS1 + 0x66], 0x68
     ret
+
+db_handler:                         ; records count, DR6, the pushed EIP and TR
+    push eax
+    inc dword [0x20620]
+    mov eax, dr6
+    mov [0x20624], eax
+    mov eax, [esp + 4]
+    mov [0x20628], eax
+    str ax
+    movzx eax, ax
+    mov [0x2062C], eax
+    pop eax
+    iretd
 
 task1_jmp:
     str bx
