@@ -25,8 +25,12 @@ namespace VmPortal.Emulator;
 /// </summary>
 public sealed class Machine : IDisposable
 {
-    /// <summary>Longest single sleep of an idle machine; bounds how stale a missed wake-up can get.</summary>
-    private const int MaxIdleSleepMs = 50;
+    /// <summary>
+    /// Longest single sleep of an idle machine. Every input and command sets <c>_wake</c> (reset before each slice,
+    /// so none is lost) and timers give their own deadline, so this is only a safety net. It must exceed the
+    /// guest's timer periods (18.2 Hz for the BIOS): a shorter cap would add a second wake-up to every tick.
+    /// </summary>
+    private const int MaxIdleSleepMs = 1000;
     /// <summary>Key events go to the keyboard only while fewer bytes than this wait there, so none overflow its queue.</summary>
     private const int KeyboardQueueLow = 4;
 

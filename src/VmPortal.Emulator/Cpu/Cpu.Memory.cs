@@ -17,6 +17,11 @@ public sealed partial class Cpu
     private readonly uint[] _tlbTag = new uint[6 * TlbEntries];
     private readonly int[] _tlbDelta = new int[6 * TlbEntries];
     private readonly bool[] _tlbGlobal = new bool[6 * TlbEntries];
+    // Indexes filled since the TLB was last emptied, so a flush touches only those (guests flush often: every CR3
+    // load, SeaBIOS's real/protected mode switches). More than TlbFillLog fills: a flush clears everything.
+    private const int TlbFillLog = 512;
+    private readonly int[] _tlbFilled = new int[TlbFillLog];
+    private int _tlbFilledCount;
     private int _tlbUserBase;       // data accesses: 0 at CPL 0-2, 2*TlbEntries at CPL 3, NoFastTlbBase with hooks
     private int _mapVersion;
 
@@ -28,7 +33,11 @@ public sealed partial class Cpu
     private readonly long[] _segMaxR = new long[18];
     private readonly long[] _segMaxW = new long[18];
 
-    private void InitTlb() => FlushTlb(true);
+    private void InitTlb()
+    {
+        _tlbFilledCount = TlbFillLog + 1; // the arrays start zeroed (tag 0 is a valid page): clear them all once
+        FlushTlb(true);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ref T At<T>(T[] array, int index) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(array), index);
@@ -36,15 +45,35 @@ public sealed partial class Cpu
     /// <summary>Drops TLB entries (all, or all but global pages) and the cached fetch page.</summary>
     private void FlushTlb(bool includingGlobal)
     {
-        if (includingGlobal || (_cr4 & CR4_PGE) == 0)
+        bool keepGlobal = !includingGlobal && (_cr4 & CR4_PGE) != 0;
+        if (_tlbFilledCount <= TlbFillLog)
+        {
+            int kept = 0;
+            for (int k = 0; k < _tlbFilledCount; k++)
+            {
+                int i = _tlbFilled[k];
+                if (keepGlobal && _tlbGlobal[i] && _tlbTag[i] != InvalidTag) { _tlbFilled[kept++] = i; continue; }
+                _tlbTag[i] = InvalidTag;
+                _tlbGlobal[i] = false;
+            }
+            _tlbFilledCount = kept;
+        }
+        else if (!keepGlobal)
         {
             Array.Fill(_tlbTag, InvalidTag);
             Array.Clear(_tlbGlobal);
+            _tlbFilledCount = 0;
         }
         else
         {
+            _tlbFilledCount = 0;
             for (int i = 0; i < _tlbTag.Length; i++)
-                if (!_tlbGlobal[i]) _tlbTag[i] = InvalidTag;
+            {
+                if (_tlbTag[i] == InvalidTag) continue;
+                if (!_tlbGlobal[i]) { _tlbTag[i] = InvalidTag; continue; }
+                if (_tlbFilledCount < TlbFillLog) _tlbFilled[_tlbFilledCount] = i;
+                _tlbFilledCount++;
+            }
         }
         _mapVersion = Memory.MappingVersion;
         _ram = Memory.Backing;
@@ -124,6 +153,8 @@ public sealed partial class Cpu
         _tlbTag[idx] = lin & 0xFFFF_F000;
         _tlbDelta[idx] = off - (int)(lin & 0xFFFF_F000);
         _tlbGlobal[idx] = global;
+        if (_tlbFilledCount < TlbFillLog) _tlbFilled[_tlbFilledCount] = idx;
+        if (_tlbFilledCount <= TlbFillLog) _tlbFilledCount++;
         return true;
     }
 
