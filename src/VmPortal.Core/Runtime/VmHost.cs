@@ -302,6 +302,15 @@ public sealed class HostedVm : IDisposable
         }
     }
 
+    /// <summary>
+    /// Refreshes the screen and submits it to the console now (any thread). Called before a viewer joins: without
+    /// viewers the ticker refreshes only once a second.
+    /// </summary>
+    public void RefreshConsole()
+    {
+        if (Machine is { } m) Tick(m);
+    }
+
     /// <summary>The current screen as a PNG (null when nothing is displayed), for <c>console/screenshot</c>.</summary>
     public byte[]? Screenshot()
     {

@@ -63,8 +63,9 @@ public static class ConsoleApi
         if (screen is null) return NoMachine(vm);
         var text = vm.ScreenText();
         var cursor = screen.Columns > 0 ? screen.Cursor : default;
+        var (width, height) = screen.DisplaySize; // not the last console refresh: nobody may be watching
         return TypedResults.Ok(new ConsoleTextDto(text, screen.Columns, screen.Rows,
-            screen.Columns > 0 ? new ConsoleCursor(cursor.Row, cursor.Column, cursor.Visible) : null, screen.Width, screen.Height));
+            screen.Columns > 0 ? new ConsoleCursor(cursor.Row, cursor.Column, cursor.Visible) : null, width, height));
     }
 
     public static async Task<IResult> Screenshot(Guid id, ClaimsPrincipal user, VmRuntime rt)

@@ -42,6 +42,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
             var grant = await shares.ResolveAsync(shareToken);
             if (grant is null || grant.VmId != id) throw new HubException(BadLink);
             var shared = runtime.Host.Get(id);
+            shared.RefreshConsole(); // nobody may have watched: the first full frame is the screen of now
             var roViewer = shared.Console.AddViewer(readOnly: true);
             connections.Start(Context, shared, roViewer, grant.ShareId, grant.ExpiresAt);
             if (!await shares.IsActiveAsync(grant.ShareId)) // revoked while joining
@@ -58,6 +59,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         var vm = await runtime.FindAsync(Caller.From(Context.User), id);
         if (vm is null) throw new HubException(Refused);
         var hosted = runtime.Host.Get(id);
+        hosted.RefreshConsole(); // nobody may have watched: the first full frame is the screen of now
         var viewer = hosted.Console.AddViewer(readOnly: false);
         connections.Start(Context, hosted, viewer);
         return Result(id, hosted, readOnly: false);
