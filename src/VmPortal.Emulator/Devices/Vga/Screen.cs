@@ -119,7 +119,6 @@ public sealed class Screen
 
     // ---------------- text ----------------
 
-    /// <summary>Text columns (0 outside text mode).</summary>
     /// <summary>Width and height of the display in the guest's current mode, read from the VGA registers now
     /// (<see cref="Width"/>/<see cref="Height"/> are those of the last <see cref="Refresh"/>).</summary>
     public (int Width, int Height) DisplaySize
@@ -127,6 +126,7 @@ public sealed class Screen
         get { var l = CurrentLayout(); return (l.Width, l.Height); }
     }
 
+    /// <summary>Text columns (0 outside text mode).</summary>
     public int Columns => CurrentLayout().Mode == ScreenMode.Text ? CurrentLayout().Columns : 0;
     public int Rows => CurrentLayout().Mode == ScreenMode.Text ? CurrentLayout().Rows : 0;
 
