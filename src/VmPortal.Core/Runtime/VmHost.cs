@@ -308,7 +308,11 @@ public sealed class HostedVm : IDisposable
     /// </summary>
     public void RefreshConsole()
     {
-        if (Machine is { } m) Tick(m);
+        if (Machine is not { } m) return;
+        // Like a tick that fails on the ticker thread: a screen the console cannot take (a guest's unusable video
+        // mode) must not keep a viewer out; the viewer then starts from the last frame that could be encoded.
+        try { Tick(m); }
+        catch (ArgumentException) { }
     }
 
     /// <summary>The current screen as a PNG (null when nothing is displayed), for <c>console/screenshot</c>.</summary>

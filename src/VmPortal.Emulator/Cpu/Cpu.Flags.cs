@@ -96,21 +96,17 @@ public sealed partial class Cpu
     /// <summary>Computes every lazy flag into _flags.</summary>
     private void MaterializeFlags()
     {
-        uint l = _lazy;
-        if (l == 0) return;
-        uint f = _flags & ~l;
-        if ((l & CF) != 0 && ComputeCF()) f |= CF;
-        if ((l & PF) != 0 && s_parity[_lfRes & 0xFF] != 0) f |= PF;
-        if ((l & AF) != 0 && ComputeAF()) f |= AF;
-        if ((l & ZF) != 0 && (_lfRes & _lfMask) == 0) f |= ZF;
-        if ((l & SF) != 0 && (_lfRes & _lfSign) != 0) f |= SF;
-        if ((l & OF) != 0 && ComputeOF()) f |= OF;
-        _flags = f;
+        if (_lazy == 0) return;
+        _flags = ComputedFlags();
         _lazy = 0;
     }
 
     /// <summary>EFLAGS with the lazy flags computed but not stored (no side effect on the CPU state).</summary>
-    private uint PeekFlags()
+    private uint PeekFlags() => ComputedFlags() | 2;
+
+    /// <summary>_flags with each lazy flag replaced by its value from the last result.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint ComputedFlags()
     {
         uint l = _lazy;
         uint f = _flags & ~l;
@@ -120,7 +116,7 @@ public sealed partial class Cpu
         if ((l & ZF) != 0 && (_lfRes & _lfMask) == 0) f |= ZF;
         if ((l & SF) != 0 && (_lfRes & _lfSign) != 0) f |= SF;
         if ((l & OF) != 0 && ComputeOF()) f |= OF;
-        return f | 2;
+        return f;
     }
 
     private uint GetFlags()
