@@ -24,7 +24,7 @@ public sealed class AtaHardDisk : AtaDevice
     private readonly long _sectors;
     private readonly int _cylinders;
     private int _curHeads = DefaultHeads, _curSpt = DefaultSectorsPerTrack;
-    private int _multiple; // sectors per DRQ block for READ/WRITE MULTIPLE; 0 = disabled
+    private int _multiple = MaxMultipleSectors; // sectors per DRQ block for READ/WRITE MULTIPLE (0 = disabled); on at 16 from power-on like QEMU, so libata reports "multi 16"
     private byte _pioMode = 4, _mwdmaMode = 0xFF, _udmaMode = 2; // selected modes; 0xFF = none
     private bool _writeCache = true;
     private bool _fua; // the current write must be durable before it completes

@@ -80,12 +80,15 @@ public class AtaHardDiskTests
     }
 
     [Fact]
-    public void WriteMultipleNeedsSetMultipleModeAndWritesTheImage()
+    public void WriteMultipleNeedsMultipleModeAndWritesTheImage()
     {
         var (rig, img) = DiskRig();
+        Assert.Equal(0x110, rig.Identify()[59]); // on at 16 sectors from power-on, like QEMU (libata: "multi 16")
+        rig.Bus.Out8(AtaTestRig.Base + 2, 0);
+        rig.Command(AtaProtocol.CmdSetMultipleMode); // count 0 turns multiple mode off
         rig.Lba28(10, 4);
         rig.Command(AtaProtocol.CmdWriteMultiple);
-        Assert.Equal(AtaProtocol.StatusErr, rig.Status & AtaProtocol.StatusErr); // multiple mode not set yet
+        Assert.Equal(AtaProtocol.StatusErr, rig.Status & AtaProtocol.StatusErr); // multiple mode is off
         Assert.Equal(AtaProtocol.ErrorAbrt, rig.Bus.In8(AtaTestRig.Base + 1));
 
         rig.Bus.Out8(AtaTestRig.Base + 2, 2);
