@@ -257,5 +257,6 @@ status=0
 build_rescue || { log "debian-i386-rescue FAILED"; status=1; }
 build_memtest || { log "memtest86plus FAILED"; status=1; }
 build_ipxe || { log "ipxe FAILED"; status=1; }
+"$HERE/build-debian-image.sh" || { log "debian-12-i386 FAILED"; status=1; }
 if [ "$status" = 0 ]; then log "images ready in $CACHE"; fi
 exit $status

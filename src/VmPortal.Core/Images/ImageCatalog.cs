@@ -44,6 +44,7 @@ public sealed class ImageCatalog(IOptions<ImageStoreOptions> options)
         ("memtest86plus.bin", "memtest86+ — kernel", ImageKinds.Kernel),
         ("ipxe.iso", "iPXE", ImageKinds.Iso),
         ("ipxe.lkrn", "iPXE — kernel", ImageKinds.Kernel),
+        ("debian-12-i386.img", "Debian 12 (bookworm) i386 — system disk", ImageKinds.Disk),
     ];
 
     /// <summary>Default location of the built-in images: $VMPORTAL_IMAGE_CACHE or ~/.cache/vmportal/images.</summary>
