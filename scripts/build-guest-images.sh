@@ -4,11 +4,14 @@
 #     debian-i386-rescue.iso        Debian's i386 686 kernel + busybox initramfs, ISOLINUX El Torito CD
 #     debian-i386-rescue.vmlinuz    the same kernel, for direct kernel boot (--kernel)
 #     debian-i386-rescue.initrd.gz  the same initramfs (--initrd)
+#     debian-i386-rescue-grub.iso   the same kernel + initramfs on a GRUB 2 CD made by grub-mkrescue (BIOS, El
+#                                   Torito no-emulation): a menu with a 3 s countdown, like most distributions' ISOs
 #     memtest86plus.iso / .bin      from Debian's memtest86+ package
 #     ipxe.iso / ipxe.lkrn          from Debian's ipxe package
 #
 # The rescue guest's /init mounts proc, sys and dev, prints VMPORTAL-GUEST-READY on tty1 and ttyS0, then
-# busybox init runs a root shell on tty1 (VGA console) and on ttyS0 (COM1, 115200 baud).
+# busybox init runs a root shell on tty1 (VGA console) and on ttyS0 (COM1, 115200 baud). It loads psmouse (a module
+# in Debian's kernel; mousedev is built in), so the PS/2 mouse reads as /dev/input/mice and /dev/psaux.
 # Kernel command line (ISO): console=tty1 console=ttyS0,115200 (use the same with --kernel).
 #
 # Packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` (nothing is installed; the
@@ -17,11 +20,12 @@
 # a Debian package update rebuilds what depends on it. Output is reproducible (fixed SOURCE_DATE_EPOCH,
 # gzip -n, sorted archive entries).
 #
-# Needs: apt-get, dpkg-deb, xorriso, gzip (scripts/install-deps.sh installs them). Runs as root or with sudo
+# Needs: apt-get, dpkg-deb, xorriso, gzip, grub-mkrescue (grub-common + grub-pc-bin, mtools)
+# (scripts/install-deps.sh installs them). Runs as root or with sudo
 # only for `dpkg --add-architecture i386` / `apt-get update` when those are missing.
 set -euo pipefail
 
-RECIPE_VERSION=3
+RECIPE_VERSION=4
 HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${VMPORTAL_IMAGE_CACHE:-$HOME/.cache/vmportal/images}"
 export SOURCE_DATE_EPOCH=1700000000
@@ -157,6 +161,9 @@ build_rescue() {
 
   local vmlinuz
   vmlinuz="$(ls "$WORK"/kernel/boot/vmlinuz-* | head -1)"
+  local psmouse
+  psmouse="$(find "$WORK"/kernel/lib/modules -name psmouse.ko | head -1)"
+  [ -n "$psmouse" ] || { log "psmouse.ko not found in $kpkg"; return 1; }
   local R="$WORK/rootfs-src"
   mkdir -p "$R" "$WORK/out"
 
@@ -170,6 +177,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev   # CONFIG_DEVTMPFS_MOUNT is off in Debian's kernel
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 hostname vmportal
+# The PS/2 mouse on the i8042 aux port: psmouse is a module, mousedev (/dev/input/mice, /dev/psaux) built in.
+insmod /lib/modules/psmouse.ko
 # /dev/console is only the last console= of the command line: write to both consoles ourselves.
 echo VMPORTAL-GUEST-READY > /dev/tty1
 echo VMPORTAL-GUEST-READY > /dev/ttyS0
@@ -199,6 +208,8 @@ EOF
     echo "dir /sys 0555"
     echo "dir /tmp 1777"
     echo "dir /root 0700"
+    echo "dir /lib 0755"
+    echo "dir /lib/modules 0755"
     echo "nod /dev/console 0600 c 5 1"
     echo "nod /dev/null 0666 c 1 3"
     echo "nod /dev/tty1 0620 c 4 1"
@@ -208,6 +219,7 @@ EOF
     echo "file /init 0755 $R/init"
     echo "file /etc/inittab 0644 $R/inittab"
     echo "file /etc/profile 0644 $R/profile"
+    echo "file /lib/modules/psmouse.ko 0644 $psmouse"
   } | "$HERE/newc-cpio.sh" | gzip -n -9 > "$WORK/out/debian-i386-rescue.initrd.gz"
   cp "$vmlinuz" "$WORK/out/debian-i386-rescue.vmlinuz"
 
@@ -217,6 +229,43 @@ EOF
   make_rescue_iso "$vmlinuz" debian-i386-rescue-fb.iso "vga=0x317 console=tty1 console=ttyS0,115200" || return 1
   publish debian-i386-rescue "$stamp" "${files[@]}"
   log "debian-i386-rescue: done"
+}
+
+# The rescue kernel + initramfs (already in the cache) on a CD made by grub-mkrescue: GRUB 2's El Torito image
+# (i386-pc, from the host's grub-pc-bin), a menu on the VGA console and COM1 with a 3 s countdown.
+build_rescue_grub() {
+  local gver rstamp stamp files=(debian-i386-rescue-grub.iso)
+  command -v grub-mkrescue >/dev/null || { log "grub-mkrescue missing: run scripts/install-deps.sh"; return 1; }
+  [ -d /usr/lib/grub/i386-pc ] || { log "/usr/lib/grub/i386-pc missing (grub-pc-bin): run scripts/install-deps.sh"; return 1; }
+  gver="$(dpkg-query -W -f='${Version}' grub-pc-bin 2>/dev/null || echo unknown)"
+  rstamp="$(cat "$CACHE/.debian-i386-rescue.stamp" 2>/dev/null || true)"
+  [ -n "$rstamp" ] || { log "debian-i386-rescue is not built"; return 1; }
+  stamp="recipe=$RECIPE_VERSION grub-pc-bin=$gver rescue=[$rstamp]"
+  if is_current debian-i386-rescue-grub "$stamp" "${files[@]}"; then log "debian-i386-rescue-grub: up to date (grub $gver)"; return 0; fi
+  log "debian-i386-rescue-grub: building (grub $gver)"
+  local G="$WORK/iso-grub"
+  mkdir -p "$G/boot/grub" "$WORK/out"
+  cp "$CACHE/debian-i386-rescue.vmlinuz" "$G/boot/vmlinuz"
+  cp "$CACHE/debian-i386-rescue.initrd.gz" "$G/boot/initrd.gz"
+  cat > "$G/boot/grub/grub.cfg" <<'EOF'
+# VmPortal rescue guest on GRUB 2: one entry, booted after a 3 s countdown (any key stops it).
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
+set timeout=3
+set default=0
+menuentry "VmPortal rescue (Debian i386)" {
+  echo "Loading the rescue kernel..."
+  linux /boot/vmlinuz console=tty1 console=ttyS0,115200
+  initrd /boot/initrd.gz
+}
+EOF
+  find "$G" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  grub-mkrescue -o "$WORK/out/debian-i386-rescue-grub.iso" "$G" -- -volid VMPORTAL_GRUB >"$WORK/grub-mkrescue.log" 2>&1 \
+    || { cat "$WORK/grub-mkrescue.log" >&2; log "grub-mkrescue failed"; return 1; }
+  [ -s "$WORK/out/debian-i386-rescue-grub.iso" ] || { cat "$WORK/grub-mkrescue.log" >&2; log "grub-mkrescue produced no ISO"; return 1; }
+  publish debian-i386-rescue-grub "$stamp" "${files[@]}"
+  log "debian-i386-rescue-grub: done"
 }
 
 build_memtest() {
@@ -255,6 +304,7 @@ resolve_versions ${KPKG:+"$KPKG"} busybox-static:i386 isolinux syslinux-common m
 
 status=0
 build_rescue || { log "debian-i386-rescue FAILED"; status=1; }
+build_rescue_grub || { log "debian-i386-rescue-grub FAILED"; status=1; }
 build_memtest || { log "memtest86plus FAILED"; status=1; }
 build_ipxe || { log "ipxe FAILED"; status=1; }
 "$HERE/build-debian-image.sh" || { log "debian-12-i386 FAILED"; status=1; }

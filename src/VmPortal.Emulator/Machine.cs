@@ -40,6 +40,8 @@ public sealed class Machine : IDisposable
     private readonly ConcurrentQueue<Command> _commands = new();
     private readonly ConcurrentQueue<byte> _serialIn = new();
     private readonly ConcurrentQueue<KeyEvent> _keysIn = new();
+    private readonly ConcurrentQueue<MouseEvent> _mouseIn = new();
+    private long _mouseEvents;
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 0); // an idle guest must not spin
     private readonly object _lifecycle = new();
     private readonly List<byte> _debugBuffer = new();
@@ -155,6 +157,22 @@ public sealed class Machine : IDisposable
         _keysIn.Enqueue(new KeyEvent(set2Code, down));
         _wake.Set();
     }
+
+    /// <summary>
+    /// Relative mouse input for the PS/2 mouse: <paramref name="dx"/> right, <paramref name="dy"/> down, the buttons
+    /// held (bit 0 left, 1 right, 2 middle, 3 back, 4 forward) and wheel steps (positive = down, towards the user).
+    /// Any thread; the machine thread hands it to the mouse (motion of events with the same buttons is merged while
+    /// the guest has not read the previous packets). The guest sees it once its driver enabled reporting.
+    /// </summary>
+    public void SendMouse(int dx, int dy, int buttons, int wheel = 0)
+    {
+        _mouseIn.Enqueue(new MouseEvent(Math.Clamp(dx, -4096, 4096), Math.Clamp(dy, -4096, 4096), buttons & 0x1F, Math.Clamp(wheel, -64, 64)));
+        Interlocked.Increment(ref _mouseEvents);
+        _wake.Set();
+    }
+
+    /// <summary>Mouse events received through <see cref="SendMouse"/> since this machine was created.</summary>
+    public long MouseEvents => Interlocked.Read(ref _mouseEvents);
 
     /// <summary>Types <paramref name="text"/> on a US keyboard ('\n' = Enter); keys go out as the guest reads them.</summary>
     public void TypeText(string text)
@@ -410,8 +428,27 @@ public sealed class Machine : IDisposable
         var keyboard = board.Keyboard.Keyboard;
         while (keyboard.QueuedBytes < KeyboardQueueLow && _keysIn.TryDequeue(out var key))
             keyboard.KeySet2(key.Set2Code, key.Down);
+        if (!_mouseIn.IsEmpty) FeedMouse(board.Keyboard.Mouse);
         board.PumpInput();
     }
+
+    /// <summary>
+    /// Hands queued mouse events to the PS/2 mouse. While the guest still has packets to read, events that keep the
+    /// same buttons are merged into one (motion and wheel summed), so a slow guest sees fewer, larger moves and no
+    /// click is lost; a change of buttons is always its own packet.
+    /// </summary>
+    private void FeedMouse(Devices.Ps2.Ps2Mouse mouse)
+    {
+        while (_mouseIn.TryDequeue(out var e))
+        {
+            if (mouse.QueuedBytes > 0)
+                while (_mouseIn.TryPeek(out var next) && next.Buttons == e.Buttons && _mouseIn.TryDequeue(out next))
+                    e = e with { Dx = Math.Clamp(e.Dx + next.Dx, -4096, 4096), Dy = Math.Clamp(e.Dy + next.Dy, -4096, 4096), Wheel = Math.Clamp(e.Wheel + next.Wheel, -64, 64) };
+            mouse.MouseMove(e.Dx, e.Dy, e.Buttons, e.Wheel);
+        }
+    }
+
+    private readonly record struct MouseEvent(int Dx, int Dy, int Buttons, int Wheel);
 
     /// <summary>Applies queued commands; false when the machine must stop.</summary>
     private bool ApplyCommands()

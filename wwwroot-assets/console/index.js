@@ -83,7 +83,10 @@ export function mount(element, options) {
     menu('Alt-SysRq…', SYSRQ_KEYS.map(([k, text]) => [k, `Alt-SysRq-${k.toUpperCase()} (${text})`, () => special(`alt-sysrq-${k}`)])),
     btn('PrintScreen', () => special('printscreen')),
     btn('Type text…', () => openTypeDialog()),
+    mouseToggle,
   );
+  const mouseToggle = btn('Mouse: capture on click', () => setMouseCapture(!mouseCapture),
+    'When on, a click on the screen captures the pointer for the VM\'s PS/2 mouse (Esc releases it)', 'vmc-mouse-toggle');
   const viewTools = el('span', { class: 'vmc-view-tools' },
     menu('View', [
       ['fit', 'Fit to window', () => setScale('fit')],
@@ -192,17 +195,70 @@ export function mount(element, options) {
   document.addEventListener('visibilitychange', onVisibility);
   window.addEventListener('blur', onVisibility);
 
-  // Relative mouse (PS/2) while the pointer is locked: double-click the screen to capture, Esc releases.
-  let mouseButtons = 0, mdx = 0, mdy = 0, mouseTimer = 0;
-  canvas.addEventListener('dblclick', () => { if (!readOnly) canvas.requestPointerLock?.(); });
-  const flushMouse = () => { mouseTimer = 0; send('Mouse', mdx, mdy, mouseButtons); mdx = mdy = 0; };
-  const onMouse = (e) => {
-    if (document.pointerLockElement !== canvas) return;
-    mdx += e.movementX ?? 0; mdy += e.movementY ?? 0; mouseButtons = e.buttons & 7;
-    if (e.type !== 'mousemove') flushMouse();
-    else if (!mouseTimer) mouseTimer = setTimeout(flushMouse, 16);
+  // Relative mouse (the VM's PS/2 mouse) while the pointer is locked (Pointer Lock API): a click on the screen
+  // captures it when the toolbar toggle is on, Esc (or the toggle) releases it. Motion (movementX/Y) and wheel steps
+  // are summed and sent once per animation frame; a button change is sent at once, after the motion before it.
+  // Buttons: bit 0 left, 1 right, 2 middle, 3 back, 4 forward (MouseEvent.buttons uses the same bits).
+  let mouseCapture = true, mouseButtons = 0, mdx = 0, mdy = 0, wheelPx = 0, wheelSteps = 0, mouseFrame = 0, mouseSent = 0;
+  const locked = () => document.pointerLockElement === canvas;
+  const sendMouse = (dx, dy, buttons) => { send('Mouse', dx, dy, buttons); mouseSent++; canvas.dataset.mouseSent = String(mouseSent); };
+  const flushMouse = () => {
+    if (mouseFrame) { cancelAnimationFrame(mouseFrame); mouseFrame = 0; }
+    if (mdx || mdy) { sendMouse(mdx, mdy, mouseButtons); mdx = mdy = 0; }
+    if (wheelSteps) { send('MouseWheel', wheelSteps, mouseButtons); mouseSent++; wheelSteps = 0; }
   };
-  for (const t of ['mousemove', 'mousedown', 'mouseup']) canvas.addEventListener(t, onMouse);
+  const scheduleMouse = () => { if (!mouseFrame) mouseFrame = requestAnimationFrame(() => { mouseFrame = 0; flushMouse(); }); };
+  canvas.addEventListener('click', () => {
+    if (!readOnly && !closed && mouseCapture && !locked() && power === 'Running') {
+      try { const p = canvas.requestPointerLock?.(); p?.catch?.(() => {}); } catch { /* not allowed here */ }
+    }
+  });
+  canvas.addEventListener('mousemove', (e) => {
+    if (!locked() || readOnly) return;
+    mdx += e.movementX ?? 0; mdy += e.movementY ?? 0;
+    scheduleMouse();
+  });
+  const onButton = (e) => {
+    if (!locked() || readOnly) return;
+    e.preventDefault();
+    flushMouse(); // motion before the click, with the buttons held during it
+    mouseButtons = e.buttons & 31;
+    sendMouse(0, 0, mouseButtons);
+  };
+  canvas.addEventListener('mousedown', onButton);
+  canvas.addEventListener('mouseup', onButton);
+  canvas.addEventListener('contextmenu', (e) => { if (locked()) e.preventDefault(); });
+  canvas.addEventListener('wheel', (e) => {
+    if (!locked() || readOnly) return;
+    e.preventDefault();
+    // Lines and pages count as steps; pixels (most mice and touchpads) as one step per 100 px, like a notch.
+    if (e.deltaMode === 0) {
+      wheelPx += e.deltaY;
+      const whole = Math.trunc(wheelPx / 100);
+      wheelSteps += whole;
+      wheelPx -= whole * 100;
+    } else wheelSteps += Math.sign(e.deltaY) * Math.max(1, Math.round(Math.abs(e.deltaY)));
+    scheduleMouse();
+  }, { passive: false });
+  const onLockChange = () => {
+    const on = locked();
+    root.classList.toggle('vmc-mouse-locked', on);
+    canvas.dataset.pointerLocked = on ? 'true' : 'false';
+    if (on) showMessage('Mouse captured by the VM: press Esc to release it.', false, true);
+    else {
+      flushMouse();
+      if (mouseButtons) { mouseButtons = 0; sendMouse(0, 0, 0); } // release buttons held when the lock ended
+      showMessage('');
+    }
+  };
+  document.addEventListener('pointerlockchange', onLockChange);
+  function setMouseCapture(on) {
+    mouseCapture = on;
+    mouseToggle.setAttribute('aria-pressed', on ? 'true' : 'false');
+    mouseToggle.textContent = on ? 'Mouse: capture on click' : 'Mouse: off';
+    if (!on && locked()) document.exitPointerLock?.();
+  }
+  setMouseCapture(true);
 
   // ---------- actions ----------
   async function special(name) {
@@ -340,6 +396,8 @@ export function mount(element, options) {
       keyboard.releaseAll();
       clearInterval(statsTimer);
       document.removeEventListener('visibilitychange', onVisibility);
+      document.removeEventListener('pointerlockchange', onLockChange);
+      if (locked()) document.exitPointerLock?.();
       window.removeEventListener('blur', onVisibility);
       serial?.dispose();
       connection.stop();

@@ -238,6 +238,20 @@ public sealed class HostedVm : IDisposable
     /// <summary>"ctrl-alt-del", "ctrl-alt-f2", "alt-sysrq-s", …</summary>
     public void SpecialKeys(string combo) => Keys(KeyInput.Combo(combo));
 
+    /// <summary>
+    /// Relative mouse motion (dx right, dy down, clamped to ±4096 per call), the buttons held (bit 0 left, 1 right,
+    /// 2 middle, 3 back, 4 forward) and wheel steps (positive = down) for the PS/2 mouse. Thread-safe.
+    /// </summary>
+    public void Mouse(int dx, int dy, int buttons, int wheel = 0)
+    {
+        if (buttons is < 0 or > 0x1F) throw new ConsoleInputException("Mouse buttons must be a bit mask of 0 to 31.");
+        RunningMachine("send mouse input to").SendMouse(dx, dy, buttons, wheel);
+        KickTicker();
+    }
+
+    /// <summary>Mouse events this VM's running machine received (0 when stopped).</summary>
+    public long MouseEvents => Machine?.MouseEvents ?? 0;
+
     public void SerialInput(ReadOnlySpan<byte> bytes) => RunningMachine("send serial input to").SendSerial(bytes);
 
     /// <summary>The text-mode screen (null in graphics modes or when stopped).</summary>

@@ -34,7 +34,7 @@ public sealed partial class Cpu
     private void StepWithPrefixes(byte op)
     {
         int prefixes = 0;
-        bool firstByte = true;
+        bool firstByte = true, locked = false;
         while (true)
         {
             if (!firstByte) op = Fetch8();
@@ -49,7 +49,7 @@ public sealed partial class Cpu
                 case 0x65: _segOvr = GS; break;
                 case 0x66: _opSize = _cs32 ? 2 : 4; break;
                 case 0x67: _addr32 = !_cs32; break;
-                case 0xF0: break; // LOCK: accepted (one CPU; every access is atomic here)
+                case 0xF0: locked = true; break; // LOCK: one CPU, every access is atomic here; checked below
                 case 0xF2: _rep = 0xF2; break;
                 case 0xF3: _rep = 0xF3; break;
                 default: goto decoded;
@@ -57,8 +57,61 @@ public sealed partial class Cpu
             if (++prefixes >= 15) throw Fault(13, 0);
         }
     decoded:
+        if (locked) CheckLockable(op);
         Execute(op);
         _eip &= _ipMask; // 16-bit code: IP wraps at 64 KiB
+    }
+
+    /// <summary>
+    /// LOCK is allowed only on ADD ADC AND BTC BTR BTS CMPXCHG CMPXCHG8B DEC INC NEG NOT OR SBB SUB XCHG XADD XOR
+    /// with a memory destination; anything else raises #UD before the instruction does anything. Peeks at the
+    /// opcode's following bytes (ModRM, 0F xx) and leaves EIP where it was.
+    /// </summary>
+    private void CheckLockable(byte op)
+    {
+        uint eip = _eip;
+        bool ok;
+        switch (op)
+        {
+            case 0x00: case 0x01: case 0x08: case 0x09: case 0x10: case 0x11: case 0x18: case 0x19:
+            case 0x20: case 0x21: case 0x28: case 0x29: case 0x30: case 0x31: case 0x86: case 0x87:
+                ok = Fetch8() < 0xC0;
+                break;
+            case 0x80: case 0x81: case 0x82: case 0x83:
+            {
+                byte m = Fetch8();
+                ok = m < 0xC0 && ((m >> 3) & 7) != 7; // not CMP
+                break;
+            }
+            case 0xF6: case 0xF7:
+            {
+                byte m = Fetch8();
+                ok = m < 0xC0 && ((m >> 3) & 7) is 2 or 3; // NOT, NEG
+                break;
+            }
+            case 0xFE: case 0xFF:
+            {
+                byte m = Fetch8();
+                ok = m < 0xC0 && ((m >> 3) & 7) is 0 or 1; // INC, DEC
+                break;
+            }
+            case 0x0F:
+            {
+                byte op2 = Fetch8();
+                byte m = Fetch8();
+                ok = m < 0xC0 && op2 switch
+                {
+                    0xAB or 0xB3 or 0xBB or 0xB0 or 0xB1 or 0xC0 or 0xC1 => true, // BTS BTR BTC CMPXCHG XADD
+                    0xBA => ((m >> 3) & 7) >= 5,                                  // BTS BTR BTC imm8
+                    0xC7 => ((m >> 3) & 7) == 1,                                  // CMPXCHG8B
+                    _ => false,
+                };
+                break;
+            }
+            default: ok = false; break;
+        }
+        _eip = eip;
+        if (!ok) throw Fault(6);
     }
 
     /// <summary>
@@ -833,8 +886,12 @@ public sealed partial class Cpu
     private void PopSeg(int s)
     {
         ushort sel = (ushort)PeekStack(_opSize, 0);
+        // The increment uses the size of the stack the selector came from: POP SS may change SS.B.
+        bool oldSs32 = _ss32;
+        uint sp = StackPtr + (uint)_opSize;
         LoadSegment(s, sel);
-        SetStackPtr(StackPtr + (uint)_opSize);
+        if (oldSs32) _r[ESP] = sp;
+        else _r[ESP] = (_r[ESP] & 0xFFFF_0000) | (sp & 0xFFFF);
         if (s == SS) { _shadow = _ssShadow = true; _checkEvents = true; }
     }
 
@@ -909,7 +966,8 @@ public sealed partial class Cpu
         uint bp = _r[EBP];
         sp = (sp - (uint)osz) & m;
         WriteSized(SS, sp, osz, bp);
-        uint frame = sp;
+        // The frame pointer is the whole ESP after that push (SS.B=0: SP wrapped, the upper half of ESP kept).
+        uint frame = osz == 4 ? (_r[ESP] & ~m) | sp : sp & 0xFFFF;
         if (level > 0)
         {
             for (int i = 1; i < level; i++)
@@ -923,7 +981,9 @@ public sealed partial class Cpu
             WriteSized(SS, sp, osz, frame);
         }
         sp = (sp - size) & m;
-        if (osz == 4) _r[EBP] = _ss32 ? frame : (_r[EBP] & 0xFFFF_0000) | frame;
+        // ENTER ends with a write check of the final stack top (#SS/#PF before ESP/EBP change).
+        ProbeWrite(LinWrite(SS, sp, osz >> 1), osz);
+        if (osz == 4) _r[EBP] = frame;
         else SetReg(2, EBP, frame);
         SetStackPtr(sp);
     }

@@ -296,9 +296,10 @@ public sealed partial class Cpu
         bool writable = valid && !code && (attr & 0x02) != 0;
         if (!_pe || _v86)
         {
-            // Real and V86 mode check limits only, never access rights.
+            // Real and V86 mode check limits only, never access rights. A code segment's attributes stay cached
+            // (a return from protected mode through a 16-bit code segment, as GRUB 2 does): its bit 2 is the
+            // conforming bit, not expand-down, so every offset up to the limit stays valid.
             readable = writable = true;
-            code = false;
             valid = true;
         }
         bool expandDown = valid && !code && (attr & 0x04) != 0;

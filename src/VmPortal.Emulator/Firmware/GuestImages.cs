@@ -12,6 +12,8 @@ public static class GuestImages
     public const string RescueIso = "debian-i386-rescue.iso";
     public const string RescueKernel = "debian-i386-rescue.vmlinuz";
     public const string RescueInitrd = "debian-i386-rescue.initrd.gz";
+    /// <summary>The same kernel and initramfs on a CD made by grub-mkrescue (GRUB 2 menu, 3 s countdown).</summary>
+    public const string RescueGrubIso = "debian-i386-rescue-grub.iso";
     public const string MemtestIso = "memtest86plus.iso";
     public const string MemtestKernel = "memtest86plus.bin";
     public const string IpxeIso = "ipxe.iso";

@@ -100,9 +100,24 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         Checked(() => vm.SpecialKeys(combo));
     }
 
-    /// <summary>No mouse in the emulator yet: accepted and ignored.</summary>
+    /// <summary>
+    /// Relative motion for the VM's PS/2 mouse (dx right, dy down; at most ±4096 per call) with the buttons held
+    /// (bit 0 left, 1 right, 2 middle, 3 back, 4 forward).
+    /// </summary>
     [Authorize]
-    public void Mouse(int dx, int dy, int buttons) => Input();
+    public void Mouse(int dx, int dy, int buttons)
+    {
+        var (vm, _) = Input();
+        Checked(() => vm.Mouse(dx, dy, buttons));
+    }
+
+    /// <summary>Wheel steps (positive = down, towards the user) with the buttons held; the guest sees them once its driver enabled the wheel.</summary>
+    [Authorize]
+    public void MouseWheel(int steps, int buttons)
+    {
+        var (vm, _) = Input();
+        Checked(() => vm.Mouse(0, 0, buttons, steps));
+    }
 
     /// <summary>Asks for a full frame next (after a canvas reset); needs a joined viewer.</summary>
     public void RequestFullFrame() => Joined().Viewer.RequestFullFrame();

@@ -71,6 +71,11 @@ internal static class ConformanceDoc
         sb.AppendLine("| rep_count | every REP iteration retires as one instruction (RDTSC counts them without a guest clock): bulk MOVSD/STOSB, 4096-iteration chunks, ECX=0, REPE CMPSB stopping early, 16-bit addressing |");
         sb.AppendLine("| cslimit | code-segment limit inside a page already in the decoded-block cache: fetch beyond, an instruction straddling the limit, a jump beyond → #GP(0) on that instruction; the limit exactly at the end runs |");
         sb.AppendLine("| vme | CR4.VME in V86 with IOPL 0: CLI/STI/PUSHF/POPF/IRET on VIF, INT n redirected by the TSS bitmap to the V86 vector table, #GP for TF, PUSHFD, a non-redirected INT n, STI/POPF IF=1 with VIP, HLT; INT3 to the protected-mode handler; CR4.PVI CLI/STI at CPL 3 |");
+        sb.AppendLine("| realcs | return to real mode through a 16-bit conforming code segment (type 9Eh, as GRUB 2 does) and through a 9Ah one: reads through CS (to the top of the 64 KiB limit), after a real-mode far jump and inside an INT handler, raise no #GP (the conforming bit is not expand-down) |");
+        sb.AppendLine("| popss | POP SS changing the stack size (B bit): SP/ESP is stepped by the size of the old stack (16-bit → 32-bit, 32-bit → 16-bit, 16-bit operand) |");
+        sb.AppendLine("| lock | LOCK on MOV, CMP, TEST, BT, a register destination, a load, NOP → #UD and nothing done; LOCK ADD/SUB/XCHG/INC/NOT/BTS/XADD/CMPXCHG/OR with a memory destination work (QEMU 7.2 misses the #UD for MOV, TEST and BT: `~`) |");
+        sb.AppendLine("| enter16 | 32-bit ENTER on a 16-bit stack: SP wraps, the frame pointer pushed for level > 0 and loaded into EBP is the whole ESP (levels 2 and 0); 16-bit ENTER keeps EBP's upper half (QEMU 7.2 stores only SP: `~`) |");
+        sb.AppendLine("| enterpf | ENTER at CPL 3 whose final ESP lies on a supervisor page: #PF error 7, CR2 = the final ESP, ESP and EBP unchanged; a smaller frame completes (QEMU 7.2 completes it: `~`) |");
         sb.AppendLine();
         sb.AppendLine("Known simplifications beyond the 286 suite (architected behaviour not modelled):");
         sb.AppendLine();
