@@ -53,6 +53,7 @@ public sealed class Machine : IDisposable
     private Screen? _lastScreen; // the final picture stays readable after power-off
     private MachineMedia? _media;
     private long _instructions;
+    private int _powerButtonPresses;
     private Exception? _cpuHostError;
     private bool _disposed;
 
@@ -81,6 +82,18 @@ public sealed class Machine : IDisposable
     /// <summary>Instructions executed since the last start.</summary>
     public long InstructionCount => Interlocked.Read(ref _instructions);
 
+    /// <summary>
+    /// True when the last stop was the guest switching the machine off (ACPI S5, e.g. Linux <c>poweroff</c>), false
+    /// after <see cref="PowerOff"/> (the plug pulled) or a crash. Read it in <see cref="PoweredOff"/> handlers.
+    /// </summary>
+    public bool PoweredOffByGuest { get; private set; }
+
+    /// <summary>
+    /// Whether the running guest listens for the ACPI power button (it enabled ACPI mode and the power-button
+    /// event). Read without stopping the machine; false when it is not running.
+    /// </summary>
+    public bool GuestHandlesPowerButton => _board?.Pm.PowerButtonEnabled ?? false;
+
     /// <summary>Resets since the last start (guest-requested, triple faults and <see cref="Reset"/>).</summary>
     public int ResetCount { get; private set; }
 
@@ -88,7 +101,7 @@ public sealed class Machine : IDisposable
     public Task Stopped => _stopped.Task;
 
     public event Action<MachineState>? StateChanged;
-    /// <summary>The machine stopped: <see cref="PowerOff"/> or the guest powered off.</summary>
+    /// <summary>The machine stopped: <see cref="PowerOff"/> or the guest powered off (<see cref="PoweredOffByGuest"/>).</summary>
     public event Action? PoweredOff;
     /// <summary>The board was reset; the argument says why (e.g. "triple fault: …", "reset through port 0x92").</summary>
     public event Action<string>? ResetOccurred;
@@ -116,6 +129,8 @@ public sealed class Machine : IDisposable
             CrashReason = null;
             CrashException = null;
             ResetCount = 0;
+            PoweredOffByGuest = false;
+            Interlocked.Exchange(ref _powerButtonPresses, 0);
             Interlocked.Exchange(ref _instructions, 0);
             while (_commands.TryDequeue(out var stale)) stale.Done.TrySetResult();
             _thread = new Thread(ThreadMain) { IsBackground = true, Name = $"vm:{Config.Name}" };
@@ -153,6 +168,16 @@ public sealed class Machine : IDisposable
     public void SendKey(ushort set2Code, bool down)
     {
         _keysIn.Enqueue(new KeyEvent(set2Code, down));
+        _wake.Set();
+    }
+
+    /// <summary>
+    /// Presses the ACPI power button (PIIX4 PM PWRBTN_STS → SCI). An ACPI guest then shuts itself down (or does
+    /// whatever its power-button policy says); a guest without ACPI ignores it. Any thread; applied between slices.
+    /// </summary>
+    public void PressPowerButton()
+    {
+        Interlocked.Increment(ref _powerButtonPresses);
         _wake.Set();
     }
 
@@ -372,6 +397,11 @@ public sealed class Machine : IDisposable
                 ResetBoard(board.ResetReason);
                 continue;
             }
+            if (board.PowerOffReason != null)
+            {
+                PoweredOffByGuest = true;
+                return;
+            }
             FlushOutput();
 
             if (executed == 0 && board.Cpu.Halted) Idle(board, deterministic);
@@ -411,6 +441,8 @@ public sealed class Machine : IDisposable
         while (keyboard.QueuedBytes < KeyboardQueueLow && _keysIn.TryDequeue(out var key))
             keyboard.KeySet2(key.Set2Code, key.Down);
         board.PumpInput();
+        if (Volatile.Read(ref _powerButtonPresses) > 0 && Interlocked.Exchange(ref _powerButtonPresses, 0) > 0)
+            board.Pm.PressPowerButton();
     }
 
     /// <summary>Applies queued commands; false when the machine must stop.</summary>

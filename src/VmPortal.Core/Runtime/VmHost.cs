@@ -15,6 +15,15 @@ public sealed record VmHostOptions
     public TimeSpan KickDelay { get; init; } = TimeSpan.FromMilliseconds(2);
 }
 
+/// <summary>How a shutdown (<see cref="HostedVm.ShutdownAsync"/>) ended.</summary>
+public enum ShutdownOutcome
+{
+    /// <summary>The guest powered the machine off (or it was powered off meanwhile): the VM is Stopped.</summary>
+    Stopped,
+    /// <summary>The guest was still running when the time ran out: the VM is Running again.</summary>
+    TimedOut,
+}
+
 /// <summary>A start the host refuses (not enough memory left, already running). The message is meant for the user.</summary>
 public sealed class VmHostException(string message) : InvalidOperationException(message);
 
@@ -194,6 +203,63 @@ public sealed class HostedVm : IDisposable
     public Task ResumeAsync() => Command(VmTransition.Resume, m => m.Resume());
     public Task ResetAsync() => Command(VmTransition.Reset, m => m.Reset());
 
+    /// <summary>Shortest and longest wait of <see cref="ShutdownAsync"/>.</summary>
+    public static readonly TimeSpan MinShutdownTimeout = TimeSpan.FromSeconds(1), MaxShutdownTimeout = TimeSpan.FromHours(1);
+    /// <summary>The wait of a shutdown when the caller names none.</summary>
+    public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Presses the ACPI power button (a paused VM is resumed first, so its guest can hear it) and waits up to
+    /// <paramref name="timeout"/> for the guest to power the machine off. State: Stopping while waiting; Stopped when
+    /// the guest powered off (<see cref="ShutdownOutcome.Stopped"/>); Running again when the time ran out or
+    /// <paramref name="ct"/> was cancelled (<see cref="ShutdownOutcome.TimedOut"/>; <see cref="PowerOffAsync"/> then
+    /// pulls the plug). Other commands (power off) may run while it waits. Refused unless running or paused
+    /// (<see cref="VmLifecycleException"/>).
+    /// </summary>
+    public async Task<ShutdownOutcome> ShutdownAsync(TimeSpan timeout, CancellationToken ct = default)
+    {
+        if (timeout < MinShutdownTimeout || timeout > MaxShutdownTimeout)
+            throw new ArgumentOutOfRangeException(nameof(timeout), $"A shutdown waits {MinShutdownTimeout.TotalSeconds:0}–{MaxShutdownTimeout.TotalSeconds:0} s.");
+        Machine m;
+        await commandGate.WaitAsync(ct);
+        try
+        {
+            VmLifecycle.Next(Lifecycle.State, VmTransition.Shutdown);
+            m = Machine ?? throw new VmLifecycleException(Lifecycle.State, VmTransition.Shutdown, "The VM has no running machine.");
+            if (Lifecycle.State == VmRunState.Paused) await m.Resume();
+            Lifecycle.Apply(VmTransition.Shutdown);
+            m.PressPowerButton();
+        }
+        finally
+        {
+            commandGate.Release();
+        }
+
+        try
+        {
+            await m.Stopped.WaitAsync(timeout, ct);
+            return ShutdownOutcome.Stopped;
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            await commandGate.WaitAsync(CancellationToken.None);
+            try
+            {
+                if (Machine == m && Lifecycle.State == VmRunState.Stopping) Lifecycle.TryApply(VmTransition.ShutdownTimedOut);
+            }
+            finally
+            {
+                commandGate.Release();
+            }
+            if (m.Stopped.IsCompleted) return ShutdownOutcome.Stopped;
+            if (e is OperationCanceledException) throw;
+            return ShutdownOutcome.TimedOut;
+        }
+    }
+
+    /// <summary>Whether the running guest enabled the ACPI power button (an ACPI OS); false when not running.</summary>
+    public bool GuestHandlesPowerButton => Machine?.GuestHandlesPowerButton ?? false;
+
     /// <summary>Pulls the plug; completes when the machine thread has ended. Also clears a crash.</summary>
     public async Task PowerOffAsync()
     {
@@ -346,10 +412,15 @@ public sealed class HostedVm : IDisposable
         // The ticker may be the caller (a tick never ends the machine, but be safe): Dispose does not join itself.
         t?.Dispose();
         if (crashReason is not null) Lifecycle.TryApply(VmTransition.Crash, crashReason);
-        else Lifecycle.TryApply(VmTransition.Stopped);
+        else Lifecycle.TryApply(VmTransition.Stopped, m.PoweredOffByGuest ? GuestPoweredOffReason : PortalPoweredOffReason);
         // May run on the machine thread (its PoweredOff/Crashed event): dispose once that thread has finished.
         _ = m.Stopped.ContinueWith(_ => m.Dispose(), TaskScheduler.Default);
     }
+
+    /// <summary><see cref="VmLifecycle.StopReason"/> when the guest switched the machine off (ACPI S5).</summary>
+    public const string GuestPoweredOffReason = "the guest powered off";
+    /// <summary><see cref="VmLifecycle.StopReason"/> when the portal pulled the plug.</summary>
+    public const string PortalPoweredOffReason = "powered off";
 
     public void Dispose()
     {
