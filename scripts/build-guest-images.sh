@@ -21,7 +21,7 @@
 # only for `dpkg --add-architecture i386` / `apt-get update` when those are missing.
 set -euo pipefail
 
-RECIPE_VERSION=3
+RECIPE_VERSION=4
 HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${VMPORTAL_IMAGE_CACHE:-$HOME/.cache/vmportal/images}"
 export SOURCE_DATE_EPOCH=1700000000
@@ -171,6 +171,21 @@ mount -t devtmpfs devtmpfs /dev   # CONFIG_DEVTMPFS_MOUNT is off in Debian's ker
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 hostname vmportal
 # /dev/console is only the last console= of the command line: write to both consoles ourselves.
+# ACPI power button (the portal's "Shut down"): button.ko handles the fixed power-button event; a watcher polls its
+# count in sysfs and powers off cleanly when it rises (busybox init has no power-button handling of its own).
+insmod /lib/modules/button.ko 2>/dev/null
+if [ -r /sys/firmware/acpi/interrupts/ff_pwr_btn ]; then
+  (
+    read -r seen _ < /sys/firmware/acpi/interrupts/ff_pwr_btn
+    while sleep 1; do
+      read -r now _ < /sys/firmware/acpi/interrupts/ff_pwr_btn
+      if [ "$now" != "$seen" ]; then
+        echo VMPORTAL-POWER-BUTTON > /dev/tty1; echo VMPORTAL-POWER-BUTTON > /dev/ttyS0
+        exec poweroff
+      fi
+    done
+  ) &
+fi
 echo VMPORTAL-GUEST-READY > /dev/tty1
 echo VMPORTAL-GUEST-READY > /dev/ttyS0
 exec /bin/busybox init
@@ -208,6 +223,9 @@ EOF
     echo "file /init 0755 $R/init"
     echo "file /etc/inittab 0644 $R/inittab"
     echo "file /etc/profile 0644 $R/profile"
+    echo "dir /lib 0755"
+    echo "dir /lib/modules 0755"
+    echo "file /lib/modules/button.ko 0644 $(ls "$WORK"/kernel/lib/modules/*/kernel/drivers/acpi/button.ko | head -1)"
   } | "$HERE/newc-cpio.sh" | gzip -n -9 > "$WORK/out/debian-i386-rescue.initrd.gz"
   cp "$vmlinuz" "$WORK/out/debian-i386-rescue.vmlinuz"
 

@@ -118,15 +118,25 @@ public sealed class HostedVm : IDisposable
     private Machine? machine;
     private ConsoleTicker? ticker;
     private int reservedMiB;
+    private TimeSpan shutdownTimeout;
 
     internal HostedVm(VmHost host, Guid id)
     {
         this.host = host;
         Id = id;
-        Lifecycle.Changed += (_, _, now) =>
+        Lifecycle.Changed += (_, old, now) =>
         {
-            Console.PublishPowerState(now, Lifecycle.CrashReason);
-            host.OnStateChanged(this, now, Lifecycle.CrashReason);
+            // The reason shown beside the state: why it crashed, why it stopped, or that a shutdown ran out of time.
+            string? reason = now switch
+            {
+                VmRunState.Crashed => Lifecycle.CrashReason,
+                VmRunState.Stopped => Lifecycle.StopReason,
+                VmRunState.Running when old == VmRunState.Stopping =>
+                    $"the guest did not shut down within {shutdownTimeout.TotalSeconds:0} s; Power off pulls the plug",
+                _ => null,
+            };
+            Console.PublishPowerState(now, reason);
+            host.OnStateChanged(this, now, reason);
         };
         // Nobody watching: the screen is refreshed once a second only (a new viewer gets it fresh at once).
         Console.ViewersChanged += _ =>
@@ -209,24 +219,36 @@ public sealed class HostedVm : IDisposable
     public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// Presses the ACPI power button (a paused VM is resumed first, so its guest can hear it) and waits up to
-    /// <paramref name="timeout"/> for the guest to power the machine off. State: Stopping while waiting; Stopped when
-    /// the guest powered off (<see cref="ShutdownOutcome.Stopped"/>); Running again when the time ran out or
-    /// <paramref name="ct"/> was cancelled (<see cref="ShutdownOutcome.TimedOut"/>; <see cref="PowerOffAsync"/> then
-    /// pulls the plug). Other commands (power off) may run while it waits. Refused unless running or paused
-    /// (<see cref="VmLifecycleException"/>).
+    /// Presses the ACPI power button and waits up to <paramref name="timeout"/> for the guest to power the machine
+    /// off; see <see cref="BeginShutdownAsync"/>. Cancelling <paramref name="ct"/> only stops the waiting: the shutdown
+    /// runs its course.
     /// </summary>
     public async Task<ShutdownOutcome> ShutdownAsync(TimeSpan timeout, CancellationToken ct = default)
+    {
+        var outcome = await BeginShutdownAsync(timeout);
+        return await outcome.WaitAsync(ct);
+    }
+
+    /// <summary>
+    /// Presses the ACPI power button (a paused VM is resumed first, so its guest can hear it) and returns, once
+    /// pressed, a task for the outcome: <see cref="ShutdownOutcome.Stopped"/> when the guest powered the machine off
+    /// (or it was powered off meanwhile), <see cref="ShutdownOutcome.TimedOut"/> when it still ran after
+    /// <paramref name="timeout"/> (1 s – 1 h). State: Stopping while waiting, then Stopped, or Running again after a
+    /// timeout (<see cref="PowerOffAsync"/> then pulls the plug; it may also run while the shutdown waits). Refused
+    /// unless running or paused (<see cref="VmLifecycleException"/>).
+    /// </summary>
+    public async Task<Task<ShutdownOutcome>> BeginShutdownAsync(TimeSpan timeout)
     {
         if (timeout < MinShutdownTimeout || timeout > MaxShutdownTimeout)
             throw new ArgumentOutOfRangeException(nameof(timeout), $"A shutdown waits {MinShutdownTimeout.TotalSeconds:0}–{MaxShutdownTimeout.TotalSeconds:0} s.");
         Machine m;
-        await commandGate.WaitAsync(ct);
+        await commandGate.WaitAsync();
         try
         {
             VmLifecycle.Next(Lifecycle.State, VmTransition.Shutdown);
             m = Machine ?? throw new VmLifecycleException(Lifecycle.State, VmTransition.Shutdown, "The VM has no running machine.");
             if (Lifecycle.State == VmRunState.Paused) await m.Resume();
+            shutdownTimeout = timeout;
             Lifecycle.Apply(VmTransition.Shutdown);
             m.PressPowerButton();
         }
@@ -234,15 +256,19 @@ public sealed class HostedVm : IDisposable
         {
             commandGate.Release();
         }
+        return AwaitShutdownAsync(m, timeout);
+    }
 
+    private async Task<ShutdownOutcome> AwaitShutdownAsync(Machine m, TimeSpan timeout)
+    {
         try
         {
-            await m.Stopped.WaitAsync(timeout, ct);
+            await m.Stopped.WaitAsync(timeout);
             return ShutdownOutcome.Stopped;
         }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        catch (TimeoutException)
         {
-            await commandGate.WaitAsync(CancellationToken.None);
+            await commandGate.WaitAsync();
             try
             {
                 if (Machine == m && Lifecycle.State == VmRunState.Stopping) Lifecycle.TryApply(VmTransition.ShutdownTimedOut);
@@ -251,9 +277,7 @@ public sealed class HostedVm : IDisposable
             {
                 commandGate.Release();
             }
-            if (m.Stopped.IsCompleted) return ShutdownOutcome.Stopped;
-            if (e is OperationCanceledException) throw;
-            return ShutdownOutcome.TimedOut;
+            return m.Stopped.IsCompleted ? ShutdownOutcome.Stopped : ShutdownOutcome.TimedOut;
         }
     }
 
