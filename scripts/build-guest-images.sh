@@ -25,7 +25,7 @@
 # only for `dpkg --add-architecture i386` / `apt-get update` when those are missing.
 set -euo pipefail
 
-RECIPE_VERSION=4
+RECIPE_VERSION=5
 HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${VMPORTAL_IMAGE_CACHE:-$HOME/.cache/vmportal/images}"
 export SOURCE_DATE_EPOCH=1700000000
@@ -180,6 +180,21 @@ hostname vmportal
 # The PS/2 mouse on the i8042 aux port: psmouse is a module, mousedev (/dev/input/mice, /dev/psaux) built in.
 insmod /lib/modules/psmouse.ko
 # /dev/console is only the last console= of the command line: write to both consoles ourselves.
+# ACPI power button (the portal's "Shut down"): button.ko handles the fixed power-button event; a watcher polls its
+# count in sysfs and powers off cleanly when it rises (busybox init has no power-button handling of its own).
+insmod /lib/modules/button.ko 2>/dev/null
+if [ -r /sys/firmware/acpi/interrupts/ff_pwr_btn ]; then
+  (
+    read -r seen _ < /sys/firmware/acpi/interrupts/ff_pwr_btn
+    while sleep 1; do
+      read -r now _ < /sys/firmware/acpi/interrupts/ff_pwr_btn
+      if [ "$now" != "$seen" ]; then
+        echo VMPORTAL-POWER-BUTTON > /dev/tty1; echo VMPORTAL-POWER-BUTTON > /dev/ttyS0
+        exec poweroff
+      fi
+    done
+  ) &
+fi
 echo VMPORTAL-GUEST-READY > /dev/tty1
 echo VMPORTAL-GUEST-READY > /dev/ttyS0
 exec /bin/busybox init
@@ -220,6 +235,7 @@ EOF
     echo "file /etc/inittab 0644 $R/inittab"
     echo "file /etc/profile 0644 $R/profile"
     echo "file /lib/modules/psmouse.ko 0644 $psmouse"
+    echo "file /lib/modules/button.ko 0644 $(ls "$WORK"/kernel/lib/modules/*/kernel/drivers/acpi/button.ko | head -1)"
   } | "$HERE/newc-cpio.sh" | gzip -n -9 > "$WORK/out/debian-i386-rescue.initrd.gz"
   cp "$vmlinuz" "$WORK/out/debian-i386-rescue.vmlinuz"
 

@@ -79,6 +79,7 @@ public sealed class RunCommand
             }
             if (machine.State == MachineState.PoweredOff)
             {
+                if (machine.PoweredOffByGuest) _err.WriteLine("vmportal run: the guest powered off");
                 exit = ExitMatched;
                 break;
             }

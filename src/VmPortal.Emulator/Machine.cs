@@ -55,6 +55,7 @@ public sealed class Machine : IDisposable
     private Screen? _lastScreen; // the final picture stays readable after power-off
     private MachineMedia? _media;
     private long _instructions;
+    private int _powerButtonPresses;
     private Exception? _cpuHostError;
     private bool _disposed;
 
@@ -83,6 +84,18 @@ public sealed class Machine : IDisposable
     /// <summary>Instructions executed since the last start.</summary>
     public long InstructionCount => Interlocked.Read(ref _instructions);
 
+    /// <summary>
+    /// True when the last stop was the guest switching the machine off (ACPI S5, e.g. Linux <c>poweroff</c>), false
+    /// after <see cref="PowerOff"/> (the plug pulled) or a crash. Read it in <see cref="PoweredOff"/> handlers.
+    /// </summary>
+    public bool PoweredOffByGuest { get; private set; }
+
+    /// <summary>
+    /// Whether the running guest listens for the ACPI power button (it enabled ACPI mode and the power-button
+    /// event). Read without stopping the machine; false when it is not running.
+    /// </summary>
+    public bool GuestHandlesPowerButton => _board?.Pm.PowerButtonEnabled ?? false;
+
     /// <summary>Resets since the last start (guest-requested, triple faults and <see cref="Reset"/>).</summary>
     public int ResetCount { get; private set; }
 
@@ -90,7 +103,7 @@ public sealed class Machine : IDisposable
     public Task Stopped => _stopped.Task;
 
     public event Action<MachineState>? StateChanged;
-    /// <summary>The machine stopped: <see cref="PowerOff"/> or the guest powered off.</summary>
+    /// <summary>The machine stopped: <see cref="PowerOff"/> or the guest powered off (<see cref="PoweredOffByGuest"/>).</summary>
     public event Action? PoweredOff;
     /// <summary>The board was reset; the argument says why (e.g. "triple fault: …", "reset through port 0x92").</summary>
     public event Action<string>? ResetOccurred;
@@ -118,6 +131,8 @@ public sealed class Machine : IDisposable
             CrashReason = null;
             CrashException = null;
             ResetCount = 0;
+            PoweredOffByGuest = false;
+            Interlocked.Exchange(ref _powerButtonPresses, 0);
             Interlocked.Exchange(ref _instructions, 0);
             while (_commands.TryDequeue(out var stale)) stale.Done.TrySetResult();
             _thread = new Thread(ThreadMain) { IsBackground = true, Name = $"vm:{Config.Name}" };
@@ -173,6 +188,15 @@ public sealed class Machine : IDisposable
 
     /// <summary>Mouse events received through <see cref="SendMouse"/> since this machine was created.</summary>
     public long MouseEvents => Interlocked.Read(ref _mouseEvents);
+
+    /// Presses the ACPI power button (PIIX4 PM PWRBTN_STS → SCI). An ACPI guest then shuts itself down (or does
+    /// whatever its power-button policy says); a guest without ACPI ignores it. Any thread; applied between slices.
+    /// </summary>
+    public void PressPowerButton()
+    {
+        Interlocked.Increment(ref _powerButtonPresses);
+        _wake.Set();
+    }
 
     /// <summary>Types <paramref name="text"/> on a US keyboard ('\n' = Enter); keys go out as the guest reads them.</summary>
     public void TypeText(string text)
@@ -390,6 +414,11 @@ public sealed class Machine : IDisposable
                 ResetBoard(board.ResetReason);
                 continue;
             }
+            if (board.PowerOffReason != null)
+            {
+                PoweredOffByGuest = true;
+                return;
+            }
             FlushOutput();
 
             if (executed == 0 && board.Cpu.Halted) Idle(board, deterministic);
@@ -430,6 +459,8 @@ public sealed class Machine : IDisposable
             keyboard.KeySet2(key.Set2Code, key.Down);
         if (!_mouseIn.IsEmpty) FeedMouse(board.Keyboard.Mouse);
         board.PumpInput();
+        if (Volatile.Read(ref _powerButtonPresses) > 0 && Interlocked.Exchange(ref _powerButtonPresses, 0) > 0)
+            board.Pm.PressPowerButton();
     }
 
     /// <summary>

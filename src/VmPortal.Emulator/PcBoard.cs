@@ -1,3 +1,4 @@
+using VmPortal.Emulator.Devices.Acpi;
 using VmPortal.Emulator.Devices.Ata;
 using VmPortal.Emulator.Devices.Dma;
 using VmPortal.Emulator.Devices.Floppy;
@@ -25,7 +26,8 @@ namespace VmPortal.Emulator;
 /// </summary>
 /// <remarks>
 /// PCI: 00:00.0 i440FX host bridge (PAM shadowing of 0xC0000–0xFFFFF), 00:01.0 PIIX3 ISA bridge (PIRQ routing),
-/// 00:01.1 PIIX3 IDE (primary: hard disks, secondary master: ATAPI CD-ROM), 00:02.0 Bochs std VGA (LFB BAR0,
+/// 00:01.1 PIIX3 IDE (primary: hard disks, secondary master: ATAPI CD-ROM), 00:01.3 PIIX4 power management
+/// (ACPI PM I/O, SCI on IRQ 9, power button, S5; SeaBIOS builds the ACPI tables for it), 00:02.0 Bochs std VGA (LFB BAR0,
 /// VGA BIOS in its ROM BAR). ISA: PIC pair 0x20/0xA0 + ELCR 0x4D0, PIT 0x40 (IRQ 0), port 0x61, port 0x92,
 /// RTC/CMOS 0x70 (IRQ 8), i8042 0x60/0x64 (IRQ 1/12), COM1 0x3F8 (IRQ 4), DMA 0x00/0xC0/0x80, floppy 0x3F0
 /// (IRQ 6, DMA 2), FERR# latch 0xF0 (IRQ 13), fw_cfg 0x510, debug consoles (0xE9, optional 0x402),
@@ -33,7 +35,7 @@ namespace VmPortal.Emulator;
 /// </remarks>
 internal sealed class PcBoard
 {
-    public const int IsaBridgeDevice = 1, IdeFunction = 1, VgaDevice = 2;
+    public const int IsaBridgeDevice = 1, IdeFunction = 1, PmFunction = 3, VgaDevice = 2;
 
     public PcBoard(MachineConfig config, MachineClock clock, MachineMedia media, byte[] biosImage, byte[]? vgaBios,
         LinuxKernelImage? kernel, byte[]? initrd)
@@ -88,6 +90,9 @@ internal sealed class PcBoard
             (slot == IdeSlot.SecondarySlave ? Ide.Secondary : Ide.Primary).Attach(slot == IdeSlot.PrimaryMaster ? 0 : 1, new AtaHardDisk(image));
         Ide.Secondary.Attach(0, new AtapiCdrom(media.CdRom));
         if (media.SecondCdRom != null) Ide.Secondary.Attach(1, new AtapiCdrom(media.SecondCdRom));
+        Pm = new Piix4PowerManagement(Io, Pic, Scheduler, com1Present: Com1 != null);
+        Pm.PowerOffRequested += () => PowerOffReason ??= "the guest powered off (ACPI S5)";
+        Pci.Add(IsaBridgeDevice, PmFunction, Pm);
 
         Vga = new Vga(Io, Memory);
         VgaPci = new StdVgaPci(Vga, Memory, vgaBios ?? ReadOnlySpan<byte>.Empty);
@@ -96,6 +101,7 @@ internal sealed class PcBoard
         FwCfg = new FwCfgDevice(Io, Memory);
         FwCfg.SetRamSize(Memory.RamSize);
         FwCfg.SetE820(new (ulong, ulong, uint)[] { (0, Memory.RamSize, FwCfgDevice.E820Ram) });
+        FwCfg.AddFile(Piix4PowerManagement.SystemStatesFile, Piix4PowerManagement.SystemStates);
         var bootOrder = new List<string>();
         if (kernel != null)
         {
@@ -137,6 +143,7 @@ internal sealed class PcBoard
     public I440FxHostBridge HostBridge { get; }
     public Piix3IsaBridge IsaBridge { get; }
     public PiixIde Ide { get; }
+    public Piix4PowerManagement Pm { get; }
     public Vga Vga { get; }
     public StdVgaPci VgaPci { get; }
     public FwCfgDevice FwCfg { get; }
@@ -151,6 +158,9 @@ internal sealed class PcBoard
     public string? ResetReason { get; private set; }
 
     public void RequestReset(string reason) => ResetReason ??= reason;
+
+    /// <summary>Set when the guest switched the machine off (ACPI soft-off, S5); the machine stops.</summary>
+    public string? PowerOffReason { get; private set; }
 
     /// <summary>Moves host input (keys, serial bytes) into the devices. Machine thread, between CPU slices.</summary>
     public void PumpInput()

@@ -26,8 +26,10 @@ public enum VmTransition
     Resume,
     /// <summary>User: hardware reset; the VM stays running (or paused).</summary>
     Reset,
-    /// <summary>User: ask the guest to shut down (a graceful stop in progress).</summary>
+    /// <summary>User: ask the guest to shut down (the ACPI power button was pressed; a graceful stop in progress).</summary>
     Shutdown,
+    /// <summary>Machine: the guest was still running when the shutdown's time ran out; the VM is running again.</summary>
+    ShutdownTimedOut,
     /// <summary>User: pull the plug now.</summary>
     PowerOff,
     /// <summary>Machine: the guest turned the machine off, or a shutdown completed.</summary>
@@ -65,6 +67,7 @@ public sealed class VmLifecycle
 
         [(VmRunState.Running, VmTransition.Shutdown)] = VmRunState.Stopping,
         [(VmRunState.Paused, VmTransition.Shutdown)] = VmRunState.Stopping,
+        [(VmRunState.Stopping, VmTransition.ShutdownTimedOut)] = VmRunState.Running,
 
         [(VmRunState.Starting, VmTransition.PowerOff)] = VmRunState.Stopped,
         [(VmRunState.Running, VmTransition.PowerOff)] = VmRunState.Stopped,
@@ -119,10 +122,19 @@ public sealed class VmLifecycle
     /// <summary>Why the VM crashed; null unless <see cref="State"/> is Crashed.</summary>
     public string? CrashReason { get; private set; }
 
+    /// <summary>
+    /// Why the VM last stopped (e.g. "the guest powered off", "powered off by the user"); null unless
+    /// <see cref="State"/> is Stopped after a run.
+    /// </summary>
+    public string? StopReason { get; private set; }
+
     /// <summary>Raised after every applied transition (outside the lock), with the old and new state.</summary>
     public event Action<VmLifecycle, VmRunState, VmRunState>? Changed;
 
-    /// <summary>Applies a transition; <paramref name="reason"/> is required for <see cref="VmTransition.Crash"/>.</summary>
+    /// <summary>
+    /// Applies a transition; <paramref name="reason"/> is required for <see cref="VmTransition.Crash"/> and recorded
+    /// as <see cref="StopReason"/> for a transition that ends in Stopped.
+    /// </summary>
     public VmRunState Apply(VmTransition transition, string? reason = null)
     {
         VmRunState old, now;
@@ -134,6 +146,8 @@ public sealed class VmLifecycle
             CrashReason = transition == VmTransition.Crash
                 ? (string.IsNullOrWhiteSpace(reason) ? "unknown" : reason)
                 : null;
+            if (now != VmRunState.Stopped) StopReason = null;
+            else if (old != VmRunState.Stopped) StopReason = reason;
         }
         Changed?.Invoke(this, old, now);
         return now;
@@ -154,6 +168,7 @@ public sealed class VmLifecycle
         VmTransition.Resume => "resume",
         VmTransition.Reset => "reset",
         VmTransition.Shutdown => "shut down",
+        VmTransition.ShutdownTimedOut => "end the shutdown of",
         VmTransition.PowerOff => "power off",
         VmTransition.Stopped => "mark as stopped",
         VmTransition.Crash => "mark as crashed",

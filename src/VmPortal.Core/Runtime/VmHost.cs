@@ -15,6 +15,15 @@ public sealed record VmHostOptions
     public TimeSpan KickDelay { get; init; } = TimeSpan.FromMilliseconds(2);
 }
 
+/// <summary>How a shutdown (<see cref="HostedVm.ShutdownAsync"/>) ended.</summary>
+public enum ShutdownOutcome
+{
+    /// <summary>The guest powered the machine off (or it was powered off meanwhile): the VM is Stopped.</summary>
+    Stopped,
+    /// <summary>The guest was still running when the time ran out: the VM is Running again.</summary>
+    TimedOut,
+}
+
 /// <summary>A start the host refuses (not enough memory left, already running). The message is meant for the user.</summary>
 public sealed class VmHostException(string message) : InvalidOperationException(message);
 
@@ -109,15 +118,25 @@ public sealed class HostedVm : IDisposable
     private Machine? machine;
     private ConsoleTicker? ticker;
     private int reservedMiB;
+    private TimeSpan shutdownTimeout;
 
     internal HostedVm(VmHost host, Guid id)
     {
         this.host = host;
         Id = id;
-        Lifecycle.Changed += (_, _, now) =>
+        Lifecycle.Changed += (_, old, now) =>
         {
-            Console.PublishPowerState(now, Lifecycle.CrashReason);
-            host.OnStateChanged(this, now, Lifecycle.CrashReason);
+            // The reason shown beside the state: why it crashed, why it stopped, or that a shutdown ran out of time.
+            string? reason = now switch
+            {
+                VmRunState.Crashed => Lifecycle.CrashReason,
+                VmRunState.Stopped => Lifecycle.StopReason,
+                VmRunState.Running when old == VmRunState.Stopping =>
+                    $"the guest did not shut down within {shutdownTimeout.TotalSeconds:0} s; Power off pulls the plug",
+                _ => null,
+            };
+            Console.PublishPowerState(now, reason);
+            host.OnStateChanged(this, now, reason);
         };
         // Nobody watching: the screen is refreshed once a second only (a new viewer gets it fresh at once).
         Console.ViewersChanged += _ =>
@@ -193,6 +212,77 @@ public sealed class HostedVm : IDisposable
     public Task PauseAsync() => Command(VmTransition.Pause, m => m.Pause());
     public Task ResumeAsync() => Command(VmTransition.Resume, m => m.Resume());
     public Task ResetAsync() => Command(VmTransition.Reset, m => m.Reset());
+
+    /// <summary>Shortest and longest wait of <see cref="ShutdownAsync"/>.</summary>
+    public static readonly TimeSpan MinShutdownTimeout = TimeSpan.FromSeconds(1), MaxShutdownTimeout = TimeSpan.FromHours(1);
+    /// <summary>The wait of a shutdown when the caller names none.</summary>
+    public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Presses the ACPI power button and waits up to <paramref name="timeout"/> for the guest to power the machine
+    /// off; see <see cref="BeginShutdownAsync"/>. Cancelling <paramref name="ct"/> only stops the waiting: the shutdown
+    /// runs its course.
+    /// </summary>
+    public async Task<ShutdownOutcome> ShutdownAsync(TimeSpan timeout, CancellationToken ct = default)
+    {
+        var outcome = await BeginShutdownAsync(timeout);
+        return await outcome.WaitAsync(ct);
+    }
+
+    /// <summary>
+    /// Presses the ACPI power button (a paused VM is resumed first, so its guest can hear it) and returns, once
+    /// pressed, a task for the outcome: <see cref="ShutdownOutcome.Stopped"/> when the guest powered the machine off
+    /// (or it was powered off meanwhile), <see cref="ShutdownOutcome.TimedOut"/> when it still ran after
+    /// <paramref name="timeout"/> (1 s – 1 h). State: Stopping while waiting, then Stopped, or Running again after a
+    /// timeout (<see cref="PowerOffAsync"/> then pulls the plug; it may also run while the shutdown waits). Refused
+    /// unless running or paused (<see cref="VmLifecycleException"/>).
+    /// </summary>
+    public async Task<Task<ShutdownOutcome>> BeginShutdownAsync(TimeSpan timeout)
+    {
+        if (timeout < MinShutdownTimeout || timeout > MaxShutdownTimeout)
+            throw new ArgumentOutOfRangeException(nameof(timeout), $"A shutdown waits {MinShutdownTimeout.TotalSeconds:0}–{MaxShutdownTimeout.TotalSeconds:0} s.");
+        Machine m;
+        await commandGate.WaitAsync();
+        try
+        {
+            VmLifecycle.Next(Lifecycle.State, VmTransition.Shutdown);
+            m = Machine ?? throw new VmLifecycleException(Lifecycle.State, VmTransition.Shutdown, "The VM has no running machine.");
+            if (Lifecycle.State == VmRunState.Paused) await m.Resume();
+            shutdownTimeout = timeout;
+            Lifecycle.Apply(VmTransition.Shutdown);
+            m.PressPowerButton();
+        }
+        finally
+        {
+            commandGate.Release();
+        }
+        return AwaitShutdownAsync(m, timeout);
+    }
+
+    private async Task<ShutdownOutcome> AwaitShutdownAsync(Machine m, TimeSpan timeout)
+    {
+        try
+        {
+            await m.Stopped.WaitAsync(timeout);
+            return ShutdownOutcome.Stopped;
+        }
+        catch (TimeoutException)
+        {
+            await commandGate.WaitAsync();
+            try
+            {
+                if (Machine == m && Lifecycle.State == VmRunState.Stopping) Lifecycle.TryApply(VmTransition.ShutdownTimedOut);
+            }
+            finally
+            {
+                commandGate.Release();
+            }
+            return m.Stopped.IsCompleted ? ShutdownOutcome.Stopped : ShutdownOutcome.TimedOut;
+        }
+    }
+
+    /// <summary>Whether the running guest enabled the ACPI power button (an ACPI OS); false when not running.</summary>
+    public bool GuestHandlesPowerButton => Machine?.GuestHandlesPowerButton ?? false;
 
     /// <summary>Pulls the plug; completes when the machine thread has ended. Also clears a crash.</summary>
     public async Task PowerOffAsync()
@@ -360,10 +450,15 @@ public sealed class HostedVm : IDisposable
         // The ticker may be the caller (a tick never ends the machine, but be safe): Dispose does not join itself.
         t?.Dispose();
         if (crashReason is not null) Lifecycle.TryApply(VmTransition.Crash, crashReason);
-        else Lifecycle.TryApply(VmTransition.Stopped);
+        else Lifecycle.TryApply(VmTransition.Stopped, m.PoweredOffByGuest ? GuestPoweredOffReason : PortalPoweredOffReason);
         // May run on the machine thread (its PoweredOff/Crashed event): dispose once that thread has finished.
         _ = m.Stopped.ContinueWith(_ => m.Dispose(), TaskScheduler.Default);
     }
+
+    /// <summary><see cref="VmLifecycle.StopReason"/> when the guest switched the machine off (ACPI S5).</summary>
+    public const string GuestPoweredOffReason = "the guest powered off";
+    /// <summary><see cref="VmLifecycle.StopReason"/> when the portal pulled the plug.</summary>
+    public const string PortalPoweredOffReason = "powered off";
 
     public void Dispose()
     {

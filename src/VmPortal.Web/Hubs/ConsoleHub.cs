@@ -131,7 +131,11 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         Checked(() => vm.SerialInput(bytes));
     }
 
-    /// <summary>start, shutdown (= power off until ACPI shutdown exists), poweroff, reset, pause, resume.</summary>
+    /// <summary>
+    /// start, shutdown (presses the ACPI power button and returns at once with Stopping; the outcome arrives as
+    /// <c>PowerState</c>: Stopped, or Running with "the guest did not shut down within 60 s" after the timeout),
+    /// poweroff, reset, pause, resume.
+    /// </summary>
     [Authorize]
     public async Task<VmRunState> Power(string? action)
     {
@@ -146,7 +150,8 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
                     var def = await runtime.FindAsync(Caller.From(Context.User), vm.Id) ?? throw new HubException(Refused);
                     await runtime.StartAsync(def);
                     break;
-                case "shutdown" or "poweroff": await vm.PowerOffAsync(); break;
+                case "shutdown": await vm.BeginShutdownAsync(HostedVm.DefaultShutdownTimeout); break;
+                case "poweroff": await vm.PowerOffAsync(); break;
                 case "reset": await vm.ResetAsync(); break;
                 case "pause": await vm.PauseAsync(); break;
                 case "resume": await vm.ResumeAsync(); break;

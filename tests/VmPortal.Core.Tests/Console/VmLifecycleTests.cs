@@ -16,6 +16,7 @@ public class VmLifecycleTests
         [(VmRunState.Paused, VmTransition.Reset)] = VmRunState.Paused,
         [(VmRunState.Running, VmTransition.Shutdown)] = VmRunState.Stopping,
         [(VmRunState.Paused, VmTransition.Shutdown)] = VmRunState.Stopping,
+        [(VmRunState.Stopping, VmTransition.ShutdownTimedOut)] = VmRunState.Running,
         [(VmRunState.Starting, VmTransition.PowerOff)] = VmRunState.Stopped,
         [(VmRunState.Running, VmTransition.PowerOff)] = VmRunState.Stopped,
         [(VmRunState.Paused, VmTransition.PowerOff)] = VmRunState.Stopped,
@@ -97,6 +98,23 @@ public class VmLifecycleTests
                      VmTransition.Resume, VmTransition.Reset, VmTransition.Shutdown, VmTransition.Stopped })
             lc.Apply(t);
         Assert.Equal(VmRunState.Stopped, lc.State);
+    }
+
+    [Fact]
+    public void A_stop_records_its_reason_until_the_next_start_and_a_timed_out_shutdown_runs_again()
+    {
+        var lc = new VmLifecycle();
+        lc.Apply(VmTransition.Start);
+        lc.Apply(VmTransition.Started);
+        lc.Apply(VmTransition.Shutdown);
+        Assert.Equal(VmRunState.Stopping, lc.State);
+        lc.Apply(VmTransition.ShutdownTimedOut);
+        Assert.Equal(VmRunState.Running, lc.State);
+        Assert.Null(lc.StopReason);
+        lc.Apply(VmTransition.Stopped, "the guest powered off");
+        Assert.Equal("the guest powered off", lc.StopReason);
+        lc.Apply(VmTransition.Start);
+        Assert.Null(lc.StopReason);
     }
 
     [Fact]
