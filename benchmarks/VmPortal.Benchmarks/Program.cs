@@ -4,17 +4,19 @@ using VmPortal.Benchmarks.Platform;
 // VmPortal benchmarks. Usage: dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- cpu [iterations]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- boot
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- idle [machines] [seconds] [--refresh]
+//                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- state [rounds] [--boot-state FILE]
 string which = args.Length > 0 ? args[0] : "cpu";
 return which switch
 {
     "cpu" => CpuBenchmark.Run(args),
     "boot" => await BootBenchmark.Run(args),
     "idle" => await IdleBenchmark.Run(args),
+    "state" => await StateBenchmark.Run(args),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh]");
+    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh] | state [rounds] [--boot-state FILE]");
     return 2;
 }
