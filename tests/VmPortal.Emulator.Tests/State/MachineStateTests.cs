@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 using VmPortal.Emulator.Firmware;
 using VmPortal.Emulator.Snapshots;
 
@@ -115,13 +114,6 @@ public class MachineStateTests
     }
 
     // ---- bad files: refused with a message naming the problem; the running machine is untouched ----
-
-    private static byte[] Rehash(byte[] file)
-    {
-        var copy = (byte[])file.Clone();
-        SHA256.HashData(copy.AsSpan(0, copy.Length - 32)).CopyTo(copy, copy.Length - 32);
-        return copy;
-    }
 
     private static byte[] Rewrite(byte[] file, Func<List<ComponentState>, List<ComponentState>> edit)
     {
