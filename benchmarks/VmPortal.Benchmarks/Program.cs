@@ -6,6 +6,7 @@ using VmPortal.Benchmarks.Storage;
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- boot
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- idle [machines] [seconds] [--refresh]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- disk [DIR]
+//                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- state [rounds] [--boot-state FILE]
 string which = args.Length > 0 ? args[0] : "cpu";
 return which switch
 {
@@ -13,11 +14,12 @@ return which switch
     "boot" => await BootBenchmark.Run(args),
     "idle" => await IdleBenchmark.Run(args),
     "disk" => DiskBenchmark.Run(args),
+    "state" => await StateBenchmark.Run(args),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh] | disk [DIR]");
+    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh] | disk [DIR] | state [rounds] [--boot-state FILE]");
     return 2;
 }

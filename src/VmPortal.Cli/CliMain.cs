@@ -32,6 +32,9 @@ public static class CliMain
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM (and SIGINT) end the run like a timeout, so --save-state still writes its file.
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM,
+            ctx => { ctx.Cancel = true; cts.Cancel(); });
         try
         {
             return await new RunCommand(options, stdout, stderr, rawStdout).ExecuteAsync(stdin, cts.Token);

@@ -63,7 +63,20 @@ public sealed class RunCommand
         machine.PoweredOff += () => _changed.Release();
 
         var sw = Stopwatch.StartNew();
-        await machine.Start();
+        if (_options.LoadState != null)
+        {
+            try
+            {
+                await using (var file = File.OpenRead(_options.LoadState)) await machine.LoadState(file);
+            }
+            catch (InvalidDataException e)
+            {
+                _err.WriteLine($"vmportal run: {_options.LoadState}: {e.Message}");
+                return ExitHostError;
+            }
+            await machine.Resume();
+        }
+        else await machine.Start();
         if (_options.SerialStdio && stdin != null) _ = Task.Run(() => PumpStdin(stdin, machine, cancel), CancellationToken.None);
 
         bool typed = _options.TypeText == null;
@@ -117,10 +130,39 @@ public sealed class RunCommand
         }
 
         if (machine.State is MachineState.Running or MachineState.Paused) await machine.Pause();
+        if (_options.SaveState != null && !await SaveState(machine) && exit == ExitMatched) exit = ExitHostError;
         Finish(machine);
         await machine.PowerOff();
         _out.Flush();
         return exit;
+    }
+
+    /// <summary>Writes the state to a temporary file beside the target, then renames it: an interrupted save leaves the old file.</summary>
+    private async Task<bool> SaveState(Machine machine)
+    {
+        string path = _options.SaveState!;
+        if (machine.State is not (MachineState.Running or MachineState.Paused))
+        {
+            _err.WriteLine($"vmportal run: no state saved to {path}: the machine is {machine.State.ToString().ToLowerInvariant()}");
+            return false;
+        }
+        string temp = path + ".tmp";
+        try
+        {
+            Machine.StateSaveResult result;
+            await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+                result = await machine.SaveState(file);
+            File.Move(temp, path, overwrite: true);
+            _err.WriteLine($"vmportal run: state saved to {path} ({result.Bytes / 1048576.0:F1} MiB, guest paused {result.Paused.TotalMilliseconds:F0} ms, " +
+                           $"{result.Total.TotalMilliseconds:F0} ms in all)");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _err.WriteLine($"vmportal run: could not save the state to {path}: {e.Message}");
+            try { File.Delete(temp); } catch (IOException) { }
+            return false;
+        }
     }
 
     private void Finish(Machine machine)

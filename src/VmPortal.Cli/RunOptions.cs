@@ -31,6 +31,8 @@ public sealed class RunOptions
     public string? TypeText { get; set; }
     public Regex TypeAfter { get; set; } = DefaultPrompt;
     public bool Deterministic { get; set; }
+    public string? SaveState { get; set; }
+    public string? LoadState { get; set; }
     public bool Help { get; set; }
 
     /// <summary>
@@ -65,6 +67,10 @@ public sealed class RunOptions
           --screen-text         print the text screen when the run ends
           --screenshot FILE.png save the screen when the run ends
           --deterministic       guest time follows executed instructions instead of the host clock
+          --save-state FILE     when the run ends (--until, --timeout, Ctrl-C, SIGTERM) save the machine's
+                                whole state (CPU, RAM, devices) to FILE; disk images are not included
+          --load-state FILE     start from a state saved with --save-state instead of powering on; give the
+                                same --memory, disks, --cdrom and --kernel as when it was saved
 
         Exit codes: 0 matched or guest powered off, 2 timeout, 3 guest crashed, 1 usage or host error.
         """;
@@ -116,6 +122,8 @@ public sealed class RunOptions
                     case "--type": o.TypeText = Unescape(Value()); break;
                     case "--type-after": o.TypeAfter = ParseRegex(arg, Value()); break;
                     case "--deterministic": o.Deterministic = true; break;
+                    case "--save-state": o.SaveState = Value(); break;
+                    case "--load-state": o.LoadState = Value(); break;
                     default: throw new UsageException($"unknown option '{args[i]}'");
                 }
             }
@@ -127,6 +135,7 @@ public sealed class RunOptions
         }
         if (o.Help) return o;
         if (o.Snapshot && o.Disks.Count == 0) { error = "--snapshot needs a hard disk (--hda, --hdb, --hdc)"; return null; }
+        if (o.LoadState != null && !File.Exists(o.LoadState)) { error = $"--load-state: file not found: {o.LoadState}"; return null; }
         if (o.Kernel == null && (o.Initrd != null || o.Append != null)) { error = "--initrd and --append need --kernel"; return null; }
         if (o.Screenshot != null && !o.Screenshot.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
         {

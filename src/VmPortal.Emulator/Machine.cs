@@ -23,7 +23,7 @@ namespace VmPortal.Emulator;
 /// A host exception ends this machine only (<see cref="Crashed"/>); the process and other machines go on.
 /// </para>
 /// </summary>
-public sealed class Machine : IDisposable
+public sealed partial class Machine : IDisposable
 {
     /// <summary>
     /// Longest single sleep of an idle machine. Every input and command sets <c>_wake</c> (reset before each slice,
@@ -34,8 +34,8 @@ public sealed class Machine : IDisposable
     /// <summary>Key events go to the keyboard only while fewer bytes than this wait there, so none overflow its queue.</summary>
     private const int KeyboardQueueLow = 4;
 
-    private enum CommandKind { Pause, Resume, Reset, PowerOff }
-    private readonly record struct Command(CommandKind Kind, TaskCompletionSource Done);
+    private enum CommandKind { Pause, Resume, Reset, PowerOff, Invoke }
+    private readonly record struct Command(CommandKind Kind, TaskCompletionSource Done, Action? Work = null);
 
     private readonly ConcurrentQueue<Command> _commands = new();
     private readonly ConcurrentQueue<byte> _serialIn = new();
@@ -119,12 +119,15 @@ public sealed class Machine : IDisposable
     /// <see cref="MachineState.Crashed"/>). The task completes when the firmware starts running, or when building
     /// the board failed (then <see cref="State"/> is <see cref="MachineState.Crashed"/> with the reason).
     /// </summary>
-    public Task Start()
+    public Task Start() => StartThread(restored: false);
+
+    private Task StartThread(bool restored)
     {
         lock (_lifecycle)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_thread != null) return _started.Task;
+            _startRestored = restored;
             _started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _stopRequested = false;
@@ -133,7 +136,7 @@ public sealed class Machine : IDisposable
             ResetCount = 0;
             PoweredOffByGuest = false;
             Interlocked.Exchange(ref _powerButtonPresses, 0);
-            Interlocked.Exchange(ref _instructions, 0);
+            if (!restored) Interlocked.Exchange(ref _instructions, 0);
             while (_commands.TryDequeue(out var stale)) stale.Done.TrySetResult();
             _thread = new Thread(ThreadMain) { IsBackground = true, Name = $"vm:{Config.Name}" };
             _thread.Start();
@@ -301,10 +304,17 @@ public sealed class Machine : IDisposable
         Exception? crashException = null;
         try
         {
-            _media ??= MachineMedia.Open(Config);
-            _board = BuildBoard();
-            Clock.Start();
-            SetState(MachineState.Running);
+            if (_startRestored && _board != null)
+            {
+                SetState(MachineState.Paused); // a loaded state waits for Resume
+            }
+            else
+            {
+                _media ??= MachineMedia.Open(Config);
+                _board = BuildBoard();
+                Clock.Start();
+                SetState(MachineState.Running);
+            }
             _cpuHostError = null;
             _started.TrySetResult();
             Loop();
@@ -357,7 +367,7 @@ public sealed class Machine : IDisposable
         _stopped.TrySetResult();
     }
 
-    private PcBoard BuildBoard()
+    private PcBoard BuildBoard(bool attachClock = true)
     {
         string biosPath = Config.BiosPath ?? FirmwareFiles.FindBios()
             ?? throw new FileNotFoundException(FirmwareFiles.MissingMessage(FirmwareFiles.BiosFileName));
@@ -374,7 +384,7 @@ public sealed class Machine : IDisposable
         board.Cpu.HostError = e => _cpuHostError = e;
         board.Cpu.Reset();
         var cpu = board.Cpu;
-        Clock.AttachInstructionCounter(() => cpu.InstructionCount);
+        if (attachClock) Clock.AttachInstructionCounter(() => cpu.InstructionCount);
         return board;
     }
 
@@ -393,10 +403,17 @@ public sealed class Machine : IDisposable
             }
 
             var board = _board!;
+            int runFor = slice;
+            if (_pauseAt >= 0)
+            {
+                long left = _pauseAt - InstructionCount;
+                if (left <= 0) { PauseAtReached(); continue; }
+                runFor = (int)Math.Min(slice, left);
+            }
             Clock.BeginSlice();
             board.Scheduler.RunDue(Clock.NowNs);
             FeedInput(board);
-            int executed = board.Cpu.Run(slice);
+            int executed = board.Cpu.Run(runFor);
             Interlocked.Add(ref _instructions, executed);
 
             if (board.Cpu.ShutdownPending)
@@ -500,6 +517,9 @@ public sealed class Machine : IDisposable
                 case CommandKind.PowerOff:
                     c.Done.TrySetResult();
                     return false;
+                case CommandKind.Invoke:
+                    c.Work!(); // completes its own task
+                    continue;
             }
             c.Done.TrySetResult();
         }

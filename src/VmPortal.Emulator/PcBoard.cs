@@ -33,7 +33,7 @@ namespace VmPortal.Emulator;
 /// (IRQ 6, DMA 2), FERR# latch 0xF0 (IRQ 13), fw_cfg 0x510, debug consoles (0xE9, optional 0x402),
 /// direct-kernel-boot trigger 0x520. BIOS ROM at the top of 4 GiB and 0xE0000.
 /// </remarks>
-internal sealed class PcBoard
+internal sealed partial class PcBoard
 {
     public const int IsaBridgeDevice = 1, IdeFunction = 1, PmFunction = 3, VgaDevice = 2;
 

@@ -204,6 +204,37 @@ public sealed class MachineClock
         _measuring = false;
     }
 
+    /// <summary>
+    /// Machine state load: guest time continues from <paramref name="nowNs"/>, counted from the new CPU's
+    /// <paramref name="counter"/>; the clock is left stopped (the machine starts it when it runs). Host time since
+    /// power-on is set equal to guest time, so a paced clock neither races nor waits after the load.
+    /// </summary>
+    public void RestoreState(long nowNs, DateTimeOffset hostTimeAtStart, Func<long> counter)
+    {
+        _counter = counter;
+        HostTimeAtStart = hostTimeAtStart;
+        _running = false;
+        _frozenNs = nowNs;
+        _hostAccumulatedNs = nowNs;
+        _segmentBaseNs = nowNs;
+        _segmentBaseCount = counter();
+        _floorNs = nowNs;
+        _followHost = true;
+        _measuring = false;
+    }
+
+    /// <summary>A copy of every field, to undo a failed <see cref="RestoreState"/>.</summary>
+    internal MachineClock Backup() => (MachineClock)MemberwiseClone();
+
+    internal void RestoreBackup(MachineClock b)
+    {
+        (_counter, _running, _hostBaseTimestamp, _hostAccumulatedNs, _frozenNs) = (b._counter, b._running, b._hostBaseTimestamp, b._hostAccumulatedNs, b._frozenNs);
+        (_followHost, _floorNs, _segmentBaseNs, _segmentBaseCount, _pace) = (b._followHost, b._floorNs, b._segmentBaseNs, b._segmentBaseCount, b._pace);
+        (_hostNsPerInstruction, _measuring, _lastSliceHostNs, _lastSliceCount) = (b._hostNsPerInstruction, b._measuring, b._lastSliceHostNs, b._lastSliceCount);
+        HostTimeAtStart = b.HostTimeAtStart;
+        Resyncs = b.Resyncs;
+    }
+
     private long HostElapsed()
     {
         long elapsed = _time.GetTimestamp() - _hostBaseTimestamp;

@@ -17,6 +17,9 @@ public sealed class TimerScheduler
     /// <summary>Earliest armed deadline, or <see cref="long.MaxValue"/> when none is armed.</summary>
     public long NextDeadlineNs => _next;
 
+    /// <summary>Every timer, in creation order (machine state saves and restores their deadlines by name).</summary>
+    public IReadOnlyList<GuestTimer> Timers => _timers;
+
     public GuestTimer CreateTimer(string name, Action<long> callback)
     {
         var t = new GuestTimer(this, name, callback);

@@ -44,6 +44,20 @@ public sealed class FpuErrorLatch
         _irq.SetIrq(Irq, false);
     }
 
+    /// <summary>Named, versioned state for machine snapshots (the IRQ 13 line itself is restored with the PIC).</summary>
+    public sealed record State(int Version, bool Ferr, bool Latched, bool IgnoreNumericError)
+    {
+        public const int CurrentVersion = 1;
+    }
+
+    public State SaveState() => new(State.CurrentVersion, _ferr, _latched, IgnoreNumericError);
+
+    public void LoadState(State s)
+    {
+        if (s.Version != State.CurrentVersion) throw new InvalidDataException($"FERR latch state version {s.Version} is not supported.");
+        (_ferr, _latched, IgnoreNumericError) = (s.Ferr, s.Latched, s.IgnoreNumericError);
+    }
+
     private void Clear()
     {
         if (_latched) { _latched = false; _irq.SetIrq(Irq, false); }

@@ -349,7 +349,7 @@ public sealed class Mc146818Rtc
     }
 
     /// <summary>Named, versioned snapshot: CMOS bytes, selected index, NMI mask and the time base.</summary>
-    public sealed record State(int Version, byte[] Cmos, int Index, bool NmiMasked, DateTime BaseTime, long BaseNs)
+    public sealed record State(int Version, byte[] Cmos, int Index, bool NmiMasked, DateTime BaseTime, long BaseNs, long LastSecondSeen)
     {
         public const int CurrentVersion = 1;
     }
@@ -357,7 +357,7 @@ public sealed class Mc146818Rtc
     public State SaveState()
     {
         TimeAt(_clock.NowNs);
-        return new State(State.CurrentVersion, (byte[])_cmos.Clone(), _index, NmiMasked, _baseTime, _baseNs);
+        return new State(State.CurrentVersion, (byte[])_cmos.Clone(), _index, NmiMasked, _baseTime, _baseNs, _lastSecondSeen);
     }
 
     public void LoadState(State s)
@@ -365,7 +365,7 @@ public sealed class Mc146818Rtc
         if (s.Version != State.CurrentVersion) throw new InvalidDataException($"RTC state version {s.Version} is not supported.");
         s.Cmos.AsSpan(0, 128).CopyTo(_cmos);
         (_index, NmiMasked, _baseTime, _baseNs, _timeSet) = (s.Index, s.NmiMasked, s.BaseTime, s.BaseNs, true);
-        _lastSecondSeen = SecondIndex(_clock.NowNs);
+        _lastSecondSeen = s.LastSecondSeen;
         UpdateIrq();
         RearmTimers(_clock.NowNs);
     }

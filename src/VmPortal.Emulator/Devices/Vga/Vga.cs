@@ -126,7 +126,7 @@ public sealed class Vga : IMmioDevice
     public sealed record State(int Version, byte Misc, byte PelMask, byte[] Seq, byte[] Gc, byte[] Crtc, byte[] Ac, byte[] Dac,
         int SeqIndex, int GcIndex, int CrtcIndex, int AcIndex, bool AcFlipFlopData, int DacWriteIndex, int DacReadIndex,
         int DacComponent, int DacReadComponent, byte DacState, byte[] DacLatch, uint Latch, byte FeatureControl,
-        BochsDispi.State Dispi, byte[] Vram)
+        BochsDispi.State Dispi, byte[] Vram, uint StatusCounter)
     {
         public const int CurrentVersion = 1;
     }
@@ -134,7 +134,7 @@ public sealed class Vga : IMmioDevice
     public State SaveState() => new(State.CurrentVersion, Misc, PelMask, (byte[])Seq.Clone(), (byte[])Gc.Clone(),
         (byte[])Crtc.Clone(), (byte[])Ac.Clone(), (byte[])Dac.Clone(), _seqIndex, _gcIndex, _crtcIndex, _acIndex,
         _acFlipFlopData, _dacWriteIndex, _dacReadIndex, _dacComponent, _dacReadComponent, _dacState,
-        (byte[])_dacLatch.Clone(), _latch, _featureControl, Dispi.SaveState(), (byte[])Vram.Clone());
+        (byte[])_dacLatch.Clone(), _latch, _featureControl, Dispi.SaveState(), (byte[])Vram.Clone(), _statusCounter);
 
     public void LoadState(State s)
     {
@@ -152,6 +152,7 @@ public sealed class Vga : IMmioDevice
         s.DacLatch.CopyTo(_dacLatch, 0);
         _latch = s.Latch;
         _featureControl = s.FeatureControl;
+        _statusCounter = s.StatusCounter;
         Dispi.LoadState(s.Dispi);
         s.Vram.CopyTo(Vram, 0);
         RegisterGeneration++;

@@ -1,0 +1,177 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace VmPortal.Emulator.Snapshots;
+
+/// <summary>
+/// The machine state file (format version 1, little-endian):
+/// <code>
+///  "VMPSTATE"  u32 format version  u64 file length (checksum included)  u32 component count
+///  per component: name (u16 length + UTF-8)  i32 version  i32 JSON length + JSON (the record's fields by name)
+///                 u16 area count, per area: name  i64 length  i32 bitmap length + bitmap of non-zero 4 KiB pages
+///                                           i64 stored bytes  i32 compressed length + zlib(stored pages)
+///  SHA-256 of everything before it (32 bytes)
+/// </code>
+/// Reading checks magic, format version, length and checksum before anything else, so a truncated or damaged file
+/// is refused with a message naming the problem and nothing is applied.
+/// </summary>
+public static class StateFile
+{
+    public const int FormatVersion = 1;
+    public static ReadOnlySpan<byte> Magic => "VMPSTATE"u8;
+    private const int HeaderSize = 8 + 4 + 8 + 4;
+    private const int ChecksumSize = 32;
+
+    /// <summary>Writes the snapshot (areas compressed in parallel); returns the bytes written.</summary>
+    public static long Write(Stream stream, MachineSnapshot snapshot)
+    {
+        var compressed = new byte[snapshot.Components.Count][][];
+        // Compressing RAM is the slow part: do the areas in parallel (they are independent).
+        var jobs = new List<(int C, int A, byte[] Data)>();
+        for (int c = 0; c < snapshot.Components.Count; c++)
+        {
+            var areas = snapshot.Components[c].Areas;
+            compressed[c] = new byte[areas.Count][];
+            for (int a = 0; a < areas.Count; a++) jobs.Add((c, a, areas[a].Image.Pages));
+        }
+        Parallel.ForEach(jobs, j => compressed[j.C][j.A] = PageImage.Compress(j.Data));
+
+        using var body = new MemoryStream();
+        var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true);
+        w.Write(Magic);
+        w.Write((uint)FormatVersion);
+        w.Write(0UL); // file length, patched below
+        w.Write((uint)snapshot.Components.Count);
+        for (int c = 0; c < snapshot.Components.Count; c++)
+        {
+            var comp = snapshot.Components[c];
+            WriteString(w, comp.Name);
+            w.Write(comp.Version);
+            w.Write(comp.Json.Length);
+            w.Write(comp.Json);
+            w.Write((ushort)comp.Areas.Count);
+            for (int a = 0; a < comp.Areas.Count; a++)
+            {
+                var (name, image) = comp.Areas[a];
+                WriteString(w, name);
+                w.Write(image.Length);
+                w.Write(image.PresentBitmap.Length);
+                w.Write(image.PresentBitmap);
+                w.Write((long)image.Pages.Length);
+                w.Write(compressed[c][a].Length);
+                w.Write(compressed[c][a]);
+            }
+        }
+        w.Flush();
+        long total = body.Length + ChecksumSize;
+        var buffer = body.GetBuffer();
+        BinaryPrimitives.WriteUInt64LittleEndian(buffer.AsSpan(12), (ulong)total);
+        var hash = SHA256.HashData(buffer.AsSpan(0, (int)body.Length));
+        stream.Write(buffer, 0, (int)body.Length);
+        stream.Write(hash);
+        stream.Flush();
+        return total;
+    }
+
+    /// <summary>Reads and checks a whole state file. Throws <see cref="InvalidDataException"/> naming the problem.</summary>
+    public static MachineSnapshot Read(Stream stream)
+    {
+        byte[] data;
+        using (var ms = new MemoryStream())
+        {
+            stream.CopyTo(ms);
+            data = ms.ToArray();
+        }
+        return Read(data);
+    }
+
+    public static MachineSnapshot Read(byte[] data)
+    {
+        if (data.Length < Magic.Length || !data.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+            throw Bad("this is not a VmPortal machine state file (no \"VMPSTATE\" magic)");
+        if (data.Length < HeaderSize)
+            throw Bad($"the file is truncated: {data.Length} bytes, shorter than its header");
+        uint format = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(8));
+        if (format != FormatVersion)
+            throw Bad($"format version {format} is not supported (this build reads format version {FormatVersion})");
+        ulong total = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(12));
+        if ((ulong)data.Length < total)
+            throw Bad($"the file is truncated: {data.Length} of {total} bytes");
+        if ((ulong)data.Length > total)
+            throw Bad($"the file has {(ulong)data.Length - total} bytes after its end ({total} bytes)");
+        int bodyLength = data.Length - ChecksumSize;
+        if (bodyLength < HeaderSize) throw Bad("the file is truncated: no room for its checksum");
+        var expected = SHA256.HashData(data.AsSpan(0, bodyLength));
+        if (!expected.AsSpan().SequenceEqual(data.AsSpan(bodyLength, ChecksumSize)))
+            throw Bad("checksum mismatch: the file is damaged (its SHA-256 does not match its contents)");
+
+        var r = new Cursor(data, HeaderSize - 4, bodyLength);
+        uint count = r.U32();
+        var components = new List<ComponentState>();
+        for (uint c = 0; c < count; c++)
+        {
+            string name = r.String();
+            int version = r.I32();
+            byte[] json = r.Bytes(r.Length("fields of " + name));
+            int areaCount = r.U16();
+            var areas = new List<(string, PageImage)>();
+            for (int a = 0; a < areaCount; a++)
+            {
+                string areaName = r.String();
+                long length = r.I64();
+                if (length < 0 || length > int.MaxValue) throw Bad($"component '{name}' area '{areaName}' has an invalid length {length}");
+                byte[] bitmap = r.Bytes(r.Length("page map"));
+                long stored = r.I64();
+                int compressedLength = r.Length("compressed pages");
+                int at = r.Skip(compressedLength);
+                var probe = new PageImage(length, bitmap, Array.Empty<byte>());
+                if (bitmap.Length != (probe.PageCount + 7) / 8 || stored != probe.ExpectedStoredBytes())
+                    throw Bad($"component '{name}' area '{areaName}': its page map does not match its size");
+                var pages = PageImage.Decompress(data, at, compressedLength, stored, $"machine state file: component '{name}' area '{areaName}'");
+                areas.Add((areaName, new PageImage(length, bitmap, pages)));
+            }
+            if (components.Any(x => x.Name == name)) throw Bad($"component '{name}' appears twice");
+            components.Add(new ComponentState(name, version, json, areas));
+        }
+        if (r.Position != bodyLength) throw Bad($"{bodyLength - r.Position} unexplained bytes after the last component");
+        return new MachineSnapshot(components);
+    }
+
+    private static void WriteString(BinaryWriter w, string s)
+    {
+        var bytes = Encoding.UTF8.GetBytes(s);
+        w.Write((ushort)bytes.Length);
+        w.Write(bytes);
+    }
+
+    internal static InvalidDataException Bad(string problem) => new($"machine state file: {problem}");
+
+    private sealed class Cursor(byte[] data, int position, int end)
+    {
+        public int Position { get; private set; } = position;
+
+        private ReadOnlySpan<byte> Take(int n)
+        {
+            if (n < 0 || Position + n > end) throw Bad("the file is damaged: a field runs past the end");
+            var s = data.AsSpan(Position, n);
+            Position += n;
+            return s;
+        }
+
+        public int Skip(int n) { int at = Position; Take(n); return at; }
+        public ushort U16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(2));
+        public uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+        public int I32() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
+        public long I64() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
+        public byte[] Bytes(int n) => Take(n).ToArray();
+        public string String() => Encoding.UTF8.GetString(Take(U16()));
+
+        public int Length(string what)
+        {
+            int n = I32();
+            if (n < 0 || Position + n > end) throw Bad($"the file is damaged: the {what} run past the end");
+            return n;
+        }
+    }
+}
