@@ -55,6 +55,7 @@ public sealed class Machine : IDisposable
     private long _instructions;
     private Exception? _cpuHostError;
     private bool _disposed;
+    private volatile int _nicLinkRequest = -1;
 
     public Machine(MachineConfig config)
     {
@@ -146,6 +147,13 @@ public sealed class Machine : IDisposable
     public void SendSerial(ReadOnlySpan<byte> data)
     {
         foreach (byte b in data) _serialIn.Enqueue(b);
+        _wake.Set();
+    }
+
+    /// <summary>Plugs the network card's cable in or pulls it (the guest sees a link change). Any thread.</summary>
+    public void SetNicLink(bool up)
+    {
+        _nicLinkRequest = up ? 1 : 0;
         _wake.Set();
     }
 
@@ -329,6 +337,7 @@ public sealed class Machine : IDisposable
         var board = new PcBoard(Config, Clock, _media!, bios, vgaBios, kernel, initrd);
         board.DebugByte += b => _debugBuffer.Add(b);
         board.SerialByte += b => _serialBuffer.Add(b);
+        board.WakeRequested += _wake.Set;
         board.Cpu.HostError = e => _cpuHostError = e;
         board.Cpu.Reset();
         var cpu = board.Cpu;
@@ -410,6 +419,12 @@ public sealed class Machine : IDisposable
         var keyboard = board.Keyboard.Keyboard;
         while (keyboard.QueuedBytes < KeyboardQueueLow && _keysIn.TryDequeue(out var key))
             keyboard.KeySet2(key.Set2Code, key.Down);
+        int link = _nicLinkRequest;
+        if (link >= 0 && board.Nic != null)
+        {
+            _nicLinkRequest = -1;
+            board.Nic.LinkUp = link == 1;
+        }
         board.PumpInput();
     }
 

@@ -1,5 +1,6 @@
 using VmPortal.Emulator.Devices.Ata;
 using VmPortal.Emulator.Devices.Dma;
+using VmPortal.Emulator.Devices.E1000;
 using VmPortal.Emulator.Devices.Floppy;
 using VmPortal.Emulator.Devices.FwCfg;
 using VmPortal.Emulator.Devices.Misc;
@@ -33,7 +34,7 @@ namespace VmPortal.Emulator;
 /// </remarks>
 internal sealed class PcBoard
 {
-    public const int IsaBridgeDevice = 1, IdeFunction = 1, VgaDevice = 2;
+    public const int IsaBridgeDevice = 1, IdeFunction = 1, VgaDevice = 2, NicDevice = 3;
 
     public PcBoard(MachineConfig config, MachineClock clock, MachineMedia media, byte[] biosImage, byte[]? vgaBios,
         LinuxKernelImage? kernel, byte[]? initrd)
@@ -91,6 +92,14 @@ internal sealed class PcBoard
         VgaPci = new StdVgaPci(Vga, Memory, vgaBios ?? ReadOnlySpan<byte>.Empty);
         Pci.Add(VgaDevice, 0, VgaPci);
 
+        if (config.Nic is { } nic)
+        {
+            Nic = new E1000(Io, Memory, Scheduler, NicConfig.ParseMac(nic.MacAddress)!, nic.Port, nic.LoadOptionRom());
+            Nic.LinkUp = nic.Port != null;
+            Pci.Add(NicDevice, 0, Nic);
+            if (nic.Port != null) nic.Port.FrameQueued = () => WakeRequested?.Invoke();
+        }
+
         FwCfg = new FwCfgDevice(Io, Memory);
         FwCfg.SetRamSize(Memory.RamSize);
         FwCfg.SetE820(new (ulong, ulong, uint)[] { (0, Memory.RamSize, FwCfgDevice.E820Ram) });
@@ -106,6 +115,7 @@ internal sealed class PcBoard
             {
                 BootDevice.CdRom => FwCfgBootPaths.Ide(1, 0),
                 BootDevice.HardDisk => FwCfgBootPaths.Ide(0, 0),
+                BootDevice.Network => FwCfgBootPaths.Pci("ethernet", NicDevice),
                 _ => FwCfgBootPaths.Floppy(0),
             });
         FwCfg.SetBootOrder(bootOrder.ToArray());
@@ -138,6 +148,11 @@ internal sealed class PcBoard
     public StdVgaPci VgaPci { get; }
     public FwCfgDevice FwCfg { get; }
     public LinuxBoot? LinuxBoot { get; }
+    /// <summary>The network card (00:03.0), when the config has one.</summary>
+    public E1000? Nic { get; }
+
+    /// <summary>Something outside the machine thread has work for it (a frame arrived for the NIC): wake a halted guest.</summary>
+    public event Action? WakeRequested;
 
     /// <summary>A byte written to one of the debug console ports.</summary>
     public event Action<byte>? DebugByte;
@@ -154,6 +169,7 @@ internal sealed class PcBoard
     {
         if (Keyboard.HostInputPending) Keyboard.PumpHostInput();
         Com1?.PumpHostInput();
+        Nic?.PumpReceive();
     }
 
     private void FillCmos(MachineConfig config, MachineMedia media)
@@ -168,6 +184,7 @@ internal sealed class PcBoard
             {
                 BootDevice.CdRom => CmosBootDevice.CdRom,
                 BootDevice.HardDisk => CmosBootDevice.HardDisk,
+                BootDevice.Network => CmosBootDevice.Network,
                 _ => CmosBootDevice.Floppy,
             };
         CmosLayout.SetBootOrder(Rtc, order, checkFloppySignature: true);
