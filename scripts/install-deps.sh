@@ -10,7 +10,7 @@ MODE="${1:-run}"
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
-RUN_PKGS=(postgresql xorriso mtools grub-pc-bin grub-common seabios cpio gzip xz-utils ca-certificates)
+RUN_PKGS=(postgresql xorriso mtools grub-pc-bin grub-common seabios ipxe-qemu cpio gzip xz-utils ca-certificates)
 TEST_PKGS=(chromium nasm qemu-system-x86 fonts-dejavu-core)
 BENCH_PKGS=(bochs bochsbios vgabios)
 
