@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using VmPortal.Emulator;
+using VmPortal.Network;
 
 namespace VmPortal.Cli;
 
@@ -27,6 +28,8 @@ public sealed class RunOptions
     public Regex TypeAfter { get; set; } = DefaultPrompt;
     public bool Deterministic { get; set; }
     public bool Help { get; set; }
+    /// <summary>--nic: null = none; otherwise the card's model, MAC and host forwards on a user-mode (NAT) network.</summary>
+    public NicOptions? Nic { get; set; }
 
     /// <summary>
     /// A shell prompt at the end of the output: "… # ", "… $ ", "… > ", also when busybox's line editor follows it
@@ -57,6 +60,12 @@ public sealed class RunOptions
           --screen-text         print the text screen when the run ends
           --screenshot FILE.png save the screen when the run ends
           --deterministic       guest time follows executed instructions instead of the host clock
+          --nic user[,model=e1000][,mac=52:54:00:12:34:56][,hostfwd=tcp:127.0.0.1:2222-:22]...
+                                an Intel e1000 on a user-mode network like QEMU's: 10.0.2.0/24, DHCP from
+                                10.0.2.15, gateway 10.0.2.2 = this host's 127.0.0.1, DNS 10.0.2.3 (names of
+                                /etc/hosts only); guests reach nothing but the host's loopback
+          --nic none            no network card (the default)
+          --boot n              boot from the network card (iPXE), e.g. --boot n,cd
 
         Exit codes: 0 matched or guest powered off, 2 timeout, 3 guest crashed, 1 usage or host error.
         """;
@@ -104,6 +113,7 @@ public sealed class RunOptions
                     case "--type": o.TypeText = Unescape(Value()); break;
                     case "--type-after": o.TypeAfter = ParseRegex(arg, Value()); break;
                     case "--deterministic": o.Deterministic = true; break;
+                    case "--nic": case "-nic": o.Nic = NicOptions.Parse(Value()); break;
                     default: throw new UsageException($"unknown option '{args[i]}'");
                 }
             }
@@ -125,8 +135,9 @@ public sealed class RunOptions
     }
 
     /// <summary>The machine configuration these options describe.</summary>
-    public MachineConfig ToMachineConfig() => new()
+    public MachineConfig ToMachineConfig(Emulator.Io.IFramePort? nicPort = null) => new()
     {
+        Nic = Nic == null ? null : new NicConfig { Model = Nic.Model, MacAddress = Nic.Mac, Port = nicPort },
         Name = "cli",
         MemoryMiB = MemoryMiB,
         CdRomImage = CdRom,
@@ -168,7 +179,7 @@ public sealed class RunOptions
     private static List<BootDevice> ParseBoot(string v)
     {
         var order = new List<BootDevice>();
-        var parts = v.Contains(',') ? v.Split(',') : v.Length > 1 && v.All(c => "acd".Contains(c)) ? v.Select(c => c.ToString()).ToArray() : new[] { v };
+        var parts = v.Contains(',') ? v.Split(',') : v.Length > 1 && v.All(c => "acdn".Contains(c)) ? v.Select(c => c.ToString()).ToArray() : new[] { v };
         foreach (var raw in parts)
         {
             BootDevice d = raw.Trim().ToLowerInvariant() switch
@@ -176,7 +187,8 @@ public sealed class RunOptions
                 "cd" or "cdrom" or "d" => BootDevice.CdRom,
                 "hd" or "disk" or "c" => BootDevice.HardDisk,
                 "fd" or "floppy" or "a" => BootDevice.Floppy,
-                _ => throw new UsageException($"--boot takes cd, hd or fd (got '{raw}')"),
+                "n" or "net" or "network" => BootDevice.Network,
+                _ => throw new UsageException($"--boot takes cd, hd, fd or n (got '{raw}')"),
             };
             if (!order.Contains(d)) order.Add(d);
         }
