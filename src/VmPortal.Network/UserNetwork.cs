@@ -138,7 +138,7 @@ public sealed class UserNetwork : IDisposable
         long lastTick = Environment.TickCount64;
         while (!_stopping)
         {
-            _signal.WaitOne(100);
+            _signal.WaitOne(_tcp.Count > 0 ? 100 : Timeout.Infinite); // idle: sleep until a frame or a socket event
             for (int budget = 0; budget < 1024 && Port.TryReceive(out var f); budget++)
             {
                 try { HandleFrame(f); }
