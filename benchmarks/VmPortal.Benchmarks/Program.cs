@@ -1,20 +1,23 @@
 using VmPortal.Benchmarks.Cpu;
+using VmPortal.Benchmarks.Network;
 using VmPortal.Benchmarks.Platform;
 
 // VmPortal benchmarks. Usage: dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- cpu [iterations]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- boot
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- idle [machines] [seconds] [--refresh]
+//                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- net [MiB]
 string which = args.Length > 0 ? args[0] : "cpu";
 return which switch
 {
     "cpu" => CpuBenchmark.Run(args),
     "boot" => await BootBenchmark.Run(args),
     "idle" => await IdleBenchmark.Run(args),
+    "net" => await NetworkBenchmark.Run(args),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh]");
+    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh] | net [MiB]");
     return 2;
 }

@@ -385,7 +385,7 @@ public sealed class E1000 : PciFunction, IMmioDevice
             uint at = (uint)(ring + head * DescriptorSize);
             ulong buffer = _memory.Read32(at) | (ulong)_memory.Read32(at + 4) << 32;
             int n = Math.Min(bufSize, length - done);
-            if (buffer <= uint.MaxValue) _memory.WriteBytes((uint)buffer, _rxBuffer.AsSpan(done, n));
+            if (buffer <= uint.MaxValue) E1000Dma.Write(_memory, (uint)buffer, _rxBuffer.AsSpan(done, n));
             done += n;
             BinaryPrimitives.WriteUInt16LittleEndian(d, (ushort)n);
             d[2] = 0; d[3] = 0;

@@ -71,7 +71,7 @@ public sealed class E1000Transmitter
     private void Append(PhysicalMemory memory, ulong addr, int len)
     {
         if (_length + len > MaxPacket || addr > uint.MaxValue) { _overflow = true; return; }
-        memory.ReadBytes((uint)addr, _packet.AsSpan(_length, len));
+        E1000Dma.Read(memory, (uint)addr, _packet.AsSpan(_length, len));
         _length += len;
     }
 
