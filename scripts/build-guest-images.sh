@@ -149,7 +149,7 @@ build_rescue() {
   bbver="$(pkg_version busybox-static:i386)"
   ilver="$(pkg_version isolinux)"
   scver="$(pkg_version syslinux-common)"
-  local stamp="recipe=$RECIPE_VERSION kernel=$kpkg=$kver busybox=$bbver isolinux=$ilver syslinux=$scver"
+  local stamp="recipe=$RECIPE_VERSION net=1 kernel=$kpkg=$kver busybox=$bbver isolinux=$ilver syslinux=$scver"
   local files=(debian-i386-rescue.iso debian-i386-rescue-fb.iso debian-i386-rescue.vmlinuz debian-i386-rescue.initrd.gz)
   if is_current debian-i386-rescue "$stamp" "${files[@]}"; then log "debian-i386-rescue: up to date ($kpkg $kver)"; return 0; fi
   log "debian-i386-rescue: building ($kpkg $kver, busybox $bbver)"
@@ -179,6 +179,12 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 hostname vmportal
 # The PS/2 mouse on the i8042 aux port: psmouse is a module, mousedev (/dev/input/mice, /dev/psaux) built in.
 insmod /lib/modules/psmouse.ko
+ip link set lo up
+# The e1000 driver (Intel 82540EM, the default card): if it finds a card, eth0 comes up by DHCP.
+insmod /lib/modules/e1000.ko 2>/dev/null
+if [ -e /sys/class/net/eth0 ]; then
+  udhcpc -i eth0 -s /etc/udhcpc/default.script -b -t 4 -T 2 >/dev/null 2>&1
+fi
 # /dev/console is only the last console= of the command line: write to both consoles ourselves.
 # ACPI power button (the portal's "Shut down"): button.ko handles the fixed power-button event; a watcher polls its
 # count in sysfs and powers off cleanly when it rises (busybox init has no power-button handling of its own).
@@ -209,6 +215,36 @@ EOF
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 export PS1='\w # '
 EOF
+  # busybox udhcpc calls this with deconfig/bound/renew/leasefail; it configures eth0 and announces the lease.
+  cat > "$R/udhcpc.script" <<'EOF'
+#!/bin/sh
+case "$1" in
+  deconfig)
+    ip addr flush dev "$interface"
+    ip link set "$interface" up
+    ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    if [ -n "$router" ]; then
+      ip route del default 2>/dev/null
+      for r in $router; do ip route add default via "$r" dev "$interface"; break; done
+    fi
+    : > /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    echo "VMPORTAL-NET-UP $interface $ip" > /dev/tty1
+    echo "VMPORTAL-NET-UP $interface $ip" > /dev/ttyS0
+    ;;
+esac
+exit 0
+EOF
+  local e1000
+  e1000="$(find "$WORK"/kernel/lib/modules -name 'e1000.ko*' -path '*intel/e1000/*' | head -1)"
+  [ -n "$e1000" ] || { log "e1000 module not found in $kpkg"; return 1; }
+  case "$e1000" in
+    *.xz) xz -dc "$e1000" > "$R/e1000.ko" ;;
+    *) cp "$e1000" "$R/e1000.ko" ;;
+  esac
 
   # The initramfs, listed in a fixed order (reproducible).
   {
@@ -225,6 +261,7 @@ EOF
     echo "dir /root 0700"
     echo "dir /lib 0755"
     echo "dir /lib/modules 0755"
+    echo "dir /etc/udhcpc 0755"
     echo "nod /dev/console 0600 c 5 1"
     echo "nod /dev/null 0666 c 1 3"
     echo "nod /dev/tty1 0620 c 4 1"
@@ -236,6 +273,8 @@ EOF
     echo "file /etc/profile 0644 $R/profile"
     echo "file /lib/modules/psmouse.ko 0644 $psmouse"
     echo "file /lib/modules/button.ko 0644 $(ls "$WORK"/kernel/lib/modules/*/kernel/drivers/acpi/button.ko | head -1)"
+    echo "file /etc/udhcpc/default.script 0755 $R/udhcpc.script"
+    echo "file /lib/modules/e1000.ko 0644 $R/e1000.ko"
   } | "$HERE/newc-cpio.sh" | gzip -n -9 > "$WORK/out/debian-i386-rescue.initrd.gz"
   cp "$vmlinuz" "$WORK/out/debian-i386-rescue.vmlinuz"
 

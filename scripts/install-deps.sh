@@ -10,7 +10,7 @@ MODE="${1:-run}"
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
-RUN_PKGS=(postgresql xorriso mtools grub-pc-bin grub-common libefiboot1 libefivar1 seabios cpio gzip xz-utils ca-certificates)
+RUN_PKGS=(postgresql xorriso mtools grub-pc-bin grub-common libefiboot1 libefivar1 seabios ipxe-qemu cpio gzip xz-utils ca-certificates)
 # The Debian system disk (scripts/build-debian-image.sh): i386 bootstrap under qemu-user, rootless disk assembly.
 RUN_PKGS+=(mmdebstrap arch-test qemu-user-static e2fsprogs fdisk dosfstools syslinux syslinux-common)
 TEST_PKGS=(chromium nasm qemu-system-x86 qemu-utils fonts-dejavu-core genisoimage openssl whois curl jq)

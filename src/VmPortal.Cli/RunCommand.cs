@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using VmPortal.Emulator;
+using VmPortal.Network;
 
 namespace VmPortal.Cli;
 
@@ -34,7 +35,24 @@ public sealed class RunCommand
 
     public async Task<int> ExecuteAsync(Stream? stdin, CancellationToken cancel)
     {
-        MachineConfig config = _options.ToMachineConfig();
+        using var network = _options.Nic != null ? new UserNetwork(new VirtualSwitch("cli")) : null;
+        MachineConfig config = _options.ToMachineConfig(network?.Switch.Connect("nic"));
+        if (network != null)
+        {
+            try
+            {
+                foreach (var f in _options.Nic!.HostForwards)
+                {
+                    network.AddPortForward(f with { GuestMac = _options.Nic.Mac });
+                    _err.WriteLine($"vmportal run: forwarding {f.HostAddress}:{f.HostPort} to the guest's port {f.GuestPort}");
+                }
+            }
+            catch (PortForwardException e)
+            {
+                _err.WriteLine($"vmportal run: {e.Message}");
+                return ExitHostError;
+            }
+        }
         var problems = config.Validate();
         if (problems.Count > 0)
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using VmPortal.Emulator;
+using VmPortal.Network;
 
 namespace VmPortal.Cli;
 
@@ -34,6 +35,8 @@ public sealed class RunOptions
     public string? SaveState { get; set; }
     public string? LoadState { get; set; }
     public bool Help { get; set; }
+    /// <summary>--nic: null = none; otherwise the card's model, MAC and host forwards on a user-mode (NAT) network.</summary>
+    public NicOptions? Nic { get; set; }
 
     /// <summary>
     /// A shell prompt at the end of the output: "… # ", "… $ ", "… > ", also when busybox's line editor follows it
@@ -71,6 +74,12 @@ public sealed class RunOptions
                                 whole state (CPU, RAM, devices) to FILE; disk images are not included
           --load-state FILE     start from a state saved with --save-state instead of powering on; give the
                                 same --memory, disks, --cdrom and --kernel as when it was saved
+          --nic user[,model=e1000][,mac=52:54:00:12:34:56][,hostfwd=tcp:127.0.0.1:2222-:22]...
+                                an Intel e1000 on a user-mode network like QEMU's: 10.0.2.0/24, DHCP from
+                                10.0.2.15, gateway 10.0.2.2 = this host's 127.0.0.1, DNS 10.0.2.3 (names of
+                                /etc/hosts only); guests reach nothing but the host's loopback
+          --nic none            no network card (the default)
+          --boot n              boot from the network card (iPXE), e.g. --boot n,cd
 
         Exit codes: 0 matched or guest powered off, 2 timeout, 3 guest crashed, 1 usage or host error.
         """;
@@ -124,6 +133,7 @@ public sealed class RunOptions
                     case "--deterministic": o.Deterministic = true; break;
                     case "--save-state": o.SaveState = Value(); break;
                     case "--load-state": o.LoadState = Value(); break;
+                    case "--nic": case "-nic": o.Nic = NicOptions.Parse(Value()); break;
                     default: throw new UsageException($"unknown option '{args[i]}'");
                 }
             }
@@ -146,8 +156,9 @@ public sealed class RunOptions
     }
 
     /// <summary>The machine configuration these options describe.</summary>
-    public MachineConfig ToMachineConfig() => new()
+    public MachineConfig ToMachineConfig(Emulator.Io.IFramePort? nicPort = null) => new()
     {
+        Nic = Nic == null ? null : new NicConfig { Model = Nic.Model, MacAddress = Nic.Mac, Port = nicPort },
         Name = "cli",
         MemoryMiB = MemoryMiB,
         CdRomImage = CdRom,
@@ -189,7 +200,7 @@ public sealed class RunOptions
     private static List<BootDevice> ParseBoot(string v)
     {
         var order = new List<BootDevice>();
-        var parts = v.Contains(',') ? v.Split(',') : v.Length > 1 && v.All(c => "acd".Contains(c)) ? v.Select(c => c.ToString()).ToArray() : new[] { v };
+        var parts = v.Contains(',') ? v.Split(',') : v.Length > 1 && v.All(c => "acdn".Contains(c)) ? v.Select(c => c.ToString()).ToArray() : new[] { v };
         foreach (var raw in parts)
         {
             BootDevice d = raw.Trim().ToLowerInvariant() switch
@@ -197,7 +208,8 @@ public sealed class RunOptions
                 "cd" or "cdrom" or "d" => BootDevice.CdRom,
                 "hd" or "disk" or "c" => BootDevice.HardDisk,
                 "fd" or "floppy" or "a" => BootDevice.Floppy,
-                _ => throw new UsageException($"--boot takes cd, hd or fd (got '{raw}')"),
+                "n" or "net" or "network" => BootDevice.Network,
+                _ => throw new UsageException($"--boot takes cd, hd, fd or n (got '{raw}')"),
             };
             if (!order.Contains(d)) order.Add(d);
         }

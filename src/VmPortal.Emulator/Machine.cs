@@ -58,6 +58,7 @@ public sealed partial class Machine : IDisposable
     private int _powerButtonPresses;
     private Exception? _cpuHostError;
     private bool _disposed;
+    private volatile int _nicLinkRequest = -1;
 
     public Machine(MachineConfig config)
     {
@@ -166,6 +167,13 @@ public sealed partial class Machine : IDisposable
     public void SendSerial(ReadOnlySpan<byte> data)
     {
         foreach (byte b in data) _serialIn.Enqueue(b);
+        _wake.Set();
+    }
+
+    /// <summary>Plugs the network card's cable in or pulls it (the guest sees a link change). Any thread.</summary>
+    public void SetNicLink(bool up)
+    {
+        _nicLinkRequest = up ? 1 : 0;
         _wake.Set();
     }
 
@@ -381,6 +389,7 @@ public sealed partial class Machine : IDisposable
         var board = new PcBoard(Config, Clock, _media!, bios, vgaBios, kernel, initrd);
         board.DebugByte += b => _debugBuffer.Add(b);
         board.SerialByte += b => _serialBuffer.Add(b);
+        board.WakeRequested += _wake.Set;
         board.Cpu.HostError = e => _cpuHostError = e;
         board.Cpu.Reset();
         var cpu = board.Cpu;
@@ -475,6 +484,12 @@ public sealed partial class Machine : IDisposable
         while (keyboard.QueuedBytes < KeyboardQueueLow && _keysIn.TryDequeue(out var key))
             keyboard.KeySet2(key.Set2Code, key.Down);
         if (!_mouseIn.IsEmpty) FeedMouse(board.Keyboard.Mouse);
+        int link = _nicLinkRequest;
+        if (link >= 0 && board.Nic != null)
+        {
+            _nicLinkRequest = -1;
+            board.Nic.LinkUp = link == 1;
+        }
         board.PumpInput();
         if (Volatile.Read(ref _powerButtonPresses) > 0 && Interlocked.Exchange(ref _powerButtonPresses, 0) > 0)
             board.Pm.PressPowerButton();

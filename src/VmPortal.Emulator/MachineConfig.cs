@@ -6,6 +6,8 @@ public enum BootDevice
     CdRom,
     HardDisk,
     Floppy,
+    /// <summary>The network card's option ROM (iPXE); needs <see cref="MachineConfig.Nic"/>.</summary>
+    Network,
 }
 
 /// <summary>What the machine does when the CPU shuts down (triple fault).</summary>
@@ -88,6 +90,9 @@ public sealed class MachineConfig
     /// <summary>VGA BIOS instead of SeaBIOS's vgabios-stdvga.bin.</summary>
     public string? VgaBiosPath { get; init; }
 
+    /// <summary>Network card (Intel e1000 at PCI 00:03.0), or null for none.</summary>
+    public NicConfig? Nic { get; init; }
+
     public TripleFaultAction OnTripleFault { get; init; } = TripleFaultAction.Reset;
 
     /// <summary>
@@ -146,6 +151,8 @@ public sealed class MachineConfig
         if (NsPerInstruction <= 0) problems.Add("NsPerInstruction must be positive");
         if (TscFrequencyHz < 1_000_000 || TscFrequencyHz > 100_000_000_000) problems.Add("TscFrequencyHz must be between 1 MHz and 100 GHz");
         if (SliceInstructions < 1) problems.Add("SliceInstructions must be at least 1");
+        Nic?.Validate(problems);
+        if (Nic == null && BootOrder.Contains(BootDevice.Network)) problems.Add("booting from the network needs a network card");
         return problems;
     }
 

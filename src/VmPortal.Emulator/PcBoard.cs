@@ -1,6 +1,7 @@
 using VmPortal.Emulator.Devices.Acpi;
 using VmPortal.Emulator.Devices.Ata;
 using VmPortal.Emulator.Devices.Dma;
+using VmPortal.Emulator.Devices.E1000;
 using VmPortal.Emulator.Devices.Floppy;
 using VmPortal.Emulator.Devices.FwCfg;
 using VmPortal.Emulator.Devices.Misc;
@@ -35,7 +36,7 @@ namespace VmPortal.Emulator;
 /// </remarks>
 internal sealed partial class PcBoard
 {
-    public const int IsaBridgeDevice = 1, IdeFunction = 1, PmFunction = 3, VgaDevice = 2;
+    public const int IsaBridgeDevice = 1, IdeFunction = 1, PmFunction = 3, VgaDevice = 2, NicDevice = 3;
 
     public PcBoard(MachineConfig config, MachineClock clock, MachineMedia media, byte[] biosImage, byte[]? vgaBios,
         LinuxKernelImage? kernel, byte[]? initrd)
@@ -98,6 +99,14 @@ internal sealed partial class PcBoard
         VgaPci = new StdVgaPci(Vga, Memory, vgaBios ?? ReadOnlySpan<byte>.Empty);
         Pci.Add(VgaDevice, 0, VgaPci);
 
+        if (config.Nic is { } nic)
+        {
+            Nic = new E1000(Io, Memory, Scheduler, NicConfig.ParseMac(nic.MacAddress)!, nic.Port, nic.LoadOptionRom());
+            Nic.LinkUp = nic.Port != null;
+            Pci.Add(NicDevice, 0, Nic);
+            if (nic.Port != null) nic.Port.FrameQueued = () => WakeRequested?.Invoke();
+        }
+
         FwCfg = new FwCfgDevice(Io, Memory);
         FwCfg.SetRamSize(Memory.RamSize);
         FwCfg.SetE820(new (ulong, ulong, uint)[] { (0, Memory.RamSize, FwCfgDevice.E820Ram) });
@@ -115,6 +124,7 @@ internal sealed partial class PcBoard
                 BootDevice.CdRom => FwCfgBootPaths.Ide(1, 0),
                 BootDevice.HardDisk => media.HardDisks.Count > 0 && media.HardDisks[0].Slot == IdeSlot.SecondarySlave ? FwCfgBootPaths.Ide(1, 1)
                     : FwCfgBootPaths.Ide(0, media.HardDisks.Count > 0 && media.HardDisks[0].Slot == IdeSlot.PrimarySlave ? 1 : 0),
+                BootDevice.Network => FwCfgBootPaths.Pci("ethernet", NicDevice),
                 _ => FwCfgBootPaths.Floppy(0),
             });
         FwCfg.SetBootOrder(bootOrder.ToArray());
@@ -148,6 +158,11 @@ internal sealed partial class PcBoard
     public StdVgaPci VgaPci { get; }
     public FwCfgDevice FwCfg { get; }
     public LinuxBoot? LinuxBoot { get; }
+    /// <summary>The network card (00:03.0), when the config has one.</summary>
+    public E1000? Nic { get; }
+
+    /// <summary>Something outside the machine thread has work for it (a frame arrived for the NIC): wake a halted guest.</summary>
+    public event Action? WakeRequested;
 
     /// <summary>A byte written to one of the debug console ports.</summary>
     public event Action<byte>? DebugByte;
@@ -167,6 +182,7 @@ internal sealed partial class PcBoard
     {
         if (Keyboard.HostInputPending) Keyboard.PumpHostInput();
         Com1?.PumpHostInput();
+        Nic?.PumpReceive();
     }
 
     private void FillCmos(MachineConfig config, MachineMedia media)
@@ -181,6 +197,7 @@ internal sealed partial class PcBoard
             {
                 BootDevice.CdRom => CmosBootDevice.CdRom,
                 BootDevice.HardDisk => CmosBootDevice.HardDisk,
+                BootDevice.Network => CmosBootDevice.Network,
                 _ => CmosBootDevice.Floppy,
             };
         CmosLayout.SetBootOrder(Rtc, order, checkFloppySignature: true);

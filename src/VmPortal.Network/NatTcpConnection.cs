@@ -1,0 +1,347 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace VmPortal.Network;
+
+/// <summary>
+/// One TCP connection through the NAT: the guest's side is a TCP state machine spoken in frames, the host's side an
+/// ordinary socket. Guest-initiated: SYN → host connect → SYN-ACK (or RST when the host refuses) → established.
+/// Port forward: the host accepted a connection → SYN to the guest → its SYN-ACK → ACK. Data: guest bytes in
+/// sequence are ACKed and written to the socket (the window we advertise shrinks while they wait, so a slow host
+/// reader stops the guest); socket bytes go to the guest in MSS-sized segments within the guest's window (reading
+/// the socket pauses while too much waits: window full). FIN from the guest shuts the socket's send side (half
+/// close) while host data still flows; end of stream from the host becomes our FIN. RST from the guest resets the
+/// host socket; a host reset becomes RST to the guest. Lost segments to the guest (a full switch queue) are sent
+/// again after a second without progress; a zero window is probed. Runs on the network's event loop only.
+/// </summary>
+internal sealed class NatTcpConnection
+{
+    public enum Phase { Connecting, SynSent, SynAckSent, Established, Closed }
+
+    private const int ReceiveCapacity = 256 * 1024, ToGuestHighWater = 256 * 1024, HostChunk = 64 * 1024;
+    private const long RetransmitMs = 1000;
+
+    private readonly UserNetwork _net;
+    private readonly ByteQueue _toGuest = new(); // from _sndUna on
+    private readonly ByteQueue _toHost = new();
+    private readonly SemaphoreSlim _readPermit = new(1);
+    private Socket? _socket;
+    private uint _iss, _sndUna, _sndNxt, _rcvNxt;
+    private int _sndWnd, _mss = 536;
+    private bool _hostEof, _finSent, _finAcked, _guestFin, _hostShutdown, _hostSending, _readWaiting, _zeroWindowAdvertised;
+    private long _lastProgressMs;
+
+    public NatTcpConnection(UserNetwork net, ConnectionKey key, byte[] guestMac)
+    {
+        _net = net;
+        Key = key;
+        GuestMac = guestMac;
+        _iss = (uint)Random.Shared.Next();
+        _sndUna = _sndNxt = _iss;
+        _lastProgressMs = Environment.TickCount64;
+    }
+
+    public ConnectionKey Key { get; }
+    public byte[] GuestMac { get; }
+    public Phase State { get; private set; }
+
+    private ushort AdvertisedWindow => (ushort)Math.Clamp(ReceiveCapacity - _toHost.Count, 0, 65535);
+
+    // ---- opening -----------------------------------------------------------------------------------------
+
+    /// <summary>The guest's SYN: connect to <paramref name="target"/> and answer once we know.</summary>
+    public void StartOutbound(TcpSegment syn, IPEndPoint target)
+    {
+        State = Phase.Connecting;
+        _rcvNxt = syn.Seq + 1;
+        _sndWnd = syn.Window;
+        if (syn.Mss != 0) _mss = Math.Min(syn.Mss, (ushort)1460);
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        _socket = s;
+        _ = ConnectAsync(s, target);
+    }
+
+    private async Task ConnectAsync(Socket s, IPEndPoint target)
+    {
+        bool ok;
+        try { await s.ConnectAsync(target).ConfigureAwait(false); ok = true; }
+        catch (Exception) { ok = false; }
+        _net.Post(() => OnConnected(ok));
+    }
+
+    private void OnConnected(bool ok)
+    {
+        if (State != Phase.Connecting) return;
+        if (!ok)
+        {
+            _net.CountHostRefused();
+            SendToGuest(0, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, default, window: 0);
+            Close(reset: false);
+            return;
+        }
+        State = Phase.SynAckSent;
+        SendToGuest(_iss, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, default, mss: 1460);
+        _sndNxt = _iss + 1;
+    }
+
+    /// <summary>A host connection accepted for a port forward: open the guest side with a SYN.</summary>
+    public void StartForwarded(Socket accepted)
+    {
+        _socket = accepted;
+        accepted.NoDelay = true;
+        State = Phase.SynSent;
+        SendToGuest(_iss, 0, TcpFlags.Syn, default, mss: 1460);
+        _sndNxt = _iss + 1;
+    }
+
+    // ---- guest segments ----------------------------------------------------------------------------------
+
+    public void OnGuestSegment(TcpSegment seg)
+    {
+        if (State == Phase.Closed) return;
+        if (seg.Has(TcpFlags.Rst))
+        {
+            Close(reset: true);
+            return;
+        }
+        if (State == Phase.Connecting) return; // a repeated SYN while the host connects
+        if (State == Phase.SynSent)
+        {
+            if (seg.Has(TcpFlags.Syn) && seg.Has(TcpFlags.Ack) && seg.Ack == _iss + 1)
+            {
+                _rcvNxt = seg.Seq + 1;
+                _sndUna = seg.Ack;
+                _sndWnd = seg.Window;
+                if (seg.Mss != 0) _mss = Math.Min(seg.Mss, (ushort)1460);
+                Established();
+                SendAck();
+            }
+            return;
+        }
+        if (seg.Has(TcpFlags.Syn))
+        {
+            if (State == Phase.SynAckSent) SendToGuest(_iss, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, default, mss: 1460);
+            else SendAck();
+            return;
+        }
+        if (!seg.Has(TcpFlags.Ack)) return;
+        if (State == Phase.SynAckSent)
+        {
+            if (seg.Ack != _iss + 1) { SendToGuest(seg.Ack, 0, TcpFlags.Rst, default, window: 0); return; }
+            Established();
+        }
+        // Acknowledgement and window.
+        if (SeqGt(seg.Ack, _sndUna) && SeqLe(seg.Ack, _sndNxt))
+        {
+            int n = (int)(seg.Ack - _sndUna);
+            if (_finSent && seg.Ack == _sndNxt) { _finAcked = true; n--; }
+            _toGuest.Discard(n);
+            _sndUna = seg.Ack;
+            _lastProgressMs = Environment.TickCount64;
+        }
+        _sndWnd = seg.Window;
+        bool ack = false;
+        int len = seg.Payload.Length;
+        if (len > 0)
+        {
+            if (seg.Seq == _rcvNxt && !_guestFin)
+            {
+                int take = Math.Min(len, ReceiveCapacity - _toHost.Count);
+                if (take > 0)
+                {
+                    _toHost.Append(seg.Payload.AsSpan(0, take));
+                    _rcvNxt += (uint)take;
+                }
+                if (take < len) len = -1; // the rest did not fit: the FIN (if any) is not ours yet
+            }
+            ack = true;
+        }
+        if (seg.Has(TcpFlags.Fin) && len >= 0 && seg.Seq + (uint)len == _rcvNxt && !_guestFin)
+        {
+            _guestFin = true;
+            _rcvNxt++;
+            ack = true;
+        }
+        else if (seg.Has(TcpFlags.Fin)) ack = true;
+        KickHostSend();
+        if (ack) SendAck();
+        TrySendToGuest();
+        CheckDone();
+    }
+
+    private void Established()
+    {
+        State = Phase.Established;
+        _lastProgressMs = Environment.TickCount64;
+        _net.CountConnection();
+        _ = ReadLoopAsync(_socket!);
+    }
+
+    // ---- host → guest ------------------------------------------------------------------------------------
+
+    private async Task ReadLoopAsync(Socket s)
+    {
+        try
+        {
+            while (true)
+            {
+                await _readPermit.WaitAsync().ConfigureAwait(false);
+                var buf = new byte[HostChunk];
+                int n = await s.ReceiveAsync(buf, SocketFlags.None).ConfigureAwait(false);
+                _net.Post(() => OnHostData(buf, n));
+                if (n == 0) return;
+            }
+        }
+        catch (Exception)
+        {
+            _net.Post(OnHostError);
+        }
+    }
+
+    private void OnHostData(byte[] buf, int n)
+    {
+        if (State == Phase.Closed) return;
+        if (n == 0) _hostEof = true;
+        else _toGuest.Append(buf.AsSpan(0, n));
+        TrySendToGuest();
+        if (n > 0)
+        {
+            if (_toGuest.Count < ToGuestHighWater) _readPermit.Release();
+            else _readWaiting = true;
+        }
+        CheckDone();
+    }
+
+    private void OnHostError()
+    {
+        if (State == Phase.Closed) return;
+        SendToGuest(_sndNxt, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, default, window: 0);
+        Close(reset: false);
+    }
+
+    private void TrySendToGuest(bool probe = false)
+    {
+        if (State != Phase.Established) return;
+        while (true)
+        {
+            int inflight = (int)(_sndNxt - _sndUna) - (_finSent ? 1 : 0);
+            int unsent = _toGuest.Count - inflight;
+            int room = _sndWnd - inflight;
+            if (probe && room <= 0 && unsent > 0) { room = 1; probe = false; }
+            if (unsent <= 0 || room <= 0 || _finSent) break;
+            int n = Math.Min(Math.Min(_mss, unsent), room);
+            SendToGuest(_sndNxt, _rcvNxt, TcpFlags.Ack | TcpFlags.Psh, _toGuest.Peek(inflight, n));
+            _sndNxt += (uint)n;
+        }
+        if (_hostEof && !_finSent && _toGuest.Count == (int)(_sndNxt - _sndUna))
+        {
+            SendToGuest(_sndNxt, _rcvNxt, TcpFlags.Fin | TcpFlags.Ack, default);
+            _sndNxt++;
+            _finSent = true;
+        }
+        if (_readWaiting && _toGuest.Count < ToGuestHighWater)
+        {
+            _readWaiting = false;
+            _readPermit.Release();
+        }
+    }
+
+    // ---- guest → host ------------------------------------------------------------------------------------
+
+    private void KickHostSend()
+    {
+        if (_hostSending || State == Phase.Closed || _socket == null) return;
+        if (_toHost.Count > 0)
+        {
+            _hostSending = true;
+            var chunk = _toHost.Take(HostChunk);
+            if (_zeroWindowAdvertised) SendAck(); // the window opened again
+            _ = SendToHostAsync(_socket, chunk);
+        }
+        else if (_guestFin && !_hostShutdown)
+        {
+            _hostShutdown = true;
+            try { _socket.Shutdown(SocketShutdown.Send); } catch (Exception) { /* the host already went away */ }
+        }
+    }
+
+    private async Task SendToHostAsync(Socket s, byte[] chunk)
+    {
+        try
+        {
+            int sent = 0;
+            while (sent < chunk.Length) sent += await s.SendAsync(chunk.AsMemory(sent), SocketFlags.None).ConfigureAwait(false);
+            _net.Post(() => { _hostSending = false; KickHostSend(); CheckDone(); });
+        }
+        catch (Exception)
+        {
+            _net.Post(OnHostError);
+        }
+    }
+
+    // ---- housekeeping ------------------------------------------------------------------------------------
+
+    /// <summary>Every ~100 ms: resend what the guest did not acknowledge for a second; probe a zero window.</summary>
+    public void Tick(long nowMs)
+    {
+        if (State == Phase.SynSent && nowMs - _lastProgressMs > RetransmitMs)
+        {
+            _lastProgressMs = nowMs;
+            SendToGuest(_iss, 0, TcpFlags.Syn, default, mss: 1460);
+            return;
+        }
+        if (State != Phase.Established || nowMs - _lastProgressMs < RetransmitMs) return;
+        _lastProgressMs = nowMs;
+        if (_sndNxt != _sndUna)
+        {
+            _sndNxt = _sndUna; // go back: resend from the first unacknowledged byte
+            _finSent = false;
+            TrySendToGuest(probe: true);
+        }
+        else if (_toGuest.Count > 0 && _sndWnd == 0) TrySendToGuest(probe: true);
+    }
+
+    private void CheckDone()
+    {
+        if (State == Phase.Established && _guestFin && _finAcked && _toHost.Count == 0 && !_hostSending) Close(reset: false);
+    }
+
+    /// <summary>Ends the connection; <paramref name="reset"/> makes the host socket send RST (the guest reset it).</summary>
+    public void Close(bool reset)
+    {
+        if (State == Phase.Closed) return;
+        State = Phase.Closed;
+        var s = _socket;
+        _socket = null;
+        if (s != null)
+        {
+            try
+            {
+                if (reset) s.LingerState = new LingerOption(true, 0);
+                s.Close();
+            }
+            catch (Exception) { /* already gone */ }
+        }
+        _net.Remove(this);
+    }
+
+    private void SendAck()
+    {
+        ushort w = AdvertisedWindow;
+        _zeroWindowAdvertised = w < _mss;
+        SendToGuest(_sndNxt, _rcvNxt, TcpFlags.Ack, default, window: w);
+    }
+
+    private void SendToGuest(uint seq, uint ack, TcpFlags flags, ReadOnlySpan<byte> payload, ushort mss = 0, int window = -1)
+    {
+        ushort w = window < 0 ? AdvertisedWindow : (ushort)window;
+        _net.SendFrame(Packets.Tcp(GuestMac, _net.Options.GatewayMac, Key.RemoteIp, Key.RemotePort, Key.GuestIp, Key.GuestPort,
+            seq, ack, flags, w, payload, mss));
+    }
+
+    private static bool SeqGt(uint a, uint b) => (int)(a - b) > 0;
+    private static bool SeqLe(uint a, uint b) => (int)(a - b) <= 0;
+}
+
+/// <summary>A NAT connection's identity: the guest's address and port, and the address and port it talks to.</summary>
+internal readonly record struct ConnectionKey(uint GuestIp, ushort GuestPort, uint RemoteIp, ushort RemotePort);

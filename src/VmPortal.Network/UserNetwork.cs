@@ -1,0 +1,310 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+
+namespace VmPortal.Network;
+
+/// <summary>
+/// The services of one network, plugged into its switch as one more port (MAC 52:55:0a:00:02:02), like QEMU's
+/// user-mode networking (slirp) without root or TAP: ARP for the gateway (10.0.2.2) and DNS (10.0.2.3) addresses,
+/// ICMP echo to them, DHCP (<see cref="DhcpServer"/>), DNS (<see cref="DnsResponder"/>), and — when
+/// <see cref="NetworkOptions.Nat"/> — the guests' TCP through ordinary host sockets (<see cref="NatTcpConnection"/>)
+/// within the <see cref="OutboundPolicy"/>: under loopback a connection to the gateway's PORT goes to 127.0.0.1:PORT
+/// and every other destination is refused inside the NAT (RST to the guest, counted, no packet leaves the process);
+/// deny refuses all; allow connects anywhere. Port forwards (<see cref="AddPortForward"/>) accept on a host address
+/// and open a connection to the guest. Everything runs on one event-loop thread per network; sockets post back to it.
+/// </summary>
+public sealed class UserNetwork : IDisposable
+{
+    private readonly ConcurrentQueue<Action> _work = new();
+    private readonly AutoResetEvent _signal = new(false);
+    private readonly Dictionary<ConnectionKey, NatTcpConnection> _tcp = new();
+    private readonly Dictionary<uint, byte[]> _arp = new();
+    private readonly List<TcpListener> _listeners = new();
+    private readonly DnsResponder _dns;
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+    private long _refusedByPolicy, _refusedByHost, _connections, _ignored;
+    private ushort _nextForwardPort = 40000;
+
+    public UserNetwork(VirtualSwitch sw, NetworkOptions? options = null, TimeProvider? time = null)
+    {
+        Options = options ?? new NetworkOptions();
+        Switch = sw;
+        Dhcp = new DhcpServer(Options, time);
+        _dns = new DnsResponder(Options);
+        Port = sw.Connect("services");
+        Port.FrameQueued = () => _signal.Set();
+        _thread = new Thread(Loop) { IsBackground = true, Name = $"net:{sw.Name}" };
+        _thread.Start();
+    }
+
+    public NetworkOptions Options { get; }
+    public VirtualSwitch Switch { get; }
+    public SwitchPort Port { get; }
+    public DhcpServer Dhcp { get; }
+    public IReadOnlyList<DhcpLease> Leases => Dhcp.Leases;
+
+    public NatCounters Counters => new(Interlocked.Read(ref _refusedByPolicy), Interlocked.Read(ref _refusedByHost),
+        Interlocked.Read(ref _connections), Dhcp.MalformedRequests, _dns.MalformedQueries, Interlocked.Read(ref _ignored));
+
+    /// <summary>Open NAT connections (for diagnostics and tests).</summary>
+    public int OpenConnections { get; private set; }
+
+    /// <summary>
+    /// Listens on <see cref="PortForward.HostAddress"/>:<see cref="PortForward.HostPort"/> and forwards each connection
+    /// to the guest. Throws <see cref="PortForwardException"/> with a clear message when the port is taken or
+    /// privileged. Returns the port actually bound (useful with HostPort 0).
+    /// </summary>
+    public int AddPortForward(PortForward forward)
+    {
+        if (!IPAddress.TryParse(forward.HostAddress, out var hostAddr))
+            throw new PortForwardException($"host address '{forward.HostAddress}' is not an IP address");
+        if (forward.GuestPort is < 1 or > 65535) throw new PortForwardException($"guest port {forward.GuestPort} is out of range");
+        var listener = new TcpListener(hostAddr, forward.HostPort);
+        try
+        {
+            listener.Start();
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new PortForwardException($"host port {forward.HostAddress}:{forward.HostPort} is already in use");
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+        {
+            throw new PortForwardException($"host port {forward.HostPort} is below 1024 and this process may not bind it");
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable)
+        {
+            throw new PortForwardException($"host address {forward.HostAddress} is not an address of this machine");
+        }
+        lock (_listeners) _listeners.Add(listener);
+        _ = AcceptLoopAsync(listener, forward);
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private async Task AcceptLoopAsync(TcpListener listener, PortForward forward)
+    {
+        while (!_stopping)
+        {
+            Socket s;
+            try { s = await listener.AcceptSocketAsync().ConfigureAwait(false); }
+            catch (Exception) { return; }
+            Post(() => StartForwarded(s, forward));
+        }
+    }
+
+    private void StartForwarded(Socket s, PortForward forward)
+    {
+        uint guestIp = forward.GuestAddress != null && IPAddress.TryParse(forward.GuestAddress, out var ga) ? Packets.ToUInt(ga)
+            : forward.GuestMac != null ? Dhcp.AddressOf(forward.GuestMac) : 0;
+        if (guestIp == 0) guestIp = Dhcp.Leases.FirstOrDefault(l => l.Bound) is { } l ? Packets.ToUInt(IPAddress.Parse(l.Address)) : Options.DhcpStart;
+        if (!_arp.TryGetValue(guestIp, out var mac))
+        {
+            s.Close(); // the guest never spoke on this network
+            Interlocked.Increment(ref _refusedByHost);
+            return;
+        }
+        ConnectionKey key;
+        do key = new ConnectionKey(guestIp, (ushort)forward.GuestPort, Options.Gateway, _nextForwardPort = (ushort)(_nextForwardPort >= 60000 ? 40000 : _nextForwardPort + 1));
+        while (_tcp.ContainsKey(key));
+        var c = new NatTcpConnection(this, key, mac);
+        _tcp[key] = c;
+        OpenConnections = _tcp.Count;
+        c.StartForwarded(s);
+    }
+
+    // ---- event loop --------------------------------------------------------------------------------------
+
+    internal void Post(Action a)
+    {
+        _work.Enqueue(a);
+        _signal.Set();
+    }
+
+    internal void SendFrame(byte[] frame) => Port.Send(frame);
+    internal void CountHostRefused() => Interlocked.Increment(ref _refusedByHost);
+    internal void CountConnection() => Interlocked.Increment(ref _connections);
+
+    internal void Remove(NatTcpConnection c)
+    {
+        _tcp.Remove(c.Key);
+        OpenConnections = _tcp.Count;
+    }
+
+    private void Loop()
+    {
+        long lastTick = Environment.TickCount64;
+        while (!_stopping)
+        {
+            _signal.WaitOne(_tcp.Count > 0 ? 100 : Timeout.Infinite); // idle: sleep until a frame or a socket event
+            for (int budget = 0; budget < 1024 && Port.TryReceive(out var f); budget++)
+            {
+                try { HandleFrame(f); }
+                catch (Exception) { Interlocked.Increment(ref _ignored); }
+            }
+            if (Port.Waiting > 0) _signal.Set();
+            while (_work.TryDequeue(out var a))
+            {
+                try { a(); }
+                catch (Exception) { Interlocked.Increment(ref _ignored); }
+            }
+            long now = Environment.TickCount64;
+            if (now - lastTick >= 100)
+            {
+                lastTick = now;
+                foreach (var c in _tcp.Values.ToList()) c.Tick(now);
+            }
+        }
+        foreach (var c in _tcp.Values.ToList()) c.Close(reset: true);
+    }
+
+    private void HandleFrame(byte[] f)
+    {
+        ushort type = Packets.EtherType(f);
+        if (type == Packets.EtherTypeArp) { HandleArp(f); return; }
+        if (!Ipv4View.TryParse(f, out var ip)) { Interlocked.Increment(ref _ignored); return; }
+        if (ip.Source != 0 && InSubnet(ip.Source)) _arp[ip.Source] = ip.SourceMac.ToArray();
+        var payload = ip.Payload;
+        switch (ip.Protocol)
+        {
+            case Packets.ProtoUdp:
+                HandleUdp(ip, payload);
+                break;
+            case Packets.ProtoIcmp:
+                HandleIcmp(ip, payload);
+                break;
+            case Packets.ProtoTcp:
+                HandleTcp(ip, payload);
+                break;
+            default:
+                Interlocked.Increment(ref _ignored);
+                break;
+        }
+    }
+
+    private bool InSubnet(uint a) => (a & Options.SubnetMask) == Options.Subnet;
+    private bool IsOurs(uint a) => a == Options.Gateway || a == Options.Dns;
+
+    private void HandleArp(byte[] f)
+    {
+        if (f.Length < Packets.EthernetHeader + 28) return;
+        var a = f.AsSpan(Packets.EthernetHeader);
+        ushort op = BinaryPrimitives.ReadUInt16BigEndian(a[6..]);
+        uint sender = BinaryPrimitives.ReadUInt32BigEndian(a[14..]), target = BinaryPrimitives.ReadUInt32BigEndian(a[24..]);
+        if (sender != 0 && InSubnet(sender)) _arp[sender] = a.Slice(8, 6).ToArray();
+        if (op == 1 && IsOurs(target))
+            SendFrame(Packets.Arp(a.Slice(8, 6), Options.GatewayMac, 2, Options.GatewayMac, target, a.Slice(8, 6), sender));
+    }
+
+    private void HandleIcmp(Ipv4View ip, ReadOnlySpan<byte> icmp)
+    {
+        if (icmp.Length < 8 || icmp[0] != 8) return; // echo requests only
+        if (!IsOurs(ip.Destination))
+        {
+            if (!InSubnet(ip.Destination)) Interlocked.Increment(ref _refusedByPolicy);
+            return;
+        }
+        var reply = Packets.Ipv4Frame(ip.SourceMac, Options.GatewayMac, ip.Destination, ip.Source, Packets.ProtoIcmp, icmp.Length);
+        var r = reply.AsSpan(Packets.EthernetHeader + Packets.Ipv4Header);
+        icmp.CopyTo(r);
+        r[0] = 0; r[2] = 0; r[3] = 0;
+        BinaryPrimitives.WriteUInt16BigEndian(r[2..], InternetChecksum.Compute(r));
+        SendFrame(reply);
+    }
+
+    private void HandleUdp(Ipv4View ip, ReadOnlySpan<byte> udp)
+    {
+        if (udp.Length < Packets.UdpHeader) return;
+        ushort sport = BinaryPrimitives.ReadUInt16BigEndian(udp), dport = BinaryPrimitives.ReadUInt16BigEndian(udp[2..]);
+        int len = Math.Min(BinaryPrimitives.ReadUInt16BigEndian(udp[4..]), udp.Length);
+        if (len < Packets.UdpHeader) return;
+        var data = udp[Packets.UdpHeader..len];
+        if (dport == DhcpServer.ServerPort && Options.DhcpEnabled)
+        {
+            var reply = Dhcp.Handle(data);
+            if (reply == null) return;
+            bool bcast = reply.Broadcast || reply.Destination == 0xFFFF_FFFF;
+            SendFrame(Packets.Udp(bcast ? Packets.Broadcast : reply.ClientMac, Options.GatewayMac, Options.Gateway, DhcpServer.ServerPort,
+                bcast ? 0xFFFF_FFFF : reply.Destination, DhcpServer.ClientPort, reply.Message));
+            return;
+        }
+        if (dport == 53 && ip.Destination == Options.Dns)
+        {
+            byte[] query = data.ToArray(), mac = ip.SourceMac.ToArray();
+            uint src = ip.Source;
+            _ = AnswerDnsAsync(query, mac, src, sport);
+            return;
+        }
+        if (!IsOurs(ip.Destination) && !InSubnet(ip.Destination) || ip.Destination == Options.Gateway)
+            Interlocked.Increment(ref _refusedByPolicy); // no UDP leaves this NAT but DNS
+        else Interlocked.Increment(ref _ignored);
+    }
+
+    private async Task AnswerDnsAsync(byte[] query, byte[] mac, uint src, ushort sport)
+    {
+        var answer = await _dns.AnswerAsync(query).ConfigureAwait(false);
+        if (answer != null) Post(() => SendFrame(Packets.Udp(mac, Options.GatewayMac, Options.Dns, 53, src, sport, answer)));
+    }
+
+    private void HandleTcp(Ipv4View ip, ReadOnlySpan<byte> t)
+    {
+        if (!TcpSegment.TryParse(t, out var seg)) { Interlocked.Increment(ref _ignored); return; }
+        var key = new ConnectionKey(ip.Source, seg.SourcePort, ip.Destination, seg.DestinationPort);
+        if (_tcp.TryGetValue(key, out var c)) { c.OnGuestSegment(seg); return; }
+        if (seg.Has(TcpFlags.Rst)) return;
+        byte[] mac = ip.SourceMac.ToArray();
+        if (!seg.Has(TcpFlags.Syn) || seg.Has(TcpFlags.Ack))
+        {
+            Reset(mac, key, seg); // nothing known about this connection
+            return;
+        }
+        var target = MapOutbound(ip.Destination, seg.DestinationPort);
+        if (target == null)
+        {
+            Interlocked.Increment(ref _refusedByPolicy);
+            Reset(mac, key, seg);
+            return;
+        }
+        c = new NatTcpConnection(this, key, mac);
+        _tcp[key] = c;
+        OpenConnections = _tcp.Count;
+        c.StartOutbound(seg, target);
+    }
+
+    private void Reset(byte[] mac, ConnectionKey key, TcpSegment seg)
+    {
+        uint seq = seg.Has(TcpFlags.Ack) ? seg.Ack : 0;
+        uint ack = seg.Seq + (uint)seg.Payload.Length + (seg.Has(TcpFlags.Syn) ? 1u : 0) + (seg.Has(TcpFlags.Fin) ? 1u : 0);
+        SendFrame(Packets.Tcp(mac, Options.GatewayMac, key.RemoteIp, key.RemotePort, key.GuestIp, key.GuestPort, seq, ack,
+            TcpFlags.Rst | TcpFlags.Ack, 0, default));
+    }
+
+    /// <summary>Where a guest connection to <paramref name="dst"/>:<paramref name="port"/> goes on the host, or null when refused.</summary>
+    private IPEndPoint? MapOutbound(uint dst, ushort port)
+    {
+        if (!Options.Nat || Options.Outbound == OutboundPolicy.Deny) return null;
+        if (dst == Options.Gateway) return new IPEndPoint(IPAddress.Loopback, port);
+        if (Options.Outbound == OutboundPolicy.Allow && !InSubnet(dst) && dst != 0 && dst < 0xE000_0000)
+            return new IPEndPoint(Packets.ToAddress(dst), port);
+        return null;
+    }
+
+    public void Dispose()
+    {
+        if (_stopping) return;
+        _stopping = true;
+        lock (_listeners)
+        {
+            foreach (var l in _listeners) l.Stop();
+            _listeners.Clear();
+        }
+        _signal.Set();
+        _thread.Join(2000);
+        Switch.Disconnect(Port);
+    }
+}
+
+/// <summary>A port forward that cannot be set up (port taken, privileged, bad address).</summary>
+public sealed class PortForwardException(string message) : Exception(message);

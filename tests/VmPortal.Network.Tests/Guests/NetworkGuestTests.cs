@@ -1,0 +1,123 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using VmPortal.Emulator.Firmware;
+using VmPortal.Emulator.Tests.Boot;
+using VmPortal.Emulator.Tests.Platform;
+
+namespace VmPortal.Network.Tests;
+
+/// <summary>
+/// Two rescue guests (Debian's i386 kernel with its e1000 module, busybox) on one switch with the network services,
+/// one boot each, shared by every assertion: DHCP leases, ping between them, NAT to an HTTP server on the host's
+/// loopback through 10.0.2.2, DNS from /etc/hosts, the loopback policy refusing other addresses, a port forward to a
+/// guest's httpd, and finally the second guest re-plugged into another switch, from where the first is unreachable.
+/// </summary>
+public class NetworkGuestTests
+{
+    private const uint Linux = TestGuests.CpuidFpu | TestGuests.CpuidCx8 | TestGuests.CpuidCmov;
+
+    [BootFact(Linux, "Linux", GuestImages.RescueKernel, GuestImages.RescueInitrd)]
+    public async Task TwoGuestsShareASwitchReachTheHostThroughTheNatAndNothingElse()
+    {
+        var lan = new VirtualSwitch("lan");
+        using var services = new UserNetwork(lan);
+        var elsewhere = new VirtualSwitch("elsewhere");
+        using var elsewhereServices = new UserNetwork(elsewhere);
+        var cableB = new PatchCable(lan.Connect("b"));
+        using var a = new GuestVm("net-a", "52:54:00:00:0a:01", lan.Connect("a"));
+        using var b = new GuestVm("net-b", "52:54:00:00:0a:02", cableB);
+        await Task.WhenAll(a.BootAsync(), b.BootAsync());
+
+        // DHCP: both bound, distinct addresses from 10.0.2.15 on, shown in the lease table.
+        Assert.Matches(@"^10\.0\.2\.(1[5-9])$", a.Address);
+        Assert.Matches(@"^10\.0\.2\.(1[5-9])$", b.Address);
+        Assert.NotEqual(a.Address, b.Address);
+        Assert.Contains(services.Leases, l => l.Bound && l.MacAddress == a.Mac && l.Address == a.Address);
+        Assert.Contains(services.Leases, l => l.Bound && l.MacAddress == b.Mac && l.Address == b.Address);
+
+        // Guest to guest.
+        string ping = await b.RunToEnd($"ping -c 3 {a.Address}");
+        Assert.Contains("3 packets transmitted, 3 packets received, 0% packet loss", ping);
+
+        // NAT: the gateway is the host's loopback.
+        string content = $"vmportal-nat-{Guid.NewGuid():N}";
+        using var http = new TinyHttpServer(content);
+        string page = await a.RunToEnd($"wget -q -O - http://10.0.2.2:{http.Port}/page.txt");
+        Assert.Contains(content, page);
+        Assert.Equal("/page.txt", http.LastPath);
+        Assert.Contains("0% packet loss", await a.RunToEnd("ping -c 1 10.0.2.2"));
+
+        // DNS: a name of the host's /etc/hosts resolves (to the gateway, the guest's way to the host's loopback).
+        string name = DnsResponder.LoopbackNames("/etc/hosts").OrderBy(n => n == "localhost" ? 0 : 1).First();
+        string lookup = await a.RunToEnd($"nslookup {name} 10.0.2.3");
+        Assert.Matches(new Regex($@"Name:\s+{Regex.Escape(name)}\S*\s*\r?\nAddress:\s+10\.0\.2\.2"), lookup);
+
+        // Loopback policy: any other address is refused inside the NAT and counted.
+        long refusedBefore = services.Counters.RefusedByPolicy;
+        string refused = await a.RunToEnd("wget -q -T 5 -O - http://192.0.2.1/ 2>&1");
+        Assert.Contains("refused", refused);
+        Assert.True(services.Counters.RefusedByPolicy > refusedBefore);
+
+        // Port forward: host 127.0.0.1:<free port> → guest A's busybox httpd on port 8080.
+        await a.RunToEnd("mkdir -p /www && echo hello-from-the-guest > /www/index.html && httpd -p 8080 -h /www");
+        int port = services.AddPortForward(new PortForward("127.0.0.1", 0, 8080, GuestMac: a.Mac));
+        using (var client = new TcpClient())
+        {
+            await client.ConnectAsync(IPAddress.Loopback, port).WaitAsync(TimeSpan.FromSeconds(30));
+            var stream = client.GetStream();
+            await stream.WriteAsync("GET /index.html HTTP/1.0\r\n\r\n"u8.ToArray());
+            string response = await new StreamReader(stream).ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.StartsWith("HTTP/1.", response);
+            Assert.Contains("hello-from-the-guest", response);
+        }
+
+        // Another network: B's cable moves to a different switch; A is unreachable from there.
+        cableB.Plug(elsewhere.Connect("b"));
+        string lost = await b.RunToEnd($"ping -c 3 -W 1 {a.Address}", timeout: TimeSpan.FromSeconds(120));
+        Assert.Contains("100% packet loss", lost);
+
+        var portA = lan.Ports.Single(p => p.Name == "a");
+        Assert.True(portA.Counters.FramesIn > 10 && portA.Counters.FramesOut > 10);
+        Assert.Equal(0, portA.Counters.Errors);
+    }
+
+    /// <summary>An HTTP/1.0 server on 127.0.0.1 answering every GET with one text.</summary>
+    private sealed class TinyHttpServer : IDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+
+        public TinyHttpServer(string content)
+        {
+            _listener.Start();
+            _ = ServeAsync(content);
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+        public string? LastPath { get; private set; }
+
+        private async Task ServeAsync(string content)
+        {
+            while (true)
+            {
+                TcpClient c;
+                try { c = await _listener.AcceptTcpClientAsync(); }
+                catch (Exception) { return; }
+                using (c)
+                {
+                    var s = c.GetStream();
+                    var reader = new StreamReader(s, Encoding.ASCII);
+                    string? request = await reader.ReadLineAsync();
+                    LastPath = request?.Split(' ').ElementAtOrDefault(1);
+                    while (!string.IsNullOrEmpty(await reader.ReadLineAsync())) { }
+                    var body = Encoding.ASCII.GetBytes(content + "\n");
+                    await s.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\n\r\n"));
+                    await s.WriteAsync(body);
+                }
+            }
+        }
+
+        public void Dispose() => _listener.Stop();
+    }
+}

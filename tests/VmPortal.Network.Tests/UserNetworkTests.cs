@@ -1,0 +1,317 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace VmPortal.Network.Tests;
+
+/// <summary>
+/// The network services driven by a guest made of test code (<see cref="FakeGuest"/>) on a real switch, with real
+/// sockets on 127.0.0.1 on the host side. Every test uses the default loopback policy.
+/// </summary>
+public class UserNetworkTests
+{
+    private static (VirtualSwitch, UserNetwork, FakeGuest) Network(NetworkOptions? options = null)
+    {
+        var sw = new VirtualSwitch("t");
+        var net = new UserNetwork(sw, options);
+        return (sw, net, new FakeGuest(sw, 1));
+    }
+
+    private static TcpListener Listen()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return l;
+    }
+
+    private static ushort PortOf(TcpListener l) => (ushort)((IPEndPoint)l.LocalEndpoint).Port;
+
+    /// <summary>SYN → SYN-ACK → ACK from the guest's port <paramref name="sport"/> to 10.0.2.2:<paramref name="dport"/>; returns (guest next seq, NAT next seq).</summary>
+    private static async Task<(uint, uint)> Handshake(FakeGuest g, ushort sport, ushort dport, ushort window = 65535)
+    {
+        g.SendTcp(FakeGuest.Gateway, sport, dport, 1000, 0, TcpFlags.Syn, window, mss: 1460);
+        var synAck = await g.WaitTcp(sport);
+        Assert.True(synAck.Has(TcpFlags.Syn) && synAck.Has(TcpFlags.Ack), synAck.Flags.ToString());
+        Assert.Equal(1001u, synAck.Ack);
+        Assert.True(synAck.ChecksumOk);
+        g.SendTcp(FakeGuest.Gateway, sport, dport, 1001, synAck.Seq + 1, TcpFlags.Ack, window);
+        return (1001, synAck.Seq + 1);
+    }
+
+    [Fact]
+    public async Task ArpAndPingOfTheGatewayAndDnsAddressesAreAnswered()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        g.Port.Send(Packets.Arp(Packets.Broadcast, g.Mac, 1, g.Mac, g.Ip, new byte[6], FakeGuest.Gateway));
+        var arp = await g.WaitFor(f => Packets.EtherType(f) == Packets.EtherTypeArp);
+        Assert.Equal(FakeGuest.GatewayMac, arp.AsSpan(22, 6).ToArray());
+        Assert.Equal(FakeGuest.Gateway, BinaryPrimitives.ReadUInt32BigEndian(arp.AsSpan(28)));
+
+        foreach (uint dst in new[] { FakeGuest.Gateway, FakeGuest.Dns })
+        {
+            var echo = Packets.Ipv4Frame(FakeGuest.GatewayMac, g.Mac, g.Ip, dst, Packets.ProtoIcmp, 12);
+            var icmp = echo.AsSpan(34);
+            icmp[0] = 8; icmp[5] = 7; icmp[7] = 3; "ping"u8.CopyTo(icmp[8..]);
+            BinaryPrimitives.WriteUInt16BigEndian(icmp[2..], InternetChecksum.Compute(icmp));
+            g.Port.Send(echo);
+            var reply = await g.WaitFor(f => Ipv4View.TryParse(f, out var v) && v.Protocol == Packets.ProtoIcmp);
+            Assert.True(Ipv4View.TryParse(reply, out var ip));
+            Assert.Equal(dst, ip.Source);
+            Assert.Equal(0, ip.Payload[0]);
+            Assert.Equal("ping", Encoding.ASCII.GetString(ip.Payload.Slice(8, 4)));
+            Assert.Equal(0, InternetChecksum.Compute(ip.Payload));
+        }
+    }
+
+    [Fact]
+    public async Task DhcpOverTheSwitchLeasesTheFirstAddress()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var m = new byte[300];
+        m[0] = 1; m[1] = 1; m[2] = 6; m[10] = 0x80;
+        g.Mac.CopyTo(m, 28);
+        BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(236), 0x63825363);
+        m[240] = 53; m[241] = 1; m[242] = DhcpServer.Discover; m[243] = 255;
+        g.SendUdp(0xFFFF_FFFF, 68, 67, m, src: 0);
+        var offer = await g.WaitFor(f => Ipv4View.TryParse(f, out var v) && v.Protocol == Packets.ProtoUdp);
+        Assert.Equal(Packets.Broadcast, offer[..6]);
+        Assert.Equal(new byte[] { 10, 0, 2, 15 }, offer.AsSpan(42 + 16, 4).ToArray());
+        Assert.Single(net.Leases);
+    }
+
+    [Fact]
+    public async Task DnsAnswersHostsFileLoopbackNamesWithTheGatewayAndNothingElse()
+    {
+        string hosts = Path.GetTempFileName();
+        File.WriteAllText(hosts, "127.0.0.1 localhost\n127.0.1.1 myhost.example myhost # comment\n192.0.2.7 elsewhere\n");
+        try
+        {
+            var (_, net, g) = Network(new NetworkOptions { HostsFile = hosts });
+            using var _ = net;
+            async Task<byte[]> Ask(string name, ushort id)
+            {
+                var q = new List<byte> { (byte)(id >> 8), (byte)id, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
+                foreach (var label in name.Split('.')) { q.Add((byte)label.Length); q.AddRange(Encoding.ASCII.GetBytes(label)); }
+                q.AddRange(new byte[] { 0, 0, 1, 0, 1 });
+                g.SendUdp(FakeGuest.Dns, 5353, 53, q.ToArray());
+                var r = await g.WaitFor(f => Ipv4View.TryParse(f, out var v) && v.Protocol == Packets.ProtoUdp && f[42] == (byte)(id >> 8) && f[43] == (byte)id);
+                return r.AsSpan(42).ToArray();
+            }
+            var a = await Ask("localhost", 1);
+            Assert.Equal(0, a[3] & 0xF);
+            Assert.Equal(1, a[7]);
+            Assert.Equal(new byte[] { 10, 0, 2, 2 }, a[^4..]);
+            Assert.Equal(1, (await Ask("myhost", 2))[7]);
+            var other = await Ask("elsewhere", 3); // in the hosts file but not a loopback address
+            Assert.Equal(3, other[3] & 0xF);
+            Assert.Equal(0, other[7]);
+            Assert.Equal(3, (await Ask("example.com", 4))[3] & 0xF);
+            g.SendUdp(FakeGuest.Dns, 5353, 53, new byte[] { 1, 2, 3 });
+            await Task.Delay(200);
+            Assert.Equal(1, net.Counters.DnsMalformed);
+        }
+        finally { File.Delete(hosts); }
+    }
+
+    [Fact]
+    public async Task GuestTcpToTheGatewayReachesTheHostLoopbackBothWaysWithHalfClose()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        var (gs, ns) = await Handshake(g, 40001, PortOf(listener));
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        var hs = host.GetStream();
+
+        g.SendTcp(FakeGuest.Gateway, 40001, PortOf(listener), gs, ns, TcpFlags.Ack | TcpFlags.Psh, data: "hello host"u8.ToArray());
+        gs += 10;
+        var buf = new byte[100];
+        int n = await hs.ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal("hello host", Encoding.ASCII.GetString(buf, 0, n));
+        var ack = await g.WaitTcp(40001, t => t.Ack == gs);
+        Assert.True(ack.Has(TcpFlags.Ack));
+
+        // The guest half-closes: the host reads end of stream but can still send.
+        g.SendTcp(FakeGuest.Gateway, 40001, PortOf(listener), gs, ns, TcpFlags.Ack | TcpFlags.Fin);
+        gs++;
+        Assert.Equal(0, await hs.ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        await hs.WriteAsync("hello guest"u8.ToArray());
+        var data = await g.WaitTcp(40001, t => t.Data.Length > 0);
+        Assert.Equal("hello guest", Encoding.ASCII.GetString(data.Data));
+        Assert.Equal(ns, data.Seq);
+        Assert.Equal(gs, data.Ack); // our FIN is acknowledged
+        Assert.True(data.ChecksumOk);
+        ns += (uint)data.Data.Length;
+        g.SendTcp(FakeGuest.Gateway, 40001, PortOf(listener), gs, ns, TcpFlags.Ack);
+
+        host.Client.Shutdown(SocketShutdown.Send); // the host closes too: FIN to the guest
+        var fin = await g.WaitTcp(40001, t => t.Has(TcpFlags.Fin));
+        Assert.Equal(ns, fin.Seq);
+        g.SendTcp(FakeGuest.Gateway, 40001, PortOf(listener), gs, ns + 1, TcpFlags.Ack);
+        await WaitUntil(() => net.OpenConnections == 0);
+        Assert.Equal(1, net.Counters.TcpConnections);
+        listener.Stop();
+    }
+
+    [Fact]
+    public async Task TheGuestsWindowIsRespectedAndReopensWhenItAcknowledges()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        var (gs, ns) = await Handshake(g, 40002, PortOf(listener), window: 3000);
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        var payload = new byte[20_000];
+        new Random(1).NextBytes(payload);
+        await host.GetStream().WriteAsync(payload);
+
+        var received = new MemoryStream();
+        for (int round = 0; received.Length < payload.Length; round++)
+        {
+            Assert.True(round < 100, "stalled");
+            // Take what arrives until the window (3000 bytes) is full and nothing more comes.
+            long before = received.Length;
+            while (true)
+            {
+                FakeGuest.Tcp seg;
+                try { seg = await g.WaitTcp(40002, t => t.Data.Length > 0, timeoutMs: 300); }
+                catch (TimeoutException) { break; }
+                Assert.Equal(ns + (uint)(received.Length - 0), seg.Seq);
+                received.Write(seg.Data);
+                Assert.True(received.Length - before <= 3000, $"window overrun: {received.Length - before} bytes unacknowledged");
+            }
+            Assert.True(received.Length > before, "nothing arrived although the window was open");
+            g.SendTcp(FakeGuest.Gateway, 40002, PortOf(listener), gs, ns + (uint)received.Length, TcpFlags.Ack, window: 3000);
+        }
+        Assert.Equal(payload, received.ToArray());
+        listener.Stop();
+    }
+
+    [Fact]
+    public async Task AHostThatRefusesGetsTheGuestAReset()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var l = Listen();
+        ushort closedPort = PortOf(l);
+        l.Stop(); // nothing listens there now
+        g.SendTcp(FakeGuest.Gateway, 40003, closedPort, 5000, 0, TcpFlags.Syn);
+        var rst = await g.WaitTcp(40003);
+        Assert.True(rst.Has(TcpFlags.Rst));
+        Assert.Equal(5001u, rst.Ack);
+        Assert.Equal(1, net.Counters.RefusedByHost);
+        Assert.Equal(0, net.OpenConnections);
+    }
+
+    [Fact]
+    public async Task UnderTheLoopbackPolicyOtherAddressesAreRefusedInsideTheNat()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        foreach (uint dst in new uint[] { 0xC000_0201 /* 192.0.2.1 */, 0x0A00_0209, 0x7F00_0001 })
+        {
+            g.SendTcp(dst, 40004, 80, 7000, 0, TcpFlags.Syn);
+            var rst = await g.WaitTcp(40004);
+            Assert.True(rst.Has(TcpFlags.Rst));
+            Assert.Equal(dst, rst.Src);
+        }
+        Assert.Equal(3, net.Counters.RefusedByPolicy);
+        Assert.Equal(0, net.Counters.RefusedByHost); // no socket was even tried
+        g.SendUdp(0xC000_0201, 40005, 53, new byte[] { 1 });
+        await WaitUntil(() => net.Counters.RefusedByPolicy == 4);
+    }
+
+    [Fact]
+    public async Task DenyRefusesEvenTheHostLoopback()
+    {
+        var (_, net, g) = Network(new NetworkOptions { Outbound = OutboundPolicy.Deny });
+        using var _ = net;
+        var listener = Listen();
+        g.SendTcp(FakeGuest.Gateway, 40006, PortOf(listener), 1, 0, TcpFlags.Syn);
+        Assert.True((await g.WaitTcp(40006)).Has(TcpFlags.Rst));
+        Assert.Equal(1, net.Counters.RefusedByPolicy);
+        Assert.False(listener.Pending());
+        listener.Stop();
+    }
+
+    [Fact]
+    public async Task AGuestResetResetsTheHostSocket()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        var (gs, ns) = await Handshake(g, 40007, PortOf(listener));
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        g.SendTcp(FakeGuest.Gateway, 40007, PortOf(listener), gs, ns, TcpFlags.Rst | TcpFlags.Ack);
+        var buf = new byte[10];
+        var e = await Assert.ThrowsAnyAsync<IOException>(async () =>
+        {
+            int n = await host.GetStream().ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            if (n == 0) throw new IOException("orderly close instead of a reset");
+        });
+        Assert.IsType<SocketException>(e.InnerException);
+        await WaitUntil(() => net.OpenConnections == 0);
+        // A segment for the forgotten connection is answered with a reset.
+        g.SendTcp(FakeGuest.Gateway, 40007, PortOf(listener), gs, ns, TcpFlags.Ack, data: new byte[] { 1 });
+        Assert.True((await g.WaitTcp(40007, t => t.Has(TcpFlags.Rst))).Has(TcpFlags.Rst));
+        listener.Stop();
+    }
+
+    [Fact]
+    public async Task AHostResetBecomesAGuestReset()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        await Handshake(g, 40008, PortOf(listener));
+        var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        host.Client.LingerState = new LingerOption(true, 0);
+        host.Client.Close(0); // abortive close: the host sends RST
+        var got = await g.WaitTcp(40008, t => t.Has(TcpFlags.Rst) || t.Has(TcpFlags.Fin));
+        Assert.True(got.Has(TcpFlags.Rst), got.Flags.ToString());
+        listener.Stop();
+    }
+
+    [Fact]
+    public async Task APortForwardOpensAConnectionToTheGuest()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        g.Port.Send(Packets.Arp(Packets.Broadcast, g.Mac, 1, g.Mac, g.Ip, new byte[6], FakeGuest.Gateway)); // the NAT learns the guest
+        await g.WaitFor(f => Packets.EtherType(f) == Packets.EtherTypeArp);
+        int port = net.AddPortForward(new PortForward("127.0.0.1", 0, 22, GuestAddress: "10.0.2.15"));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var syn = await g.WaitTcp(22, t => t.Has(TcpFlags.Syn));
+        Assert.Equal(FakeGuest.Gateway, syn.Src);
+        g.SendTcp(FakeGuest.Gateway, 22, syn.SrcPort, 9000, syn.Seq + 1, TcpFlags.Syn | TcpFlags.Ack, mss: 1460);
+        await g.WaitTcp(22, t => t.Ack == 9001 && !t.Has(TcpFlags.Syn));
+        g.SendTcp(FakeGuest.Gateway, 22, syn.SrcPort, 9001, syn.Seq + 1, TcpFlags.Ack | TcpFlags.Psh, data: "SSH-2.0-fake\r\n"u8.ToArray());
+        var buf = new byte[64];
+        int n = await client.GetStream().ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal("SSH-2.0-fake\r\n", Encoding.ASCII.GetString(buf, 0, n));
+        await client.GetStream().WriteAsync("ls\n"u8.ToArray());
+        var data = await g.WaitTcp(22, t => t.Data.Length > 0);
+        Assert.Equal("ls\n", Encoding.ASCII.GetString(data.Data));
+
+        var taken = Assert.Throws<PortForwardException>(() => net.AddPortForward(new PortForward("127.0.0.1", port, 80)));
+        Assert.Contains("already in use", taken.Message);
+        Assert.Throws<PortForwardException>(() => net.AddPortForward(new PortForward("not-an-address", 0, 80)));
+        Assert.Equal(new PortForward("127.0.0.1", 2222, 22), PortForward.Parse("tcp:127.0.0.1:2222-:22"));
+        Assert.Equal(new PortForward("127.0.0.1", 8080, 80, "10.0.2.16"), PortForward.Parse("tcp::8080-10.0.2.16:80"));
+        Assert.Throws<FormatException>(() => PortForward.Parse("tcp:127.0.0.1:99999-:22"));
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        for (int i = 0; i < 100 && !condition(); i++) await Task.Delay(50);
+        Assert.True(condition());
+    }
+}
