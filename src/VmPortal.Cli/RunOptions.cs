@@ -26,6 +26,8 @@ public sealed class RunOptions
     public string? TypeText { get; set; }
     public Regex TypeAfter { get; set; } = DefaultPrompt;
     public bool Deterministic { get; set; }
+    public bool? Jit { get; set; }
+    public int? JitThreshold { get; set; }
     public bool Help { get; set; }
 
     /// <summary>
@@ -57,6 +59,8 @@ public sealed class RunOptions
           --screen-text         print the text screen when the run ends
           --screenshot FILE.png save the screen when the run ends
           --deterministic       guest time follows executed instructions instead of the host clock
+          --jit on|off          the CPU's JIT tier (compiles hot guest code to .NET IL); default: VMPORTAL_JIT
+          --jit-threshold N     block executions before the JIT compiles a block (0 = every block at once)
 
         Exit codes: 0 matched or guest powered off, 2 timeout, 3 guest crashed, 1 usage or host error.
         """;
@@ -104,6 +108,8 @@ public sealed class RunOptions
                     case "--type": o.TypeText = Unescape(Value()); break;
                     case "--type-after": o.TypeAfter = ParseRegex(arg, Value()); break;
                     case "--deterministic": o.Deterministic = true; break;
+                    case "--jit": o.Jit = ParseOnOff(arg, Value()); break;
+                    case "--jit-threshold": o.JitThreshold = ParseThreshold(arg, Value()); break;
                     default: throw new UsageException($"unknown option '{args[i]}'");
                 }
             }
@@ -141,6 +147,8 @@ public sealed class RunOptions
         DebugConsolePorts = DebugconStdio ? new ushort[] { 0xE9, 0x402 } : new ushort[] { 0xE9 },
         OnTripleFault = TripleFaultAction.PowerOff,
         DeterministicClock = Deterministic,
+        Jit = Jit,
+        JitThreshold = JitThreshold,
     };
 
     private List<BootDevice> DefaultBootOrder()
@@ -197,6 +205,16 @@ public sealed class RunOptions
         try { return new Regex(v, RegexOptions.Multiline | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)); }
         catch (ArgumentException e) { throw new UsageException($"{option}: invalid regular expression '{v}': {e.Message}"); }
     }
+
+    private static bool ParseOnOff(string option, string v) => v switch
+    {
+        "on" or "1" or "true" => true,
+        "off" or "0" or "false" => false,
+        _ => throw new UsageException($"{option} takes on or off (got '{v}')"),
+    };
+
+    private static int ParseThreshold(string option, string v) =>
+        int.TryParse(v, out int n) && n >= 0 ? n : throw new UsageException($"{option} must be a whole number >= 0 (got '{v}')");
 
     private static double ParseTimeout(string v)
     {

@@ -330,6 +330,8 @@ public sealed class Machine : IDisposable
         board.DebugByte += b => _debugBuffer.Add(b);
         board.SerialByte += b => _serialBuffer.Add(b);
         board.Cpu.HostError = e => _cpuHostError = e;
+        if (Config.Jit is bool jit) board.Cpu.JitEnabled = jit;
+        if (Config.JitThreshold is int threshold) board.Cpu.JitThreshold = threshold;
         board.Cpu.Reset();
         var cpu = board.Cpu;
         Clock.AttachInstructionCounter(() => cpu.InstructionCount);
