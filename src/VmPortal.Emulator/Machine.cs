@@ -78,6 +78,9 @@ public sealed class Machine : IDisposable
     /// <summary>The host exception behind a crash, if it was one (for logs).</summary>
     public Exception? CrashException { get; private set; }
 
+    /// <summary>The CPU's JIT tier counters (null before the first start).</summary>
+    public VmPortal.Emulator.Cpu.JitStatistics? JitStatistics => _board?.Cpu.GetJitStatistics();
+
     /// <summary>Instructions executed since the last start.</summary>
     public long InstructionCount => Interlocked.Read(ref _instructions);
 

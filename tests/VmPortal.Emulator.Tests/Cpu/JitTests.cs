@@ -105,3 +105,31 @@ public sealed class JitTests
         Assert.True(cpu.JitCacheIlBytes > 0);
     }
 }
+
+/// <summary>
+/// The recorded 80286 tests (<see cref="Cpu286ConformanceTests"/>) with the JIT tier compiling every block (threshold
+/// 0): each test's instruction runs as compiled code, the HLT after it through the interpreter. Every 16th test of each
+/// form (each test compiles one block, so the whole set would add minutes to CI); the same pass criteria as the
+/// interpreter run.
+/// </summary>
+public sealed class Cpu286JitConformanceTests
+{
+    private readonly Xunit.Abstractions.ITestOutputHelper _output;
+
+    public Cpu286JitConformanceTests(Xunit.Abstractions.ITestOutputHelper output) => _output = output;
+
+    [Cpu286Theory]
+    [MemberData(nameof(Cpu286ConformanceTests.Forms), MemberType = typeof(Cpu286ConformanceTests))]
+    public void FormWithTheJit(string form)
+    {
+        var root = CpuTestData.Root286!;
+        var meta = Cpu286ConformanceTests.Metadata.Load(root);
+        var (status, flagsMask) = meta.Lookup(form);
+        var result = Cpu286ConformanceTests.RunForm(root, form, flagsMask, meta.Revoked, out var failures, meta.UndefinedRegs(form), sampleEvery: 16, jit: true);
+        foreach (var f in failures.Take(10)) _output.WriteLine(f);
+        _output.WriteLine($"{form} (JIT): {result.Passed}/{result.Total} passed, {result.DeviationCount} deviations, {result.Failed} failed");
+        Assert.True(result.Total > 0);
+        if (status != "undefined")
+            Assert.True(result.Failed == 0, $"{form} with the JIT: {result.Failed} of {result.Total} tests failed; first: {failures.FirstOrDefault()}");
+    }
+}

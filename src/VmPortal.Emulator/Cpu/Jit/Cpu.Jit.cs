@@ -2,6 +2,16 @@ using System.Diagnostics;
 
 namespace VmPortal.Emulator.Cpu;
 
+/// <summary>Counters of the JIT tier: blocks compiled, host time spent compiling, the code cache's content (compiled
+/// blocks and their IL bytes), evictions from the bounded cache, and guest instructions retired in compiled code.</summary>
+public readonly record struct JitStatistics(bool Enabled, long BlocksCompiled, TimeSpan CompileTime, int CacheBlocks, long CacheIlBytes,
+    long Evictions, long Instructions)
+{
+    public override string ToString() =>
+        $"{BlocksCompiled:N0} blocks compiled in {CompileTime.TotalSeconds:F2} s, code cache {CacheBlocks:N0} blocks / {CacheIlBytes / 1024.0:F0} KiB IL, " +
+        $"{Evictions:N0} evicted, {Instructions:N0} instructions run compiled";
+}
+
 /// <summary>A block compiled to IL by the JIT tier (JitCompiler.cs): runs the whole block (and its loop to itself).</summary>
 internal delegate void JitBlockFn(Cpu cpu, ref DecodedOp ops, long end);
 
@@ -69,6 +79,10 @@ public sealed partial class Cpu
 
     /// <summary>Instructions retired inside compiled blocks (statistics).</summary>
     public long JitInstructions { get; private set; }
+
+    /// <summary>The JIT tier's counters (read from any thread: a snapshot for statistics, not synchronised).</summary>
+    public JitStatistics GetJitStatistics() =>
+        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions);
 
     /// <summary>Compiles a block and enters it in the bounded code cache.</summary>
     private void JitCompile(CodeBlock b)
