@@ -77,6 +77,7 @@ public static class BootBenchmark
             sampling.Cancel();
             await sampler;
             Console.WriteLine($"first {n:N0} guest instructions of the Linux boot: {sw.Elapsed.TotalSeconds:F1} s wall, {cpuS:F1} s CPU = {n / cpuS / 1e6:F1} MIPS per CPU second");
+            if (machine.JitStatistics is { Enabled: true } wjit) Console.WriteLine($"JIT: {wjit}");
             Console.WriteLine($"RESULT boot_window_instructions={n} boot_window_cpu_s={cpuS:F1} boot_window_mips={n / cpuS / 1e6:F1}");
             return 0;
         }
