@@ -5,7 +5,10 @@
 # direct kernel boot (VmPortal and QEMU; Bochs has no direct kernel boot), with the same memory. Writes the
 # "Boot" section of docs/performance.md.
 #
-#   benchmarks/boot-time.sh [--runs N] [--timeout SECONDS] [--no-doc]
+#   benchmarks/boot-time.sh [--runs N] [--timeout SECONDS] [--no-doc] [--jit on|off|both] [--vmportal-only]
+#
+# --jit both runs vmportal with its JIT tier off and on, one after the other for each guest (a column each, and the
+# JIT's counters: blocks compiled, compile time, code cache); --vmportal-only skips QEMU and Bochs.
 #
 # Needs: the guest images (scripts/build-guest-images.sh), qemu-system-x86 and bochs + bochsbios + vgabios
 # (scripts/install-deps.sh bench, run below; Bochs is skipped when missing), .NET SDK.
@@ -15,12 +18,16 @@ ROOT="$PWD"
 RUNS=1
 TIMEOUT=600
 WRITE_DOC=1
+JIT_MODES=""
+OTHERS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
     --timeout) TIMEOUT="$2"; shift 2 ;;
     --no-doc) WRITE_DOC=0; shift ;;
-    *) echo "usage: $0 [--runs N] [--timeout SECONDS] [--no-doc]" >&2; exit 1 ;;
+    --jit) case "$2" in both) JIT_MODES="off on" ;; on|off) JIT_MODES="$2" ;; *) echo "--jit takes on, off or both" >&2; exit 1 ;; esac; shift 2 ;;
+    --vmportal-only) OTHERS=0; shift ;;
+    *) echo "usage: $0 [--runs N] [--timeout SECONDS] [--no-doc] [--jit on|off|both] [--vmportal-only]" >&2; exit 1 ;;
   esac
 done
 bash scripts/install-deps.sh bench >/dev/null || echo "warning: benchmark dependencies incomplete (see scripts/install-deps.sh bench)" >&2
@@ -52,6 +59,7 @@ run_vmportal() { # <args...> ; prints seconds (and CPU seconds) or "timeout"/"fa
   cpu=$( { TIMEFORMAT='%U %S'; time "$VMPORTAL" run --memory $MEM "$@" --until "$PROMPT" --timeout "$TIMEOUT" \
            >/tmp/vmportal-boot.$$.log 2>&1; echo $? >/tmp/vmportal-boot.$$.rc; } 2>&1 )
   rc=$(cat /tmp/vmportal-boot.$$.rc)
+  grep -a 'JIT:' /tmp/vmportal-boot.$$.log | sed "s|^vmportal run: |$* : |" >> /tmp/vmportal-jit.$$.log
   case $rc in
     0) echo "$(elapsed "$start") ($(echo "$cpu" | awk '{printf "%.1f", $1 + $2}') CPU)" ;;
     2) echo "timeout (>${TIMEOUT} s)" ;;
@@ -122,18 +130,31 @@ EOB
   echo "$result"
 }
 
+# vmportal once per JIT mode (none given: the CPU's default), the modes alternating for each guest.
+run_vmportal_modes() { # <args...> ; prints " cell | cell |"
+  local out="" m
+  if [ -z "$JIT_MODES" ]; then echo " $(run_vmportal "$@") |"; return; fi
+  for m in $JIT_MODES; do out="$out $(run_vmportal --jit "$m" "$@") |"; done
+  echo "$out"
+}
+V_HEAD="| vmportal run |"; V_SEP="---|"
+if [ -n "$JIT_MODES" ]; then V_HEAD="|"; V_SEP=""; for m in $JIT_MODES; do V_HEAD="$V_HEAD vmportal run, JIT $m |"; V_SEP="$V_SEP---|"; done; fi
+: > /tmp/vmportal-jit.$$.log
+
 declare -a ROWS
 LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq 1 "$RUNS"); do
-  v_iso=$(run_vmportal --cdrom "$ISO")
-  q_iso=$(run_qemu -cdrom "$ISO" -boot d)
-  b_iso=$(run_bochs)
-  v_k=$(run_vmportal --kernel "$KERNEL" --initrd "$INITRD" --append "$APPEND")
-  q_k=$(run_qemu -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND")
-  ROWS+=("| ISO from CD-ROM (BIOS + ISOLINUX) | $v_iso | $q_iso | $b_iso |" "| direct kernel boot | $v_k | $q_k | n/a |")
+  v_iso=$(run_vmportal_modes --cdrom "$ISO")
+  q_iso="not run"; b_iso="not run"; q_k="not run"
+  [ "$OTHERS" = 1 ] && q_iso=$(run_qemu -cdrom "$ISO" -boot d)
+  [ "$OTHERS" = 1 ] && b_iso=$(run_bochs)
+  v_k=$(run_vmportal_modes --kernel "$KERNEL" --initrd "$INITRD" --append "$APPEND")
+  [ "$OTHERS" = 1 ] && q_k=$(run_qemu -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND")
+  ROWS+=("| ISO from CD-ROM (BIOS + ISOLINUX) |$v_iso $q_iso | $b_iso |" "| direct kernel boot |$v_k $q_k | n/a |")
   echo "run $i: ISO vmportal=$v_iso qemu=$q_iso bochs=$b_iso | kernel vmportal=$v_k qemu=$q_k"
 done
-rm -f /tmp/vmportal-boot.$$.log /tmp/vmportal-boot.$$.rc /tmp/qemu-boot.$$.log
+JIT_STATS="$(sed 's/^/    /' /tmp/vmportal-jit.$$.log)"
+rm -f /tmp/vmportal-boot.$$.log /tmp/vmportal-boot.$$.rc /tmp/qemu-boot.$$.log /tmp/vmportal-jit.$$.log
 
 QEMU_VER="$(qemu-system-i386 --version | head -1)"
 BOCHS_VER="$( (dpkg-query -W -f='Bochs ${Version}' bochs 2>/dev/null) || echo 'Bochs not installed')"
@@ -147,9 +168,10 @@ depends on the load; load average at the start of this run: $LOAD),
 measured by \`benchmarks/boot-time.sh\` on $(date -u +%Y-%m-%d) ($CPU_MODEL, $(nproc) cores shared with other work;
 $QEMU_VER, TCG; $BOCHS_VER). Target for issue 4: under 60 s.
 
-| guest | vmportal run | qemu-system-i386 -accel tcg | bochs |
-|---|---|---|---|
+| guest $V_HEAD qemu-system-i386 -accel tcg | bochs |
+|---|$V_SEP---|---|
 $(printf '%s\n' "${ROWS[@]}")
+$( [ -n "$JIT_STATS" ] && printf '\nJIT counters of the runs with the JIT on (`vmportal run --jit on` prints them):\n\n%s\n' "$JIT_STATS")
 
 Command: \`vmportal run --memory $MEM --cdrom debian-i386-rescue.iso --until '$PROMPT' --timeout $TIMEOUT\`
 (and \`--kernel/--initrd/--append '$APPEND'\`); QEMU: \`qemu-system-i386 -accel tcg -m $MEM -nographic -nic none -cdrom …\`,

@@ -185,6 +185,7 @@ public sealed class RunCommand
 
     private void Finish(Machine machine)
     {
+        if (_options.Jit != null && machine.JitStatistics is { Enabled: true } jit) _err.WriteLine($"vmportal run: JIT: {jit}");
         if (_options.ScreenText)
         {
             string? text = machine.ReadScreenText();

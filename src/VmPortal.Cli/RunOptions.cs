@@ -34,6 +34,8 @@ public sealed class RunOptions
     public bool Deterministic { get; set; }
     public string? SaveState { get; set; }
     public string? LoadState { get; set; }
+    public bool? Jit { get; set; }
+    public int? JitThreshold { get; set; }
     public bool Help { get; set; }
     /// <summary>--nic: null = none; otherwise the card's model, MAC and host forwards on a user-mode (NAT) network.</summary>
     public NicOptions? Nic { get; set; }
@@ -80,6 +82,8 @@ public sealed class RunOptions
                                 /etc/hosts only); guests reach nothing but the host's loopback
           --nic none            no network card (the default)
           --boot n              boot from the network card (iPXE), e.g. --boot n,cd
+          --jit on|off          the CPU's JIT tier (compiles hot guest code to .NET IL); default: VMPORTAL_JIT
+          --jit-threshold N     block executions before the JIT compiles a block (0 = every block at once)
 
         Exit codes: 0 matched or guest powered off, 2 timeout, 3 guest crashed, 1 usage or host error.
         """;
@@ -134,6 +138,8 @@ public sealed class RunOptions
                     case "--save-state": o.SaveState = Value(); break;
                     case "--load-state": o.LoadState = Value(); break;
                     case "--nic": case "-nic": o.Nic = NicOptions.Parse(Value()); break;
+                    case "--jit": o.Jit = ParseOnOff(arg, Value()); break;
+                    case "--jit-threshold": o.JitThreshold = ParseThreshold(arg, Value()); break;
                     default: throw new UsageException($"unknown option '{args[i]}'");
                 }
             }
@@ -173,6 +179,8 @@ public sealed class RunOptions
         DebugConsolePorts = DebugconStdio ? new ushort[] { 0xE9, 0x402 } : new ushort[] { 0xE9 },
         OnTripleFault = TripleFaultAction.PowerOff,
         DeterministicClock = Deterministic,
+        Jit = Jit,
+        JitThreshold = JitThreshold,
     };
 
     private List<BootDevice> DefaultBootOrder()
@@ -230,6 +238,16 @@ public sealed class RunOptions
         try { return new Regex(v, RegexOptions.Multiline | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)); }
         catch (ArgumentException e) { throw new UsageException($"{option}: invalid regular expression '{v}': {e.Message}"); }
     }
+
+    private static bool ParseOnOff(string option, string v) => v switch
+    {
+        "on" or "1" or "true" => true,
+        "off" or "0" or "false" => false,
+        _ => throw new UsageException($"{option} takes on or off (got '{v}')"),
+    };
+
+    private static int ParseThreshold(string option, string v) =>
+        int.TryParse(v, out int n) && n >= 0 ? n : throw new UsageException($"{option} must be a whole number >= 0 (got '{v}')");
 
     private static double ParseTimeout(string v)
     {

@@ -82,6 +82,9 @@ public sealed partial class Machine : IDisposable
     /// <summary>The host exception behind a crash, if it was one (for logs).</summary>
     public Exception? CrashException { get; private set; }
 
+    /// <summary>The CPU's JIT tier counters (null before the first start).</summary>
+    public VmPortal.Emulator.Cpu.JitStatistics? JitStatistics => _board?.Cpu.GetJitStatistics();
+
     /// <summary>Instructions executed since the last start.</summary>
     public long InstructionCount => Interlocked.Read(ref _instructions);
 
@@ -391,6 +394,8 @@ public sealed partial class Machine : IDisposable
         board.SerialByte += b => _serialBuffer.Add(b);
         board.WakeRequested += _wake.Set;
         board.Cpu.HostError = e => _cpuHostError = e;
+        if (Config.Jit is bool jit) board.Cpu.JitEnabled = jit;
+        if (Config.JitThreshold is int threshold) board.Cpu.JitThreshold = threshold;
         board.Cpu.Reset();
         var cpu = board.Cpu;
         if (attachClock) Clock.AttachInstructionCounter(() => cpu.InstructionCount);

@@ -108,6 +108,16 @@ public sealed class MachineConfig
     /// </summary>
     public bool DeterministicClock { get; init; }
 
+    /// <summary>
+    /// The CPU's JIT tier (hot guest code compiled to .NET IL, Cpu/Jit/): null keeps the CPU's default (environment
+    /// variable VMPORTAL_JIT), true/false forces it on or off (A/B measurements, <c>vmportal run --jit on|off</c>).
+    /// </summary>
+    public bool? Jit { get; init; }
+
+    /// <summary>Block executions before the JIT compiles a block (0: every block at once); null keeps the default
+    /// (VMPORTAL_JIT_THRESHOLD or Cpu.DefaultJitThreshold).</summary>
+    public int? JitThreshold { get; init; }
+
     /// <summary>Guest nanoseconds per instruction in <see cref="DeterministicClock"/> mode (10 ns = 100 MIPS).</summary>
     public long NsPerInstruction { get; init; } = 10;
 

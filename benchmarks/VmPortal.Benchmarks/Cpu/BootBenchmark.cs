@@ -8,7 +8,8 @@ namespace VmPortal.Benchmarks.Cpu;
 /// <summary>
 /// Linux boot speed: direct kernel boot of the Debian i386 rescue guest (128 MiB, as benchmarks/boot-time.sh)
 /// until its shell prompt on the serial console. Reports wall time, our process's CPU time (meaningful on a
-/// shared machine) and the guest instructions retired per CPU second. VMPORTAL_CPU_CACHE=0 turns the
+/// shared machine), the guest instructions retired per CPU second and the JIT tier's counters (VMPORTAL_JIT=1 turns it
+/// on, VMPORTAL_JIT_THRESHOLD sets its threshold). VMPORTAL_CPU_CACHE=0 turns the
 /// decoded-instruction cache off for an A/B comparison.
 /// </summary>
 public static class BootBenchmark
@@ -76,6 +77,7 @@ public static class BootBenchmark
             sampling.Cancel();
             await sampler;
             Console.WriteLine($"first {n:N0} guest instructions of the Linux boot: {sw.Elapsed.TotalSeconds:F1} s wall, {cpuS:F1} s CPU = {n / cpuS / 1e6:F1} MIPS per CPU second");
+            if (machine.JitStatistics is { Enabled: true } wjit) Console.WriteLine($"JIT: {wjit}");
             Console.WriteLine($"RESULT boot_window_instructions={n} boot_window_cpu_s={cpuS:F1} boot_window_mips={n / cpuS / 1e6:F1}");
             return 0;
         }
@@ -110,6 +112,11 @@ public static class BootBenchmark
             Console.WriteLine($"interpreted instructions: {total:N0} ({100.0 * total / instr:F1} %); top opcodes:");
             foreach (var (k, count) in hist.Select((c, k) => (k, c)).OrderByDescending(x => x.c).Take(40))
                 Console.WriteLine($"  {(k < 256 ? $"{k:X2}" : $"0F {k - 256:X2}")}: {count:N0}");
+        }
+        if (machine.JitStatistics is { Enabled: true } jit)
+        {
+            Console.WriteLine($"JIT: {jit}");
+            Console.WriteLine($"RESULT jit_blocks={jit.BlocksCompiled} jit_compile_s={jit.CompileTime.TotalSeconds:F2} jit_cache_blocks={jit.CacheBlocks} jit_cache_il_bytes={jit.CacheIlBytes}");
         }
         Console.WriteLine($"RESULT boot_wall_s={sw.Elapsed.TotalSeconds:F1} boot_cpu_s={cpuSeconds:F1} boot_mips={instr / cpuSeconds / 1e6:F1}");
         return 0;

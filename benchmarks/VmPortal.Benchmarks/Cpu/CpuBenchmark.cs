@@ -23,11 +23,30 @@ public static class CpuBenchmark
         byte[] romLong = Assemble(asm, iterations);
         byte[] romShort = Assemble(asm, 1000);
 
-        // Warm-up (JIT tiering), then the measured run.
-        RunOurs(Assemble(asm, 2_000_000));
-        var (instr, seconds, cpuSeconds) = RunOurs(romLong);
-        double ourMips = instr / cpuSeconds / 1e6;
-        Console.WriteLine($"VmPortal CPU: {instr:N0} guest instructions in {cpuSeconds:F2} s CPU time ({seconds:F2} s wall) = {ourMips:F1} MIPS per core ({instr / seconds / 1e6:F1} wall-clock)");
+        // --jit on|off|both (default: the CPU's default, VMPORTAL_JIT): "both" alternates off/on runs (twice each) so a
+        // busy shared machine slows both alike.
+        int ji = Array.IndexOf(args, "--jit");
+        string jitMode = ji >= 0 && ji + 1 < args.Length ? args[ji + 1] : "default";
+        bool?[] modes = jitMode switch
+        {
+            "on" => new bool?[] { true },
+            "off" => new bool?[] { false },
+            "both" => new bool?[] { false, true, false, true },
+            _ => new bool?[] { null },
+        };
+
+        // Warm-up (.NET tiering), then the measured runs.
+        RunOurs(Assemble(asm, 2_000_000), modes[^1]);
+        double ourMips = 0, jitMips = 0, interpMips = 0;
+        foreach (var jit in modes)
+        {
+            var (instr, seconds, cpuSeconds, cpu) = RunOurs(romLong, jit);
+            ourMips = instr / cpuSeconds / 1e6;
+            if (cpu.JitEnabled) jitMips = Math.Max(jitMips, ourMips); else interpMips = Math.Max(interpMips, ourMips);
+            Console.WriteLine($"VmPortal CPU (JIT {(cpu.JitEnabled ? "on" : "off")}): {instr:N0} guest instructions in {cpuSeconds:F2} s CPU time ({seconds:F2} s wall) = {ourMips:F1} MIPS per core ({instr / seconds / 1e6:F1} wall-clock)");
+            if (cpu.JitEnabled)
+                Console.WriteLine($"  JIT: {cpu.JitBlocksCompiled} blocks compiled in {cpu.JitCompileTime.TotalMilliseconds:F1} ms, code cache {cpu.JitCacheBlocks} blocks / {cpu.JitCacheIlBytes:N0} IL bytes, {100.0 * cpu.JitInstructions / Math.Max(1, instr):F1} % of instructions in compiled code");
+        }
 
         double? qemuMips = null;
         var qemuLong = RunQemu(romLong);
@@ -40,6 +59,7 @@ public static class CpuBenchmark
             Console.WriteLine($"qemu-system-i386 -accel tcg: {qInstr:N0} guest instructions in {q:F2} s CPU time (long run {tl:F2} s - start-up run {ts:F2} s) = {qemuMips:F1} MIPS");
         }
         else Console.WriteLine("qemu-system-i386 not found: QEMU comparison skipped");
+        if (jitMips > 0 && interpMips > 0) Console.WriteLine($"RESULT cpu_mips_jit_off={interpMips:F1} cpu_mips_jit_on={jitMips:F1} (best of each)");
         Console.WriteLine($"RESULT cpu_mips={ourMips:F1} qemu_tcg_mips={(qemuMips.HasValue ? qemuMips.Value.ToString("F1") : "n/a")}");
         return 0;
     }
@@ -55,7 +75,7 @@ public static class CpuBenchmark
         return File.ReadAllBytes(outFile);
     }
 
-    private static (long Instructions, double Seconds, double CpuSeconds) RunOurs(byte[] rom)
+    private static (long Instructions, double Seconds, double CpuSeconds, CpuCore Cpu) RunOurs(byte[] rom, bool? jit)
     {
         var mem = new PhysicalMemory(32 * 1024 * 1024);
         int off = mem.LoadRom(0xF0000, rom);
@@ -64,6 +84,7 @@ public static class CpuBenchmark
         bool done = false;
         io.Register(0xF4, 1, null, (port, size, value) => done = true);
         var cpu = new CpuCore(mem, io);
+        if (jit is bool j) cpu.JitEnabled = j;
         var proc = Process.GetCurrentProcess();
         var cpu0 = proc.TotalProcessorTime;
         var sw = Stopwatch.StartNew();
@@ -72,7 +93,7 @@ public static class CpuBenchmark
         proc.Refresh();
         var cpuTime = proc.TotalProcessorTime - cpu0;
         if (!done) throw new InvalidOperationException("benchmark guest did not finish: " + cpu.ShutdownReason);
-        return (cpu.InstructionCount, sw.Elapsed.TotalSeconds, cpuTime.TotalSeconds);
+        return (cpu.InstructionCount, sw.Elapsed.TotalSeconds, cpuTime.TotalSeconds, cpu);
     }
 
     private static double? RunQemu(byte[] rom)

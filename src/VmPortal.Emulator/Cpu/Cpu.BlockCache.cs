@@ -56,8 +56,19 @@ public sealed unsafe partial class Cpu
             }
             if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) return ran;
             long budget = end - InstructionCount;
-            int n = b.Count <= budget ? b.Count : (int)budget;
             ref DecodedOp op = ref MemoryMarshal.GetArrayDataReference(b.Ops);
+            if (_jitEnabled && b.Jit == null && b.Hits++ >= _jitThreshold) JitCompile(b);
+            // Compiled code runs whole blocks; with an event already pending (single-step armed, an interrupt shadow)
+            // the interpreter's loop below runs just the one instruction the event allows.
+            if (b.Jit != null && budget >= b.Count && !_checkEvents)
+            {
+                long before = InstructionCount;
+                if (b.JitRan) b.Jit(this, ref op, end);
+                else JitFirstRun(b, ref op, end);
+                JitInstructions += InstructionCount - before;
+                goto blockDone;
+            }
+            int n = b.Count <= budget ? b.Count : (int)budget;
             for (int i = 0; ;)
             {
                 uint e = _eip;
@@ -68,6 +79,7 @@ public sealed unsafe partial class Cpu
                 if (++i >= n || _checkEvents) break;
                 op = ref Unsafe.Add(ref op, 1);
             }
+        blockDone:
             // After an interpreted instruction (it may have changed anything, e.g. halted) the run loop looks first.
             if (b.EndsInInterpreter || _checkEvents || InstructionCount >= end) return true;
             ran = true;

@@ -45,6 +45,10 @@ internal sealed class CodeBlock
     public int Bytes;
     public bool EndsInInterpreter;
     public readonly DecodedOp[] Ops;
+    public int Hits;              // executions counted toward the JIT threshold (Cpu.Jit.cs)
+    public JitBlockFn? Jit;       // the block compiled to IL, or null
+    public int JitIlSize;
+    public bool JitRan;           // the compiled code has run once (the .NET JIT compiled it then)
 
     public CodeBlock(int count)
     {

@@ -52,8 +52,9 @@ public sealed class BootHarness : IDisposable
     public string Debug { get { lock (_debug) return _debug.ToString(); } }
     public string Screen => Machine.ReadScreenText() ?? "";
 
-    public static MachineConfig Config(int memoryMiB = 128, string? cdrom = null, string? kernel = null, string? initrd = null, string? append = null) => new()
+    public static MachineConfig Config(int memoryMiB = 128, string? cdrom = null, string? kernel = null, string? initrd = null, string? append = null, bool? jit = null) => new()
     {
+        Jit = jit,
         Name = "boot-test",
         MemoryMiB = memoryMiB,
         CdRomImage = cdrom == null ? null : GuestImages.PathOf(cdrom),

@@ -50,10 +50,12 @@ public class GuestBootTests
         await h.WaitFor(@"^42\r?$", screen: false, serialFrom: from);
     }
 
+    /// <summary>Direct kernel boot, with the CPU's JIT tier forced on (the ISO boots above use the default): most of
+    /// the boot runs as compiled code and the shell works.</summary>
     [BootFact(LinuxNeeds, Linux, GuestImages.RescueKernel, GuestImages.RescueInitrd)]
     public async Task DirectKernelBootReachesTheSamePrompt()
     {
-        using var h = new BootHarness(BootHarness.Config(kernel: GuestImages.RescueKernel, initrd: GuestImages.RescueInitrd, append: GuestImages.RescueCommandLine));
+        using var h = new BootHarness(BootHarness.Config(kernel: GuestImages.RescueKernel, initrd: GuestImages.RescueInitrd, append: GuestImages.RescueCommandLine, jit: true));
         await h.Start();
         await h.WaitFor(GuestImages.ReadyLine, screen: false);
         await h.WaitFor(@"/ # ", screen: false);
@@ -61,6 +63,10 @@ public class GuestBootTests
         h.Machine.SendSerial("echo $((6*7))\r"u8);
         await h.WaitFor(@"^42\r?$", screen: false, serialFrom: from);
         AssertLinuxMeasuredTheTsc(h.Serial, h.Machine.Config.TscFrequencyHz);
+        var jit = h.Machine.JitStatistics!.Value;
+        Assert.True(jit.Enabled);
+        Assert.True(jit.BlocksCompiled > 100, jit.ToString());
+        Assert.True(jit.Instructions > h.Machine.InstructionCount / 4, $"{jit} of {h.Machine.InstructionCount:N0}");
     }
 
     /// <summary>

@@ -75,21 +75,26 @@ public sealed class Cpu286ConformanceTests : IClassFixture<Cpu286ConformanceTest
 
     private static readonly string[] RegNames = { "ax", "bx", "cx", "dx", "cs", "ss", "ds", "es", "sp", "bp", "si", "di", "ip", "flags" };
 
-    internal static FormResult RunForm(string root, string form, int flagsMask, HashSet<string> revoked, out List<string> failures, HashSet<int>? undefinedRegs = null)
+    /// <param name="sampleEvery">Runs only every n-th test of the form (the JIT variant, whose every test compiles a block).</param>
+    /// <param name="jit">JIT tier on with threshold 0: each test's instruction runs compiled.</param>
+    internal static FormResult RunForm(string root, string form, int flagsMask, HashSet<string> revoked, out List<string> failures, HashSet<int>? undefinedRegs = null,
+        int sampleEvery = 1, bool jit = false)
     {
         failures = new List<string>();
         var res = new FormResult();
         var mem = new PhysicalMemory(16 * 1024 * 1024);
         var io = new IoBus();
-        var cpu = new CpuCore(mem, io);
+        var cpu = new CpuCore(mem, io) { JitEnabled = jit, JitThreshold = 0 };
         using var fs = File.OpenRead(Path.Combine(root, form + ".jsonl.gz"));
         using var gz = new GZipStream(fs, CompressionMode.Decompress);
         using var reader = new StreamReader(gz);
         string? line;
         var initial = new Dictionary<string, int>();
+        int lineNo = 0;
         while ((line = reader.ReadLine()) != null)
         {
             if (line.Length == 0) continue;
+            if (sampleEvery > 1 && lineNo++ % sampleEvery != 0) continue;
             using var doc = JsonDocument.Parse(line);
             var t = doc.RootElement;
             string hash = t.GetProperty("hash").GetString() ?? "";

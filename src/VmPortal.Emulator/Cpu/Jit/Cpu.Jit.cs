@@ -1,0 +1,131 @@
+using System.Diagnostics;
+
+namespace VmPortal.Emulator.Cpu;
+
+/// <summary>Counters of the JIT tier: blocks compiled, host time spent compiling, the code cache's content (compiled
+/// blocks and their IL bytes), evictions from the bounded cache, and guest instructions retired in compiled code.</summary>
+public readonly record struct JitStatistics(bool Enabled, long BlocksCompiled, TimeSpan CompileTime, int CacheBlocks, long CacheIlBytes,
+    long Evictions, long Instructions)
+{
+    public override string ToString() =>
+        $"{BlocksCompiled:N0} blocks compiled in {CompileTime.TotalSeconds:F2} s, code cache {CacheBlocks:N0} blocks / {CacheIlBytes / 1024.0:F0} KiB IL, " +
+        $"{Evictions:N0} evicted, {Instructions:N0} instructions run compiled";
+}
+
+/// <summary>A block compiled to IL by the JIT tier (JitCompiler.cs): runs the whole block (and its loop to itself).</summary>
+internal delegate void JitBlockFn(Cpu cpu, ref DecodedOp ops, long end);
+
+// The JIT tier's policy: blocks of the decoded-instruction cache (Cpu.BlockCache.cs) count their executions; a block
+// run more than JitThreshold times is compiled to a DynamicMethod (JitCompiler.cs) and from then on runs compiled
+// whenever the run budget covers the whole block. Compiled code lives as long as its CodeBlock is in the block table
+// and in a bounded FIFO (JitCacheCapacity blocks): the oldest compiled block loses its code when the FIFO is full, and
+// a block dropped by a code-page write or a table collision takes its code with it (DynamicMethods are collectible).
+public sealed partial class Cpu
+{
+    private bool _jitEnabled = Environment.GetEnvironmentVariable("VMPORTAL_JIT") == "1";
+    private int _jitThreshold = ParseThreshold(Environment.GetEnvironmentVariable("VMPORTAL_JIT_THRESHOLD"));
+    private CodeBlock?[] _jitFifo = new CodeBlock?[DefaultJitCacheCapacity];
+    private int _jitFifoNext, _jitFifoCount;
+    private long _jitCompileTicks;
+
+    /// <summary>Default number of compiled blocks kept (the FIFO bound of the code cache).</summary>
+    public const int DefaultJitCacheCapacity = 8192;
+
+    /// <summary>Default executions of a block before it is compiled.</summary>
+    public const int DefaultJitThreshold = 1000;
+
+    private static int ParseThreshold(string? s) => int.TryParse(s, out int v) && v >= 0 ? v : DefaultJitThreshold;
+
+    /// <summary>The JIT tier (compiling hot blocks to IL). Off by default; VMPORTAL_JIT=1 turns it on.</summary>
+    public bool JitEnabled
+    {
+        get => _jitEnabled;
+        set => _jitEnabled = value;
+    }
+
+    /// <summary>Executions of a block before it is compiled (0: compile every block before its first run, for tests).
+    /// VMPORTAL_JIT_THRESHOLD sets the default.</summary>
+    public int JitThreshold
+    {
+        get => _jitThreshold;
+        set => _jitThreshold = Math.Max(0, value);
+    }
+
+    /// <summary>Compiled blocks kept at most; the oldest loses its code first.</summary>
+    public int JitCacheCapacity
+    {
+        get => _jitFifo.Length;
+        set
+        {
+            FlushJitCache();
+            _jitFifo = new CodeBlock?[Math.Max(1, value)];
+        }
+    }
+
+    /// <summary>Blocks compiled to IL since power-on.</summary>
+    public long JitBlocksCompiled { get; private set; }
+
+    /// <summary>Compiled blocks whose code was dropped because the code cache was full.</summary>
+    public long JitEvictions { get; private set; }
+
+    /// <summary>Host time spent compiling (IL emission and the .NET JIT's compilation of the first call).</summary>
+    public TimeSpan JitCompileTime => TimeSpan.FromTicks(_jitCompileTicks * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
+
+    /// <summary>Compiled blocks currently in the code cache.</summary>
+    public int JitCacheBlocks => _jitFifoCount;
+
+    /// <summary>IL bytes of the compiled blocks currently in the code cache.</summary>
+    public long JitCacheIlBytes { get; private set; }
+
+    /// <summary>Instructions retired inside compiled blocks (statistics).</summary>
+    public long JitInstructions { get; private set; }
+
+    /// <summary>The JIT tier's counters (read from any thread: a snapshot for statistics, not synchronised).</summary>
+    public JitStatistics GetJitStatistics() =>
+        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions);
+
+    /// <summary>Compiles a block and enters it in the bounded code cache.</summary>
+    private void JitCompile(CodeBlock b)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        var (fn, ilSize) = JitCompiler.Compile(b);
+        b.Jit = fn;
+        b.JitIlSize = ilSize;
+        b.JitRan = false;
+        _jitCompileTicks += Stopwatch.GetTimestamp() - t0;
+        JitBlocksCompiled++;
+        if (_jitFifoCount == _jitFifo.Length)
+        {
+            var old = _jitFifo[_jitFifoNext];
+            if (old != null)
+            {
+                JitCacheIlBytes -= old.JitIlSize;
+                old.Jit = null;
+                old.Hits = 0;
+                JitEvictions++;
+            }
+        }
+        else _jitFifoCount++;
+        _jitFifo[_jitFifoNext] = b;
+        JitCacheIlBytes += ilSize;
+        _jitFifoNext = (_jitFifoNext + 1) % _jitFifo.Length;
+    }
+
+    /// <summary>First run of a compiled block: the .NET JIT compiles the DynamicMethod now, counted as compile time.</summary>
+    private void JitFirstRun(CodeBlock b, ref DecodedOp op, long end)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        b.JitRan = true;
+        try { b.Jit!(this, ref op, end); }
+        finally { _jitCompileTicks += Stopwatch.GetTimestamp() - t0; }
+    }
+
+    private void FlushJitCache()
+    {
+        foreach (var b in _jitFifo)
+            if (b != null) { b.Jit = null; b.Hits = 0; }
+        Array.Clear(_jitFifo);
+        _jitFifoCount = _jitFifoNext = 0;
+        JitCacheIlBytes = 0;
+    }
+}

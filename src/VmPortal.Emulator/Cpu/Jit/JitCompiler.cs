@@ -1,0 +1,221 @@
+using System.Reflection;
+using System.Reflection.Emit;
+using System.Runtime.CompilerServices;
+
+namespace VmPortal.Emulator.Cpu;
+
+public sealed unsafe partial class Cpu
+{
+    /// <summary>
+    /// Translates one <see cref="CodeBlock"/> into a collectible <see cref="DynamicMethod"/>
+    /// <c>void (Cpu c, ref DecodedOp ops, long end)</c>:
+    /// <list type="bullet">
+    /// <item>each instruction the compiler knows becomes a call of its template (Cpu.JitTemplates.cs) with the decoded
+    ///   operands as IL constants, which the .NET JIT inlines and folds; any other instruction calls its decoded-cache
+    ///   handler (the function pointer as a constant, the DecodedOp by reference), so every block compiles;</item>
+    /// <item>instructions that cannot fault and touch only registers (MOV/ALU/TEST/INC/DEC/LEA/MOVZX/shift by a
+    ///   constant on registers) carry no bookkeeping; before any other instruction the compiler stores its EIP
+    ///   (<c>_startEip</c>, where a fault restarts), the next EIP and the instructions retired so far, so a fault or a
+    ///   handler sees exactly the interpreter's state; after it, a set <c>_checkEvents</c> (interrupt request, a write
+    ///   into a code page, a debug trap) leaves the block as the interpreter's block loop does;</item>
+    /// <item>flag liveness: a flag-writing instruction records its lazy flags only when something can observe them
+    ///   before the next instruction that overwrites all of them (a flag reader, an instruction that can fault or
+    ///   leave, the block end);</item>
+    /// <item>a block whose last instruction jumps back to its own first one loops inside the method while no event is
+    ///   pending and the run budget covers another full pass.</item>
+    /// </list>
+    /// </summary>
+    private static class JitCompiler
+    {
+        private static readonly Type[] ParamTypes = { typeof(Cpu), typeof(DecodedOp).MakeByRefType(), typeof(long) };
+        private static readonly Type[] HandlerParams = { typeof(Cpu), typeof(DecodedOp).MakeByRefType() };
+        private static readonly int OpSize = Unsafe.SizeOf<DecodedOp>();
+
+        private static MethodInfo M(string name) =>
+            typeof(Cpu).GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static) ?? throw new MissingMethodException(nameof(Cpu), name);
+
+        private static readonly MethodInfo MEnter = M(nameof(JEnter)), MRetire = M(nameof(JRetire)), MSetEip = M(nameof(JSetEip)),
+            MCheckEvents = M(nameof(JCheckEvents)), MMayLoop = M(nameof(JMayLoop));
+
+        /// <summary>What the compiler knows of one decoded instruction.</summary>
+        private struct OpInfo
+        {
+            public MethodInfo? Template; // null: call the handler (or nothing when Skip)
+            public bool Skip;            // no effect at all (NOP, shift by 0)
+            public bool Pure;            // registers only: cannot fault, cannot raise an event
+            public bool WritesAllFlags;  // overwrites OF SF ZF AF PF CF without reading them
+            public bool FlagNeutral;     // neither reads nor writes a flag
+            public int SubOverride;      // -1: use the op's Sub
+            public bool Control;         // Jcc/JMP rel (a possible loop back to the block start)
+        }
+
+        private static OpInfo Classify(ref DecodedOp o)
+        {
+            nint h = (nint)o.Handler;
+            var i = new OpInfo { SubOverride = -1 };
+            bool reg = o.Mem == 0;
+            bool aluWrites = (o.Sub & 7) is not (2 or 3);
+            if (Is(h, &OpNop)) { i.Skip = i.Pure = i.FlagNeutral = true; }
+            else if (Is(h, &OpAluRR32) || Is(h, &OpAluMR32) || Is(h, &OpAluRmReg)) { i.Template = M(nameof(JAluRmReg)); i.Pure = reg; i.WritesAllFlags = aluWrites; }
+            else if (Is(h, &OpAluRI32) || Is(h, &OpAluMI32) || Is(h, &OpAluRmImm)) { i.Template = M(nameof(JAluRmImm)); i.Pure = reg; i.WritesAllFlags = aluWrites; }
+            else if (Is(h, &OpAluRM32) || Is(h, &OpAluRegRm)) { i.Template = M(nameof(JAluRegRm)); i.Pure = reg; i.WritesAllFlags = aluWrites; }
+            else if (Is(h, &OpTestRR32) || Is(h, &OpTestRmReg)) { i.Template = M(nameof(JTestRmReg)); i.Pure = reg; i.WritesAllFlags = true; }
+            else if (Is(h, &OpTestRmImm)) { i.Template = M(nameof(JTestRmImm)); i.Pure = reg; i.WritesAllFlags = true; }
+            else if (Is(h, &OpIncDecR32) || Is(h, &OpIncDecRm)) { i.Template = M(nameof(JIncDec)); i.Pure = reg; }
+            else if (Is(h, &OpShiftRI32))
+            {
+                if (o.Imm8 == 0) { i.Skip = i.Pure = i.FlagNeutral = true; }
+                else { i.Template = M(nameof(JShiftRI32)); i.Pure = true; i.WritesAllFlags = true; }
+            }
+            else if (Is(h, &OpMovRR32) || Is(h, &OpMovMemReg32) || Is(h, &OpMovRmReg)) { i.Template = M(nameof(JMovRmReg)); i.Pure = reg; i.FlagNeutral = true; }
+            else if (Is(h, &OpMovRegMem32) || Is(h, &OpMovRegRm)) { i.Template = M(nameof(JMovRegRm)); i.Pure = reg; i.FlagNeutral = true; }
+            else if (Is(h, &OpMovRmImm)) { i.Template = M(nameof(JMovRmImm)); i.Pure = reg; i.FlagNeutral = true; }
+            else if (Is(h, &OpLea)) { i.Template = M(nameof(JLea)); i.Pure = true; i.FlagNeutral = true; }
+            else if (Is(h, &OpMovzxB) || Is(h, &OpMovzxW) || Is(h, &OpMovsxB) || Is(h, &OpMovsxW))
+            {
+                i.Template = M(nameof(JMovx));
+                i.SubOverride = Is(h, &OpMovzxB) ? 0 : Is(h, &OpMovzxW) ? 1 : Is(h, &OpMovsxB) ? 2 : 3;
+                i.Pure = reg; i.FlagNeutral = true;
+            }
+            else if (Is(h, &OpPushR32) || Is(h, &OpPushReg)) { i.Template = M(nameof(JPushReg)); i.FlagNeutral = true; }
+            else if (Is(h, &OpPopR32) || Is(h, &OpPopReg)) { i.Template = M(nameof(JPopReg)); i.FlagNeutral = true; }
+            else if (Is(h, &OpPushImm)) { i.Template = M(nameof(JPushImm)); i.FlagNeutral = true; }
+            else if (Is(h, &OpJcc)) { i.Template = M(nameof(JJcc)); i.Control = true; }
+            else if (Is(h, &OpJmpRel)) { i.Template = M(nameof(JJmpRel)); i.Control = true; i.FlagNeutral = true; }
+            else if (Is(h, &OpCallRel)) { i.Template = M(nameof(JCallRel)); i.FlagNeutral = true; }
+            else if (Is(h, &OpRet)) { i.Template = M(nameof(JRet)); i.FlagNeutral = true; }
+            return i;
+        }
+
+        private static bool Is(nint h, delegate*<Cpu, ref DecodedOp, void> f) => h == (nint)f;
+
+        public static (JitBlockFn Fn, int IlSize) Compile(CodeBlock b)
+        {
+            int n = b.Count;
+            var info = new OpInfo[n];
+            for (int k = 0; k < n; k++) info[k] = Classify(ref b.Ops[k]);
+
+            // Flag liveness, backwards from the block end (where everything is live).
+            var flagsLive = new bool[n];
+            bool live = true;
+            for (int k = n - 1; k >= 0; k--)
+            {
+                flagsLive[k] = live || !info[k].Pure;
+                if (!info[k].Pure) live = true;
+                else if (info[k].WritesAllFlags) live = false;
+                else if (!info[k].FlagNeutral) live = true;
+            }
+
+            var dm = new DynamicMethod($"jit_{b.Offset:X}", typeof(void), ParamTypes, typeof(Cpu), skipVisibility: true);
+            var il = dm.GetILGenerator();
+            var eip0 = il.DeclareLocal(typeof(uint));
+            var loop = il.DefineLabel();
+            var exitOne = il.DefineLabel();
+            il.Emit(OpCodes.Ldarg_0);
+            il.Emit(OpCodes.Call, M(nameof(JGetEip)));
+            il.Emit(OpCodes.Stloc, eip0);
+            il.MarkLabel(loop);
+
+            int pending = 0, off = 0;
+            bool lastSetEip = false;
+            for (int k = 0; k < n; k++)
+            {
+                ref DecodedOp o = ref b.Ops[k];
+                var inf = info[k];
+                int len = o.Len;
+                if (inf.Skip) { pending++; off += len; lastSetEip = false; continue; }
+                if (!inf.Pure)
+                {
+                    il.Emit(OpCodes.Ldarg_0);
+                    EmitEip(il, eip0, off);
+                    EmitEip(il, eip0, off + len);
+                    il.Emit(OpCodes.Ldc_I4, pending);
+                    il.Emit(OpCodes.Call, MEnter);
+                    pending = 0;
+                }
+                if (inf.Template != null)
+                {
+                    il.Emit(OpCodes.Ldarg_0);
+                    il.Emit(OpCodes.Ldc_I4, inf.SubOverride >= 0 ? inf.SubOverride : o.Sub);
+                    il.Emit(OpCodes.Ldc_I4, (int)o.Size);
+                    il.Emit(OpCodes.Ldc_I4, (int)o.Reg);
+                    il.Emit(OpCodes.Ldc_I4, (int)o.Rm);
+                    il.Emit(OpCodes.Ldc_I4, (int)o.Mem);
+                    il.Emit(OpCodes.Ldc_I4, (int)o.Seg);
+                    il.Emit(OpCodes.Ldc_I4, (int)o.Base);
+                    il.Emit(OpCodes.Ldc_I4, (int)o.Index);
+                    il.Emit(OpCodes.Ldc_I4, (int)o.Scale);
+                    il.Emit(OpCodes.Ldc_I4, unchecked((int)o.Disp));
+                    il.Emit(OpCodes.Ldc_I4, unchecked((int)o.AMask));
+                    il.Emit(OpCodes.Ldc_I4, unchecked((int)o.Imm));
+                    il.Emit(OpCodes.Ldc_I4, (int)o.Imm8);
+                    il.Emit(OpCodes.Ldc_I4, flagsLive[k] ? 1 : 0);
+                    il.Emit(OpCodes.Call, inf.Template);
+                }
+                else
+                {
+                    // The decoded-cache handler: handler(c, ref ops[k]).
+                    il.Emit(OpCodes.Ldarg_0);
+                    il.Emit(OpCodes.Ldarg_1);
+                    if (k != 0)
+                    {
+                        il.Emit(OpCodes.Ldc_I4, k * OpSize);
+                        il.Emit(OpCodes.Add);
+                    }
+                    il.Emit(OpCodes.Ldc_I8, (long)(nint)o.Handler);
+                    il.Emit(OpCodes.Conv_I);
+                    il.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(void), HandlerParams, null);
+                }
+                pending++;
+                off += len;
+                lastSetEip = !inf.Pure;
+                if (!inf.Pure && k < n - 1)
+                {
+                    il.Emit(OpCodes.Ldarg_0);
+                    il.Emit(OpCodes.Call, MCheckEvents);
+                    il.Emit(OpCodes.Brtrue, exitOne);
+                }
+            }
+
+            if (!lastSetEip)
+            {
+                il.Emit(OpCodes.Ldarg_0);
+                EmitEip(il, eip0, off);
+                il.Emit(OpCodes.Call, MSetEip);
+            }
+            il.Emit(OpCodes.Ldarg_0);
+            il.Emit(OpCodes.Ldc_I4, pending);
+            il.Emit(OpCodes.Call, MRetire);
+            if (info[n - 1].Control && !b.EndsInInterpreter)
+            {
+                // Back-edge to the block's own start: stay in compiled code.
+                il.Emit(OpCodes.Ldarg_0);
+                il.Emit(OpCodes.Ldloc, eip0);
+                il.Emit(OpCodes.Ldarg_2);
+                il.Emit(OpCodes.Ldc_I4, n);
+                il.Emit(OpCodes.Call, MMayLoop);
+                il.Emit(OpCodes.Brtrue, loop);
+            }
+            il.Emit(OpCodes.Ret);
+
+            il.MarkLabel(exitOne);
+            il.Emit(OpCodes.Ldarg_0);
+            il.Emit(OpCodes.Ldc_I4_1);
+            il.Emit(OpCodes.Call, MRetire);
+            il.Emit(OpCodes.Ret);
+
+            int size = il.ILOffset;
+            return ((JitBlockFn)dm.CreateDelegate(typeof(JitBlockFn)), size);
+        }
+
+        private static void EmitEip(ILGenerator il, LocalBuilder eip0, int off)
+        {
+            il.Emit(OpCodes.Ldloc, eip0);
+            if (off != 0)
+            {
+                il.Emit(OpCodes.Ldc_I4, off);
+                il.Emit(OpCodes.Add);
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+using System.Text;
+
+namespace VmPortal.Emulator.Tests.Cpu;
+
+/// <summary>
+/// Random-program differential for the JIT tier: seeded generated programs (ALU with every flag, ADC/SBB chains,
+/// shifts and rotates, INC/DEC/NEG/NOT, MOV/LEA/MOVZX/MOVSX/XCHG, SETcc/CMOVcc, IMUL/MUL, PUSH/POP, REP STOSB, forward
+/// Jcc, counted loops that jump back to their own start, loads and stores of 1/2/4 bytes also across page
+/// boundaries) run from RAM with paging on. Between instructions the program sometimes marks one data page not
+/// present, so a later load or store faults (#PF) in the middle of a compiled block; the handler makes it present
+/// again and IRETs, so the faulting instruction restarts with the EFLAGS pushed at the fault: registers, flags and
+/// the retired count at the fault must be exactly the interpreter's. Some programs also store into their own code
+/// (the immediate of an instruction further on). Each program runs under the interpreter alone, with every block
+/// compiled (threshold 0) and with a threshold of 2 (blocks switch tiers mid-run); final registers, EFLAGS, EIP,
+/// instruction count, output, data memory and code memory must be equal.
+/// </summary>
+public sealed class JitRandomDifferentialTests
+{
+    private static readonly string[] R32 = { "eax", "ebx", "ecx", "edx", "edi" };
+    private static readonly string[] R16 = { "ax", "bx", "cx", "dx", "di" };
+    private static readonly string[] R8 = { "al", "bl", "cl", "dl", "ah", "bh", "ch", "dh" };
+    private static readonly string[] Src32 = { "eax", "ebx", "ecx", "edx", "edi", "esi", "ebp" };
+    private static readonly string[] Alu = { "add", "sub", "adc", "sbb", "and", "or", "xor", "cmp" };
+    private static readonly string[] Shifts = { "shl", "shr", "sar", "rol", "ror", "rcl", "rcr" };
+    private static readonly string[] Cc = { "o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g" };
+
+    private const uint DataBase = 0x4F000, DataEnd = 0x52000, ToggledPage = 0x50000, CodeBase = 0x60000;
+
+    public static IEnumerable<object[]> Seeds() => Enumerable.Range(1, 10).Select(i => new object[] { i });
+
+    internal static string Generate(int seed, int count)
+    {
+        var rng = new Random(seed * 7919);
+        var sb = new StringBuilder();
+        sb.AppendLine("%include \"rom.inc\"");
+        sb.AppendLine("real_main:");
+        sb.AppendLine("    ENTER_PM32 main32");
+        sb.AppendLine("bits 32");
+        sb.AppendLine("main32:");
+        sb.AppendLine("    SET_GATE 14, pf_handler, 0x8E, 0x08");
+        // Identity-map 0-4 MiB (PD 10000h, PT 11000h), paging on.
+        sb.AppendLine("    mov edi, 0x11000\n    mov eax, 0x003\n    mov ecx, 1024\n.fill:\n    mov [edi], eax\n    add eax, 0x1000\n    add edi, 4\n    loop .fill");
+        sb.AppendLine("    mov dword [0x10000], 0x11003\n    mov eax, 0x10000\n    mov cr3, eax\n    mov eax, cr0\n    or eax, 0x80000000\n    mov cr0, eax");
+        // Pseudo-random data, then the body copied to RAM.
+        sb.AppendLine($"    mov edi, 0x{DataBase:X}\n    mov ecx, 0x{(DataEnd - DataBase) / 4:X}\n    mov eax, 0x{(uint)rng.NextInt64(0, 1L << 32):X8}");
+        sb.AppendLine(".data:\n    mov [edi], eax\n    imul eax, eax, 1103515245\n    add eax, 12345\n    add edi, 4\n    loop .data");
+        sb.AppendLine($"    mov esi, body + 0xF0000\n    mov edi, 0x{CodeBase:X}\n    mov ecx, body_end - body\n    cld\n    rep movsb");
+        sb.AppendLine($"    mov dword [0x20F08], 0x{unchecked(CodeBase - 0xF0000u):X8}"); // CS base is F0000
+        foreach (var r in R32) sb.AppendLine($"    mov {r}, 0x{(uint)rng.NextInt64(0, 1L << 32):X8}");
+        sb.AppendLine($"    mov esi, 0x{(uint)rng.NextInt64(0, 1L << 32):X8}");
+        sb.AppendLine($"    mov ebp, 0x{DataBase + 0x800:X}");
+        sb.AppendLine("    push dword 0x002\n    popfd");
+        sb.AppendLine("    call [0x20F08]");
+        sb.AppendLine("    pushfd\n    pop dword [0x20F00]");
+        foreach (var (n, r) in new[] { ("a", "eax"), ("b", "ebx"), ("c", "ecx"), ("d", "edx"), ("S", "esi"), ("D", "edi"), ("p", "ebp"), ("s", "esp") })
+            sb.AppendLine($"    PUT '{n}', {r}");
+        sb.AppendLine("    PUT 'f', [0x20F00]");
+        sb.AppendLine("    PUT 'n', [0x20F04]");
+        sb.AppendLine("    EXIT32");
+        sb.AppendLine("pf_handler:");
+        sb.AppendLine($"    or dword [0x11000 + 0x{ToggledPage >> 12:X}*4], 1\n    invlpg [0x{ToggledPage:X}]\n    inc dword [0x20F04]\n    add esp, 4\n    iret");
+        sb.AppendLine("body:");
+        int label = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int kind = rng.Next(40);
+            if (kind == 0)
+            {
+                // Counted loop: a block that jumps back to its own start.
+                sb.AppendLine($"    mov esi, {rng.Next(1, 7)}");
+                sb.AppendLine($".L{label}:");
+                int k = rng.Next(1, 6);
+                for (int j = 0; j < k; j++) sb.AppendLine("    " + Instruction(rng));
+                sb.AppendLine("    dec esi");
+                sb.AppendLine($"    jnz .L{label}");
+                label++;
+            }
+            else if (kind == 1)
+            {
+                sb.AppendLine($"    j{Cc[rng.Next(Cc.Length)]} .F{label}");
+                int k = rng.Next(1, 4);
+                for (int j = 0; j < k; j++) sb.AppendLine("    " + Instruction(rng));
+                sb.AppendLine($".F{label}:");
+                label++;
+            }
+            else if (kind == 2)
+            {
+                // The data page at ToggledPage becomes not present: the next access to it faults.
+                sb.AppendLine($"    and dword [0x11000 + 0x{ToggledPage >> 12:X}*4], 0xFFFFFFFE");
+                sb.AppendLine($"    invlpg [0x{ToggledPage:X}]");
+            }
+            else if (kind == 3)
+            {
+                // Self-modifying code: a store into the immediate of an instruction a few lines on.
+                sb.AppendLine($"    mov dword [0x{CodeBase:X} + .S{label} + 1 - body], 0x{(uint)rng.NextInt64(0, 1L << 32):X8}");
+                int k = rng.Next(0, 3);
+                for (int j = 0; j < k; j++) sb.AppendLine("    " + Instruction(rng));
+                sb.AppendLine($".S{label}:\n    mov {R32[rng.Next(R32.Length)]}, 0x11111111");
+                label++;
+            }
+            else sb.AppendLine("    " + Instruction(rng));
+        }
+        sb.AppendLine("    ret");
+        sb.AppendLine("body_end:");
+        sb.AppendLine("%include \"rom_end.inc\"");
+        return sb.ToString();
+    }
+
+    /// <summary>A data address: mostly around EBP, sometimes straddling a page boundary or absolute.</summary>
+    private static string Mem(Random rng, string size)
+    {
+        uint addr;
+        switch (rng.Next(6))
+        {
+            case 0: addr = (uint)(0x50000 - rng.Next(1, 4)); break;          // crosses into the toggled page
+            case 1: addr = (uint)(0x51000 - rng.Next(1, 4)); break;          // crosses out of it
+            case 2: return $"{size} [0x{(uint)rng.Next((int)DataBase, (int)DataEnd - 4):X}]";
+            default: addr = (uint)rng.Next((int)DataBase, (int)DataEnd - 4); break;
+        }
+        int disp = (int)addr - (int)(DataBase + 0x800);
+        return $"{size} [ebp {(disp < 0 ? "-" : "+")} 0x{Math.Abs(disp):X}]";
+    }
+
+    private static string Instruction(Random rng)
+    {
+        T Pick<T>(T[] a) => a[rng.Next(a.Length)];
+        int size = rng.Next(4) switch { 0 => 0, 1 => 1, _ => 2 };
+        string[] regs = size == 0 ? R8 : size == 1 ? R16 : R32;
+        string sz = size == 0 ? "byte" : size == 1 ? "word" : "dword";
+        string a = Pick(regs), b = Pick(regs);
+        string imm = size == 0 ? $"0x{rng.Next(256):X2}" : size == 1 ? $"0x{rng.Next(65536):X4}" : $"0x{(uint)rng.NextInt64(0, 1L << 32):X8}";
+        string m = Mem(rng, sz);
+        switch (rng.Next(22))
+        {
+            case 0: case 1: return $"{Pick(Alu)} {a}, {b}";
+            case 2: return $"{Pick(Alu)} {a}, {imm}";
+            case 3: return $"{Pick(Alu)} {a}, {m}";
+            case 4: return $"{Pick(Alu)} {m}, {a}";
+            case 5: return $"{Pick(Alu)} {m}, {imm}";
+            case 6: return rng.Next(3) switch { 0 => $"test {a}, {b}", 1 => $"test {m}, {a}", _ => $"test {a}, {imm}" };
+            case 7: return $"{Pick(new[] { "inc", "dec", "neg", "not" })} {(rng.Next(2) == 0 ? a : m)}";
+            case 8:
+            {
+                string dst = rng.Next(3) == 0 ? m : a;
+                return rng.Next(3) switch { 0 => $"{Pick(Shifts)} {dst}, 1", 1 => $"{Pick(Shifts)} {dst}, cl", _ => $"{Pick(Shifts)} {dst}, {rng.Next(32)}" };
+            }
+            case 9: return rng.Next(4) switch { 0 => $"mov {a}, {m}", 1 => $"mov {m}, {a}", 2 => $"mov {a}, {imm}", _ => $"mov {m}, {imm}" };
+            case 10: case 11: return $"mov {a}, {b}";
+            case 12: return $"lea {Pick(R32)}, [{Pick(Src32)} + {Pick(Src32)}*{1 << rng.Next(4)} + 0x{rng.Next(1 << 20):X}]";
+            case 13:
+                return rng.Next(4) switch
+                {
+                    0 => $"movzx {Pick(R32)}, {Mem(rng, "byte")}",
+                    1 => $"movsx {Pick(R32)}, {Mem(rng, "word")}",
+                    2 => $"movzx {Pick(R32)}, {Pick(R8)}",
+                    _ => $"movsx {Pick(R32)}, {Pick(R16)}",
+                };
+            case 14:
+                return rng.Next(3) switch
+                {
+                    0 => $"push {Pick(Src32)}\n    pop {Pick(R32)}",
+                    1 => $"push {Mem(rng, "dword")}\n    {Pick(Alu)} {Pick(R32)}, {Pick(R32)}\n    pop {Pick(R32)}",
+                    _ => $"push 0x{rng.Next():X}\n    pop {Mem(rng, "dword")}",
+                };
+            case 15: return rng.Next(2) == 0 ? $"set{Pick(Cc)} {(rng.Next(2) == 0 ? Pick(R8) : Mem(rng, "byte"))}" : $"cmov{Pick(Cc)} {Pick(R32)}, {(rng.Next(2) == 0 ? Pick(R32) : Mem(rng, "dword"))}";
+            case 16: return rng.Next(2) == 0 ? $"imul {Pick(R32)}, {Mem(rng, "dword")}, {rng.Next(-1000, 1000)}" : $"mul {(size == 0 ? Pick(R8) : Pick(R32))}";
+            case 17: return rng.Next(2) == 0 ? $"xchg {a}, {b}" : $"xchg {m}, {a}";
+            case 18: return $"pushfd\n    pop {Pick(R32)}";
+            case 19: return Pick(new[] { "clc", "stc", "cmc" });
+            case 20: return $"lea edi, [ebp + 0x{rng.Next(0, 0x2000):X}]\n    mov ecx, {rng.Next(0, 40)}\n    rep stosb";
+            default: return $"cmp {a}, {(rng.Next(2) == 0 ? imm : m)}";
+        }
+    }
+
+    [NasmTheory]
+    [MemberData(nameof(Seeds))]
+    public void JitMatchesTheInterpreter(int seed)
+    {
+        string source = Generate(seed, 900);
+        var rom = AsmProgram.Assemble(source, $"jit-random-{seed}");
+        var interpreted = AsmProgram.RunOurs(rom, blockCache: false);
+        Assert.True(interpreted.Exited, "interpreter run did not finish:\n" + interpreted.Output);
+        Assert.DoesNotContain("~exception 13", interpreted.Output);
+        foreach (int threshold in new[] { 0, 2 })
+        {
+            var jit = AsmProgram.RunOurs(rom, jit: true, jitThreshold: threshold);
+            JitTests.AssertSameState(interpreted, jit);
+            for (uint a = DataBase; a < DataEnd; a += 4)
+                if (interpreted.Memory.Read32(a) != jit.Memory.Read32(a))
+                    Assert.Fail($"seed {seed}, threshold {threshold}: data differs at {a:X}: interpreter {interpreted.Memory.Read32(a):X8}, JIT {jit.Memory.Read32(a):X8}");
+            for (uint a = CodeBase; a < CodeBase + 0x4000; a += 4)
+                Assert.Equal(interpreted.Memory.Read32(a), jit.Memory.Read32(a));
+            for (uint a = 0x8F000; a < 0x90000; a += 4)
+                Assert.Equal(interpreted.Memory.Read32(a), jit.Memory.Read32(a));
+            Assert.True(jit.Cpu.JitInstructions > jit.Instructions / 4, $"only {jit.Cpu.JitInstructions} of {jit.Instructions} instructions ran compiled");
+        }
+    }
+
+    /// <summary>The generated programs really fault and really modify their code (the differential covers both).</summary>
+    [NasmTheory]
+    [InlineData(1, 2, 3)]
+    public void GeneratedProgramsFaultAndModifyTheirCode(params int[] seeds)
+    {
+        int faults = 0;
+        foreach (int seed in seeds)
+        {
+            var r = AsmProgram.RunOurs(AsmProgram.Assemble(Generate(seed, 900), $"jit-random-{seed}"), jit: false);
+            var line = r.Output.Split('\n').First(l => l.StartsWith("n=", StringComparison.Ordinal));
+            faults += Convert.ToInt32(line[2..], 16);
+            Assert.True(r.Cpu.CodePageInvalidations > 0);
+        }
+        Assert.True(faults > 5, $"only {faults} page faults");
+    }
+}

@@ -1,0 +1,135 @@
+using VmPortal.Emulator.Io;
+using VmPortal.Emulator.Memory;
+using CpuCore = VmPortal.Emulator.Cpu.Cpu;
+
+namespace VmPortal.Emulator.Tests.Cpu;
+
+/// <summary>
+/// The JIT tier (Cpu/Jit/) must be invisible to the guest. Every assembly test program, with every block compiled
+/// before its first run (threshold 0), prints its expectations and gives the same output, retired-instruction count,
+/// EIP, EFLAGS and registers as the interpreter alone (the interpreter's own output is checked against the
+/// expectations and against QEMU by AsmTests, so the JIT run matches QEMU too).
+/// </summary>
+public sealed class JitTests
+{
+    [NasmTheory]
+    [MemberData(nameof(AsmTests.Programs), MemberType = typeof(AsmTests))]
+    public void JitAndInterpreterGiveTheSameRun(string name)
+    {
+        string source = File.ReadAllText(Path.Combine(AsmProgram.AsmDir, name + ".asm"));
+        var rom = AsmProgram.Assemble(source, name);
+        var jit = AsmProgram.RunOurs(rom, jit: true);
+        var interpreted = AsmProgram.RunOurs(rom, blockCache: false);
+        Assert.True(jit.Exited, jit.Output);
+        var lines = jit.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+        var missing = AsmProgram.Expectations(source).Where(e => !lines.Contains(e)).ToList();
+        Assert.True(missing.Count == 0, $"{name} with the JIT: expected lines not printed: {string.Join(", ", missing)}\noutput:\n{jit.Output}");
+        AssertSameState(interpreted, jit);
+        Assert.True(jit.Cpu.JitBlocksCompiled > 0);
+        Assert.True(jit.Cpu.JitInstructions > 0);
+    }
+
+    internal static void AssertSameState(AsmProgram.Result expected, AsmProgram.Result actual)
+    {
+        Assert.Equal(expected.Output, actual.Output);
+        Assert.Equal(expected.Instructions, actual.Instructions);
+        Assert.Equal(expected.Cpu.Eip, actual.Cpu.Eip);
+        Assert.Equal(expected.Cpu.Eflags, actual.Cpu.Eflags);
+        Assert.Equal(
+            new[] { expected.Cpu.Eax, expected.Cpu.Ebx, expected.Cpu.Ecx, expected.Cpu.Edx, expected.Cpu.Esi, expected.Cpu.Edi, expected.Cpu.Esp, expected.Cpu.Ebp },
+            new[] { actual.Cpu.Eax, actual.Cpu.Ebx, actual.Cpu.Ecx, actual.Cpu.Edx, actual.Cpu.Esi, actual.Cpu.Edi, actual.Cpu.Esp, actual.Cpu.Ebp });
+    }
+
+    /// <summary>Real-mode loop at 0000:1000: "mov ax, imm16 ; inc bx ; jmp short back" (a block that loops to itself).</summary>
+    private static (CpuCore Cpu, PhysicalMemory Mem) LoopMachine(int threshold)
+    {
+        var mem = new PhysicalMemory(2 * 1024 * 1024);
+        mem.WriteBytes(0x1000, new byte[] { 0xB8, 0x11, 0x11, 0x43, 0xEB, 0xFA });
+        var cpu = new CpuCore(mem, new IoBus()) { JitEnabled = true, JitThreshold = threshold };
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.DS, 0);
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.SS, 0);
+        cpu.Eip = 0x1000;
+        cpu.Esp = 0x8000;
+        return (cpu, mem);
+    }
+
+    [Fact]
+    public void CompiledLoopKeepsTheRunBudgetAndSeesDeviceWrites()
+    {
+        var (cpu, mem) = LoopMachine(threshold: 10);
+        // Budgets that end inside the loop stop exactly there, before and after the block is compiled.
+        Assert.Equal(7, cpu.Run(7));
+        Assert.Equal(0x1003u, cpu.Eip);
+        Assert.Equal(2u, cpu.Ebx & 0xFFFF);
+        Assert.Equal(2993, cpu.Run(2993));
+        Assert.Equal(1000u, cpu.Ebx & 0xFFFF);
+        Assert.Equal(0x1000u, cpu.Eip);
+        Assert.Equal(1, cpu.JitBlocksCompiled);
+        Assert.True(cpu.JitInstructions > 2000, $"only {cpu.JitInstructions} instructions ran compiled");
+        Assert.Equal(3001, cpu.Run(3001));
+        Assert.Equal(0x1003u, cpu.Eip);
+
+        // A device write into the compiled block: the next run uses the new bytes.
+        mem.WriteBytes(0x1001, new byte[] { 0x22, 0x22 });
+        cpu.Eip = 0x1000;
+        cpu.Run(3000);
+        Assert.Equal(0x2222u, cpu.Eax & 0xFFFF);
+        uint before = cpu.Ebx & 0xFFFF;
+        mem.Write8(0x1003, 0x4B); // inc bx -> dec bx
+        cpu.Eip = 0x1000;
+        cpu.Run(300);
+        Assert.Equal((before - 100) & 0xFFFF, cpu.Ebx & 0xFFFF);
+        Assert.True(cpu.JitBlocksCompiled >= 3);
+    }
+
+    [Fact]
+    public void CodeCacheIsBounded()
+    {
+        // 64 tiny blocks "inc ax; jmp near next; nop", the last jumps back to the first; a cache of 8 keeps evicting.
+        var mem = new PhysicalMemory(2 * 1024 * 1024);
+        for (int i = 0; i < 64; i++)
+        {
+            int at = 0x1000 + i * 5;
+            int next = i == 63 ? 0x1000 : at + 5;
+            int rel = next - (at + 4);
+            mem.WriteBytes((uint)at, new byte[] { 0x40, 0xE9, (byte)rel, (byte)(rel >> 8), 0x90 });
+        }
+        var cpu = new CpuCore(mem, new IoBus()) { JitEnabled = true, JitThreshold = 0, JitCacheCapacity = 8 };
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
+        cpu.Eip = 0x1000;
+        cpu.Run(64 * 2 * 10);
+        Assert.Equal(640u, cpu.Eax & 0xFFFF);
+        Assert.Equal(8, cpu.JitCacheBlocks);
+        Assert.True(cpu.JitEvictions >= 64 * 10 - 8, $"evictions {cpu.JitEvictions}");
+        Assert.True(cpu.JitCacheIlBytes > 0);
+    }
+}
+
+/// <summary>
+/// The recorded 80286 tests (<see cref="Cpu286ConformanceTests"/>) with the JIT tier compiling every block (threshold
+/// 0): each test's instruction runs as compiled code, the HLT after it through the interpreter. Every 16th test of each
+/// form (each test compiles one block, so the whole set would add minutes to CI); the same pass criteria as the
+/// interpreter run.
+/// </summary>
+public sealed class Cpu286JitConformanceTests
+{
+    private readonly Xunit.Abstractions.ITestOutputHelper _output;
+
+    public Cpu286JitConformanceTests(Xunit.Abstractions.ITestOutputHelper output) => _output = output;
+
+    [Cpu286Theory]
+    [MemberData(nameof(Cpu286ConformanceTests.Forms), MemberType = typeof(Cpu286ConformanceTests))]
+    public void FormWithTheJit(string form)
+    {
+        var root = CpuTestData.Root286!;
+        var meta = Cpu286ConformanceTests.Metadata.Load(root);
+        var (status, flagsMask) = meta.Lookup(form);
+        var result = Cpu286ConformanceTests.RunForm(root, form, flagsMask, meta.Revoked, out var failures, meta.UndefinedRegs(form), sampleEvery: 16, jit: true);
+        foreach (var f in failures.Take(10)) _output.WriteLine(f);
+        _output.WriteLine($"{form} (JIT): {result.Passed}/{result.Total} passed, {result.DeviationCount} deviations, {result.Failed} failed");
+        Assert.True(result.Total > 0);
+        if (status != "undefined")
+            Assert.True(result.Failed == 0, $"{form} with the JIT: {result.Failed} of {result.Total} tests failed; first: {failures.FirstOrDefault()}");
+    }
+}
