@@ -15,6 +15,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AuditLog>();
         services.AddSingleton<ImageCatalog>();
         services.AddSingleton<ImageService>();
+        services.AddSingleton<Disks.VmDiskStore>();
         services.AddSingleton<VmService>();
         services.AddSingleton<ApiTokenService>();
         services.AddSingleton<UserService>();

@@ -44,6 +44,10 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             {
                 n.ToJson("nic");
             });
+            vm.OwnsOne(x => x.CloudInit, c =>
+            {
+                c.ToJson("cloud_init");
+            });
         });
 
         builder.Entity<ApiToken>(t =>

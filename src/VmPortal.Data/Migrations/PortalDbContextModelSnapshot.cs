@@ -516,6 +516,34 @@ namespace VmPortal.Data.Migrations
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired();
 
+                    b.OwnsOne("VmPortal.Data.Entities.VmCloudInit", "CloudInit", b1 =>
+                        {
+                            b1.Property<Guid>("VirtualMachineId");
+
+                            b1.Property<string>("Hostname")
+                                .IsRequired();
+
+                            b1.Property<string>("PasswordHash")
+                                .IsRequired();
+
+                            b1.PrimitiveCollection<string>("SshAuthorizedKeys")
+                                .IsRequired();
+
+                            b1.Property<string>("User")
+                                .IsRequired();
+
+                            b1.HasKey("VirtualMachineId");
+
+                            b1.ToTable("virtual_machines");
+
+                            b1
+                                .ToJson("cloud_init")
+                                .HasColumnType("jsonb");
+
+                            b1.WithOwner()
+                                .HasForeignKey("VirtualMachineId");
+                        });
+
                     b.OwnsMany("VmPortal.Data.Entities.VmDisk", "Disks", b1 =>
                         {
                             b1.Property<Guid>("VirtualMachineId");
@@ -527,6 +555,11 @@ namespace VmPortal.Data.Migrations
 
                             b1.Property<string>("Bus")
                                 .IsRequired();
+
+                            b1.Property<string>("File")
+                                .IsRequired();
+
+                            b1.Property<Guid>("Id");
 
                             b1.Property<long>("SizeMiB");
 
@@ -568,6 +601,8 @@ namespace VmPortal.Data.Migrations
                             b1.WithOwner()
                                 .HasForeignKey("VirtualMachineId");
                         });
+
+                    b.Navigation("CloudInit");
 
                     b.Navigation("Disks");
 
