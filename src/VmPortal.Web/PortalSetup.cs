@@ -175,6 +175,8 @@ public static class PortalSetup
         app.MapAuthApi();
         app.MapVmsApi();
         app.MapImagesApi();
+        app.MapTemplatesApi();
+        app.MapQuotasApi();
         app.MapAdminApi();
         app.MapAccountEndpoints();
 

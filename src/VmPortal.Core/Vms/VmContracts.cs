@@ -5,6 +5,8 @@ namespace VmPortal.Core.Vms;
 /// <summary>What a client sends to create or update a VM (REST body and the UI dialog's model).</summary>
 public sealed class VmSpec
 {
+    /// <summary>Provision from this catalog template: only name, description, memoryMiB, the first disk's sizeMiB and cloudInit may be given besides.</summary>
+    public Guid? TemplateId { get; set; }
     public string? Name { get; set; }
     public string? Description { get; set; }
     /// <summary>Only admins may name another owner; default: the caller.</summary>

@@ -5,6 +5,8 @@ using VmPortal.Core.Audit;
 using VmPortal.Core.CloudInit;
 using VmPortal.Core.Disks;
 using VmPortal.Core.Images;
+using VmPortal.Core.Quotas;
+using VmPortal.Core.Templates;
 using VmPortal.Data;
 using VmPortal.Data.Entities;
 
@@ -14,7 +16,8 @@ namespace VmPortal.Core.Vms;
 /// VM inventory use cases. Visibility: admins see every VM, users their own; a VM the caller may not see is
 /// reported as not found. Each call uses its own DbContext (safe from Blazor circuits and endpoints alike).
 /// </summary>
-public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, ImageCatalog images, VmDiskStore disks, AuditLog audit, TimeProvider clock)
+public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, ImageCatalog images, VmDiskStore disks, TemplateService templates,
+    AuditLog audit, TimeProvider clock)
 {
     public const int MaxPageSize = 500;
 
@@ -64,8 +67,20 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         return row is null ? null : VmDto.From(row.Vm, row.OwnerName ?? "");
     }
 
+    /// <summary>
+    /// Creates a VM (from a full spec, or provisioned from a catalog template when <see cref="VmSpec.TemplateId"/> is
+    /// set) with its disk files, within the owner's quota.
+    /// </summary>
     public async Task<OpResult<VmDto>> CreateAsync(Caller caller, VmSpec spec, CancellationToken ct = default)
     {
+        Guid? templateId = spec.TemplateId;
+        if (templateId is not null)
+        {
+            var (expanded, templateErrors, notFound) = await templates.ExpandAsync(caller, spec, ct);
+            if (notFound is not null) return OpResult<VmDto>.NotFound(notFound);
+            if (templateErrors is not null) return OpResult<VmDto>.Invalid(templateErrors);
+            spec = expanded!;
+        }
         var errors = VmValidator.Validate(spec, images.List());
         var ownerId = spec.OwnerId ?? caller.UserId;
         if (ownerId != caller.UserId && !caller.IsAdmin) errors["ownerId"] = ["Only administrators can create VMs for other users."];
@@ -84,16 +99,22 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         if (await NameTakenAsync(db, ownerId, vm.NormalizedName, null, ct))
             return OpResult<VmDto>.Conflict($"{owner.UserName} already has a VM named '{vm.Name}'.");
 
-        List<string> created;
-        try { created = disks.CreateMissing(vm.Id, vm.Disks); }
+        // quota: count and insert under the owner's lock, in one transaction
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await QuotaService.LockOwnerAsync(db, ownerId, ct);
+        if (await QuotaService.CheckCreateAsync(db, ownerId, vm.Disks.Sum(d => d.SizeMiB), ct) is { } refusal)
+            return OpResult<VmDto>.QuotaExceeded(refusal);
+
+        try { disks.CreateMissing(vm.Id, vm.Disks); }
         catch (DiskStoreException e) { return OpResult<VmDto>.Invalid("disks", e.Message); }
 
         db.VirtualMachines.Add(vm);
         audit.Add(db, caller.UserId, caller.UserName, AuditActions.VmCreate, "vm", vm.Id.ToString(),
-            $"name={vm.Name} owner={owner.UserName} memory={vm.MemoryMiB}MiB disks={DiskSummary(vm)}");
+            $"name={vm.Name} owner={owner.UserName} memory={vm.MemoryMiB}MiB disks={DiskSummary(vm)}" + (templateId is { } tid ? $" template={tid}" : ""));
         try
         {
             await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
         }
         catch (DbUpdateException e) when (IsUniqueViolation(e))
         {
@@ -138,6 +159,13 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         if (plan.Changes && !vm.IsStopped)
             return OpResult<VmDto>.Conflict("Stop the VM before adding, removing or growing its disks.");
 
+        var addMiB = plan.Disks.Where(d => string.IsNullOrEmpty(d.File)).Sum(d => d.SizeMiB)
+                     + plan.Grow.Sum(g => g.SizeMiB - g.Disk.SizeMiB) - plan.Removed.Sum(d => d.SizeMiB);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await QuotaService.LockOwnerAsync(db, vm.OwnerId, ct);
+        if (await QuotaService.CheckDiskGrowthAsync(db, vm.OwnerId, addMiB, ct) is { } refusal)
+            return OpResult<VmDto>.QuotaExceeded(refusal);
+
         Apply(vm, spec);
         ApplyCloudInit(vm, spec.CloudInit);
         if (string.IsNullOrEmpty(vm.Nic.MacAddress)) vm.Nic.MacAddress = NewMac();
@@ -156,6 +184,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         try
         {
             await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
         }
         catch (DbUpdateConcurrencyException)
         {

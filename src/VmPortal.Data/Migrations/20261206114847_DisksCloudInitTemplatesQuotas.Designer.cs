@@ -12,8 +12,8 @@ using VmPortal.Data;
 namespace VmPortal.Data.Migrations
 {
     [DbContext(typeof(PortalDbContext))]
-    [Migration("20261206114127_DisksAndCloudInit")]
-    partial class DisksAndCloudInit
+    [Migration("20261206114847_DisksCloudInitTemplatesQuotas")]
+    partial class DisksCloudInitTemplatesQuotas
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -371,6 +371,28 @@ namespace VmPortal.Data.Migrations
                     b.ToTable("AspNetUsers", (string)null);
                 });
 
+            modelBuilder.Entity("VmPortal.Data.Entities.UserQuota", b =>
+                {
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid");
+
+                    b.Property<int?>("MaxDiskGiB")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("MaxMemoryMiB")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("MaxRunningVms")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("MaxVms")
+                        .HasColumnType("integer");
+
+                    b.HasKey("UserId");
+
+                    b.ToTable("user_quotas", (string)null);
+                });
+
             modelBuilder.Entity("VmPortal.Data.Entities.VirtualMachine", b =>
                 {
                     b.Property<Guid>("Id")
@@ -436,6 +458,106 @@ namespace VmPortal.Data.Migrations
                         .IsUnique();
 
                     b.ToTable("virtual_machines", (string)null);
+                });
+
+            modelBuilder.Entity("VmPortal.Data.Entities.VmTemplate", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("BootOrder")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<string>("CdromImageId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<bool>("CloudInit")
+                        .HasColumnType("boolean");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("DefaultUser")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("Description")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
+
+                    b.Property<string>("DiskImageId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<long>("DiskSizeMiB")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("HostnamePattern")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<string>("Icon")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<long>("MaxDiskSizeMiB")
+                        .HasColumnType("bigint");
+
+                    b.Property<int>("MaxMemoryMiB")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("MemoryMiB")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<string>("Network")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<bool>("NicEnabled")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("NormalizedName")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<string>("Os")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<bool>("Published")
+                        .HasColumnType("boolean");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<uint>("Version")
+                        .IsConcurrencyToken()
+                        .ValueGeneratedOnAddOrUpdate()
+                        .HasColumnType("xid")
+                        .HasColumnName("xmin");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("NormalizedName")
+                        .IsUnique();
+
+                    b.ToTable("vm_templates", (string)null);
                 });
 
             modelBuilder.Entity("Microsoft.AspNetCore.Identity.IdentityRoleClaim<System.Guid>", b =>
@@ -509,6 +631,15 @@ namespace VmPortal.Data.Migrations
                         .IsRequired();
 
                     b.Navigation("Vm");
+                });
+
+            modelBuilder.Entity("VmPortal.Data.Entities.UserQuota", b =>
+                {
+                    b.HasOne("VmPortal.Data.Entities.PortalUser", null)
+                        .WithOne()
+                        .HasForeignKey("VmPortal.Data.Entities.UserQuota", "UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("VmPortal.Data.Entities.VirtualMachine", b =>
