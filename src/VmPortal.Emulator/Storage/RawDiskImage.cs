@@ -6,19 +6,18 @@ namespace VmPortal.Emulator.Storage;
 /// A raw image file (.img, .iso): sector n is at byte n×512. Opened read-only or read-write.
 /// Uses positional I/O (<see cref="RandomAccess"/>), so nothing is buffered or preallocated:
 /// <see cref="Create"/> makes a sparse file, and only written sectors take space on the host.
+/// A transfer is one read or write call whatever its length.
 /// </summary>
-public sealed class RawDiskImage : IDiskImage
+public sealed class RawDiskImage : DiskImageBase
 {
     private readonly SafeFileHandle _handle;
-    private bool _disposed;
+    private long _length;
 
-    public RawDiskImage(string path, bool readOnly)
+    public RawDiskImage(string path, bool readOnly) : base(path, readOnly)
     {
-        Path = path;
-        IsReadOnly = readOnly;
         _handle = File.OpenHandle(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
             readOnly ? FileShare.Read : FileShare.None);
-        Length = RandomAccess.GetLength(_handle);
+        _length = RandomAccess.GetLength(_handle);
     }
 
     /// <summary>Creates (or truncates) a zero-filled sparse image of <paramref name="sizeBytes"/> bytes and opens it read-write.</summary>
@@ -31,46 +30,25 @@ public sealed class RawDiskImage : IDiskImage
         return new RawDiskImage(path, readOnly: false);
     }
 
-    public string Path { get; }
-    public long Length { get; }
-    public long SectorCount => (Length + IDiskImage.SectorSize - 1) / IDiskImage.SectorSize;
-    public bool IsReadOnly { get; }
+    public override DiskFormat Format => DiskFormat.Raw;
+    public override long Length => _length;
 
-    public void Read(long sector, Span<byte> buffer)
+    protected override void ReadCore(long offset, Span<byte> buffer) => ReadFile(_handle, offset, buffer);
+
+    protected override void WriteCore(long offset, ReadOnlySpan<byte> buffer) => RandomAccess.Write(_handle, buffer, offset);
+
+    /// <summary>Grows the file (sparse) to <paramref name="newLength"/> bytes.</summary>
+    internal void Grow(long newLength)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        DiskImageChecks.CheckBuffer(sector, buffer.Length);
-        long offset = sector * IDiskImage.SectorSize;
-        int n = DiskImageChecks.InRange(offset, buffer.Length, Length);
-        int done = 0;
-        while (done < n)
-        {
-            int r = RandomAccess.Read(_handle, buffer.Slice(done, n - done), offset + done);
-            if (r <= 0) break; // file shrank under us: the rest reads as zeros
-            done += r;
-        }
-        buffer[done..].Clear();
+        if (newLength < _length) throw new ArgumentOutOfRangeException(nameof(newLength), "Images only grow.");
+        RandomAccess.SetLength(_handle, newLength);
+        _length = newLength;
     }
 
-    public void Write(long sector, ReadOnlySpan<byte> buffer)
+    public override void Flush()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (IsReadOnly) throw new InvalidOperationException("The image is read-only.");
-        DiskImageChecks.CheckBuffer(sector, buffer.Length);
-        long offset = sector * IDiskImage.SectorSize;
-        int n = DiskImageChecks.InRange(offset, buffer.Length, Length);
-        if (n > 0) RandomAccess.Write(_handle, buffer[..n], offset);
+        if (!IsDisposed && !IsReadOnly) RandomAccess.FlushToDisk(_handle);
     }
 
-    public void Flush()
-    {
-        if (!_disposed && !IsReadOnly) RandomAccess.FlushToDisk(_handle);
-    }
-
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        _handle.Dispose();
-    }
+    protected override void DisposeCore() => _handle.Dispose();
 }
