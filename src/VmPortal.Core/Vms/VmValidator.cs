@@ -114,9 +114,9 @@ public static partial class VmValidator
         if (spec.CloudInit is { } ci)
         {
             Add("cloudInit.hostname", HostnameError(ci.Hostname));
-            if (!string.IsNullOrEmpty(ci.User) && !UserRegex().IsMatch(ci.User))
-                Add("cloudInit.user", "User name must be 1-32 characters: lower-case letters, digits, '-' and '_', starting with a letter.");
             if (ci.User is "root") Add("cloudInit.user", "Choose a user other than root (it gets sudo rights).");
+            else if (!string.IsNullOrEmpty(ci.User) && !CloudInit.NoCloudSeed.IsValidUserName(ci.User))
+                Add("cloudInit.user", "User name must be 1-32 characters: lower-case letters, digits, '-' and '_', starting with a letter.");
             if (string.IsNullOrEmpty(ci.User) && (ci.Password is { Length: > 0 } || ci.SshAuthorizedKeys is { Count: > 0 }))
                 Add("cloudInit.user", "A password or SSH key needs a user name.");
             if (ci.Password is { } pw && (pw.Length > 256 || pw.Contains('\n') || pw.Contains('\0')))
@@ -132,21 +132,12 @@ public static partial class VmValidator
         return errors.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
     }
 
-    [GeneratedRegex("^[a-z][a-z0-9_-]{0,31}$")]
-    private static partial Regex UserRegex();
-
-    [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
-    private static partial Regex HostnameRegex();
-
-    [GeneratedRegex("^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\\.com) [A-Za-z0-9+/]+={0,3}( [^\\r\\n]*)?$")]
-    private static partial Regex SshKeyRegex();
-
     /// <summary>Error for a guest hostname (one DNS label), or null when valid or empty (the VM's name is used).</summary>
     public static string? HostnameError(string? hostname) =>
-        string.IsNullOrEmpty(hostname) || HostnameRegex().IsMatch(hostname) ? null
+        string.IsNullOrEmpty(hostname) || CloudInit.NoCloudSeed.IsValidHostname(hostname) ? null
         : "Hostname must be one DNS label: letters, digits and '-', at most 63 characters, not starting or ending with '-'.";
 
     public static string? SshKeyError(string? key) =>
-        key is null || key.Length > VmCloudInit.SshKeyMaxLength || !SshKeyRegex().IsMatch(key.Trim())
+        key is null || key.Length > VmCloudInit.SshKeyMaxLength || !CloudInit.NoCloudSeed.IsValidSshKey(key.Trim())
             ? "Not an OpenSSH public key (one line: type, base64 key, optional comment)." : null;
 }

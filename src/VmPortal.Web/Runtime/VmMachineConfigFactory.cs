@@ -54,12 +54,15 @@ public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disk
             try
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(seed)!);
-                NoCloudSeed.WriteIso(seed, new NoCloudSettings(
+                var hostname = string.IsNullOrEmpty(ci.Hostname) ? vm.Name.Replace('_', '-').Replace('.', '-').Trim('-') : ci.Hostname;
+                NoCloudSeed.WriteIso(new NoCloudConfig(
                     InstanceId: vm.Id.ToString(),
-                    Hostname: string.IsNullOrEmpty(ci.Hostname) ? vm.Name : ci.Hostname,
-                    User: ci.User, PasswordHash: ci.PasswordHash, SshAuthorizedKeys: ci.SshAuthorizedKeys));
+                    Hostname: hostname,
+                    User: string.IsNullOrEmpty(ci.User) ? null : ci.User,
+                    PasswordHash: string.IsNullOrEmpty(ci.PasswordHash) ? null : ci.PasswordHash,
+                    SshAuthorizedKeys: ci.SshAuthorizedKeys), seed);
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
             {
                 return (null, $"Cannot start '{vm.Name}': the first-boot seed could not be written ({e.Message}).");
             }
