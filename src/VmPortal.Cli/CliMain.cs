@@ -8,11 +8,13 @@ public static class CliMain
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
         {
             stdout.WriteLine(RunOptions.Usage);
+            stdout.WriteLine("Disk images: vmportal img --help (create, info, convert, check, resize).");
             return args.Length == 0 ? RunCommand.ExitHostError : 0;
         }
+        if (args[0] == "img") return ImgCommand.Run(args.Skip(1).ToList(), stdout, stderr);
         if (args[0] != "run")
         {
-            stderr.WriteLine($"vmportal: unknown command '{args[0]}' (try 'vmportal run --help')");
+            stderr.WriteLine($"vmportal: unknown command '{args[0]}' (try 'vmportal run --help' or 'vmportal img --help')");
             return RunCommand.ExitHostError;
         }
         var options = RunOptions.Parse(args.Skip(1).ToList(), out string? error);
@@ -34,7 +36,7 @@ public static class CliMain
         {
             return await new RunCommand(options, stdout, stderr, rawStdout).ExecuteAsync(stdin, cts.Token);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
         {
             stderr.WriteLine($"vmportal run: {e.Message}");
             return RunCommand.ExitHostError;

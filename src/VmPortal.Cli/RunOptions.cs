@@ -10,7 +10,12 @@ public sealed class RunOptions
 {
     public int MemoryMiB { get; set; } = 128;
     public string? CdRom { get; set; }
-    public List<string> HardDisks { get; } = new();
+    /// <summary>Hard disk images by IDE slot (--hda, --hdb, --hdc).</summary>
+    public SortedDictionary<IdeSlot, string> Disks { get; } = new();
+    /// <summary>The hard disk paths in slot order.</summary>
+    public IReadOnlyList<string> HardDisks => Disks.Values.ToList();
+    /// <summary>--snapshot: guest writes go to temporary overlays; the disk images are only read.</summary>
+    public bool Snapshot { get; set; }
     public string? Floppy { get; set; }
     public string? Kernel { get; set; }
     public string? Initrd { get; set; }
@@ -40,7 +45,10 @@ public sealed class RunOptions
 
           --memory MiB          RAM size (default 128)
           --cdrom FILE          ISO image in the IDE CD-ROM drive
-          --hda FILE, --hdb FILE  raw hard disk images (IDE primary master/slave)
+          --hda FILE, --hdb FILE, --hdc FILE
+                                hard disk images, any of raw, qcow2 (with its backing chain), VHD, VMDK
+                                (read-only): IDE primary master, primary slave, secondary slave
+          --snapshot            write to temporary qcow2 overlays (deleted at exit); the disk files are only read
           --fda FILE            1.44 MB floppy image
           --kernel FILE         boot a Linux bzImage directly (also ipxe.lkrn, memtest86+ia32.bin)
           --initrd FILE         initial ramdisk for --kernel
@@ -88,7 +96,11 @@ public sealed class RunOptions
                     case "-h": case "--help": o.Help = true; break;
                     case "--memory": case "-m": o.MemoryMiB = ParseMemory(Value()); break;
                     case "--cdrom": o.CdRom = Value(); break;
-                    case "--hda": case "--hdb": o.HardDisks.Add(Value()); break;
+                    case "--hda": case "--hdb": case "--hdc":
+                        var slot = arg switch { "--hda" => IdeSlot.PrimaryMaster, "--hdb" => IdeSlot.PrimarySlave, _ => IdeSlot.SecondarySlave };
+                        if (!o.Disks.TryAdd(slot, Value())) throw new UsageException($"{arg} given twice");
+                        break;
+                    case "--snapshot": o.Snapshot = true; break;
                     case "--fda": o.Floppy = Value(); break;
                     case "--kernel": o.Kernel = Value(); break;
                     case "--initrd": o.Initrd = Value(); break;
@@ -114,7 +126,7 @@ public sealed class RunOptions
             }
         }
         if (o.Help) return o;
-        if (o.HardDisks.Count > MachineConfig.MaxHardDisks) { error = "at most two hard disks (--hda, --hdb)"; return null; }
+        if (o.Snapshot && o.Disks.Count == 0) { error = "--snapshot needs a hard disk (--hda, --hdb, --hdc)"; return null; }
         if (o.Kernel == null && (o.Initrd != null || o.Append != null)) { error = "--initrd and --append need --kernel"; return null; }
         if (o.Screenshot != null && !o.Screenshot.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
         {
@@ -130,7 +142,7 @@ public sealed class RunOptions
         Name = "cli",
         MemoryMiB = MemoryMiB,
         CdRomImage = CdRom,
-        HardDisks = HardDisks.Select(p => new DiskConfig(p)).ToList(),
+        HardDisks = Disks.Select(d => new DiskConfig(d.Value, Snapshot: Snapshot) { Slot = d.Key }).ToList(),
         FloppyImage = Floppy,
         KernelPath = Kernel,
         InitrdPath = Initrd,

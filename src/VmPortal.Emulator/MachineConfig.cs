@@ -17,10 +17,26 @@ public enum TripleFaultAction
     PowerOff,
 }
 
-/// <summary>A hard disk image on the primary IDE channel.</summary>
-/// <param name="Path">Raw disk image file.</param>
+/// <summary>Where a hard disk sits on the IDE cable (QEMU's names; the CD-ROM keeps the secondary master).</summary>
+public enum IdeSlot
+{
+    /// <summary>hda: primary master.</summary>
+    PrimaryMaster,
+    /// <summary>hdb: primary slave.</summary>
+    PrimarySlave,
+    /// <summary>hdc: secondary slave (the CD-ROM stays secondary master).</summary>
+    SecondarySlave,
+}
+
+/// <summary>A hard disk image (raw, qcow2, VHD or VMDK — recognised by its header) on the IDE bus.</summary>
+/// <param name="Path">Disk image file; a qcow2 image's backing chain is opened read-only behind it.</param>
 /// <param name="ReadOnly">Open read-only (guest writes fail with an ATA error).</param>
-public sealed record DiskConfig(string Path, bool ReadOnly = false);
+/// <param name="Snapshot">Guest writes go to a temporary qcow2 overlay, deleted when the machine stops (QEMU's -snapshot); the image itself is only read.</param>
+public sealed record DiskConfig(string Path, bool ReadOnly = false, bool Snapshot = false)
+{
+    /// <summary>The IDE position; null = by position in <see cref="MachineConfig.HardDisks"/> (first hda, then hdb, then hdc).</summary>
+    public IdeSlot? Slot { get; init; }
+}
 
 /// <summary>
 /// What PC to build: memory, disks, CD-ROM, floppy, boot order, serial port, firmware and optional direct kernel boot.
@@ -30,7 +46,7 @@ public sealed class MachineConfig
 {
     public const int MinMemoryMiB = 2;
     public const int MaxMemoryMiB = 3072;
-    public const int MaxHardDisks = 2;
+    public const int MaxHardDisks = 3;
 
     /// <summary>Name used in log messages and crash reasons.</summary>
     public string Name { get; init; } = "vm";
@@ -38,11 +54,18 @@ public sealed class MachineConfig
     /// <summary>RAM in MiB (2–3072).</summary>
     public int MemoryMiB { get; init; } = 128;
 
-    /// <summary>Up to two hard disks (IDE primary master, slave).</summary>
+    /// <summary>Up to three hard disks: hda (primary master), hdb (primary slave), hdc (secondary slave); see <see cref="DiskConfig.Slot"/>.</summary>
     public IReadOnlyList<DiskConfig> HardDisks { get; init; } = Array.Empty<DiskConfig>();
 
     /// <summary>ISO image in the ATAPI CD-ROM drive (IDE secondary master), or null for an empty drive.</summary>
     public string? CdRomImage { get; init; }
+
+    /// <summary>ISO image in a second ATAPI CD-ROM drive at the secondary slave (e.g. a cloud-init seed), or null for none. Needs that slot free of hdc.</summary>
+    public string? SecondCdRomImage { get; init; }
+
+    /// <summary>The hard disks with their IDE slots resolved (explicit <see cref="DiskConfig.Slot"/>, else their position in the list).</summary>
+    public IReadOnlyList<(IdeSlot Slot, DiskConfig Disk)> DiskSlots() =>
+        HardDisks.Select((d, i) => (d.Slot ?? (IdeSlot)Math.Min(i, (int)IdeSlot.SecondarySlave), d)).ToList();
 
     /// <summary>1.44 MB floppy image in drive A:, or null.</summary>
     public string? FloppyImage { get; init; }
@@ -103,8 +126,14 @@ public sealed class MachineConfig
             problems.Add($"memory must be between {MinMemoryMiB} and {MaxMemoryMiB} MiB (got {MemoryMiB})");
         if (HardDisks.Count > MaxHardDisks)
             problems.Add($"at most {MaxHardDisks} hard disks are supported (got {HardDisks.Count})");
-        foreach (var d in HardDisks) CheckFile(problems, "hard disk image", d.Path);
+        var slots = DiskSlots();
+        foreach (var g in slots.GroupBy(s => s.Slot).Where(g => g.Count() > 1))
+            problems.Add($"two hard disks want the same IDE slot ({SlotName(g.Key)})");
+        foreach (var (slot, d) in slots) CheckDisk(problems, slot, d);
         CheckFile(problems, "CD-ROM image", CdRomImage);
+        CheckFile(problems, "second CD-ROM image", SecondCdRomImage);
+        if (SecondCdRomImage != null && slots.Any(s => s.Slot == IdeSlot.SecondarySlave))
+            problems.Add("the second CD-ROM and hard disk hdc both need the IDE secondary slave: use one of them");
         CheckFile(problems, "floppy image", FloppyImage);
         CheckFile(problems, "kernel", KernelPath);
         CheckFile(problems, "initrd", InitrdPath);
@@ -118,6 +147,33 @@ public sealed class MachineConfig
         if (TscFrequencyHz < 1_000_000 || TscFrequencyHz > 100_000_000_000) problems.Add("TscFrequencyHz must be between 1 MHz and 100 GHz");
         if (SliceInstructions < 1) problems.Add("SliceInstructions must be at least 1");
         return problems;
+    }
+
+    /// <summary>hda, hdb or hdc.</summary>
+    public static string SlotName(IdeSlot slot) => slot switch
+    {
+        IdeSlot.PrimaryMaster => "hda",
+        IdeSlot.PrimarySlave => "hdb",
+        _ => "hdc",
+    };
+
+    /// <summary>The disk exists and its whole chain opens (format recognised, backing files present, no loop).</summary>
+    private static void CheckDisk(List<string> problems, IdeSlot slot, DiskConfig d)
+    {
+        string what = $"hard disk image ({SlotName(slot)})";
+        if (!File.Exists(d.Path))
+        {
+            problems.Add($"{what} not found: {d.Path}");
+            return;
+        }
+        try
+        {
+            using (Storage.DiskImageFile.Open(d.Path, readOnly: true)) { }
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            problems.Add($"{what} {d.Path}: {e.Message}");
+        }
     }
 
     private static void CheckFile(List<string> problems, string what, string? path)

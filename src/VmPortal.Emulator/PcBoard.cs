@@ -84,8 +84,10 @@ internal sealed class PcBoard
         Pci.InterruptRouter = IsaBridge;
         Ide = new PiixIde(Io, Memory, Pic);
         Pci.Add(IsaBridgeDevice, IdeFunction, Ide);
-        for (int i = 0; i < media.HardDisks.Count; i++) Ide.Primary.Attach(i, new AtaHardDisk(media.HardDisks[i]));
+        foreach (var (slot, image) in media.HardDisks)
+            (slot == IdeSlot.SecondarySlave ? Ide.Secondary : Ide.Primary).Attach(slot == IdeSlot.PrimaryMaster ? 0 : 1, new AtaHardDisk(image));
         Ide.Secondary.Attach(0, new AtapiCdrom(media.CdRom));
+        if (media.SecondCdRom != null) Ide.Secondary.Attach(1, new AtapiCdrom(media.SecondCdRom));
 
         Vga = new Vga(Io, Memory);
         VgaPci = new StdVgaPci(Vga, Memory, vgaBios ?? ReadOnlySpan<byte>.Empty);
@@ -105,7 +107,8 @@ internal sealed class PcBoard
             bootOrder.Add(d switch
             {
                 BootDevice.CdRom => FwCfgBootPaths.Ide(1, 0),
-                BootDevice.HardDisk => FwCfgBootPaths.Ide(0, 0),
+                BootDevice.HardDisk => media.HardDisks.Count > 0 && media.HardDisks[0].Slot == IdeSlot.SecondarySlave ? FwCfgBootPaths.Ide(1, 1)
+                    : FwCfgBootPaths.Ide(0, media.HardDisks.Count > 0 && media.HardDisks[0].Slot == IdeSlot.PrimarySlave ? 1 : 0),
                 _ => FwCfgBootPaths.Floppy(0),
             });
         FwCfg.SetBootOrder(bootOrder.ToArray());
@@ -161,7 +164,7 @@ internal sealed class PcBoard
         CmosLayout.SetMemory(Rtc, Memory.RamSize);
         CmosLayout.SetFpuPresent(Rtc, true);
         CmosLayout.SetFloppies(Rtc, media.Floppy != null ? CmosFloppyType.Mb1_44 : CmosFloppyType.None);
-        CmosLayout.SetHardDisks(Rtc, media.HardDisks.Count > 0, media.HardDisks.Count > 1);
+        CmosLayout.SetHardDisks(Rtc, media.HardDisks.Any(d => d.Slot == IdeSlot.PrimaryMaster), media.HardDisks.Any(d => d.Slot == IdeSlot.PrimarySlave));
         Span<CmosBootDevice> order = stackalloc CmosBootDevice[config.BootOrder.Count];
         for (int i = 0; i < order.Length; i++)
             order[i] = config.BootOrder[i] switch
@@ -175,11 +178,16 @@ internal sealed class PcBoard
     }
 }
 
-/// <summary>The disk images a machine keeps open across resets.</summary>
+/// <summary>
+/// The disk images a machine keeps open across resets. Hard disks open in any format through
+/// <see cref="DiskImageFile.Open"/>; a <see cref="DiskConfig.Snapshot"/> disk gets a temporary qcow2 overlay in
+/// the temp directory whose name is unlinked as soon as it is open (nothing is left behind, even after a kill).
+/// </summary>
 internal sealed class MachineMedia : IDisposable
 {
-    public List<IDiskImage> HardDisks { get; } = new();
+    public List<(IdeSlot Slot, IDiskImage Image)> HardDisks { get; } = new();
     public IDiskImage? CdRom { get; set; }
+    public IDiskImage? SecondCdRom { get; set; }
     public IDiskImage? Floppy { get; set; }
 
     public static MachineMedia Open(MachineConfig config)
@@ -187,8 +195,9 @@ internal sealed class MachineMedia : IDisposable
         var media = new MachineMedia();
         try
         {
-            foreach (var d in config.HardDisks) media.HardDisks.Add(new RawDiskImage(d.Path, d.ReadOnly));
+            foreach (var (slot, d) in config.DiskSlots().OrderBy(s => s.Slot)) media.HardDisks.Add((slot, OpenDisk(d)));
             if (config.CdRomImage != null) media.CdRom = new RawDiskImage(config.CdRomImage, readOnly: true);
+            if (config.SecondCdRomImage != null) media.SecondCdRom = new RawDiskImage(config.SecondCdRomImage, readOnly: true);
             if (config.FloppyImage != null) media.Floppy = new RawDiskImage(config.FloppyImage, readOnly: false);
             return media;
         }
@@ -199,13 +208,27 @@ internal sealed class MachineMedia : IDisposable
         }
     }
 
+    private static IDiskImage OpenDisk(DiskConfig d)
+    {
+        if (!d.Snapshot) return DiskImageFile.Open(d.Path, d.ReadOnly);
+        string overlay = Path.Combine(Path.GetTempPath(), $"vmportal-snapshot-{Guid.NewGuid():N}.qcow2");
+        try
+        {
+            DiskImageFile.CreateQcow2(overlay, 0, Path.GetFullPath(d.Path));
+            return DiskImageFile.Open(overlay, readOnly: false);
+        }
+        finally { File.Delete(overlay); } // the open handle keeps the data until the machine closes it
+    }
+
     public void Dispose()
     {
-        foreach (var d in HardDisks) d.Dispose();
+        foreach (var (_, d) in HardDisks) d.Dispose();
         HardDisks.Clear();
         CdRom?.Dispose();
+        SecondCdRom?.Dispose();
         Floppy?.Dispose();
         CdRom = null;
+        SecondCdRom = null;
         Floppy = null;
     }
 }

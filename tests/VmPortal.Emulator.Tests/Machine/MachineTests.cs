@@ -23,13 +23,14 @@ public class MachineTests
             MemoryMiB = 1,
             CdRomImage = "/nonexistent/cd.iso",
             InitrdPath = "/nonexistent/initrd",
-            HardDisks = new[] { new DiskConfig("/a"), new DiskConfig("/b"), new DiskConfig("/c") },
+            HardDisks = new[] { new DiskConfig("/a"), new DiskConfig("/b"), new DiskConfig("/c"), new DiskConfig("/d") },
             BootOrder = new[] { BootDevice.CdRom, BootDevice.CdRom },
         };
         var problems = config.Validate();
         Assert.Contains(problems, p => p.Contains("memory must be between"));
         Assert.Contains(problems, p => p.Contains("CD-ROM image not found: /nonexistent/cd.iso"));
-        Assert.Contains(problems, p => p.Contains("at most 2 hard disks"));
+        Assert.Contains(problems, p => p.Contains("at most 3 hard disks"));
+        Assert.Contains(problems, p => p.Contains("hard disk image (hdb) not found: /b"));
         Assert.Contains(problems, p => p.Contains("initrd or kernel command line needs a kernel"));
         Assert.Contains(problems, p => p.Contains("boot order"));
         var e = Assert.Throws<ArgumentException>(() => new Machine(config));

@@ -5,9 +5,12 @@ namespace VmPortal.Emulator.Devices.Ata;
 /// <summary>
 /// ATA hard disk (ATA/ATAPI-7 general feature set + 48-bit address feature set) on an <see cref="AtaChannel"/>.
 /// Commands: IDENTIFY DEVICE, READ/WRITE SECTORS (+EXT), READ/WRITE MULTIPLE (+EXT), READ/WRITE DMA (+EXT)
-/// through the PIIX bus master, READ VERIFY (+EXT), SET MULTIPLE MODE, SET FEATURES, INITIALIZE DEVICE
-/// PARAMETERS, FLUSH CACHE (+EXT), READ NATIVE MAX ADDRESS (+EXT), SEEK, RECALIBRATE and the power commands;
-/// anything else is aborted. CHS, LBA28 and LBA48 addressing.
+/// through the PIIX bus master, WRITE DMA FUA EXT / WRITE MULTIPLE FUA EXT, READ VERIFY (+EXT), SET MULTIPLE
+/// MODE, SET FEATURES, INITIALIZE DEVICE PARAMETERS, FLUSH CACHE (+EXT), READ NATIVE MAX ADDRESS (+EXT), SEEK,
+/// RECALIBRATE and the power commands; anything else is aborted. CHS, LBA28 and LBA48 addressing.
+/// Durability: FLUSH CACHE (+EXT) completes only after <see cref="IDiskImage.Flush"/> (data and metadata on
+/// stable storage); FUA writes, and every write while the guest has turned the write cache off, flush before
+/// they complete. Transfers reach the image as one call per command (DMA: per 256 KiB), never per sector.
 /// Guests: SeaBIOS (int 13h disks, LBA28 PIO), DOS (CHS), Linux ata_piix/libata (IDENTIFY, LBA48, DMA).
 /// </summary>
 public sealed class AtaHardDisk : AtaDevice
@@ -24,6 +27,7 @@ public sealed class AtaHardDisk : AtaDevice
     private int _multiple; // sectors per DRQ block for READ/WRITE MULTIPLE; 0 = disabled
     private byte _pioMode = 4, _mwdmaMode = 0xFF, _udmaMode = 2; // selected modes; 0xFF = none
     private bool _writeCache = true;
+    private bool _fua; // the current write must be durable before it completes
 
     // Current PIO/DMA transfer.
     private long _lba, _remaining;
@@ -60,10 +64,12 @@ public sealed class AtaHardDisk : AtaDevice
             case AtaProtocol.CmdWriteSectorsExt: StartWrite(true, 1); break;
             case AtaProtocol.CmdWriteMultiple: if (_multiple == 0) Abort(); else StartWrite(false, _multiple); break;
             case AtaProtocol.CmdWriteMultipleExt: if (_multiple == 0) Abort(); else StartWrite(true, _multiple); break;
+            case AtaProtocol.CmdWriteMultipleFuaExt: if (_multiple == 0) Abort(); else StartWrite(true, _multiple, fua: true); break;
             case AtaProtocol.CmdReadDma: case AtaProtocol.CmdReadDmaNoRetry: StartDma(false, toMemory: true); break;
             case AtaProtocol.CmdReadDmaExt: StartDma(true, toMemory: true); break;
             case AtaProtocol.CmdWriteDma: case AtaProtocol.CmdWriteDmaNoRetry: StartDma(false, toMemory: false); break;
             case AtaProtocol.CmdWriteDmaExt: StartDma(true, toMemory: false); break;
+            case AtaProtocol.CmdWriteDmaFuaExt: StartDma(true, toMemory: false, fua: true); break;
             case AtaProtocol.CmdReadVerify: case AtaProtocol.CmdReadVerifyNoRetry: Verify(false); break;
             case AtaProtocol.CmdReadVerifyExt: Verify(true); break;
             case AtaProtocol.CmdSetMultipleMode:
@@ -137,10 +143,10 @@ public sealed class AtaHardDisk : AtaDevice
         w[81] = 0;
         w[82] = (1 << 14) | (1 << 5); // NOP, write cache
         w[83] = (1 << 14) | (1 << 13) | (1 << 12) | (1 << 10); // FLUSH CACHE EXT, FLUSH CACHE, 48-bit
-        w[84] = 1 << 14;
+        w[84] = (1 << 14) | (1 << 6); // WRITE DMA FUA EXT, WRITE MULTIPLE FUA EXT
         w[85] = (ushort)((1 << 14) | (_writeCache ? 1 << 5 : 0));
         w[86] = (1 << 13) | (1 << 12) | (1 << 10);
-        w[87] = 1 << 14;
+        w[87] = (1 << 14) | (1 << 6);
         w[88] = (ushort)(0x3F | (_udmaMode <= 5 ? 0x100 << _udmaMode : 0)); // UDMA 0–5 supported
         w[93] = (1 << 14) | (1 << 13) | 1; // 80-conductor cable detected
         w[100] = (ushort)_sectors; w[101] = (ushort)(_sectors >> 16);
@@ -220,11 +226,11 @@ public sealed class AtaHardDisk : AtaDevice
         StartDataIn(n * IDiskImage.SectorSize, interrupt: true);
     }
 
-    private void StartWrite(bool lba48, int blockSectors)
+    private void StartWrite(bool lba48, int blockSectors, bool fua = false)
     {
         if (_image.IsReadOnly) { Abort(); return; }
         if (!DecodeRange(lba48, out long lba, out long count)) return;
-        _lba = lba; _remaining = count; _blockSectors = blockSectors; _lba48 = lba48;
+        _lba = lba; _remaining = count; _blockSectors = blockSectors; _lba48 = lba48; _fua = fua;
         StartDataOut((int)Math.Min(_blockSectors, _remaining) * IDiskImage.SectorSize, interrupt: false);
     }
 
@@ -238,6 +244,7 @@ public sealed class AtaHardDisk : AtaDevice
             catch (Exception) { CompleteError(AtaProtocol.ErrorUnc); return; }
             _lba += n; _remaining -= n;
             if (_remaining > 0) StartDataOut((int)Math.Min(_blockSectors, _remaining) * IDiskImage.SectorSize, interrupt: true);
+            else if (!FlushIfRequired()) CompleteError(AtaProtocol.ErrorAbrt);
             else { SetLastAddress(); CompleteOk(); }
         }
         else
@@ -246,6 +253,16 @@ public sealed class AtaHardDisk : AtaDevice
             if (_remaining > 0) LoadReadBlock();
             else { SetLastAddress(); CompleteOk(interrupt: false); }
         }
+    }
+
+    /// <summary>After a write: makes it durable if it was a FUA write or the write cache is off. False if that failed.</summary>
+    private bool FlushIfRequired()
+    {
+        bool need = _fua || !_writeCache;
+        _fua = false;
+        if (!need) return true;
+        try { _image.Flush(); return true; }
+        catch (Exception) { return false; }
     }
 
     private void Verify(bool lba48)
@@ -302,58 +319,94 @@ public sealed class AtaHardDisk : AtaDevice
     }
 
     // ---- DMA ----
+    // The bus master moves guest memory in small chunks; the image is read or written through a staging buffer
+    // of up to 256 KiB, so a DMA command costs one image call per 256 KiB, not one per sector.
 
-    private int _dmaSectorPos = IDiskImage.SectorSize;
+    private const int DmaStagingBytes = 256 * 1024;
+    private int _dmaSectorPos = IDiskImage.SectorSize; // kept for the snapshot record; transfers finish inside one OUT
     private readonly byte[] _dmaSector = new byte[IDiskImage.SectorSize];
+    private byte[]? _dmaBuf;
+    private int _dmaBufPos, _dmaBufLen;
+    private long _dmaLba; // next sector to stage (reads) or first staged sector (writes)
+    private bool _dmaFailed;
 
-    private void StartDma(bool lba48, bool toMemory)
+    private void StartDma(bool lba48, bool toMemory, bool fua = false)
     {
         if (!toMemory && _image.IsReadOnly) { Abort(); return; }
         if (!DecodeRange(lba48, out long lba, out long count)) return;
-        _lba = lba; _remaining = count; _lba48 = lba48;
-        _dmaSectorPos = toMemory ? IDiskImage.SectorSize : 0;
+        _lba = lba; _remaining = count; _lba48 = lba48; _fua = fua;
+        _dmaLba = lba;
+        _dmaBuf ??= new byte[DmaStagingBytes];
+        _dmaBufPos = _dmaBufLen = 0;
+        _dmaFailed = false;
         RequestDma(toMemory, count * IDiskImage.SectorSize);
     }
 
     internal override int DmaProduce(Span<byte> dest)
     {
+        var buf = _dmaBuf!;
         int done = 0;
         while (done < dest.Length && DmaRemaining > 0)
         {
-            if (_dmaSectorPos == IDiskImage.SectorSize)
+            if (_dmaBufPos == _dmaBufLen)
             {
-                try { _image.Read(_lba++, _dmaSector); }
-                catch (Exception) { _dmaSector.AsSpan().Clear(); }
-                _dmaSectorPos = 0;
+                int n = (int)Math.Min(DmaRemaining, buf.Length);
+                n = (n + IDiskImage.SectorSize - 1) / IDiskImage.SectorSize * IDiskImage.SectorSize;
+                try { _image.Read(_dmaLba, buf.AsSpan(0, n)); }
+                catch (Exception) { buf.AsSpan(0, n).Clear(); _dmaFailed = true; }
+                _dmaLba += n / IDiskImage.SectorSize;
+                _dmaBufPos = 0; _dmaBufLen = n;
             }
-            int n = Math.Min(dest.Length - done, IDiskImage.SectorSize - _dmaSectorPos);
-            _dmaSector.AsSpan(_dmaSectorPos, n).CopyTo(dest[done..]);
-            _dmaSectorPos += n; done += n; DmaRemaining -= n;
+            int c = (int)Math.Min(Math.Min(dest.Length - done, _dmaBufLen - _dmaBufPos), DmaRemaining);
+            buf.AsSpan(_dmaBufPos, c).CopyTo(dest[done..]);
+            _dmaBufPos += c; done += c; DmaRemaining -= c;
         }
         return done;
     }
 
     internal override int DmaConsume(ReadOnlySpan<byte> src)
     {
+        var buf = _dmaBuf!;
         int done = 0;
         while (done < src.Length && DmaRemaining > 0)
         {
-            int n = Math.Min(src.Length - done, IDiskImage.SectorSize - _dmaSectorPos);
-            src.Slice(done, n).CopyTo(_dmaSector.AsSpan(_dmaSectorPos));
-            _dmaSectorPos += n; done += n; DmaRemaining -= n;
-            if (_dmaSectorPos == IDiskImage.SectorSize)
-            {
-                try { _image.Write(_lba++, _dmaSector); }
-                catch (Exception) { /* reported as success; the image layer logs nothing yet */ }
-                _dmaSectorPos = 0;
-            }
+            int c = (int)Math.Min(Math.Min(src.Length - done, buf.Length - _dmaBufLen), DmaRemaining);
+            src.Slice(done, c).CopyTo(buf.AsSpan(_dmaBufLen));
+            _dmaBufLen += c; done += c; DmaRemaining -= c;
+            if (_dmaBufLen == buf.Length || DmaRemaining == 0) WriteStaged();
         }
         return done;
     }
 
+    /// <summary>Writes the whole sectors staged so far in one call.</summary>
+    private void WriteStaged()
+    {
+        int sectors = _dmaBufLen / IDiskImage.SectorSize;
+        if (sectors == 0) return;
+        try { _image.Write(_dmaLba, _dmaBuf.AsSpan(0, sectors * IDiskImage.SectorSize)); }
+        catch (Exception) { _dmaFailed = true; }
+        _dmaLba += sectors;
+        int rest = _dmaBufLen - sectors * IDiskImage.SectorSize;
+        if (rest > 0) _dmaBuf.AsSpan(sectors * IDiskImage.SectorSize, rest).CopyTo(_dmaBuf);
+        _dmaBufLen = rest;
+    }
+
     internal override void DmaFinished(bool ok)
     {
-        if (ok) { _remaining = 0; SetLastAddress(); }
+        if (!DmaToMemory)
+        {
+            WriteStaged();
+            if (ok && !FlushIfRequired()) _dmaFailed = true;
+        }
+        _fua = false;
+        if (ok && _dmaFailed)
+        {
+            // the bus master finished, but the image did not take (or give) the data: report a media error
+            _remaining = 0;
+            CompleteError(AtaProtocol.ErrorUnc); // also ends the DMA request
+            return;
+        }
+        if (ok) { _remaining = 0; _lba = _dmaLba; SetLastAddress(); }
         base.DmaFinished(ok);
     }
 }

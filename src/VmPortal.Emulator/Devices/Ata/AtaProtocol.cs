@@ -34,7 +34,7 @@ public static class AtaProtocol
     public const byte CmdReadSectors = 0x20, CmdReadSectorsNoRetry = 0x21, CmdReadSectorsExt = 0x24, CmdReadDmaExt = 0x25;
     public const byte CmdReadNativeMaxExt = 0x27, CmdReadMultipleExt = 0x29;
     public const byte CmdWriteSectors = 0x30, CmdWriteSectorsNoRetry = 0x31, CmdWriteSectorsExt = 0x34, CmdWriteDmaExt = 0x35;
-    public const byte CmdWriteMultipleExt = 0x39;
+    public const byte CmdWriteMultipleExt = 0x39, CmdWriteDmaFuaExt = 0x3D, CmdWriteMultipleFuaExt = 0xCE;
     public const byte CmdReadVerify = 0x40, CmdReadVerifyNoRetry = 0x41, CmdReadVerifyExt = 0x42;
     public const byte CmdSeek = 0x70, CmdExecuteDiagnostic = 0x90, CmdInitializeDeviceParameters = 0x91;
     public const byte CmdPacket = 0xA0, CmdIdentifyPacket = 0xA1;
