@@ -193,9 +193,36 @@ public sealed class VmDiskTests(PortalAppFixture app) : ApiTestBase(app)
         var text = await r.Content.ReadAsStringAsync();
         Assert.DoesNotContain("s3cret-pass", text);
         Assert.DoesNotContain("$6$", text);
-        var ci = (await JsonAsync(r))["cloudInit"]!;
+        var created = await JsonAsync(r);
+        var ci = created["cloudInit"]!;
         Assert.Equal("web-1", ci["hostname"]!.GetValue<string>());
         Assert.True(ci["hasPassword"]!.GetValue<bool>());
+
+        // a start writes the NoCloud seed (ISO 9660 labelled cidata) that the machine gets as its second CD-ROM
+        var vmId = created["id"]!.GetValue<Guid>();
+        var start = await c.PostAsync($"/api/vms/{vmId}/start", null);
+        Assert.True(start.StatusCode == HttpStatusCode.OK, await start.Content.ReadAsStringAsync());
+        try
+        {
+            var seed = Store.SeedPath(vmId);
+            Assert.True(File.Exists(seed));
+            var outDir = Directory.CreateTempSubdirectory("seed").FullName;
+            var x = Run("xorriso", "-osirrox", "on", "-indev", seed, "-pvd_info", "-extract", "/", outDir);
+            Assert.True(x.Code == 0, x.Output);
+            Assert.Contains("Volume Id    : cidata", x.Output);
+            var userData = await File.ReadAllTextAsync(Path.Combine(outDir, "user-data"));
+            Assert.StartsWith("#cloud-config", userData);
+            Assert.Contains("alice", userData);
+            Assert.Contains("$6$", userData);
+            Assert.Contains("AAAAC3NzaC1lZDI1NTE5AAAAIB0eXN0ZXN0a2V5c3RyaW5nZm9ydGVzdGluZzAx", userData);
+            Assert.DoesNotContain("s3cret-pass", userData);
+            Assert.Contains("web-1", await File.ReadAllTextAsync(Path.Combine(outDir, "meta-data")));
+            Directory.Delete(outDir, true);
+        }
+        finally
+        {
+            await c.PostAsync($"/api/vms/{vmId}/stop", null);
+        }
 
         var bad = await c.PostAsJsonAsync("/api/vms", new
         {
