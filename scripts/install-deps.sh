@@ -11,7 +11,7 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 RUN_PKGS=(postgresql xorriso mtools grub-pc-bin grub-common seabios cpio gzip xz-utils ca-certificates)
-TEST_PKGS=(chromium nasm qemu-system-x86 qemu-utils fonts-dejavu-core)
+TEST_PKGS=(chromium nasm qemu-system-x86 qemu-utils fonts-dejavu-core curl jq)
 BENCH_PKGS=(bochs bochsbios vgabios)
 
 # The console client is bundled with npm + esbuild; the machine image may already ship Node.js (any >= 18 works).
