@@ -9,9 +9,15 @@ public static class CliMain
         {
             stdout.WriteLine(RunOptions.Usage);
             stdout.WriteLine("Disk images: vmportal img --help (create, info, convert, check, resize).");
+            stdout.WriteLine("The portal's API: vmportal login|logout|vm|template|console|quota (vmportal vm --help).");
             return args.Length == 0 ? RunCommand.ExitHostError : 0;
         }
         if (args[0] == "img") return ImgCommand.Run(args.Skip(1).ToList(), stdout, stderr);
+        if (Api.ApiCommand.Handles(args[0]))
+        {
+            using var reader = stdin is null ? null : new StreamReader(stdin, leaveOpen: true);
+            return await new Api.ApiCommand(stdout, stderr, reader).RunAsync(args);
+        }
         if (args[0] != "run")
         {
             stderr.WriteLine($"vmportal: unknown command '{args[0]}' (try 'vmportal run --help' or 'vmportal img --help')");

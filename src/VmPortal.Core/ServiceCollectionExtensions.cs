@@ -15,6 +15,9 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<AuditLog>();
         services.AddSingleton<ImageCatalog>();
         services.AddSingleton<ImageService>();
+        services.AddSingleton<Disks.VmDiskStore>();
+        services.AddSingleton<Templates.TemplateService>();
+        services.AddSingleton<Quotas.QuotaService>();
         services.AddSingleton<VmService>();
         services.AddSingleton<ApiTokenService>();
         services.AddSingleton<UserService>();

@@ -13,6 +13,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
     public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
     public DbSet<ConsoleShare> ConsoleShares => Set<ConsoleShare>();
+    public DbSet<VmTemplate> Templates => Set<VmTemplate>();
+    public DbSet<UserQuota> UserQuotas => Set<UserQuota>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
@@ -44,6 +46,41 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             {
                 n.ToJson("nic");
             });
+            vm.OwnsOne(x => x.CloudInit, c =>
+            {
+                c.ToJson("cloud_init");
+            });
+        });
+
+        builder.Entity<VmTemplate>(t =>
+        {
+            t.ToTable("vm_templates");
+            t.HasKey(x => x.Id);
+            t.Property(x => x.Name).HasMaxLength(VmTemplate.NameMaxLength).IsRequired();
+            t.Property(x => x.NormalizedName).HasMaxLength(VmTemplate.NameMaxLength).IsRequired();
+            t.HasIndex(x => x.NormalizedName).IsUnique();
+            t.Property(x => x.Description).HasMaxLength(VmTemplate.DescriptionMaxLength).IsRequired();
+            t.Property(x => x.Os).HasMaxLength(100).IsRequired();
+            t.Property(x => x.Icon).HasMaxLength(32).IsRequired();
+            t.Property(x => x.DiskImageId).HasMaxLength(200);
+            t.Property(x => x.CdromImageId).HasMaxLength(200);
+            t.Property(x => x.HostnamePattern).HasMaxLength(63).IsRequired();
+            t.Property(x => x.DefaultUser).HasMaxLength(32).IsRequired();
+            t.Property(x => x.Network).HasMaxLength(63).IsRequired();
+            t.Property(x => x.BootOrder).HasConversion(
+                v => string.Join(',', v.Select(d => d.ToString().ToLowerInvariant())),
+                s => s.Length == 0 ? new List<BootDevice>() : s.Split(',', StringSplitOptions.None).Select(p => Enum.Parse<BootDevice>(p, true)).ToList(),
+                new Microsoft.EntityFrameworkCore.ChangeTracking.ValueComparer<List<BootDevice>>(
+                    (a, b) => a!.SequenceEqual(b!), v => v.Aggregate(0, (h, d) => HashCode.Combine(h, d)), v => v.ToList()))
+                .HasMaxLength(100);
+            t.Property(x => x.Version).IsRowVersion();
+        });
+
+        builder.Entity<UserQuota>(q =>
+        {
+            q.ToTable("user_quotas");
+            q.HasKey(x => x.UserId);
+            q.HasOne<PortalUser>().WithOne().HasForeignKey<UserQuota>(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
 
         builder.Entity<ApiToken>(t =>

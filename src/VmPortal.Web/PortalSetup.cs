@@ -46,6 +46,9 @@ public static class PortalSetup
                 o.BuiltInPath = config["Images:BuiltInPath"] is { Length: > 0 } b ? b : ImageCatalog.DefaultBuiltInPath();
                 o.StorePath = paths.Resolve(config["Images:StorePath"] is { Length: > 0 } s ? s : Path.Combine(paths.DataDirectory, "images"));
             });
+        services.AddOptions<VmPortal.Core.Disks.DiskStoreOptions>()
+            .Configure<PortalPaths>((o, paths) =>
+                o.StorePath = paths.Resolve(config["Disks:StorePath"] is { Length: > 0 } s ? s : Path.Combine(paths.DataDirectory, "disks")));
 
         // ---- identity: cookies for the UI, bearer tokens for scripts ----
         services.AddIdentityCore<PortalUser>(o =>
@@ -172,6 +175,8 @@ public static class PortalSetup
         app.MapAuthApi();
         app.MapVmsApi();
         app.MapImagesApi();
+        app.MapTemplatesApi();
+        app.MapQuotasApi();
         app.MapAdminApi();
         app.MapAccountEndpoints();
 

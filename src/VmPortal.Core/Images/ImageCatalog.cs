@@ -17,6 +17,12 @@ public sealed record ImageInfo(string Id, string Name, string Kind, long SizeByt
 {
     /// <summary>Absolute path on the host (not exposed over REST).</summary>
     public string Path { get; init; } = "";
+    /// <summary>Disk images: the format read from the file's header ("raw", "qcow2", "vhd", "vmdk").</summary>
+    public string? Format { get; init; }
+    /// <summary>Disk images: the size the guest sees, in bytes.</summary>
+    public long? VirtualSizeBytes { get; init; }
+    /// <summary>Disk images whose header cannot be read: why (such an image cannot back a disk).</summary>
+    public string? Problem { get; init; }
 }
 
 public sealed class ImageStoreOptions
@@ -70,7 +76,7 @@ public sealed class ImageCatalog(IOptions<ImageStoreOptions> options)
             var path = System.IO.Path.Combine(builtInDir, file);
             var fi = new FileInfo(path);
             if (!fi.Exists) continue;
-            result.Add(new ImageInfo("builtin:" + Slug(file), name, kind, fi.Length, true, file, fi.LastWriteTimeUtc) { Path = fi.FullName });
+            result.Add(WithDiskInfo(new ImageInfo("builtin:" + Slug(file), name, kind, fi.Length, true, file, fi.LastWriteTimeUtc) { Path = fi.FullName }));
         }
         var store = System.IO.Path.GetFullPath(o.StorePath);
         if (Directory.Exists(store))
@@ -78,13 +84,28 @@ public sealed class ImageCatalog(IOptions<ImageStoreOptions> options)
             foreach (var fi in new DirectoryInfo(store).EnumerateFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
             {
                 if (fi.Name.StartsWith('.')) continue;
-                result.Add(new ImageInfo("upload:" + fi.Name, fi.Name, KindOf(fi.Name), fi.Length, false, fi.Name, fi.LastWriteTimeUtc) { Path = fi.FullName });
+                result.Add(WithDiskInfo(new ImageInfo("upload:" + fi.Name, fi.Name, KindOf(fi.Name), fi.Length, false, fi.Name, fi.LastWriteTimeUtc) { Path = fi.FullName }));
             }
         }
         return result;
     }
 
     public ImageInfo? Find(string id) => List().FirstOrDefault(i => i.Id == id);
+
+    /// <summary>A disk image with its format and virtual size from its header (or the reason it cannot be read).</summary>
+    private static ImageInfo WithDiskInfo(ImageInfo image)
+    {
+        if (image.Kind != ImageKinds.Disk) return image;
+        try
+        {
+            var info = VmPortal.Emulator.Storage.DiskImageFile.Probe(image.Path);
+            return image with { Format = info.Format.ToString().ToLowerInvariant(), VirtualSizeBytes = info.VirtualSize };
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            return image with { Problem = e.Message };
+        }
+    }
 
     private static string KindOf(string fileName)
     {

@@ -5,6 +5,8 @@ namespace VmPortal.Core.Vms;
 /// <summary>What a client sends to create or update a VM (REST body and the UI dialog's model).</summary>
 public sealed class VmSpec
 {
+    /// <summary>Provision from this catalog template: only name, description, memoryMiB, the first disk's sizeMiB and cloudInit may be given besides.</summary>
+    public Guid? TemplateId { get; set; }
     public string? Name { get; set; }
     public string? Description { get; set; }
     /// <summary>Only admins may name another owner; default: the caller.</summary>
@@ -15,15 +17,29 @@ public sealed class VmSpec
     public List<BootDevice>? BootOrder { get; set; }
     public NicSpec? Nic { get; set; }
     public bool? StartAtBoot { get; set; }
+    /// <summary>First-boot settings (cloud-init NoCloud seed); null on update keeps the stored ones, an empty object removes them.</summary>
+    public CloudInitSpec? CloudInit { get; set; }
     /// <summary>Concurrency token from the last read; required on update (or as If-Match).</summary>
     public uint? Version { get; set; }
 }
 
 public sealed class DiskSpec
 {
+    /// <summary>An existing disk's id (from a read) keeps that disk and its data; no id adds a new disk.</summary>
+    public Guid? Id { get; set; }
     public long? SizeMiB { get; set; }
     public string? BackingImageId { get; set; }
     public string? Bus { get; set; }
+}
+
+/// <summary>What the guest's first boot configures: hostname, one user with a password and/or SSH keys.</summary>
+public sealed class CloudInitSpec
+{
+    public string? Hostname { get; set; }
+    public string? User { get; set; }
+    /// <summary>Plain password (stored only as a SHA-512 crypt hash); null on update keeps the stored hash.</summary>
+    public string? Password { get; set; }
+    public List<string>? SshAuthorizedKeys { get; set; }
 }
 
 public sealed class NicSpec
@@ -46,6 +62,7 @@ public sealed record VmDto(
     string? CdromImageId,
     IReadOnlyList<BootDevice> BootOrder,
     NicDto Nic,
+    CloudInitDto? CloudInit,
     bool StartAtBoot,
     VmState State,
     DateTimeOffset CreatedAt,
@@ -56,9 +73,10 @@ public sealed record VmDto(
 
     public static VmDto From(VirtualMachine vm, string ownerName) => new(
         vm.Id, vm.Name, vm.Description, vm.OwnerId, ownerName, vm.MemoryMiB,
-        vm.Disks.Select(d => new DiskDto(d.SizeMiB, d.BackingImageId, d.Bus)).ToList(),
+        vm.Disks.Select(d => new DiskDto(d.Id, d.SizeMiB, d.BackingImageId, d.Bus)).ToList(),
         vm.CdromImageId, vm.BootOrder.ToList(),
         new NicDto(vm.Nic.Enabled, vm.Nic.Model, vm.Nic.MacAddress, vm.Nic.Network),
+        vm.CloudInit is { } c ? new CloudInitDto(c.Hostname, c.User, c.PasswordHash.Length > 0, c.SshAuthorizedKeys.ToList()) : null,
         vm.StartAtBoot, vm.State, vm.CreatedAt, vm.UpdatedAt, vm.Version);
 
     /// <summary>A spec pre-filled with this VM's values (for the edit dialog).</summary>
@@ -68,16 +86,22 @@ public sealed record VmDto(
         Description = Description,
         OwnerId = OwnerId,
         MemoryMiB = MemoryMiB,
-        Disks = Disks.Select(d => new DiskSpec { SizeMiB = d.SizeMiB, BackingImageId = d.BackingImageId, Bus = d.Bus }).ToList(),
+        Disks = Disks.Select(d => new DiskSpec { Id = d.Id, SizeMiB = d.SizeMiB, BackingImageId = d.BackingImageId, Bus = d.Bus }).ToList(),
         CdromImageId = CdromImageId,
         BootOrder = BootOrder.ToList(),
         Nic = new NicSpec { Enabled = Nic.Enabled, Model = Nic.Model, MacAddress = Nic.MacAddress, Network = Nic.Network },
         StartAtBoot = StartAtBoot,
+        CloudInit = CloudInit is { } c
+            ? new CloudInitSpec { Hostname = c.Hostname, User = c.User, SshAuthorizedKeys = c.SshAuthorizedKeys.ToList() }
+            : null,
         Version = Version,
     };
 }
 
-public sealed record DiskDto(long SizeMiB, string? BackingImageId, string Bus);
+/// <summary>A disk: its id (stable; keep it in an update to keep the disk's data), size, base image and bus.</summary>
+public sealed record DiskDto(Guid Id, long SizeMiB, string? BackingImageId, string Bus);
+/// <summary>First-boot settings as clients see them: the password is never returned, only whether one is set.</summary>
+public sealed record CloudInitDto(string Hostname, string User, bool HasPassword, IReadOnlyList<string> SshAuthorizedKeys);
 public sealed record NicDto(bool Enabled, string Model, string MacAddress, string Network);
 
 /// <summary>

@@ -2,7 +2,11 @@ using System.Security.Cryptography;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 using VmPortal.Core.Audit;
+using VmPortal.Core.CloudInit;
+using VmPortal.Core.Disks;
 using VmPortal.Core.Images;
+using VmPortal.Core.Quotas;
+using VmPortal.Core.Templates;
 using VmPortal.Data;
 using VmPortal.Data.Entities;
 
@@ -12,7 +16,8 @@ namespace VmPortal.Core.Vms;
 /// VM inventory use cases. Visibility: admins see every VM, users their own; a VM the caller may not see is
 /// reported as not found. Each call uses its own DbContext (safe from Blazor circuits and endpoints alike).
 /// </summary>
-public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, ImageCatalog images, AuditLog audit, TimeProvider clock)
+public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, ImageCatalog images, VmDiskStore disks, TemplateService templates,
+    AuditLog audit, TimeProvider clock)
 {
     public const int MaxPageSize = 500;
 
@@ -62,8 +67,20 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         return row is null ? null : VmDto.From(row.Vm, row.OwnerName ?? "");
     }
 
+    /// <summary>
+    /// Creates a VM (from a full spec, or provisioned from a catalog template when <see cref="VmSpec.TemplateId"/> is
+    /// set) with its disk files, within the owner's quota.
+    /// </summary>
     public async Task<OpResult<VmDto>> CreateAsync(Caller caller, VmSpec spec, CancellationToken ct = default)
     {
+        Guid? templateId = spec.TemplateId;
+        if (templateId is not null)
+        {
+            var (expanded, templateErrors, notFound) = await templates.ExpandAsync(caller, spec, ct);
+            if (notFound is not null) return OpResult<VmDto>.NotFound(notFound);
+            if (templateErrors is not null) return OpResult<VmDto>.Invalid(templateErrors);
+            spec = expanded!;
+        }
         var errors = VmValidator.Validate(spec, images.List());
         var ownerId = spec.OwnerId ?? caller.UserId;
         if (ownerId != caller.UserId && !caller.IsAdmin) errors["ownerId"] = ["Only administrators can create VMs for other users."];
@@ -76,20 +93,38 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         var now = clock.GetUtcNow();
         var vm = new VirtualMachine(ownerId, spec.Name!, now);
         Apply(vm, spec);
+        vm.Disks = NewDisks(spec.Disks);
+        ApplyCloudInit(vm, spec.CloudInit);
         if (string.IsNullOrEmpty(vm.Nic.MacAddress)) vm.Nic.MacAddress = NewMac();
         if (await NameTakenAsync(db, ownerId, vm.NormalizedName, null, ct))
             return OpResult<VmDto>.Conflict($"{owner.UserName} already has a VM named '{vm.Name}'.");
 
+        // quota: count and insert under the owner's lock, in one transaction
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await QuotaService.LockOwnerAsync(db, ownerId, ct);
+        if (await QuotaService.CheckCreateAsync(db, ownerId, vm.Disks.Sum(d => d.SizeMiB), ct) is { } refusal)
+            return OpResult<VmDto>.QuotaExceeded(refusal);
+
+        try { disks.CreateMissing(vm.Id, vm.Disks); }
+        catch (DiskStoreException e) { return OpResult<VmDto>.Invalid("disks", e.Message); }
+
         db.VirtualMachines.Add(vm);
         audit.Add(db, caller.UserId, caller.UserName, AuditActions.VmCreate, "vm", vm.Id.ToString(),
-            $"name={vm.Name} owner={owner.UserName} memory={vm.MemoryMiB}MiB");
+            $"name={vm.Name} owner={owner.UserName} memory={vm.MemoryMiB}MiB disks={DiskSummary(vm)}" + (templateId is { } tid ? $" template={tid}" : ""));
         try
         {
             await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
         }
         catch (DbUpdateException e) when (IsUniqueViolation(e))
         {
+            disks.DeleteVm(vm.Id);
             return OpResult<VmDto>.Conflict($"{owner.UserName} already has a VM named '{vm.Name}'.");
+        }
+        catch
+        {
+            disks.DeleteVm(vm.Id);
+            throw;
         }
         return OpResult<VmDto>.Ok(VmDto.From(vm, owner.UserName ?? ""));
     }
@@ -109,7 +144,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         if (vm.Version != expectedVersion)
             return OpResult<VmDto>.Conflict("The VM was changed by someone else; reload it and try again.");
 
-        var before = $"name={vm.Name} memory={vm.MemoryMiB}MiB disks={vm.Disks.Count}";
+        var before = $"name={vm.Name} memory={vm.MemoryMiB}MiB disks={DiskSummary(vm)}";
         if (!string.Equals(vm.Name, spec.Name, StringComparison.Ordinal))
         {
             var normalized = spec.Name!.ToLowerInvariant();
@@ -117,24 +152,51 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
                 return OpResult<VmDto>.Conflict($"{vm.Owner!.UserName} already has a VM named '{spec.Name}'.");
             vm.Rename(spec.Name!);
         }
+
+        // disks: keep (and grow) the ones named by id, add the ones without, remove the rest — only while stopped
+        var plan = PlanDisks(vm, spec.Disks);
+        if (plan.Error is { } planError) return OpResult<VmDto>.Invalid(planError.Field, planError.Message);
+        if (plan.Changes && !vm.IsStopped)
+            return OpResult<VmDto>.Conflict("Stop the VM before adding, removing or growing its disks.");
+
+        var addMiB = plan.Disks.Where(d => string.IsNullOrEmpty(d.File)).Sum(d => d.SizeMiB)
+                     + plan.Grow.Sum(g => g.SizeMiB - g.Disk.SizeMiB) - plan.Removed.Sum(d => d.SizeMiB);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await QuotaService.LockOwnerAsync(db, vm.OwnerId, ct);
+        if (await QuotaService.CheckDiskGrowthAsync(db, vm.OwnerId, addMiB, ct) is { } refusal)
+            return OpResult<VmDto>.QuotaExceeded(refusal);
+
         Apply(vm, spec);
+        ApplyCloudInit(vm, spec.CloudInit);
         if (string.IsNullOrEmpty(vm.Nic.MacAddress)) vm.Nic.MacAddress = NewMac();
+        List<string> created;
+        try
+        {
+            foreach (var (disk, size) in plan.Grow) disks.Grow(vm.Id, disk, size);
+            created = disks.CreateMissing(vm.Id, plan.Disks);
+        }
+        catch (DiskStoreException e) { return OpResult<VmDto>.Invalid("disks", e.Message); }
+        vm.Disks = plan.Disks;
         vm.Touch(clock.GetUtcNow());
         db.Entry(vm).Property(v => v.Version).OriginalValue = expectedVersion.Value;
         audit.Add(db, caller.UserId, caller.UserName, AuditActions.VmUpdate, "vm", vm.Id.ToString(),
-            $"{before} -> name={vm.Name} memory={vm.MemoryMiB}MiB disks={vm.Disks.Count}");
+            $"{before} -> name={vm.Name} memory={vm.MemoryMiB}MiB disks={DiskSummary(vm)}");
         try
         {
             await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
         }
         catch (DbUpdateConcurrencyException)
         {
+            VmDiskStore.DeleteFiles(created);
             return OpResult<VmDto>.Conflict("The VM was changed by someone else; reload it and try again.");
         }
         catch (DbUpdateException e) when (IsUniqueViolation(e))
         {
+            VmDiskStore.DeleteFiles(created);
             return OpResult<VmDto>.Conflict($"{vm.Owner!.UserName} already has a VM named '{spec.Name}'.");
         }
+        VmDiskStore.DeleteFiles(plan.Removed.Where(d => d.File.Length > 0).Select(d => disks.PathOf(vm.Id, d)));
         return OpResult<VmDto>.Ok(VmDto.From(vm, vm.Owner!.UserName ?? ""));
     }
 
@@ -158,6 +220,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         {
             return OpResult<bool>.Conflict("The VM was changed or deleted by someone else.");
         }
+        disks.DeleteVm(vm.Id);
         return OpResult<bool>.Ok(true);
     }
 
@@ -170,12 +233,6 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         vm.MemoryMiB = spec.MemoryMiB!.Value;
         vm.CdromImageId = string.IsNullOrEmpty(spec.CdromImageId) ? null : spec.CdromImageId;
         if (spec.BootOrder is not null) vm.BootOrder = spec.BootOrder.ToList();
-        vm.Disks = (spec.Disks ?? []).Select(d => new VmDisk
-        {
-            SizeMiB = d.SizeMiB!.Value,
-            BackingImageId = string.IsNullOrEmpty(d.BackingImageId) ? null : d.BackingImageId,
-            Bus = d.Bus ?? "ide",
-        }).ToList();
         var nic = spec.Nic;
         vm.Nic = new VmNic
         {
@@ -186,6 +243,69 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         };
         if (spec.StartAtBoot is { } sab) vm.StartAtBoot = sab;
     }
+
+    private static VmDisk NewDisk(DiskSpec d) => new()
+    {
+        SizeMiB = d.SizeMiB!.Value,
+        BackingImageId = string.IsNullOrEmpty(d.BackingImageId) ? null : d.BackingImageId,
+        Bus = d.Bus ?? "ide",
+    };
+
+    private static List<VmDisk> NewDisks(List<DiskSpec>? specs) => (specs ?? []).Select(NewDisk).ToList();
+
+    private sealed record DiskPlan(List<VmDisk> Disks, List<(VmDisk Disk, long SizeMiB)> Grow, List<VmDisk> Removed, bool Changes,
+        (string Field, string Message)? Error = null);
+
+    /// <summary>The disks an update leads to: existing ones named by id (grown if larger), new ones, and those removed.</summary>
+    private static DiskPlan PlanDisks(VirtualMachine vm, List<DiskSpec>? specs)
+    {
+        var result = new List<VmDisk>();
+        var grow = new List<(VmDisk, long)>();
+        var kept = new HashSet<Guid>();
+        specs ??= [];
+        for (var i = 0; i < specs.Count; i++)
+        {
+            var s = specs[i];
+            if (s.Id is not { } id || id == Guid.Empty) { result.Add(NewDisk(s)); continue; }
+            var existing = vm.Disks.FirstOrDefault(d => d.Id == id);
+            if (existing is null || !kept.Add(id))
+                return new DiskPlan([], [], [], false, ($"disks[{i}].id", "This VM has no such disk (leave the id out to add a new disk)."));
+            var backing = string.IsNullOrEmpty(s.BackingImageId) ? null : s.BackingImageId;
+            if (backing != existing.BackingImageId)
+                return new DiskPlan([], [], [], false, ($"disks[{i}].backingImageId", "A disk's base image cannot change; remove the disk and add a new one."));
+            if (s.SizeMiB < existing.SizeMiB)
+                return new DiskPlan([], [], [], false, ($"disks[{i}].sizeMiB", $"A disk cannot shrink (it has {existing.SizeMiB} MiB)."));
+            if (s.SizeMiB > existing.SizeMiB) grow.Add((existing, s.SizeMiB!.Value));
+            if (s.Bus is { } bus) existing.Bus = bus;
+            result.Add(existing);
+        }
+        var removed = vm.Disks.Where(d => !kept.Contains(d.Id)).ToList();
+        var added = result.Any(d => string.IsNullOrEmpty(d.File));
+        var reordered = !result.Select(d => d.Id).SequenceEqual(vm.Disks.Where(d => kept.Contains(d.Id)).Select(d => d.Id));
+        return new DiskPlan(result, grow, removed, added || removed.Count > 0 || grow.Count > 0 || reordered);
+    }
+
+    /// <summary>Sets, keeps (null spec) or removes (empty spec) the first-boot settings; a new password is stored as a hash only.</summary>
+    private static void ApplyCloudInit(VirtualMachine vm, CloudInitSpec? spec)
+    {
+        if (spec is null) return;
+        if (string.IsNullOrEmpty(spec.Hostname) && string.IsNullOrEmpty(spec.User) && spec.SshAuthorizedKeys is not { Count: > 0 } && string.IsNullOrEmpty(spec.Password))
+        {
+            vm.CloudInit = null;
+            return;
+        }
+        var keepHash = vm.CloudInit?.PasswordHash ?? "";
+        vm.CloudInit = new VmCloudInit
+        {
+            Hostname = spec.Hostname ?? "",
+            User = spec.User ?? "",
+            PasswordHash = spec.Password is null ? keepHash : spec.Password.Length == 0 ? "" : Sha512Crypt.Hash(spec.Password),
+            SshAuthorizedKeys = (spec.SshAuthorizedKeys ?? []).Select(k => k.Trim()).ToList(),
+        };
+    }
+
+    private static string DiskSummary(VirtualMachine vm) =>
+        vm.Disks.Count == 0 ? "none" : string.Join(",", vm.Disks.Select(d => $"{d.SizeMiB}MiB" + (d.BackingImageId is { } b ? $"<{b}" : "")));
 
     private static Task<bool> NameTakenAsync(PortalDbContext db, Guid ownerId, string normalized, Guid? except, CancellationToken ct) =>
         db.VirtualMachines.AnyAsync(v => v.OwnerId == ownerId && v.NormalizedName == normalized && v.Id != except, ct);

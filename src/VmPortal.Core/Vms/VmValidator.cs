@@ -83,6 +83,9 @@ public static partial class VmValidator
                     var img = images.FirstOrDefault(x => x.Id == d.BackingImageId);
                     if (img is null) Add($"disks[{i}].backingImageId", "Unknown image.");
                     else if (img.Kind != ImageKinds.Disk) Add($"disks[{i}].backingImageId", "A backing image must be a disk image.");
+                    else if (img.Problem is { } problem) Add($"disks[{i}].backingImageId", $"The image cannot be used: {problem}");
+                    else if (img.VirtualSizeBytes is long vs && d.SizeMiB is long size && size * 1024 * 1024 < vs)
+                        Add($"disks[{i}].sizeMiB", $"The disk must be at least as large as its base image ({(vs + (1 << 20) - 1) >> 20} MiB).");
                 }
             }
         }
@@ -108,6 +111,33 @@ public static partial class VmValidator
             if (nic.Network is not null && NameError(nic.Network) is { } ne) Add("nic.network", ne.Replace("Name", "Network name"));
         }
 
+        if (spec.CloudInit is { } ci)
+        {
+            Add("cloudInit.hostname", HostnameError(ci.Hostname));
+            if (ci.User is "root") Add("cloudInit.user", "Choose a user other than root (it gets sudo rights).");
+            else if (!string.IsNullOrEmpty(ci.User) && !CloudInit.NoCloudSeed.IsValidUserName(ci.User))
+                Add("cloudInit.user", "User name must be 1-32 characters: lower-case letters, digits, '-' and '_', starting with a letter.");
+            if (string.IsNullOrEmpty(ci.User) && (ci.Password is { Length: > 0 } || ci.SshAuthorizedKeys is { Count: > 0 }))
+                Add("cloudInit.user", "A password or SSH key needs a user name.");
+            if (ci.Password is { } pw && (pw.Length > 256 || pw.Contains('\n') || pw.Contains('\0')))
+                Add("cloudInit.password", "The password must be at most 256 characters on one line.");
+            if (ci.SshAuthorizedKeys is { } keys)
+            {
+                if (keys.Count > VmCloudInit.MaxSshKeys) Add("cloudInit.sshAuthorizedKeys", $"At most {VmCloudInit.MaxSshKeys} keys.");
+                for (var i = 0; i < keys.Count; i++)
+                    if (SshKeyError(keys[i]) is { } ke) Add($"cloudInit.sshAuthorizedKeys[{i}]", ke);
+            }
+        }
+
         return errors.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
     }
+
+    /// <summary>Error for a guest hostname (one DNS label), or null when valid or empty (the VM's name is used).</summary>
+    public static string? HostnameError(string? hostname) =>
+        string.IsNullOrEmpty(hostname) || CloudInit.NoCloudSeed.IsValidHostname(hostname) ? null
+        : "Hostname must be one DNS label: letters, digits and '-', at most 63 characters, not starting or ending with '-'.";
+
+    public static string? SshKeyError(string? key) =>
+        key is null || key.Length > VmCloudInit.SshKeyMaxLength || !CloudInit.NoCloudSeed.IsValidSshKey(key.Trim())
+            ? "Not an OpenSSH public key (one line: type, base64 key, optional comment)." : null;
 }

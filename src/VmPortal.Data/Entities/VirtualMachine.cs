@@ -38,6 +38,8 @@ public sealed class VirtualMachine
     public List<BootDevice> BootOrder { get; set; } = [BootDevice.Cdrom, BootDevice.Disk];
     public List<VmDisk> Disks { get; set; } = [];
     public VmNic Nic { get; set; } = new();
+    /// <summary>First-boot settings handed to the guest as a NoCloud seed (null: no seed is attached).</summary>
+    public VmCloudInit? CloudInit { get; set; }
     /// <summary>Start this VM when the portal host starts (used by the VM runtime).</summary>
     public bool StartAtBoot { get; set; }
     public VmState State { get; private set; } = VmState.Stopped;
@@ -80,17 +82,40 @@ public sealed class VirtualMachine
     }
 }
 
-/// <summary>A virtual hard disk attached to a VM.</summary>
+/// <summary>
+/// A virtual hard disk attached to a VM: a qcow2 file in the disk store (<c>&lt;store&gt;/&lt;vm id&gt;/&lt;File&gt;</c>),
+/// blank or an overlay whose backing file is the base image <see cref="BackingImageId"/>.
+/// </summary>
 public sealed class VmDisk
 {
     public const long MinSizeMiB = 1;
     public const long MaxSizeMiB = 128L * 1024; // 128 GiB (LBA28 limit of the emulated IDE disk)
 
+    /// <summary>Stable id of the disk (its file name in the VM's directory derives from it).</summary>
+    public Guid Id { get; set; }
+    /// <summary>File name of the disk's qcow2 in the VM's store directory; empty until the file was created.</summary>
+    public string File { get; set; } = "";
+    /// <summary>Virtual size in MiB (at least the backing image's size).</summary>
     public long SizeMiB { get; set; } = 1024;
     /// <summary>Optional image id the disk is a copy-on-write overlay of.</summary>
     public string? BackingImageId { get; set; }
     /// <summary>Only "ide" for now.</summary>
     public string Bus { get; set; } = "ide";
+}
+
+/// <summary>First-boot configuration (cloud-init NoCloud): hostname, one user, its password hash and SSH keys.</summary>
+public sealed class VmCloudInit
+{
+    public const int HostnameMaxLength = 63;
+    public const int UserMaxLength = 32;
+    public const int MaxSshKeys = 16;
+    public const int SshKeyMaxLength = 16 * 1024;
+
+    public string Hostname { get; set; } = "";
+    public string User { get; set; } = "";
+    /// <summary>SHA-512 crypt hash (<c>$6$…</c>) of the user's password, or empty (key-only login). Never the password.</summary>
+    public string PasswordHash { get; set; } = "";
+    public List<string> SshAuthorizedKeys { get; set; } = [];
 }
 
 /// <summary>The VM's network card.</summary>

@@ -368,6 +368,28 @@ namespace VmPortal.Data.Migrations
                     b.ToTable("AspNetUsers", (string)null);
                 });
 
+            modelBuilder.Entity("VmPortal.Data.Entities.UserQuota", b =>
+                {
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid");
+
+                    b.Property<int?>("MaxDiskGiB")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("MaxMemoryMiB")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("MaxRunningVms")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("MaxVms")
+                        .HasColumnType("integer");
+
+                    b.HasKey("UserId");
+
+                    b.ToTable("user_quotas", (string)null);
+                });
+
             modelBuilder.Entity("VmPortal.Data.Entities.VirtualMachine", b =>
                 {
                     b.Property<Guid>("Id")
@@ -433,6 +455,106 @@ namespace VmPortal.Data.Migrations
                         .IsUnique();
 
                     b.ToTable("virtual_machines", (string)null);
+                });
+
+            modelBuilder.Entity("VmPortal.Data.Entities.VmTemplate", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("BootOrder")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<string>("CdromImageId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<bool>("CloudInit")
+                        .HasColumnType("boolean");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("DefaultUser")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("Description")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
+
+                    b.Property<string>("DiskImageId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<long>("DiskSizeMiB")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("HostnamePattern")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<string>("Icon")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<long>("MaxDiskSizeMiB")
+                        .HasColumnType("bigint");
+
+                    b.Property<int>("MaxMemoryMiB")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("MemoryMiB")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<string>("Network")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<bool>("NicEnabled")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("NormalizedName")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<string>("Os")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<bool>("Published")
+                        .HasColumnType("boolean");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<uint>("Version")
+                        .IsConcurrencyToken()
+                        .ValueGeneratedOnAddOrUpdate()
+                        .HasColumnType("xid")
+                        .HasColumnName("xmin");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("NormalizedName")
+                        .IsUnique();
+
+                    b.ToTable("vm_templates", (string)null);
                 });
 
             modelBuilder.Entity("Microsoft.AspNetCore.Identity.IdentityRoleClaim<System.Guid>", b =>
@@ -508,6 +630,15 @@ namespace VmPortal.Data.Migrations
                     b.Navigation("Vm");
                 });
 
+            modelBuilder.Entity("VmPortal.Data.Entities.UserQuota", b =>
+                {
+                    b.HasOne("VmPortal.Data.Entities.PortalUser", null)
+                        .WithOne()
+                        .HasForeignKey("VmPortal.Data.Entities.UserQuota", "UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("VmPortal.Data.Entities.VirtualMachine", b =>
                 {
                     b.HasOne("VmPortal.Data.Entities.PortalUser", "Owner")
@@ -515,6 +646,34 @@ namespace VmPortal.Data.Migrations
                         .HasForeignKey("OwnerId")
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired();
+
+                    b.OwnsOne("VmPortal.Data.Entities.VmCloudInit", "CloudInit", b1 =>
+                        {
+                            b1.Property<Guid>("VirtualMachineId");
+
+                            b1.Property<string>("Hostname")
+                                .IsRequired();
+
+                            b1.Property<string>("PasswordHash")
+                                .IsRequired();
+
+                            b1.PrimitiveCollection<string>("SshAuthorizedKeys")
+                                .IsRequired();
+
+                            b1.Property<string>("User")
+                                .IsRequired();
+
+                            b1.HasKey("VirtualMachineId");
+
+                            b1.ToTable("virtual_machines");
+
+                            b1
+                                .ToJson("cloud_init")
+                                .HasColumnType("jsonb");
+
+                            b1.WithOwner()
+                                .HasForeignKey("VirtualMachineId");
+                        });
 
                     b.OwnsMany("VmPortal.Data.Entities.VmDisk", "Disks", b1 =>
                         {
@@ -527,6 +686,11 @@ namespace VmPortal.Data.Migrations
 
                             b1.Property<string>("Bus")
                                 .IsRequired();
+
+                            b1.Property<string>("File")
+                                .IsRequired();
+
+                            b1.Property<Guid>("Id");
 
                             b1.Property<long>("SizeMiB");
 
@@ -568,6 +732,8 @@ namespace VmPortal.Data.Migrations
                             b1.WithOwner()
                                 .HasForeignKey("VirtualMachineId");
                         });
+
+                    b.Navigation("CloudInit");
 
                     b.Navigation("Disks");
 

@@ -12,6 +12,8 @@ internal static class ApiResults
 
     public static ProblemHttpResult NotFound(string? detail) => Problem(StatusCodes.Status404NotFound, "Not found", detail);
     public static ProblemHttpResult Conflict(string? detail) => Problem(StatusCodes.Status409Conflict, "Conflict", detail);
+    /// <summary>409 with the title "Quota exceeded" (scripts tell it from other conflicts by the title).</summary>
+    public static ProblemHttpResult QuotaExceeded(string? detail) => Problem(StatusCodes.Status409Conflict, "Quota exceeded", detail);
     public static ProblemHttpResult Unauthorized(string? detail) => Problem(StatusCodes.Status401Unauthorized, "Unauthorized", detail);
 
     public static ValidationProblem Invalid<T>(OpResult<T> r) =>
@@ -21,6 +23,7 @@ internal static class ApiResults
     {
         OpStatus.NotFound => NotFound(r.Message),
         OpStatus.Conflict => Conflict(r.Message),
+        OpStatus.QuotaExceeded => QuotaExceeded(r.Message),
         _ => Problem(StatusCodes.Status400BadRequest, "Bad request", r.Message),
     };
 

@@ -43,6 +43,7 @@ public static class ConsoleApi
         catch (ConsoleInputException e) { return ApiResults.Problem(StatusCodes.Status400BadRequest, "Bad request", e.Message); }
         catch (VmLifecycleException e) { return ApiResults.Conflict(e.Message); }
         catch (VmHostException e) { return ApiResults.Conflict(e.Message); }
+        catch (Core.Quotas.QuotaExceededException e) { return ApiResults.QuotaExceeded(e.Message); }
     }
 
     private static async Task<(HostedVm? Vm, IResult? Error)> Resolve(Guid id, ClaimsPrincipal user, VmRuntime rt)

@@ -161,6 +161,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         }
         catch (VmLifecycleException e) { throw new HubException(e.Message); }
         catch (VmHostException e) { throw new HubException(e.Message); }
+        catch (Core.Quotas.QuotaExceededException e) { throw new HubException(e.Message); }
         finally
         {
             await runtime.SyncAsync(vm.Id);

@@ -1,3 +1,5 @@
+using VmPortal.Core.CloudInit;
+using VmPortal.Core.Disks;
 using VmPortal.Core.Images;
 using VmPortal.Data.Entities;
 using VmPortal.Emulator;
@@ -7,10 +9,11 @@ namespace VmPortal.Web.Runtime;
 
 /// <summary>
 /// Builds the emulator's <see cref="MachineConfig"/> from a VM definition: name, memory, the CD-ROM from its image id
-/// (resolved through <see cref="ImageCatalog"/>, like <c>/api/images</c>) and the boot order.
-/// Hard disks are not attached yet: there is no disk image format/overlay store in the portal (a later slice).
+/// (resolved through <see cref="ImageCatalog"/>, like <c>/api/images</c>), the hard disks (the VM's qcow2 files in
+/// the <see cref="VmDiskStore"/>, IDE primary master/slave, then secondary slave), the cloud-init seed ISO (made
+/// from the definition at every start, as a second CD-ROM at secondary slave) and the boot order.
 /// </summary>
-public sealed class VmMachineConfigFactory(ImageCatalog images)
+public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disks)
 {
     /// <summary>The config, or a user-facing reason why the VM cannot be built.</summary>
     public (MachineConfig? Config, string? Problem) Build(VirtualMachine vm)
@@ -35,11 +38,42 @@ public sealed class VmMachineConfigFactory(ImageCatalog images)
             if (e is { } b && !order.Contains(b)) order.Add(b);
         }
         if (order.Count == 0) order.AddRange([EmuBoot.CdRom, EmuBoot.HardDisk]);
+
+        var hardDisks = new List<DiskConfig>();
+        for (var i = 0; i < vm.Disks.Count; i++)
+        {
+            if (disks.Problem(vm.Id, vm.Disks[i], i) is { } problem) return (null, $"Cannot start '{vm.Name}': {problem}.");
+            hardDisks.Add(new DiskConfig(disks.PathOf(vm.Id, vm.Disks[i])));
+        }
+        string? seed = null;
+        if (vm.CloudInit is { } ci)
+        {
+            if (hardDisks.Count > 2)
+                return (null, $"Cannot start '{vm.Name}': the first-boot seed needs the IDE slot of a third disk; remove one disk or the first-boot settings.");
+            seed = disks.SeedPath(vm.Id);
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(seed)!);
+                var hostname = string.IsNullOrEmpty(ci.Hostname) ? vm.Name.Replace('_', '-').Replace('.', '-').Trim('-') : ci.Hostname;
+                NoCloudSeed.WriteIso(new NoCloudConfig(
+                    InstanceId: vm.Id.ToString(),
+                    Hostname: hostname,
+                    User: string.IsNullOrEmpty(ci.User) ? null : ci.User,
+                    PasswordHash: string.IsNullOrEmpty(ci.PasswordHash) ? null : ci.PasswordHash,
+                    SshAuthorizedKeys: ci.SshAuthorizedKeys), seed);
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+            {
+                return (null, $"Cannot start '{vm.Name}': the first-boot seed could not be written ({e.Message}).");
+            }
+        }
         var config = new MachineConfig
         {
             Name = vm.Name,
             MemoryMiB = vm.MemoryMiB,
             CdRomImage = cdrom,
+            HardDisks = hardDisks,
+            SecondCdRomImage = seed,
             BootOrder = order,
         };
         var problems = config.Validate();

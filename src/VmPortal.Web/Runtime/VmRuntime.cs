@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using VmPortal.Core;
+using VmPortal.Core.Quotas;
 using VmPortal.Core.Runtime;
 using VmPortal.Data;
 using VmPortal.Data.Entities;
@@ -36,6 +37,13 @@ public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmSta
             throw new VmHostException(
                 $"Cannot start '{vm.Name}': it needs {vm.MemoryMiB} MiB of memory but only {Math.Max(0, host.FreeMiB)} MiB " +
                 $"of this host's {host.Options.CapacityMiB} MiB are free.");
+        // the owner's running-VM and memory quotas: checked and taken under the owner's lock, held until the
+        // database shows this VM as started (so a concurrent start of another of their VMs counts it)
+        await using var db = await dbFactory.CreateDbContextAsync();
+        await using var tx = await db.Database.BeginTransactionAsync();
+        await QuotaService.LockOwnerAsync(db, vm.OwnerId);
+        if (await QuotaService.CheckStartAsync(db, vm.OwnerId, vm.Id, vm.MemoryMiB) is { } refusal)
+            throw new QuotaExceededException(refusal);
         var (config, problem) = configs.Build(vm);
         if (config is null) throw new VmHostException(problem!);
         try
@@ -45,6 +53,7 @@ public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmSta
         finally
         {
             await sync.SyncAsync(vm.Id);
+            await tx.CommitAsync();
         }
     }
 

@@ -33,6 +33,7 @@ public static class VmRuntimeSetup
     public static void MapVmRuntime(this WebApplication app)
     {
         app.MapVmPowerApi();
+        app.MapVmDisksApi();
         app.MapConsoleApi();
         app.MapConsoleShareApi();
         app.MapHub<ConsoleHub>(ConsoleHub.Path);

@@ -49,6 +49,36 @@ public partial class VmEditDialog
 
     private void Cancel() => MudDialog.Cancel();
 
+    private string? DiskSizeError(DiskForm disk, long? size)
+    {
+        if (VmValidator.DiskSizeError(size) is { } e) return e;
+        if (disk.Id is not null && size < disk.OriginalSizeMiB) return $"A disk cannot shrink (it has {disk.OriginalSizeMiB} MiB).";
+        var baseImage = _images.FirstOrDefault(i => i.Id == disk.BackingImageId);
+        if (baseImage?.VirtualSizeBytes is long vs && size * 1024 * 1024 < vs)
+            return $"At least the base image's size ({(vs + (1 << 20) - 1) >> 20} MiB).";
+        return null;
+    }
+
+    /// <summary>A new disk on a base image starts at the base's size (it can be larger, not smaller).</summary>
+    private void BackingChanged(DiskForm disk)
+    {
+        var baseImage = _images.FirstOrDefault(i => i.Id == disk.BackingImageId);
+        if (baseImage?.VirtualSizeBytes is long vs)
+        {
+            var mib = (vs + (1 << 20) - 1) >> 20;
+            if (disk.SizeMiB is null || disk.SizeMiB < mib) disk.SizeMiB = mib;
+        }
+    }
+
+    private string? SshKeysError()
+    {
+        if (FieldError("cloudInit.sshAuthorizedKeys") is { } e) return e;
+        var keys = VmForm.Lines(_model.SshKeys);
+        for (var i = 0; i < keys.Count; i++)
+            if (VmValidator.SshKeyError(keys[i]) is { } ke) return $"Line {i + 1}: {ke}";
+        return null;
+    }
+
     private async Task SaveAsync()
     {
         _serverError = null;
@@ -106,6 +136,14 @@ public partial class VmEditDialog
         public string NicModel { get; set; } = "ne2k_pci";
         public string? MacAddress { get; set; }
         public string? Network { get; set; } = "default";
+        public string? Hostname { get; set; }
+        public string? User { get; set; }
+        public string? Password { get; set; }
+        public bool HasPassword { get; set; }
+        public string? SshKeys { get; set; }
+
+        public static List<string> Lines(string? text) =>
+            (text ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
 
         public static VmForm New() => new()
         {
@@ -125,7 +163,11 @@ public partial class VmEditDialog
                 CdromImageId = vm.CdromImageId ?? "",
                 StartAtBoot = vm.StartAtBoot,
                 Boot = boot,
-                Disks = vm.Disks.Select(d => new DiskForm { SizeMiB = d.SizeMiB, BackingImageId = d.BackingImageId ?? "" }).ToList(),
+                Disks = vm.Disks.Select(d => new DiskForm { Id = d.Id, SizeMiB = d.SizeMiB, OriginalSizeMiB = d.SizeMiB, BackingImageId = d.BackingImageId ?? "" }).ToList(),
+                Hostname = vm.CloudInit?.Hostname,
+                User = vm.CloudInit?.User,
+                HasPassword = vm.CloudInit?.HasPassword ?? false,
+                SshKeys = vm.CloudInit is { } ci ? string.Join("\n", ci.SshAuthorizedKeys) : null,
                 NicEnabled = vm.Nic.Enabled,
                 NicModel = vm.Nic.Model,
                 MacAddress = vm.Nic.MacAddress,
@@ -141,7 +183,15 @@ public partial class VmEditDialog
             CdromImageId = string.IsNullOrEmpty(CdromImageId) ? null : CdromImageId,
             StartAtBoot = StartAtBoot,
             BootOrder = Boot.Where(b => b.Enabled).Select(b => b.Device).ToList(),
-            Disks = Disks.Select(d => new DiskSpec { SizeMiB = d.SizeMiB, BackingImageId = string.IsNullOrEmpty(d.BackingImageId) ? null : d.BackingImageId, Bus = "ide" }).ToList(),
+            Disks = Disks.Select(d => new DiskSpec { Id = d.Id, SizeMiB = d.SizeMiB, BackingImageId = string.IsNullOrEmpty(d.BackingImageId) ? null : d.BackingImageId, Bus = "ide" }).ToList(),
+            CloudInit = new CloudInitSpec
+            {
+                Hostname = Hostname?.Trim() ?? "",
+                User = User?.Trim() ?? "",
+                // empty keeps a stored password when editing (the hash is never shown); a new VM without one has none
+                Password = string.IsNullOrEmpty(Password) ? (HasPassword ? null : "") : Password,
+                SshAuthorizedKeys = Lines(SshKeys),
+            },
             Nic = new NicSpec { Enabled = NicEnabled, Model = NicModel, MacAddress = MacAddress?.Trim(), Network = string.IsNullOrWhiteSpace(Network) ? "default" : Network.Trim() },
         };
     }
@@ -154,6 +204,9 @@ public partial class VmEditDialog
 
     internal sealed class DiskForm
     {
+        /// <summary>The disk's id when it exists (its base is then fixed and it can only grow).</summary>
+        public Guid? Id { get; set; }
+        public long OriginalSizeMiB { get; set; }
         public long? SizeMiB { get; set; } = 1024;
         public string? BackingImageId { get; set; } = "";
     }

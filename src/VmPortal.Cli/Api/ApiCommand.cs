@@ -1,0 +1,368 @@
+using System.Text.Json.Nodes;
+
+namespace VmPortal.Cli.Api;
+
+/// <summary>
+/// <c>vmportal login|logout|vm|template|console|quota</c>: the portal's REST API from a shell. Human tables by
+/// default, <c>--json</c> for scripts. Exit codes: 0 ok, 1 usage (or a request the portal found invalid),
+/// 2 timeout, 3 refused or not found, 4 quota exceeded.
+/// </summary>
+public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader? stdin, HttpMessageHandler? handler = null)
+{
+    public const string Usage = """
+        vmportal login --url URL --user NAME [--password-stdin] [--days N]   store a token (~/.config/vmportal/login.json, 0600)
+        vmportal logout                                                      revoke and forget the stored token
+        vmportal vm list [--json]
+        vmportal vm show VM [--json]
+        vmportal vm create NAME (--template T | --iso IMAGE) [--memory MiB] [--disk-size MiB]
+                               [--user U] [--password-stdin] [--ssh-key FILE] [--json]
+        vmportal vm start|stop|reset|pause|resume|delete VM
+        vmportal vm shutdown VM [--timeout SECONDS]                         ACPI power button; waits for the guest
+        vmportal template list [--json]
+        vmportal console text VM
+        vmportal console type VM TEXT [--enter]
+        vmportal console keys VM KEY...                                      e.g. ctrl alt del
+        vmportal console wait VM REGEX [--timeout SECONDS] [--serial]        exit 2 on timeout
+        vmportal console screenshot VM FILE.png
+        vmportal quota [--json]
+        VM is a name or an id. VMPORTAL_URL and VMPORTAL_TOKEN override the stored login.
+        Exit codes: 0 ok, 1 usage/invalid, 2 timeout, 3 refused/not found, 4 quota exceeded.
+        """;
+
+    private List<string> _args = [];
+    private bool _json;
+
+    public static bool Handles(string command) => command is "login" or "logout" or "vm" or "template" or "console" or "quota";
+
+    public async Task<int> RunAsync(IReadOnlyList<string> args, CancellationToken ct = default)
+    {
+        _args = args.ToList();
+        if (Flag("--help") || Flag("-h"))
+        {
+            stdout.WriteLine(Usage);
+            return CliExit.Ok;
+        }
+        _json = Flag("--json");
+        try
+        {
+            return (Take(), _args.Count > 0 ? _args[0] : null) switch
+            {
+                ("login", _) => await LoginAsync(ct),
+                ("logout", _) => await LogoutAsync(ct),
+                ("vm", _) => await VmAsync(ct),
+                ("template", "list") => await ListTemplatesAsync(ct),
+                ("console", _) => await ConsoleAsync(ct),
+                ("quota", _) => await QuotaAsync(ct),
+                _ => UsageError("unknown command"),
+            };
+        }
+        catch (ApiException e)
+        {
+            stderr.WriteLine($"vmportal: {e.Message}");
+            return e.ExitCode;
+        }
+        catch (UsageException e)
+        {
+            return UsageError(e.Message);
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            stderr.WriteLine("vmportal: the portal did not answer in time");
+            return CliExit.Timeout;
+        }
+    }
+
+    private sealed class UsageException(string message) : Exception(message);
+
+    private int UsageError(string message)
+    {
+        stderr.WriteLine($"vmportal: {message}");
+        stderr.WriteLine(Usage);
+        return CliExit.Usage;
+    }
+
+    // ---- argument helpers ----
+    private string Take(string what = "a command") =>
+        _args.Count > 0 && !_args[0].StartsWith("--") ? Pop() : throw new UsageException($"missing {what}");
+
+    private string Pop() { var a = _args[0]; _args.RemoveAt(0); return a; }
+
+    private bool Flag(string name) => _args.Remove(name);
+
+    private string? Option(string name)
+    {
+        var i = _args.IndexOf(name);
+        if (i < 0) return null;
+        if (i + 1 >= _args.Count) throw new UsageException($"{name} needs a value");
+        var v = _args[i + 1];
+        _args.RemoveRange(i, 2);
+        return v;
+    }
+
+    private int? IntOption(string name) =>
+        Option(name) is { } v ? int.TryParse(v, out var n) && n >= 0 ? n : throw new UsageException($"{name} must be a number") : null;
+
+    private void NoMoreArguments()
+    {
+        if (_args.Count > 0) throw new UsageException($"unexpected argument '{_args[0]}'");
+    }
+
+    private ApiClient Client()
+    {
+        var login = ApiLogin.Load() ?? throw new ApiException(CliExit.Usage, "not logged in: run 'vmportal login --url URL --user NAME' or set VMPORTAL_URL and VMPORTAL_TOKEN");
+        return new ApiClient(login.Url, login.Token, handler);
+    }
+
+    private string ReadPasswordFromStdin()
+    {
+        var line = stdin?.ReadLine();
+        if (string.IsNullOrEmpty(line)) throw new UsageException("--password-stdin: no password on standard input");
+        return line;
+    }
+
+    private void Print(JsonNode? node, Action human)
+    {
+        if (_json) stdout.WriteLine(node?.ToJsonString(ApiClient.Json) ?? "null");
+        else human();
+    }
+
+    private void Table(IEnumerable<string[]> rows, params string[] header)
+    {
+        var all = new List<string[]> { header };
+        all.AddRange(rows);
+        var widths = Enumerable.Range(0, header.Length).Select(c => all.Max(r => r[c].Length)).ToArray();
+        foreach (var r in all) stdout.WriteLine(string.Join("  ", r.Select((cell, c) => c == r.Length - 1 ? cell : cell.PadRight(widths[c]))).TrimEnd());
+    }
+
+    private static string S(JsonNode? n) => n?.ToString() ?? "";
+
+    // ---- login ----
+    private async Task<int> LoginAsync(CancellationToken ct)
+    {
+        var url = Option("--url") ?? Environment.GetEnvironmentVariable("VMPORTAL_URL") ?? throw new UsageException("--url is required");
+        var user = Option("--user") ?? throw new UsageException("--user is required");
+        var days = IntOption("--days") ?? 30;
+        var password = Flag("--password-stdin") ? ReadPasswordFromStdin()
+            : Environment.GetEnvironmentVariable("VMPORTAL_PASSWORD") is { Length: > 0 } p ? p
+            : throw new UsageException("give the password with --password-stdin (or VMPORTAL_PASSWORD)");
+        NoMoreArguments();
+        using var client = new ApiClient(url, null, handler);
+        var token = await client.PostAsync("/api/auth/tokens",
+            new { username = user, password, name = $"vmportal CLI on {Environment.MachineName}", expiresInDays = days }, ct);
+        new ApiLogin(url, S(token!["token"]), user).Save();
+        stdout.WriteLine($"Logged in to {url} as {user}; token stored in {ApiLogin.ConfigPath()} (expires {S(token["expiresAt"])}).");
+        return CliExit.Ok;
+    }
+
+    private async Task<int> LogoutAsync(CancellationToken ct)
+    {
+        NoMoreArguments();
+        var path = ApiLogin.ConfigPath();
+        if (ApiLogin.Load() is { } login)
+        {
+            using var client = new ApiClient(login.Url, login.Token, handler);
+            var tokens = await client.GetAsync("/api/auth/tokens", ct);
+            var prefix = login.Token.Length >= 8 ? login.Token[..8] : login.Token;
+            var mine = tokens?.AsArray().FirstOrDefault(t => S(t?["prefix"]) == prefix && t?["active"]?.GetValue<bool>() == true);
+            if (mine is not null) await client.DeleteAsync($"/api/auth/tokens/{S(mine["id"])}", ct);
+        }
+        if (File.Exists(path)) File.Delete(path);
+        stdout.WriteLine("Logged out.");
+        return CliExit.Ok;
+    }
+
+    // ---- VMs ----
+    private async Task<string> ResolveVmAsync(ApiClient client, string nameOrId, CancellationToken ct)
+    {
+        if (Guid.TryParse(nameOrId, out var id)) return id.ToString();
+        var list = await client.GetAsync($"/api/vms?name={Uri.EscapeDataString(nameOrId)}&pageSize=500", ct);
+        var matches = list!["items"]!.AsArray().Where(v => string.Equals(S(v!["name"]), nameOrId, StringComparison.OrdinalIgnoreCase)).ToList();
+        return matches.Count switch
+        {
+            1 => S(matches[0]!["id"]),
+            0 => throw new ApiException(CliExit.Refused, $"no VM named '{nameOrId}'"),
+            _ => throw new ApiException(CliExit.Usage, $"several VMs are named '{nameOrId}' (different owners): use the id"),
+        };
+    }
+
+    private async Task<int> VmAsync(CancellationToken ct)
+    {
+        var verb = Take("a vm command (list, show, create, start, stop, shutdown, reset, pause, resume, delete)");
+        using var client = Client();
+        switch (verb)
+        {
+            case "list":
+            {
+                NoMoreArguments();
+                var page = await client.GetAsync("/api/vms?pageSize=500", ct);
+                Print(page!["items"], () => Table(page!["items"]!.AsArray().Select(v => new[]
+                    { S(v!["name"]), S(v["state"]), $"{S(v["memoryMiB"])} MiB", S(v["ownerName"]), S(v["id"]) }), "NAME", "STATE", "MEMORY", "OWNER", "ID"));
+                return CliExit.Ok;
+            }
+            case "show":
+            {
+                var id = await ResolveVmAsync(client, Take("a VM"), ct);
+                NoMoreArguments();
+                var vm = await client.GetAsync($"/api/vms/{id}", ct);
+                Print(vm, () => PrintVm(vm!));
+                return CliExit.Ok;
+            }
+            case "create": return await CreateVmAsync(client, ct);
+            case "start" or "stop" or "reset" or "pause" or "resume":
+            {
+                var id = await ResolveVmAsync(client, Take("a VM"), ct);
+                NoMoreArguments();
+                var r = await client.PostAsync($"/api/vms/{id}/{verb}", null, ct);
+                Print(r, () => stdout.WriteLine(S(r?["state"])));
+                return CliExit.Ok;
+            }
+            case "shutdown":
+            {
+                var id = await ResolveVmAsync(client, Take("a VM"), ct);
+                var timeout = IntOption("--timeout") ?? 60;
+                NoMoreArguments();
+                var r = await client.PostAsync($"/api/vms/{id}/shutdown?timeoutSeconds={timeout}", null, ct);
+                Print(r, () => stdout.WriteLine(S(r?["state"])));
+                return CliExit.Ok;
+            }
+            case "delete":
+            {
+                var id = await ResolveVmAsync(client, Take("a VM"), ct);
+                NoMoreArguments();
+                await client.DeleteAsync($"/api/vms/{id}", ct);
+                if (!_json) stdout.WriteLine("deleted");
+                return CliExit.Ok;
+            }
+            default: throw new UsageException($"unknown vm command '{verb}'");
+        }
+    }
+
+    private void PrintVm(JsonNode vm)
+    {
+        stdout.WriteLine($"name:     {S(vm["name"])}");
+        stdout.WriteLine($"id:       {S(vm["id"])}");
+        stdout.WriteLine($"state:    {S(vm["state"])}");
+        stdout.WriteLine($"owner:    {S(vm["ownerName"])}");
+        stdout.WriteLine($"memory:   {S(vm["memoryMiB"])} MiB");
+        foreach (var (d, i) in vm["disks"]!.AsArray().Select((d, i) => (d, i)))
+            stdout.WriteLine($"disk {i}:   {S(d!["sizeMiB"])} MiB qcow2{(d["backingImageId"] is { } b ? $" on {b}" : "")}");
+        if (vm["cdromImageId"] is { } cd) stdout.WriteLine($"cdrom:    {cd}");
+        stdout.WriteLine($"boot:     {string.Join(", ", vm["bootOrder"]!.AsArray().Select(S))}");
+        if (vm["cloudInit"] is JsonObject ci) stdout.WriteLine($"hostname: {S(ci["hostname"])} (user {S(ci["user"])})");
+    }
+
+    private async Task<int> CreateVmAsync(ApiClient client, CancellationToken ct)
+    {
+        var name = Take("a VM name");
+        var template = Option("--template");
+        var iso = Option("--iso");
+        var memory = IntOption("--memory");
+        var diskSize = IntOption("--disk-size");
+        var user = Option("--user");
+        var keyFile = Option("--ssh-key");
+        var password = Flag("--password-stdin") ? ReadPasswordFromStdin() : null;
+        NoMoreArguments();
+        if ((template is null) == (iso is null)) throw new UsageException("give either --template or --iso");
+        var keys = keyFile is null ? null : File.ReadAllLines(keyFile).Where(l => l.Trim().Length > 0).Select(l => l.Trim()).ToList();
+        object? cloudInit = user is null && password is null && keys is null ? null : new { user, password, sshAuthorizedKeys = keys };
+        object body;
+        if (template is not null)
+        {
+            var templates = (await client.GetAsync("/api/templates", ct))!.AsArray();
+            var t = templates.FirstOrDefault(x => S(x!["id"]) == template || string.Equals(S(x!["name"]), template, StringComparison.OrdinalIgnoreCase))
+                    ?? throw new ApiException(CliExit.Refused, $"no template '{template}' (see 'vmportal template list')");
+            body = new { name, templateId = S(t["id"]), memoryMiB = memory, disks = diskSize is int ds ? new[] { new { sizeMiB = ds } } : null, cloudInit };
+        }
+        else
+        {
+            body = new
+            {
+                name, memoryMiB = memory ?? 128, cdromImageId = iso, bootOrder = new[] { "cdrom", "disk" },
+                disks = diskSize is int ds ? new[] { new { sizeMiB = ds } } : Array.Empty<object>(), cloudInit,
+            };
+        }
+        var vm = await client.PostAsync("/api/vms", body, ct);
+        Print(vm, () => PrintVm(vm!));
+        return CliExit.Ok;
+    }
+
+    private async Task<int> ListTemplatesAsync(CancellationToken ct)
+    {
+        Pop();
+        NoMoreArguments();
+        using var client = Client();
+        var list = await client.GetAsync("/api/templates", ct);
+        Print(list, () => Table(list!.AsArray().Select(t => new[]
+            { S(t!["name"]), S(t["os"]), $"{S(t["memoryMiB"])} MiB", S(t["id"]) }), "NAME", "OS", "MEMORY", "ID"));
+        return CliExit.Ok;
+    }
+
+    // ---- console ----
+    private async Task<int> ConsoleAsync(CancellationToken ct)
+    {
+        var verb = Take("a console command (text, type, keys, wait, screenshot)");
+        using var client = Client();
+        var id = await ResolveVmAsync(client, Take("a VM"), ct);
+        switch (verb)
+        {
+            case "text":
+            {
+                NoMoreArguments();
+                var r = await client.GetAsync($"/api/vms/{id}/console/text", ct);
+                Print(r, () => stdout.WriteLine(S(r?["text"])));
+                return CliExit.Ok;
+            }
+            case "type":
+            {
+                var enter = Flag("--enter");
+                var text = Take("the text to type") + (enter ? "\n" : "");
+                NoMoreArguments();
+                await client.PostAsync($"/api/vms/{id}/console/type", new { text }, ct);
+                return CliExit.Ok;
+            }
+            case "keys":
+            {
+                var keys = _args.ToList();
+                _args.Clear();
+                if (keys.Count == 0) throw new UsageException("name the keys, e.g. ctrl alt del");
+                await client.PostAsync($"/api/vms/{id}/console/keys", new { keys }, ct);
+                return CliExit.Ok;
+            }
+            case "wait":
+            {
+                var serial = Flag("--serial");
+                var timeout = IntOption("--timeout") ?? 60;
+                var pattern = Take("a regular expression");
+                NoMoreArguments();
+                var r = await client.PostAsync($"/api/vms/{id}/console/wait",
+                    new { pattern, timeoutSeconds = timeout, source = serial ? "serial" : "screen" }, ct);
+                Print(r, () => stdout.WriteLine(S(r?["match"])));
+                return CliExit.Ok;
+            }
+            case "screenshot":
+            {
+                var file = Take("a file name");
+                NoMoreArguments();
+                await File.WriteAllBytesAsync(file, await client.GetBytesAsync($"/api/vms/{id}/console/screenshot", ct), ct);
+                return CliExit.Ok;
+            }
+            default: throw new UsageException($"unknown console command '{verb}'");
+        }
+    }
+
+    private async Task<int> QuotaAsync(CancellationToken ct)
+    {
+        NoMoreArguments();
+        using var client = Client();
+        var q = await client.GetAsync("/api/quota", ct);
+        Print(q, () =>
+        {
+            string Limit(string key) => q!["quota"]![key] is { } v ? v.ToString() : "unlimited";
+            stdout.WriteLine($"VMs:          {S(q!["usage"]!["vms"])} of {Limit("maxVms")}");
+            stdout.WriteLine($"running VMs:  {S(q["usage"]!["runningVms"])} of {Limit("maxRunningVms")}");
+            stdout.WriteLine($"memory (MiB): {S(q["usage"]!["runningMemoryMiB"])} of {Limit("maxMemoryMiB")}");
+            stdout.WriteLine($"disks (GiB):  {S(q["usage"]!["diskGiB"])} of {Limit("maxDiskGiB")}");
+        });
+        return CliExit.Ok;
+    }
+}
