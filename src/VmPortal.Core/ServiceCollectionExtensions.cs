@@ -18,6 +18,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Disks.VmDiskStore>();
         services.AddSingleton<Templates.TemplateService>();
         services.AddSingleton<Quotas.QuotaService>();
+        services.AddSingleton(sp => new Networks.NetworkHost(sp.GetService<Runtime.VmHost>()));
         services.AddSingleton<VmService>();
         services.AddSingleton<ApiTokenService>();
         services.AddSingleton<UserService>();

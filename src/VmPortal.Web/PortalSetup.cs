@@ -177,6 +177,7 @@ public static class PortalSetup
         app.MapImagesApi();
         app.MapTemplatesApi();
         app.MapQuotasApi();
+        app.MapNetworksApi();
         app.MapAdminApi();
         app.MapAccountEndpoints();
 

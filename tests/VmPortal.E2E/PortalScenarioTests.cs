@@ -64,7 +64,7 @@ public sealed class PortalScenarioTests(BrowserFixture fx)
         await row.Locator("[data-testid=vm-link]").ClickAsync();
         await Assertions.Expect(page.Locator("[data-testid=vm-title]")).ToHaveTextAsync(vmName);
         await page.GetByRole(AriaRole.Tab, new() { Name = "Hardware" }).ClickAsync();
-        await Assertions.Expect(page.GetByText("ne2k_pci")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByText("e1000")).ToBeVisibleAsync();
         await page.ShotAsync("04-vm-hardware");
         await page.GoBackAsync();
         await page.WaitForCircuitAsync();

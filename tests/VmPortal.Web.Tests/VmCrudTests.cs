@@ -41,7 +41,7 @@ public sealed class VmCrudTests(PortalAppFixture app) : ApiTestBase(app)
             memoryMiB = 256,
             disks = new[] { new { sizeMiB = 4096, bus = "ide" } },
             bootOrder = new[] { "disk", "cdrom" },
-            nic = new { model = "ne2k_pci", network = "default" },
+            nic = new { model = "e1000", network = "default" },
         });
         Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         var vm = await JsonAsync(created);

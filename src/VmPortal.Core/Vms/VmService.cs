@@ -17,7 +17,7 @@ namespace VmPortal.Core.Vms;
 /// reported as not found. Each call uses its own DbContext (safe from Blazor circuits and endpoints alike).
 /// </summary>
 public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, ImageCatalog images, VmDiskStore disks, TemplateService templates,
-    AuditLog audit, TimeProvider clock)
+    Networks.NetworkHost networks, AuditLog audit, TimeProvider clock)
 {
     public const int MaxPageSize = 500;
 
@@ -82,6 +82,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
             spec = expanded!;
         }
         var errors = VmValidator.Validate(spec, images.List());
+        CheckNetwork(spec, errors);
         var ownerId = spec.OwnerId ?? caller.UserId;
         if (ownerId != caller.UserId && !caller.IsAdmin) errors["ownerId"] = ["Only administrators can create VMs for other users."];
         if (errors.Count > 0) return OpResult<VmDto>.Invalid(errors);
@@ -133,6 +134,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
     public async Task<OpResult<VmDto>> UpdateAsync(Caller caller, Guid id, VmSpec spec, uint? expectedVersion, CancellationToken ct = default)
     {
         var errors = VmValidator.Validate(spec, images.List());
+        CheckNetwork(spec, errors);
         if (expectedVersion is null) errors["version"] = ["The VM's version (from the last read) is required."];
         if (errors.Count > 0) return OpResult<VmDto>.Invalid(errors);
 
@@ -242,6 +244,12 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
             Network = nic?.Network ?? vm.Nic.Network,
         };
         if (spec.StartAtBoot is { } sab) vm.StartAtBoot = sab;
+    }
+
+    private void CheckNetwork(VmSpec spec, Dictionary<string, string[]> errors)
+    {
+        if (spec.Nic?.Network is { Length: > 0 } net && !errors.ContainsKey("nic.network") && !networks.Exists(net))
+            errors["nic.network"] = [$"There is no network '{net}' (networks: {string.Join(", ", networks.Names)})."];
     }
 
     private static VmDisk NewDisk(DiskSpec d) => new()

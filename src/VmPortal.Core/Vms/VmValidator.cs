@@ -10,7 +10,8 @@ namespace VmPortal.Core.Vms;
 /// </summary>
 public static partial class VmValidator
 {
-    public static readonly string[] NicModels = ["ne2k_pci"];
+    /// <summary>NIC models the emulator has (<see cref="VmPortal.Emulator.NicConfig.Models"/>).</summary>
+    public static readonly string[] NicModels = VmPortal.Emulator.NicConfig.Models.ToArray();
     public static readonly string[] DiskBuses = ["ide"];
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]

@@ -122,10 +122,10 @@ public sealed class VmCloudInit
 public sealed class VmNic
 {
     public bool Enabled { get; set; } = true;
-    /// <summary>"ne2k_pci" for now.</summary>
-    public string Model { get; set; } = "ne2k_pci";
+    /// <summary>"e1000" (Intel 82540EM), the model the emulator has.</summary>
+    public string Model { get; set; } = "e1000";
     /// <summary>Locally administered unicast MAC, "52:54:00:xx:xx:xx".</summary>
     public string MacAddress { get; set; } = "";
-    /// <summary>Name of the host network the NIC attaches to ("default" = user-mode NAT).</summary>
+    /// <summary>Name of the host network the NIC attaches to ("default" = user-mode NAT, loopback policy).</summary>
     public string Network { get; set; } = "default";
 }

@@ -11,6 +11,9 @@ namespace VmPortal.Data.Migrations
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
+            // the NIC model the definitions named before the emulator had a card; the e1000 is the one it has now
+            migrationBuilder.Sql("UPDATE virtual_machines SET nic = jsonb_set(nic, '{Model}', '\"e1000\"') WHERE nic->>'Model' = 'ne2k_pci';");
+
             migrationBuilder.AddColumn<string>(
                 name: "cloud_init",
                 table: "virtual_machines",

@@ -13,7 +13,7 @@ namespace VmPortal.Web.Runtime;
 /// the <see cref="VmDiskStore"/>, IDE primary master/slave, then secondary slave), the cloud-init seed ISO (made
 /// from the definition at every start, as a second CD-ROM at secondary slave) and the boot order.
 /// </summary>
-public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disks)
+public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disks, Core.Networks.NetworkHost networks)
 {
     /// <summary>The config, or a user-facing reason why the VM cannot be built.</summary>
     public (MachineConfig? Config, string? Problem) Build(VirtualMachine vm)
@@ -33,7 +33,8 @@ public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disk
                 VmPortal.Data.Entities.BootDevice.Cdrom => EmuBoot.CdRom,
                 VmPortal.Data.Entities.BootDevice.Disk => EmuBoot.HardDisk,
                 VmPortal.Data.Entities.BootDevice.Floppy => EmuBoot.Floppy,
-                _ => null, // network boot: no PXE ROM in the emulator yet
+                VmPortal.Data.Entities.BootDevice.Network => EmuBoot.Network,
+                _ => null,
             };
             if (e is { } b && !order.Contains(b)) order.Add(b);
         }
@@ -67,6 +68,20 @@ public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disk
                 return (null, $"Cannot start '{vm.Name}': the first-boot seed could not be written ({e.Message}).");
             }
         }
+        // the NIC: an Intel e1000 on its network's switch (a disconnected NIC is a card with no cable: link down)
+        NicConfig? nic = null;
+        if (!string.IsNullOrEmpty(vm.Nic.MacAddress))
+        {
+            if (!NicConfig.Models.Contains(vm.Nic.Model))
+                return (null, $"Cannot start '{vm.Name}': the NIC model '{vm.Nic.Model}' does not exist (models: {string.Join(", ", NicConfig.Models)}).");
+            VmPortal.Emulator.Io.IFramePort? port = null;
+            if (vm.Nic.Enabled)
+            {
+                port = networks.ConnectVm(vm.Id, vm.Nic.Network, vm.Name);
+                if (port is null) return (null, $"Cannot start '{vm.Name}': the network '{vm.Nic.Network}' does not exist (networks: {string.Join(", ", networks.Names)}).");
+            }
+            nic = new NicConfig { Model = vm.Nic.Model, MacAddress = vm.Nic.MacAddress, Port = port };
+        }
         var config = new MachineConfig
         {
             Name = vm.Name,
@@ -74,9 +89,11 @@ public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disk
             CdRomImage = cdrom,
             HardDisks = hardDisks,
             SecondCdRomImage = seed,
+            Nic = nic,
             BootOrder = order,
         };
         var problems = config.Validate();
+        if (problems.Count > 0) networks.DisconnectVm(vm.Id);
         return problems.Count > 0 ? (null, $"Cannot start '{vm.Name}': {string.Join("; ", problems)}.") : (config, null);
     }
 }

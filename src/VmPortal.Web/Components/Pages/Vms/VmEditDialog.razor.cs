@@ -133,7 +133,7 @@ public partial class VmEditDialog
         public List<BootEntry> Boot { get; set; } = [];
         public List<DiskForm> Disks { get; set; } = [];
         public bool NicEnabled { get; set; } = true;
-        public string NicModel { get; set; } = "ne2k_pci";
+        public string NicModel { get; set; } = "e1000";
         public string? MacAddress { get; set; }
         public string? Network { get; set; } = "default";
         public string? Hostname { get; set; }
