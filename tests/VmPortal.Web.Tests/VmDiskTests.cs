@@ -235,4 +235,68 @@ public sealed class VmDiskTests(PortalAppFixture app) : ApiTestBase(app)
         Assert.Contains("cloudInit.user", errors);
         Assert.Contains("cloudInit.sshAuthorizedKeys[0]", errors);
     }
+
+    private async Task<HttpResponseMessage> UploadAsync(HttpClient c, string name, byte[] bytes)
+    {
+        var content = new ByteArrayContent(bytes);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+        return await c.PostAsync($"/api/images?name={name}", content);
+    }
+
+    [Fact]
+    public async Task Disk_uploads_are_checked_by_content_and_bad_ones_refused_with_the_problem_named()
+    {
+        using var c = App.Client(await App.AdminTokenAsync());
+        var dir = Directory.CreateTempSubdirectory("uploads").FullName;
+        try
+        {
+            string Make(string name, params string[] args)
+            {
+                var path = Path.Combine(dir, name);
+                var r = Run("qemu-img", [.. args.Select(a => a.Replace("{}", path))]);
+                Assert.True(r.Code == 0, r.Output);
+                return path;
+            }
+            var qcow = await File.ReadAllBytesAsync(Make("ok.qcow2", "create", "-f", "qcow2", "{}", "8M"));
+            var vhd = await File.ReadAllBytesAsync(Make("ok.vhd", "create", "-f", "vpc", "-o", "subformat=dynamic", "{}", "8M"));
+            var overlay = await File.ReadAllBytesAsync(Make("over.qcow2", "create", "-f", "qcow2", "-b", "/etc/hostname", "-F", "raw", "{}", "8M"));
+
+            // good qcow2 and VHD: accepted, listed with their format and virtual size
+            var ok = await UploadAsync(c, Unique("good") + ".qcow2", qcow);
+            Assert.True(ok.StatusCode == HttpStatusCode.Created, await ok.Content.ReadAsStringAsync());
+            var okBody = await JsonAsync(ok);
+            Assert.Equal("qcow2", okBody["format"]!.GetValue<string>());
+            Assert.Equal(8L * MiB, okBody["virtualSizeBytes"]!.GetValue<long>());
+            var okVhd = await UploadAsync(c, Unique("good") + ".vhd", vhd);
+            Assert.True(okVhd.StatusCode == HttpStatusCode.Created, await okVhd.Content.ReadAsStringAsync());
+            Assert.Equal("vhd", (await JsonAsync(okVhd))["format"]!.GetValue<string>());
+
+            // refused, each naming its problem; nothing is left in the store
+            var huge = (byte[])qcow.Clone();
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(huge.AsSpan(24), 1UL << 62); // qcow2 header: size
+            var garbage = new byte[64 * 1024];
+            new Random(7).NextBytes(garbage);
+            garbage[0] = (byte)'Q'; garbage[1] = (byte)'F'; garbage[2] = (byte)'I'; garbage[3] = 0xFB;
+            var cases = new (string Name, byte[] Bytes, string Expect)[]
+            {
+                ("trunc.qcow2", qcow[..40], "Not a usable disk image"),
+                ("garbage.qcow2", garbage, "Not a usable disk image"),
+                ("huge.qcow2", huge, "Not a usable disk image"),
+                ("backing.qcow2", overlay, "backing file"),
+                ("trunc.vhd", vhd[..(vhd.Length - 512)], "vhd"),
+            };
+            var before = Directory.GetFiles(App.ImageStoreDir).Length;
+            foreach (var (name, bytes, expect) in cases)
+            {
+                var r = await UploadAsync(c, Unique("bad") + "-" + name, bytes);
+                Assert.True(r.StatusCode == HttpStatusCode.BadRequest, $"{name}: {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+                Assert.Contains(expect, await r.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+            }
+            Assert.Equal(before, Directory.GetFiles(App.ImageStoreDir).Length);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 }

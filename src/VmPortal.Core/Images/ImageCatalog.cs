@@ -107,7 +107,8 @@ public sealed class ImageCatalog(IOptions<ImageStoreOptions> options)
         }
     }
 
-    private static string KindOf(string fileName)
+    /// <summary>The kind of an uploaded file, from its name: .iso, initrd, vmlinuz/.lkrn/.bin kernels, anything else a disk.</summary>
+    public static string KindOf(string fileName)
     {
         var lower = fileName.ToLowerInvariant();
         if (lower.EndsWith(".iso")) return ImageKinds.Iso;

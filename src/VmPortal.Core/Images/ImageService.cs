@@ -50,6 +50,8 @@ public sealed partial class ImageService(
                 }
             }
             if (written == 0) return OpResult<ImageInfo>.Invalid("file", "The image is empty.");
+            if (ImageCatalog.KindOf(fileName!) == ImageKinds.Disk && DiskContentError(temp, fileName!) is { } diskError)
+                return OpResult<ImageInfo>.Invalid("file", diskError);
             try { File.Move(temp, target, overwrite: false); }
             catch (IOException) when (File.Exists(target)) { return OpResult<ImageInfo>.Conflict($"An image named '{fileName}' already exists."); }
         }
@@ -60,6 +62,42 @@ public sealed partial class ImageService(
         var info = catalog.Find("upload:" + fileName) ?? throw new InvalidOperationException("uploaded image not listed");
         await audit.WriteAsync(caller.UserId, caller.UserName, AuditActions.ImageUpload, "image", info.Id, $"size={written}", ct: ct);
         return OpResult<ImageInfo>.Ok(info);
+    }
+
+    /// <summary>
+    /// Why an uploaded disk image cannot be a base image, or null: its header must read as raw, qcow2, VHD or VMDK
+    /// (truncated files, garbage in a known format, absurd sizes and bad tables are named by the format reader),
+    /// every sector must be readable through its tables, and it must stand alone — a backing file would let an
+    /// upload read files of the host.
+    /// </summary>
+    public static string? DiskContentError(string path, string fileName)
+    {
+        try
+        {
+            var info = VmPortal.Emulator.Storage.DiskImageFile.Probe(path);
+            var ext = Path.GetExtension(fileName).ToLowerInvariant();
+            var named = ext switch
+            {
+                ".qcow2" or ".qcow" => "qcow2",
+                ".vhd" or ".vpc" => "vhd",
+                ".vmdk" => "vmdk",
+                _ => null,
+            };
+            var actual = info.Format.ToString().ToLowerInvariant();
+            if (named is not null && named != actual)
+                return $"The file is named {ext} but its content is not a {named} image (it reads as {actual}: truncated or not that format).";
+            if (info.BackingFile is not null)
+                return $"The {info.Format.ToString().ToLowerInvariant()} image names a backing file ('{info.BackingFile}'); upload a standalone image (qemu-img convert flattens one).";
+            if (info.VirtualSize <= 0) return "The disk image has no sectors.";
+            using var image = VmPortal.Emulator.Storage.DiskImageFile.Open(path, readOnly: true);
+            if (VmPortal.Emulator.Storage.DiskImageFile.Check(path) is { Count: > 0 } problems)
+                return $"The {info.Format.ToString().ToLowerInvariant()} image is damaged: {string.Join("; ", problems.Take(3))}";
+            return null;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException or UnauthorizedAccessException)
+        {
+            return $"Not a usable disk image: {e.Message}";
+        }
     }
 
     public async Task<OpResult<bool>> DeleteAsync(Caller caller, string id, CancellationToken ct = default)

@@ -7,7 +7,13 @@ using VmPortal.Core.Images;
 namespace VmPortal.Web.Api;
 
 /// <summary>An image as the API shows it (no host paths).</summary>
-public sealed record ImageDto(string Id, string Name, string Kind, long SizeBytes, bool BuiltIn, string FileName, DateTimeOffset ModifiedAt);
+/// <param name="Format">Disk images: raw, qcow2, vhd or vmdk (from the header).</param>
+/// <param name="VirtualSizeBytes">Disk images: the size the guest sees.</param>
+public sealed record ImageDto(string Id, string Name, string Kind, long SizeBytes, bool BuiltIn, string FileName, DateTimeOffset ModifiedAt,
+    string? Format = null, long? VirtualSizeBytes = null)
+{
+    public static ImageDto From(ImageInfo i) => new(i.Id, i.Name, i.Kind, i.SizeBytes, i.BuiltIn, i.FileName, i.ModifiedAt, i.Format, i.VirtualSizeBytes);
+}
 
 /// <summary><c>/api/images</c>: images a VM can use (built-in guests and uploaded files).</summary>
 public static class ImagesApi
@@ -38,7 +44,7 @@ public static class ImagesApi
         if (r.Status == Core.OpStatus.Invalid) return ApiResults.Invalid(r);
         if (!r.IsOk) return ApiResults.Failure(r);
         var i = r.Value!;
-        return TypedResults.Created($"/api/images/{Uri.EscapeDataString(i.Id)}", new ImageDto(i.Id, i.Name, i.Kind, i.SizeBytes, i.BuiltIn, i.FileName, i.ModifiedAt));
+        return TypedResults.Created($"/api/images/{Uri.EscapeDataString(i.Id)}", ImageDto.From(i));
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Delete(string id, ClaimsPrincipal user, ImageService images, CancellationToken ct)
@@ -50,5 +56,5 @@ public static class ImagesApi
     public static Ok<List<ImageDto>> List(ImageCatalog catalog, string? kind) =>
         TypedResults.Ok(catalog.List()
             .Where(i => string.IsNullOrEmpty(kind) || i.Kind == kind)
-            .Select(i => new ImageDto(i.Id, i.Name, i.Kind, i.SizeBytes, i.BuiltIn, i.FileName, i.ModifiedAt)).ToList());
+            .Select(ImageDto.From).ToList());
 }
