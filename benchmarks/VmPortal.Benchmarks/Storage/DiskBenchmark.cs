@@ -18,7 +18,7 @@ public static class DiskBenchmark
     public static int Run(string[] args)
     {
         string root = args.Length > 1 ? args[1] : Path.GetTempPath();
-        string dir = Directory.CreateTempSubdirectory(Path.Combine(root, "vmp-diskbench-")).FullName;
+        string dir = Directory.CreateDirectory(Path.Combine(root, $"vmp-diskbench-{Guid.NewGuid():N}")).FullName;
         try
         {
             var data = new byte[Transfer];
