@@ -334,10 +334,20 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
                 var timeout = IntOption("--timeout") ?? 60;
                 var pattern = Take("a regular expression");
                 NoMoreArguments();
-                var r = await client.PostAsync($"/api/vms/{id}/console/wait",
-                    new { pattern, timeoutSeconds = timeout, source = serial ? "serial" : "screen" }, ct);
-                Print(r, () => stdout.WriteLine(S(r?["match"])));
-                return CliExit.Ok;
+                // the portal waits at most 10 minutes per request: longer waits are several requests
+                var until = DateTime.UtcNow.AddSeconds(timeout);
+                while (true)
+                {
+                    var chunk = Math.Clamp((until - DateTime.UtcNow).TotalSeconds, 1, 600);
+                    try
+                    {
+                        var r = await client.PostAsync($"/api/vms/{id}/console/wait",
+                            new { pattern, timeoutSeconds = Math.Round(chunk), source = serial ? "serial" : "screen" }, ct);
+                        Print(r, () => stdout.WriteLine(S(r?["match"])));
+                        return CliExit.Ok;
+                    }
+                    catch (ApiException e) when (e.ExitCode == CliExit.Timeout && DateTime.UtcNow < until.AddSeconds(-1)) { }
+                }
             }
             case "screenshot":
             {
