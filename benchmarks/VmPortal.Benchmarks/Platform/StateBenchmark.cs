@@ -54,7 +54,7 @@ public static class StateBenchmark
         {
             var boot = Stopwatch.StartNew();
             await machine.Start();
-            while (!(machine.ReadScreenText() ?? "").Contains("/ # ", StringComparison.Ordinal))
+            while (!System.Text.RegularExpressions.Regex.IsMatch(machine.ReadScreenText() ?? "", @"^/ #$", System.Text.RegularExpressions.RegexOptions.Multiline)) // rows are trimmed
             {
                 if (machine.State == MachineState.Crashed) { Console.Error.WriteLine(machine.CrashReason); return 1; }
                 await Task.Delay(200);
