@@ -57,9 +57,9 @@ public class LinuxStateShellTests
         using var h = new BootHarness(config);
         await h.Start();
         await h.WaitFor(GuestImages.ReadyLine, serial: false);
-        await h.WaitFor(@"^/ # $", serial: false);
+        await h.WaitFor(@"^/ #$", serial: false); // the screen text has trailing blanks trimmed
         h.Machine.TypeText("echo one > /tmp/f\n");
-        await h.WaitFor(@"echo one > /tmp/f\n/ # $", serial: false);
+        await h.WaitFor(@"echo one > /tmp/f\n/ #$", serial: false);
 
         using var file = new MemoryStream();
         var result = await h.Machine.SaveState(file);
@@ -67,7 +67,7 @@ public class LinuxStateShellTests
         Assert.True(result.Bytes == file.Length && result.Bytes > 0);
 
         h.Machine.TypeText("echo two > /tmp/f; cat /tmp/f\n");
-        await h.WaitFor(@"cat /tmp/f\ntwo\n/ # $", serial: false);
+        await h.WaitFor(@"cat /tmp/f\ntwo\n/ #$", serial: false);
 
         using var b = new BootHarness(config);
         file.Position = 0;
@@ -76,7 +76,7 @@ public class LinuxStateShellTests
         Assert.Equal(screenAtSave, b.Screen);
         await b.Machine.Resume();
         b.Machine.TypeText("cat /tmp/f\n");
-        string shown = await b.WaitFor(@"cat /tmp/f\n\w+\n/ # $", serial: false);
+        string shown = await b.WaitFor(@"cat /tmp/f\n\w+\n/ #$", serial: false);
         Assert.Contains("\none\n", shown);
         string now = b.Screen;
 
