@@ -59,7 +59,9 @@ internal sealed partial class PcBoard
         reg.AddRecord("ide", IdeState.CurrentVersion, SaveIde, LoadIde);
         reg.Add("vga", Devices.Vga.Vga.State.CurrentVersion, SaveVga, LoadVga);
         reg.AddRecord("fw-cfg", Devices.FwCfg.FwCfgDevice.State.CurrentVersion, FwCfg.SaveState, FwCfg.LoadState);
-        // Devices added later (ACPI PM, NIC…) register here, before the PIC and the timers.
+        // Devices added later register here, before the PIC and the timers.
+        reg.AddRecord("acpi-pm", Devices.Acpi.Piix4PowerManagement.State.CurrentVersion, Pm.SaveState, Pm.LoadState);
+        if (Nic != null) reg.AddRecord("e1000", Devices.E1000.E1000.State.CurrentVersion, Nic.SaveState, Nic.LoadState);
         reg.AddRecord("pic", Devices.Pic.DualPic.State.CurrentVersion, Pic.SaveState, Pic.LoadState);
         reg.AddRecord("timers", TimersState.CurrentVersion, SaveTimers, LoadTimers);
         return reg;
