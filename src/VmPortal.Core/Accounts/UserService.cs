@@ -14,7 +14,7 @@ public sealed record UserDto(Guid Id, string UserName, string? Email, string Rol
 /// User administration (admin pages and the seeder). Each call runs in its own DI scope so that Identity's
 /// UserManager never keeps a long-lived DbContext inside a Blazor circuit.
 /// </summary>
-public sealed class UserService(IServiceScopeFactory scopes, AuditLog audit, TimeProvider clock)
+public sealed class UserService(IServiceScopeFactory scopes, AuditLog audit, TimeProvider clock, LoginThrottle throttle)
 {
     public async Task<IReadOnlyList<UserDto>> ListAsync(CancellationToken ct = default)
     {
@@ -30,7 +30,7 @@ public sealed class UserService(IServiceScopeFactory scopes, AuditLog audit, Tim
                 Vms = db.VirtualMachines.Count(v => v.OwnerId == u.Id),
             }).ToListAsync(ct);
         return rows.Select(u => new UserDto(u.Id, u.UserName ?? "", u.Email, u.IsAdmin ? PortalRoles.Admin : PortalRoles.User,
-            u.IsDisabled, !u.IsDisabled && u.LockoutEnd > now, u.CreatedAt, u.Vms)).ToList();
+            u.IsDisabled, !u.IsDisabled && (u.LockoutEnd > now || throttle.IsThrottled(u.UserName ?? "")), u.CreatedAt, u.Vms)).ToList();
     }
 
     public static string? UserNameError(string? userName)
@@ -82,6 +82,7 @@ public sealed class UserService(IServiceScopeFactory scopes, AuditLog audit, Tim
         if (!result.Succeeded) return OpResult<bool>.Invalid(IdentityErrors(result, "password"));
         await users.SetLockoutEndDateAsync(user, null);
         await users.ResetAccessFailedCountAsync(user);
+        throttle.Clear(user.UserName ?? "");
         await audit.WriteAsync(admin.UserId, admin.UserName, AuditActions.UserResetPassword, "user", user.Id.ToString(), $"userName={user.UserName}", ct: ct);
         return OpResult<bool>.Ok(true);
     }

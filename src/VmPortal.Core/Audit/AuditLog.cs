@@ -12,6 +12,7 @@ public static class AuditActions
     public const string VmDelete = "vm.delete";
     public const string SignIn = "user.sign-in";
     public const string SignInFailed = "user.sign-in-failed";
+    public const string SignInThrottled = "user.sign-in-throttled";
     public const string SignOut = "user.sign-out";
     public const string UserCreate = "user.create";
     public const string UserUpdate = "user.update";
