@@ -6,13 +6,20 @@ namespace VmPortal.Web.Api;
 
 /// <summary>
 /// Caller mistakes under <c>/api</c> that the framework reports as <see cref="BadHttpRequestException"/> (malformed
-/// JSON, a wrong type, an unknown enum value, a bad query value, an aborted upload): 400 problem details with
+/// JSON, a wrong type, an unknown enum value, a bad query value, a truncated body), and requests the client aborted: 400 problem details with
 /// <c>errors: { "&lt;field&gt;": ["…accepted values…"] }</c>, logged at information level without a stack trace.
 /// </summary>
 public sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> log, IProblemDetailsService problems) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
+        if (http.RequestAborted.IsCancellationRequested && exception is OperationCanceledException or IOException)
+        {
+            // the client went away (an aborted upload): its mistake, not the portal's
+            log.LogInformation("Request {Method} {Path} from {Address} aborted by the client: {Message}", http.Request.Method,
+                http.Request.Path, http.Connection.RemoteIpAddress, exception.Message);
+            return true;
+        }
         if (exception is not BadHttpRequestException bad) return false;
         log.LogInformation("Bad request {Method} {Path} from {Address}: {Message}", http.Request.Method, http.Request.Path,
             http.Connection.RemoteIpAddress, bad.InnerException?.Message ?? bad.Message);
@@ -72,8 +79,8 @@ public sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> log
 
     [GeneratedRegex(@"converted to (?<type>[^\s]+?)\. Path", RegexOptions.CultureInvariant)]
     private static partial Regex ConvertedToRegex();
-    [GeneratedRegex(@"\[\[(?<type>[^,\]]+)", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"`1\[\[?(?<type>[^,\]\[]+)", RegexOptions.CultureInvariant)]
     private static partial Regex InnerTypeRegex();
-    [GeneratedRegex("parameter \"(?:\\w+ )?(?<name>\\w+)\" from \"(?<value>.*)\"", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("parameter \"(?:[^\"]* )?(?<name>\\w+)\" from \"(?<value>.*)\"", RegexOptions.CultureInvariant)]
     private static partial Regex ParameterRegex();
 }

@@ -11,6 +11,11 @@ namespace VmPortal.Web.Components.Pages.Vms;
 /// <summary>Create/edit dialog for a VM. Validates with <see cref="VmValidator"/> as you type, and shows the server's answer.</summary>
 public partial class VmEditDialog
 {
+    /// <summary>The memory range, and a warning when the VM is larger than this host can ever run.</summary>
+    private string MemoryHelp => _model.MemoryMiB is int m && m > Host.Options.CapacityMiB
+        ? $"Larger than this host's VM memory capacity ({Host.Options.CapacityMiB} MiB): it can be saved but will not start here."
+        : $"{VirtualMachine.MinMemoryMiB}–{VirtualMachine.MaxMemoryMiB} MiB (this host runs VMs with {Host.Options.CapacityMiB} MiB in total)";
+
     /// <summary>The VM to edit; null to create a new one.</summary>
     [Parameter] public VmDto? Existing { get; set; }
 
