@@ -34,6 +34,8 @@ public class PortalAppFixture : IAsyncLifetime
     {
         ["Security:LoginThrottle:PerAddress"] = "1000000",
         ["Security:RateLimit:CredentialsPerMinute"] = "1000000",
+        // a small, fixed host whatever the machine has (tests start VMs beyond it)
+        ["Runtime:CapacityMiB"] = "4096",
     };
     private EmbeddedPostgres? _pg;
     private PortalFactory? _factory;

@@ -66,8 +66,8 @@ public sealed class BadInputHardeningTests(PortalAppFixture app) : ApiTestBase(a
 }
 
 /// <summary>Issue 15 finding 20: the VM memory capacity follows the machine's memory when not configured.</summary>
-[Collection(PortalCollection.Name)]
-public sealed class HostCapacityTests(PortalAppFixture app) : ApiTestBase(app)
+[Collection(ShippedLimitsCollection.Name)]
+public sealed class HostCapacityTests(ShippedLimitsPortalFixture app) : ApiTestBase(app)
 {
     [Fact]
     public void Capacity_defaults_to_three_quarters_of_the_memory_the_portal_may_use()
