@@ -22,6 +22,10 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<VmService>();
         services.AddSingleton<ApiTokenService>();
         services.AddSingleton<UserService>();
+        services.AddOptions<LoginThrottleOptions>();
+        services.AddSingleton(sp => sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<LoginThrottleOptions>>().Value);
+        services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<PasswordGate>();
         return services;
     }
 }

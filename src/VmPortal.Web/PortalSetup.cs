@@ -16,6 +16,7 @@ using VmPortal.Web.Api;
 using VmPortal.Web.Auth;
 using VmPortal.Web.Components;
 using VmPortal.Web.Hosting;
+using VmPortal.Web.Security;
 
 namespace VmPortal.Web;
 
@@ -40,6 +41,7 @@ public static class PortalSetup
         services.AddHostedService<DatabaseInitializer>();
 
         services.AddPortalCore();
+        builder.AddPortalSecurity();
         services.AddOptions<ImageStoreOptions>()
             .Configure<PortalPaths>((o, paths) =>
             {
@@ -60,9 +62,9 @@ public static class PortalSetup
                 o.Password.RequireUppercase = false;
                 o.Password.RequireLowercase = false;
                 o.Password.RequireDigit = false;
-                o.Lockout.AllowedForNewUsers = true;
-                o.Lockout.MaxFailedAccessAttempts = 5;
-                o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(5);
+                // no account lockout: password guessing is throttled per address and user name (LoginThrottle),
+                // so nobody can lock someone else out, and API tokens are never affected
+                o.Lockout.AllowedForNewUsers = false;
             })
             .AddRoles<IdentityRole<Guid>>()
             .AddEntityFrameworkStores<PortalDbContext>()
@@ -91,13 +93,29 @@ public static class PortalSetup
             o.LoginPath = "/account/login";
             o.LogoutPath = "/account/logout";
             o.AccessDeniedPath = "/account/access-denied";
-            o.ExpireTimeSpan = TimeSpan.FromHours(8);
+            o.ExpireTimeSpan = SessionRegistry.CookieLifetime;
             o.SlidingExpiration = true;
             o.Events.OnRedirectToLogin = ctx =>
             {
-                if (IsApi(ctx.Request)) ctx.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                if (IsApi(ctx.Request))
+                {
+                    ctx.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                    ctx.Response.Headers.WWWAuthenticate = "Bearer"; // RFC 9110 §11.6.1; the cookie is for the UI
+                }
                 else ctx.Response.Redirect(ctx.RedirectUri);
                 return Task.CompletedTask;
+            };
+            // a signed-out session's cookie is refused at once; then Identity's security-stamp check (every minute)
+            o.Events.OnValidatePrincipal = async ctx =>
+            {
+                var sessions = ctx.HttpContext.RequestServices.GetRequiredService<SessionRegistry>();
+                if (ctx.Principal is null || await sessions.IsEndedAsync(ctx.Principal))
+                {
+                    ctx.RejectPrincipal();
+                    await ctx.HttpContext.SignOutAsync(IdentityConstants.ApplicationScheme);
+                    return;
+                }
+                await SecurityStampValidator.ValidatePrincipalAsync(ctx);
             };
             o.Events.OnRedirectToAccessDenied = ctx =>
             {
@@ -107,7 +125,18 @@ public static class PortalSetup
             };
         });
         // a disabled user's cookie stops working within a minute (security stamp changes on disable)
-        services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+        services.Configure<SecurityStampValidatorOptions>(o =>
+        {
+            o.ValidationInterval = TimeSpan.FromMinutes(1);
+            // the refreshed cookie keeps its session id
+            o.OnRefreshingPrincipal = ctx =>
+            {
+                if (SessionRegistry.SessionOf(ctx.CurrentPrincipal) is { } sid && ctx.NewPrincipal?.Identity is System.Security.Claims.ClaimsIdentity id)
+                    id.AddClaim(new System.Security.Claims.Claim(SessionRegistry.SessionClaim, sid));
+                return Task.CompletedTask;
+            };
+        });
+        services.AddSingleton<SessionRegistry>();
         services.AddAuthorization();
         services.AddCascadingAuthenticationState();
         services.AddScoped<Microsoft.AspNetCore.Components.Authorization.AuthenticationStateProvider, RevalidatingAuthStateProvider>();
@@ -119,7 +148,10 @@ public static class PortalSetup
             o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false));
         });
-        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = false);
+        // bad JSON / wrong types / unknown enum values throw BadHttpRequestException, which ApiExceptionHandler turns
+        // into problem details naming the field and the accepted values
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddExceptionHandler<ApiExceptionHandler>();
         services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "VmPortal API";
@@ -150,6 +182,7 @@ public static class PortalSetup
 
     public static void UsePortal(this WebApplication app)
     {
+        app.UsePortalSecurity();
         app.UseWhen(ctx => IsApi(ctx.Request), api =>
         {
             api.UseExceptionHandler();

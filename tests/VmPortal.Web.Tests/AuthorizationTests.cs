@@ -109,19 +109,25 @@ public sealed class AuthorizationTests(PortalAppFixture app) : ApiTestBase(app)
     }
 
     [Fact]
-    public async Task Token_endpoint_rejects_wrong_passwords_and_locks_out_after_five()
+    public async Task Token_endpoint_throttles_wrong_passwords_with_429_and_keeps_existing_tokens_working()
     {
         var name = Unique("lock");
-        await App.NewUserAsync(name, password: "right-password-1");
+        var (_, token) = await App.NewUserAsync(name, password: "right-password-1");
         using var c = App.Client();
         for (var i = 0; i < 5; i++)
         {
             var bad = await c.PostAsJsonAsync("/api/auth/tokens", new { username = name, password = "wrong", name = "t", expiresInDays = 1 });
             await AssertProblemAsync(bad, HttpStatusCode.Unauthorized);
         }
-        var locked = await c.PostAsJsonAsync("/api/auth/tokens", new { username = name, password = "right-password-1", name = "t", expiresInDays = 1 });
-        await AssertProblemAsync(locked, HttpStatusCode.Unauthorized);
-        Assert.Contains("locked", (await JsonAsync(locked))["detail"]!.GetValue<string>());
+        // from this address, this user name is throttled: 429 with Retry-After, even with the right password
+        var throttled = await c.PostAsJsonAsync("/api/auth/tokens", new { username = name, password = "right-password-1", name = "t", expiresInDays = 1 });
+        await AssertProblemAsync(throttled, HttpStatusCode.TooManyRequests);
+        var retry = throttled.Headers.RetryAfter?.Delta;
+        Assert.NotNull(retry);
+        Assert.InRange(retry!.Value.TotalSeconds, 1, 300);
+        // the account is not locked: the user's token still works
+        using var withToken = App.Client(token);
+        Assert.Equal(HttpStatusCode.OK, (await withToken.GetAsync("/api/auth/me")).StatusCode);
     }
 
     [Fact]

@@ -111,8 +111,9 @@ public sealed class PlatformTests(PortalAppFixture app) : ApiTestBase(app)
         {
             ["userName"] = "admin", ["password"] = PortalAppFixture.AdminPassword,
         }));
-        // rejected before any sign-in happens (the UI shows its error page): 4xx and no auth cookie
-        Assert.InRange((int)r.StatusCode, 400, 499);
+        // rejected before any sign-in happens: back to the sign-in page with "the form expired", and no auth cookie
+        Assert.Equal(HttpStatusCode.Redirect, r.StatusCode);
+        Assert.StartsWith("/account/login?error=expired", r.Headers.Location!.OriginalString);
         Assert.False(r.Headers.TryGetValues("Set-Cookie", out var cookies) && cookies.Any(x => x.StartsWith(".VmPortal.Auth")));
     }
 

@@ -83,7 +83,7 @@ public sealed class ApiTokenService(IDbContextFactory<PortalDbContext> dbFactory
         return OpResult<bool>.Ok(true);
     }
 
-    /// <summary>Resolves a bearer token to its user; null when unknown, revoked, expired or the user is disabled.</summary>
+    /// <summary>Resolves a bearer token to its user; null when unknown, revoked, expired or the user is disabled (not when password sign-in is throttled).</summary>
     public async Task<TokenIdentity?> AuthenticateAsync(string token, CancellationToken ct = default)
     {
         if (!token.StartsWith(TokenPrefix, StringComparison.Ordinal) || token.Length > 100) return null;
@@ -92,7 +92,7 @@ public sealed class ApiTokenService(IDbContextFactory<PortalDbContext> dbFactory
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var t = await db.ApiTokens.Include(x => x.User).FirstOrDefaultAsync(x => x.Hash == hash, ct);
         if (t?.User is null || !t.IsActive(now) || t.User.IsDisabled) return null;
-        if (t.User.LockoutEnd is { } le && le > now) return null;
+        // A token is its own credential: password-guessing throttles and lockouts of the account do not touch it.
         var roles = await (from ur in db.UserRoles
                            join r in db.Roles on ur.RoleId equals r.Id
                            where ur.UserId == t.UserId

@@ -14,7 +14,7 @@ public sealed record UserDto(Guid Id, string UserName, string? Email, string Rol
 /// User administration (admin pages and the seeder). Each call runs in its own DI scope so that Identity's
 /// UserManager never keeps a long-lived DbContext inside a Blazor circuit.
 /// </summary>
-public sealed class UserService(IServiceScopeFactory scopes, AuditLog audit, TimeProvider clock)
+public sealed class UserService(IServiceScopeFactory scopes, AuditLog audit, TimeProvider clock, LoginThrottle throttle)
 {
     public async Task<IReadOnlyList<UserDto>> ListAsync(CancellationToken ct = default)
     {
@@ -30,7 +30,7 @@ public sealed class UserService(IServiceScopeFactory scopes, AuditLog audit, Tim
                 Vms = db.VirtualMachines.Count(v => v.OwnerId == u.Id),
             }).ToListAsync(ct);
         return rows.Select(u => new UserDto(u.Id, u.UserName ?? "", u.Email, u.IsAdmin ? PortalRoles.Admin : PortalRoles.User,
-            u.IsDisabled, !u.IsDisabled && u.LockoutEnd > now, u.CreatedAt, u.Vms)).ToList();
+            u.IsDisabled, !u.IsDisabled && (u.LockoutEnd > now || throttle.IsThrottled(u.UserName ?? "")), u.CreatedAt, u.Vms)).ToList();
     }
 
     public static string? UserNameError(string? userName)
@@ -41,14 +41,29 @@ public sealed class UserService(IServiceScopeFactory scopes, AuditLog audit, Tim
         return null;
     }
 
+    /// <summary>Null when <paramref name="email"/> is empty (no address) or a plain address like name@example.org.</summary>
+    public static string? EmailError(string? email)
+    {
+        if (string.IsNullOrWhiteSpace(email)) return null;
+        const string message = "E-mail must be an address like name@example.org.";
+        var e = email.Trim();
+        if (e.Length > 254 || e.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '<' or '>' or '(' or ')' or ',' or ';' or '"')) return message;
+        var at = e.LastIndexOf('@');
+        if (at < 1 || at == e.Length - 1 || e.IndexOf('@') != at) return message;
+        var domain = e[(at + 1)..];
+        if (!domain.Contains('.') || domain.StartsWith('.') || domain.EndsWith('.') || domain.Contains("..")) return message;
+        return System.Net.Mail.MailAddress.TryCreate(e, out var parsed) && parsed.Address == e ? null : message;
+    }
+
     public async Task<OpResult<UserDto>> CreateAsync(Caller admin, string? userName, string? password, string role, string? email = null, CancellationToken ct = default)
     {
         if (UserNameError(userName) is { } ue) return OpResult<UserDto>.Invalid("userName", ue);
+        if (EmailError(email) is { } ee) return OpResult<UserDto>.Invalid("email", ee);
         if (!PortalRoles.All.Contains(role)) return OpResult<UserDto>.Invalid("role", "Role must be Admin or User.");
         await using var scope = scopes.CreateAsyncScope();
         var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
         if (await users.FindByNameAsync(userName!) is not null) return OpResult<UserDto>.Conflict($"User '{userName}' already exists.");
-        var user = new PortalUser { UserName = userName, Email = string.IsNullOrWhiteSpace(email) ? null : email, CreatedAt = clock.GetUtcNow(), LockoutEnabled = true };
+        var user = new PortalUser { UserName = userName, Email = string.IsNullOrWhiteSpace(email) ? null : email.Trim(), CreatedAt = clock.GetUtcNow(), LockoutEnabled = false };
         var result = await users.CreateAsync(user, password ?? "");
         if (!result.Succeeded) return OpResult<UserDto>.Invalid(IdentityErrors(result, "password"));
         await users.AddToRoleAsync(user, role);
@@ -82,6 +97,7 @@ public sealed class UserService(IServiceScopeFactory scopes, AuditLog audit, Tim
         if (!result.Succeeded) return OpResult<bool>.Invalid(IdentityErrors(result, "password"));
         await users.SetLockoutEndDateAsync(user, null);
         await users.ResetAccessFailedCountAsync(user);
+        throttle.Clear(user.UserName ?? "");
         await audit.WriteAsync(admin.UserId, admin.UserName, AuditActions.UserResetPassword, "user", user.Id.ToString(), $"userName={user.UserName}", ct: ct);
         return OpResult<bool>.Ok(true);
     }

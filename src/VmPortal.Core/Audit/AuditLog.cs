@@ -12,6 +12,7 @@ public static class AuditActions
     public const string VmDelete = "vm.delete";
     public const string SignIn = "user.sign-in";
     public const string SignInFailed = "user.sign-in-failed";
+    public const string SignInThrottled = "user.sign-in-throttled";
     public const string SignOut = "user.sign-out";
     public const string UserCreate = "user.create";
     public const string UserUpdate = "user.update";
@@ -22,6 +23,15 @@ public static class AuditActions
     public const string TokenRevoke = "token.revoke";
     public const string ImageUpload = "image.upload";
     public const string ImageDelete = "image.delete";
+    /// <summary>Power actions: "vm." + the action (start, stop, reset, pause, resume, ctrl-alt-del, shutdown …).</summary>
+    public static string VmPower(string action) => "vm." + action;
+    /// <summary>REST console input (counts only, never the text).</summary>
+    public const string ConsoleType = "console.type";
+    public const string ConsoleKeys = "console.keys";
+    /// <summary>A console hub session's input, written when it ends (counts only).</summary>
+    public const string ConsoleInput = "console.input";
+    /// <summary>The host stopped a VM (portal shut down) or found it dead after a crash.</summary>
+    public const string VmHostStopped = "vm.host-stopped";
 }
 
 /// <summary>Records audit events and reads them back (admins only, enforced by callers).</summary>

@@ -21,6 +21,9 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
 {
     public const int MaxPageSize = 500;
 
+    /// <summary>Whether <paramref name="page"/> of <paramref name="pageSize"/> starts at an offset a query can take (64-bit check).</summary>
+    public static bool PageInRange(int page, int pageSize) => page >= 1 && (long)(page - 1) * pageSize <= int.MaxValue;
+
     public async Task<PagedResult<VmDto>> ListAsync(Caller caller, VmQuery query, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
@@ -41,6 +44,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         }
         var pageSize = Math.Clamp(query.PageSize, 1, MaxPageSize);
         var page = Math.Max(1, query.Page);
+        if (!PageInRange(page, pageSize)) return new PagedResult<VmDto>([], await q.CountAsync(ct), page, pageSize);
         var total = await q.CountAsync(ct);
         var d = query.Descending;
         var ordered = query.Sort switch
@@ -53,7 +57,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
             _ => d ? q.OrderByDescending(v => v.NormalizedName) : q.OrderBy(v => v.NormalizedName),
         };
         var rows = await ordered.ThenBy(v => v.Id)
-            .Skip((page - 1) * pageSize).Take(pageSize)
+            .Skip((int)((long)(page - 1) * pageSize)).Take(pageSize)
             .Select(v => new { Vm = v, OwnerName = v.Owner!.UserName })
             .ToListAsync(ct);
         return new PagedResult<VmDto>(rows.Select(r => VmDto.From(r.Vm, r.OwnerName ?? "")).ToList(), total, page, pageSize);

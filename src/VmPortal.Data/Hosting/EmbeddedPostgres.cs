@@ -195,7 +195,12 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         }
     }
 
-    /// <summary>The port of the cluster running on this data directory, or null when none runs.</summary>
+    /// <summary>
+    /// The port of the cluster running on this data directory, or null when none runs. After a crash the pid in
+    /// <c>postmaster.pid</c> may belong to an unrelated process by now: the file counts only when that process is a
+    /// PostgreSQL server started on this very data directory; otherwise the file is stale and removed (PostgreSQL
+    /// itself would refuse to start while the pid is alive).
+    /// </summary>
     private int? RunningPort()
     {
         var pidFile = Path.Combine(_dataDir, "postmaster.pid");
@@ -205,9 +210,38 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         catch (IOException) { return null; }
         catch (UnauthorizedAccessException) { return null; }
         if (lines.Length < 4 || !int.TryParse(lines[0], out var pid) || !int.TryParse(lines[3], out var port)) return null;
-        if (!Directory.Exists($"/proc/{pid}")) return null;
-        return port;
+        if (!Directory.Exists($"/proc/{pid}")) return null; // pg_ctl start sees the dead pid and starts normally
+        if (IsOurPostmaster(pid)) return port;
+        _log.LogWarning("Stale {File}: pid {Pid} is now {Command}, not PostgreSQL on this data directory; starting PostgreSQL",
+            pidFile, pid, CommandLine(pid) is { Length: > 0 } c ? c : "another process");
+        try { File.Delete(pidFile); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException(
+                $"{pidFile} names pid {pid}, which is not this PostgreSQL, and the file cannot be removed ({e.Message}). " +
+                "Delete it by hand (no PostgreSQL runs on this data directory) and start again.", e);
+        }
+        return null;
     }
+
+    /// <summary>Whether <paramref name="pid"/> runs a <c>postgres</c> binary with <c>-D</c> this data directory.</summary>
+    private bool IsOurPostmaster(int pid)
+    {
+        var args = Arguments(pid);
+        if (args.Length == 0 || Path.GetFileName(args[0]) is not ("postgres" or "postmaster")) return false;
+        var i = Array.IndexOf(args, "-D");
+        if (i < 0 || i + 1 >= args.Length) return false;
+        string Full(string d) => Path.GetFullPath(d).TrimEnd('/');
+        return Full(args[i + 1]) == Full(_dataDir);
+    }
+
+    private static string[] Arguments(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
+    }
+
+    private static string CommandLine(int pid) => string.Join(' ', Arguments(pid));
 
     private static int FreePort()
     {

@@ -16,6 +16,15 @@ internal static class ApiResults
     public static ProblemHttpResult QuotaExceeded(string? detail) => Problem(StatusCodes.Status409Conflict, "Quota exceeded", detail);
     public static ProblemHttpResult Unauthorized(string? detail) => Problem(StatusCodes.Status401Unauthorized, "Unauthorized", detail);
 
+    /// <summary>429 with <c>Retry-After</c> (whole seconds, at least 1).</summary>
+    public static ProblemHttpResult TooManyRequests(HttpContext http, TimeSpan retryAfter, string detail)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
+            detail: $"{detail} Try again in {seconds} s.", extensions: new Dictionary<string, object?> { ["retryAfterSeconds"] = seconds });
+    }
+
     public static ValidationProblem Invalid<T>(OpResult<T> r) =>
         TypedResults.ValidationProblem(r.Errors ?? new Dictionary<string, string[]>(), title: "One or more fields are invalid.");
 

@@ -23,6 +23,7 @@ public static class ConsoleApi
     public static RouteGroupBuilder MapConsoleApi(this IEndpointRouteBuilder app)
     {
         var g = app.MapGroup("/api/vms/{id:guid}/console").WithTags("VM console").RequireAuthorization();
+        g.AddEndpointFilter<InputAuditFilter>(); // type and keys are audited as counts
         g.MapGet("/text", Text).WithSummary("The text-mode screen with cursor position (text is null in graphics modes)");
         g.MapGet("/screenshot", Screenshot).Produces(StatusCodes.Status200OK, contentType: "image/png")
             .WithSummary("The screen as PNG");

@@ -30,14 +30,14 @@ public static class ConsoleShareApi
     }
 
     public static async Task<Results<Created<CreatedShareResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        Guid id, CreateShareRequest? body, ClaimsPrincipal user, ConsoleShareService shares, HttpContext http, CancellationToken ct)
+        Guid id, CreateShareRequest? body, ClaimsPrincipal user, ConsoleShareService shares, HttpContext http, VmPortal.Web.Security.PublicUrls urls, CancellationToken ct)
     {
         if (body is null) return ApiResults.Problem(StatusCodes.Status400BadRequest, "Bad request", "A JSON body {expiresInHours, label} is required.");
         var r = await shares.CreateAsync(user.Caller(), id, body.ExpiresInHours, body.Label, ct);
         if (r.Status == OpStatus.Invalid) return ApiResults.Invalid(r);
         if (!r.IsOk) return ApiResults.Failure(r);
         var s = r.Value!;
-        var url = $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}{SharePath(s.Token)}";
+        var url = urls.Absolute(http, SharePath(s.Token));
         return TypedResults.Created($"/api/vms/{id}/console/shares/{s.Id}", new CreatedShareResponse(s.Id, id, s.Token, url, s.Label, s.ExpiresAt));
     }
 

@@ -23,7 +23,7 @@ public static class ImagesApi
         var g = app.MapGroup("/api/images").WithTags("Images").RequireAuthorization();
         g.MapGet("/", List).WithSummary("List images (ids: builtin:<slug>, upload:<file>)");
         g.MapPost("/", Upload).RequireAuthorization(p => p.RequireRole(PortalRoles.Admin))
-            .Accepts<Stream>("application/octet-stream")
+            // (no .Accepts(): its content-type match runs before authorization and answered 415 to anonymous callers)
             .WithSummary("Upload an image (Admin): raw body, ?name=<file name>; kind follows the extension");
         g.MapDelete("/{id}", Delete).RequireAuthorization(p => p.RequireRole(PortalRoles.Admin))
             .WithSummary("Delete an uploaded image that no VM uses (Admin)");
@@ -36,6 +36,9 @@ public static class ImagesApi
     public static async Task<Results<Created<ImageDto>, ValidationProblem, ProblemHttpResult>> Upload(
         string? name, HttpContext http, ClaimsPrincipal user, ImageService images, IConfiguration config, CancellationToken ct)
     {
+        if (http.Request.ContentType is { Length: > 0 } type && !type.StartsWith("application/octet-stream", StringComparison.OrdinalIgnoreCase))
+            return ApiResults.Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+                "Send the image as the raw request body with Content-Type: application/octet-stream.");
         var max = MaxUploadBytes(config);
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = max;
         if (http.Request.ContentLength is long len && len > max)

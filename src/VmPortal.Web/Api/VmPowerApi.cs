@@ -26,6 +26,7 @@ public static class VmPowerApi
     public static RouteGroupBuilder MapVmPowerApi(this IEndpointRouteBuilder app)
     {
         var g = app.MapGroup("/api/vms/{id:guid}").WithTags("VM power").RequireAuthorization();
+        g.AddEndpointFilter<InputAuditFilter>(); // every POST here is audited (actor, address, result)
         g.MapGet("/power", (Guid id, ClaimsPrincipal user, VmRuntime rt) =>
                 Run(id, user, rt, (_, _) => Task.CompletedTask))
             .WithSummary("The VM's run state on this host");

@@ -31,6 +31,11 @@ public static class VmsApi
             {
                 ["page"] = [$"page must be >= 1 and pageSize between 1 and {VmService.MaxPageSize}."],
             });
+        if (!VmService.PageInRange(page ?? 1, pageSize ?? 50))
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["page"] = [$"page is beyond the last possible page for pageSize {pageSize ?? 50} (at most {int.MaxValue / (long)(pageSize ?? 50) + 1})."],
+            });
         if (sort is not null && !SortKeys.Contains(sort))
             return TypedResults.ValidationProblem(new Dictionary<string, string[]>
             {

@@ -24,6 +24,8 @@ public sealed class ConsoleConnections : IDisposable
         /// <summary>The share link this viewer came through (null for the owner or an admin).</summary>
         public Guid? ShareId { get; } = shareId;
         public DateTimeOffset ShareExpiresAt { get; set; } = shareExpiresAt;
+        /// <summary>Input counts for the audit log (written when the connection ends; never the content).</summary>
+        public int KeyEvents, CharsTyped, SpecialKeys, SerialBytes;
     }
 
     private readonly ConcurrentDictionary<string, Connection> connections = new();

@@ -21,7 +21,8 @@ public sealed record JoinResult(string VmId, bool ReadOnly, VmRunState State, in
 /// reading (frames, screen text) needs a joined viewer. Links that are revoked or expire cut their viewers off
 /// (<see cref="ConsoleConnections"/>).
 /// </summary>
-public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections, ConsoleShareService shares, ILogger<ConsoleHub> log) : Hub
+public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections, ConsoleShareService shares, ILogger<ConsoleHub> log,
+    VmPortal.Core.Audit.AuditLog audit) : Hub
 {
     public const string Path = "/hubs/console";
     private const string Refused = "This VM does not exist or you may not use its console.";
@@ -80,6 +81,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         Checked(() => KeyboardMap.Set2Codes(code, down)); // unknown code → error to this caller only
         if (!viewer.HeldKeys.Apply(new KeyAction(code, down))) return;
         Checked(() => vm.Key(code, down));
+        if (down) Interlocked.Increment(ref Joined().KeyEvents);
     }
 
     /// <summary>Types text on a US layout ("\n" is Enter).</summary>
@@ -89,6 +91,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         var (vm, _) = Input();
         if (text is null) throw new HubException("Text to type is required.");
         Checked(() => vm.TypeText(text));
+        Interlocked.Add(ref Joined().CharsTyped, text.Length);
     }
 
     /// <summary>"ctrl-alt-del", "ctrl-alt-f2", "alt-sysrq-s", "printscreen", …</summary>
@@ -98,6 +101,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         var (vm, _) = Input();
         if (string.IsNullOrEmpty(combo)) throw new HubException("A key combination such as ctrl-alt-del is required.");
         Checked(() => vm.SpecialKeys(combo));
+        Interlocked.Increment(ref Joined().SpecialKeys);
     }
 
     /// <summary>
@@ -129,6 +133,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         if (bytes is null || bytes.Length is 0 or > MaxSerialInput)
             throw new HubException($"Serial input must be 1 to {MaxSerialInput} bytes per call.");
         Checked(() => vm.SerialInput(bytes));
+        Interlocked.Add(ref Joined().SerialBytes, bytes.Length);
     }
 
     /// <summary>
@@ -142,6 +147,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         var c = connections.Get(Context.ConnectionId) ?? throw new HubException("Join a console first.");
         if (c.Viewer.ReadOnly) throw new HubException(ViewOnly);
         var vm = c.Vm;
+        string? failure = null;
         try
         {
             switch (action)
@@ -159,12 +165,18 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
                 default: throw new HubException($"Unknown power action '{Shorten(action)}'. Use start, shutdown, poweroff, reset, pause, resume or ctrl-alt-del.");
             }
         }
-        catch (VmLifecycleException e) { throw new HubException(e.Message); }
-        catch (VmHostException e) { throw new HubException(e.Message); }
-        catch (Core.Quotas.QuotaExceededException e) { throw new HubException(e.Message); }
+        catch (VmLifecycleException e) { failure = e.Message; throw new HubException(e.Message); }
+        catch (VmHostException e) { failure = e.Message; throw new HubException(e.Message); }
+        catch (Core.Quotas.QuotaExceededException e) { failure = e.Message; throw new HubException(e.Message); }
+        catch (HubException e) { failure = e.Message; throw; }
         finally
         {
             await runtime.SyncAsync(vm.Id);
+            var who = Caller.From(Context.User);
+            await audit.WriteAsync(who?.UserId, who?.UserName ?? "anonymous",
+                VmPortal.Core.Audit.AuditActions.VmPower(Shorten(action).Replace("…", "")), "vm", vm.Id.ToString(),
+                $"console from {Context.GetHttpContext()?.Connection.RemoteIpAddress}{(failure is null ? "" : "; refused: " + failure)}",
+                failure is null);
         }
         return vm.State;
     }
@@ -174,17 +186,24 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
 
     public long Ping() => Environment.TickCount64;
 
-    public override Task OnDisconnectedAsync(Exception? exception)
+    public override async Task OnDisconnectedAsync(Exception? exception)
     {
         if (connections.Stop(Context.ConnectionId) is { } c && !c.Viewer.ReadOnly)
         {
+            if (c.KeyEvents + c.CharsTyped + c.SpecialKeys + c.SerialBytes > 0)
+            {
+                var who = Caller.From(Context.User);
+                await audit.WriteAsync(who?.UserId, who?.UserName ?? "anonymous", VmPortal.Core.Audit.AuditActions.ConsoleInput, "vm",
+                    c.Vm.Id.ToString(),
+                    $"{c.KeyEvents} key presses, {c.CharsTyped} characters typed, {c.SpecialKeys} key combinations, {c.SerialBytes} serial bytes; " +
+                    $"console from {Context.GetHttpContext()?.Connection.RemoteIpAddress}");
+            }
             foreach (var a in c.Viewer.HeldKeys.ReleaseAll())
             {
                 try { c.Vm.Key(a.Code, false); }
                 catch (Exception e) when (e is VmLifecycleException or ConsoleInputException) { log.LogDebug("release of {Code} dropped: {Message}", a.Code, e.Message); }
             }
         }
-        return Task.CompletedTask;
     }
 
     private static string Shorten(string? s) => s is null ? "" : s.Length > 40 ? s[..40] + "…" : s;

@@ -8,7 +8,7 @@ namespace VmPortal.Web.Runtime;
 public static class VmRuntimeSetup
 {
     /// <summary>
-    /// Registers the <see cref="VmHost"/> singleton (config <c>Runtime:CapacityMiB</c>, default 4096;
+    /// Registers the <see cref="VmHost"/> singleton (config <c>Runtime:CapacityMiB</c>, default <see cref="DefaultCapacityMiB"/>;
     /// <c>Runtime:FrameRate</c>, default 30) and the portal services around it. Call after <c>AddPortal</c> so the
     /// startup reconciliation runs after the database initializer.
     /// </summary>
@@ -18,7 +18,7 @@ public static class VmRuntimeSetup
         var services = builder.Services;
         services.AddSingleton(_ => new VmHost(new VmHostOptions
         {
-            CapacityMiB = config.GetValue<long?>("Runtime:CapacityMiB") ?? 4096,
+            CapacityMiB = config.GetValue<long?>("Runtime:CapacityMiB") ?? DefaultCapacityMiB(),
             FrameRate = config.GetValue<double?>("Runtime:FrameRate") ?? 30,
         }));
         services.AddSingleton<VmMachineConfigFactory>();
@@ -28,6 +28,16 @@ public static class VmRuntimeSetup
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024).AddMessagePackProtocol();
         services.AddSingleton<ConsoleConnections>();
         services.AddSingleton<VmPortal.Core.Console.ConsoleShareService>();
+    }
+
+    /// <summary>
+    /// VM memory the host offers when <c>Runtime:CapacityMiB</c> is not set: three quarters of the memory this process
+    /// may use (the machine's RAM, or the container's limit), leaving the rest to the portal, PostgreSQL and the OS.
+    /// </summary>
+    public static long DefaultCapacityMiB()
+    {
+        var total = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        return total <= 0 ? 4096 : Math.Max(256, total / 4 * 3 >> 20);
     }
 
     public static void MapVmRuntime(this WebApplication app)

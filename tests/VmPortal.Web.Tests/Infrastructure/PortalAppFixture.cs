@@ -18,12 +18,25 @@ namespace VmPortal.Tests.Infrastructure;
 /// The built-in images are placeholder files (names only) unless a real image cache directory is given
 /// (the browser tests use the real ~/.cache/vmportal/images, so "Debian Linux" in the VM dialog really boots).
 /// </summary>
-public sealed class PortalAppFixture : IAsyncLifetime
+public class PortalAppFixture : IAsyncLifetime
 {
     public const string AdminPassword = "admin-test-password-1";
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"vmportal-tests-{Guid.NewGuid():N}");
     private readonly string? _realImageCache;
+    private readonly IReadOnlyDictionary<string, string?> _settings = RelaxedLimits;
+
+    /// <summary>
+    /// Tests share one portal and all come from 127.0.0.1: the per-address limits on credential endpoints are raised
+    /// so that one test's failed passwords do not throttle another's sign-in. (Per-user limits stay as shipped.)
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string?> RelaxedLimits = new Dictionary<string, string?>
+    {
+        ["Security:LoginThrottle:PerAddress"] = "1000000",
+        ["Security:RateLimit:CredentialsPerMinute"] = "1000000",
+        // a small, fixed host whatever the machine has (tests start VMs beyond it)
+        ["Runtime:CapacityMiB"] = "4096",
+    };
     private EmbeddedPostgres? _pg;
     private PortalFactory? _factory;
 
@@ -33,6 +46,9 @@ public sealed class PortalAppFixture : IAsyncLifetime
     /// <summary>A portal whose built-in images come from <paramref name="realImageCache"/> (read only, nothing written there).</summary>
     /// (internal: xUnit wants one public constructor on a collection fixture; this file is compiled into each test project)
     internal PortalAppFixture(string? realImageCache) => _realImageCache = realImageCache;
+
+    /// <summary>A portal with these settings instead of <see cref="RelaxedLimits"/> (e.g. none: the shipped limits).</summary>
+    protected PortalAppFixture(IReadOnlyDictionary<string, string?> settings) => _settings = settings;
 
     public Uri BaseAddress { get; private set; } = new("http://127.0.0.1/");
     /// <summary>Whether the built-in images are the real guest images.</summary>
@@ -60,7 +76,7 @@ public sealed class PortalAppFixture : IAsyncLifetime
         var database = "vmportal_test_" + Guid.NewGuid().ToString("N")[..12];
         await _pg.EnsureDatabaseAsync(database);
 
-        _factory = new PortalFactory(_pg.ConnectionStringFor(database), _root, ImageCacheDir, ImageStoreDir);
+        _factory = new PortalFactory(_pg.ConnectionStringFor(database), _root, ImageCacheDir, ImageStoreDir, _settings);
         _factory.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         _factory.StartServer();
         var addresses = _factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
@@ -108,7 +124,8 @@ public sealed class PortalAppFixture : IAsyncLifetime
     public sealed record TokenResponse(Guid Id, string Name, string Token, DateTimeOffset ExpiresAt);
     public sealed record UserResponse(Guid Id, string UserName, string Role);
 
-    private sealed class PortalFactory(string connectionString, string root, string imageCache, string imageStore)
+    private sealed class PortalFactory(string connectionString, string root, string imageCache, string imageStore,
+        IReadOnlyDictionary<string, string?> settings)
         : WebApplicationFactory<Program>
     {
         protected override void ConfigureWebHost(IWebHostBuilder builder)
@@ -119,6 +136,7 @@ public sealed class PortalAppFixture : IAsyncLifetime
             builder.UseSetting("Portal:DataDirectory", Path.Combine(root, "data"));
             builder.UseSetting("Images:BuiltInPath", imageCache);
             builder.UseSetting("Images:StorePath", imageStore);
+            foreach (var (k, v) in settings) builder.UseSetting(k, v);
             builder.ConfigureLogging(l => l.SetMinimumLevel(LogLevel.Warning));
         }
     }

@@ -11,6 +11,18 @@ namespace VmPortal.Web.Components.Pages.Vms;
 /// <summary>Create/edit dialog for a VM. Validates with <see cref="VmValidator"/> as you type, and shows the server's answer.</summary>
 public partial class VmEditDialog
 {
+    /// <summary>The memory range, and a warning when the VM is larger than this host can ever run.</summary>
+    private string MemoryHelp
+    {
+        get
+        {
+            var runnable = Math.Min(Host.Options.CapacityMiB, VmPortal.Emulator.MachineConfig.MaxMemoryMiB);
+            return _model.MemoryMiB is int m && m > runnable
+                ? $"Larger than this host can run ({runnable} MiB): it can be saved but will not start here."
+                : $"{VirtualMachine.MinMemoryMiB}–{VirtualMachine.MaxMemoryMiB} MiB (this host runs VMs of up to {runnable} MiB)";
+        }
+    }
+
     /// <summary>The VM to edit; null to create a new one.</summary>
     [Parameter] public VmDto? Existing { get; set; }
 
