@@ -201,11 +201,12 @@ export function mount(element, options) {
   // Buttons: bit 0 left, 1 right, 2 middle, 3 back, 4 forward (MouseEvent.buttons uses the same bits).
   let mouseCapture = true, mouseButtons = 0, mdx = 0, mdy = 0, wheelPx = 0, wheelSteps = 0, mouseFrame = 0, mouseSent = 0;
   const locked = () => document.pointerLockElement === canvas;
-  const sendMouse = (dx, dy, buttons) => { send('Mouse', dx, dy, buttons); mouseSent++; canvas.dataset.mouseSent = String(mouseSent); };
+  const counted = () => { mouseSent++; canvas.dataset.mouseSent = String(mouseSent); };
+  const sendMouse = (dx, dy, buttons) => { send('Mouse', dx, dy, buttons); counted(); };
   const flushMouse = () => {
     if (mouseFrame) { cancelAnimationFrame(mouseFrame); mouseFrame = 0; }
     if (mdx || mdy) { sendMouse(mdx, mdy, mouseButtons); mdx = mdy = 0; }
-    if (wheelSteps) { send('MouseWheel', wheelSteps, mouseButtons); mouseSent++; wheelSteps = 0; }
+    if (wheelSteps) { send('MouseWheel', wheelSteps, mouseButtons); counted(); wheelSteps = 0; }
   };
   const scheduleMouse = () => { if (!mouseFrame) mouseFrame = requestAnimationFrame(() => { mouseFrame = 0; flushMouse(); }); };
   canvas.addEventListener('click', () => {
