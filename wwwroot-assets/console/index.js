@@ -77,6 +77,8 @@ export function mount(element, options) {
     b.dataset.states = states.join(',');
     return b;
   });
+  const mouseToggle = btn('Mouse: capture on click', () => setMouseCapture(!mouseCapture),
+    'When on, a click on the screen captures the pointer for the VM\'s PS/2 mouse (Esc releases it)', 'vmc-mouse-toggle');
   const inputTools = el('span', { class: 'vmc-input-tools' },
     btn('Ctrl-Alt-Del', () => special('ctrl-alt-del')),
     menu('Ctrl-Alt-F…', FN_KEYS.map((f) => [f, `Ctrl-Alt-${f.toUpperCase()}`, () => special(`ctrl-alt-${f}`)])),
@@ -85,8 +87,6 @@ export function mount(element, options) {
     btn('Type text…', () => openTypeDialog()),
     mouseToggle,
   );
-  const mouseToggle = btn('Mouse: capture on click', () => setMouseCapture(!mouseCapture),
-    'When on, a click on the screen captures the pointer for the VM\'s PS/2 mouse (Esc releases it)', 'vmc-mouse-toggle');
   const viewTools = el('span', { class: 'vmc-view-tools' },
     menu('View', [
       ['fit', 'Fit to window', () => setScale('fit')],
