@@ -186,7 +186,16 @@ export function mount(element, options) {
     if (down) keySentAt = performance.now();
     send('Key', code, down);
   });
-  const onKey = (e) => { if (!readOnly && !closed && currentTab === 'screen') keyboard.handle(e); };
+  const onKey = (e) => {
+    // Esc releases a captured pointer (the browser does too; this also covers browsers and drivers that deliver the
+    // key to the page) and is not passed to the guest.
+    if (e.code === 'Escape' && document.pointerLockElement === canvas) {
+      e.preventDefault();
+      if (e.type === 'keydown') document.exitPointerLock?.();
+      return;
+    }
+    if (!readOnly && !closed && currentTab === 'screen') keyboard.handle(e);
+  };
   canvas.addEventListener('keydown', onKey);
   canvas.addEventListener('keyup', onKey);
   canvas.addEventListener('blur', () => keyboard.releaseAll());
