@@ -77,6 +77,8 @@ export function mount(element, options) {
     b.dataset.states = states.join(',');
     return b;
   });
+  const mouseToggle = btn('Mouse: capture on click', () => setMouseCapture(!mouseCapture),
+    'When on, a click on the screen captures the pointer for the VM\'s PS/2 mouse (Esc releases it)', 'vmc-mouse-toggle');
   const inputTools = el('span', { class: 'vmc-input-tools' },
     btn('Ctrl-Alt-Del', () => special('ctrl-alt-del')),
     menu('Ctrl-Alt-F…', FN_KEYS.map((f) => [f, `Ctrl-Alt-${f.toUpperCase()}`, () => special(`ctrl-alt-${f}`)])),
@@ -85,8 +87,6 @@ export function mount(element, options) {
     btn('Type text…', () => openTypeDialog()),
     mouseToggle,
   );
-  const mouseToggle = btn('Mouse: capture on click', () => setMouseCapture(!mouseCapture),
-    'When on, a click on the screen captures the pointer for the VM\'s PS/2 mouse (Esc releases it)', 'vmc-mouse-toggle');
   const viewTools = el('span', { class: 'vmc-view-tools' },
     menu('View', [
       ['fit', 'Fit to window', () => setScale('fit')],
@@ -186,7 +186,16 @@ export function mount(element, options) {
     if (down) keySentAt = performance.now();
     send('Key', code, down);
   });
-  const onKey = (e) => { if (!readOnly && !closed && currentTab === 'screen') keyboard.handle(e); };
+  const onKey = (e) => {
+    // Esc releases a captured pointer (the browser does too; this also covers browsers and drivers that deliver the
+    // key to the page) and is not passed to the guest.
+    if (e.code === 'Escape' && document.pointerLockElement === canvas) {
+      e.preventDefault();
+      if (e.type === 'keydown') document.exitPointerLock?.();
+      return;
+    }
+    if (!readOnly && !closed && currentTab === 'screen') keyboard.handle(e);
+  };
   canvas.addEventListener('keydown', onKey);
   canvas.addEventListener('keyup', onKey);
   canvas.addEventListener('blur', () => keyboard.releaseAll());
@@ -201,11 +210,12 @@ export function mount(element, options) {
   // Buttons: bit 0 left, 1 right, 2 middle, 3 back, 4 forward (MouseEvent.buttons uses the same bits).
   let mouseCapture = true, mouseButtons = 0, mdx = 0, mdy = 0, wheelPx = 0, wheelSteps = 0, mouseFrame = 0, mouseSent = 0;
   const locked = () => document.pointerLockElement === canvas;
-  const sendMouse = (dx, dy, buttons) => { send('Mouse', dx, dy, buttons); mouseSent++; canvas.dataset.mouseSent = String(mouseSent); };
+  const counted = () => { mouseSent++; canvas.dataset.mouseSent = String(mouseSent); };
+  const sendMouse = (dx, dy, buttons) => { send('Mouse', dx, dy, buttons); counted(); };
   const flushMouse = () => {
     if (mouseFrame) { cancelAnimationFrame(mouseFrame); mouseFrame = 0; }
     if (mdx || mdy) { sendMouse(mdx, mdy, mouseButtons); mdx = mdy = 0; }
-    if (wheelSteps) { send('MouseWheel', wheelSteps, mouseButtons); mouseSent++; wheelSteps = 0; }
+    if (wheelSteps) { send('MouseWheel', wheelSteps, mouseButtons); counted(); wheelSteps = 0; }
   };
   const scheduleMouse = () => { if (!mouseFrame) mouseFrame = requestAnimationFrame(() => { mouseFrame = 0; flushMouse(); }); };
   canvas.addEventListener('click', () => {

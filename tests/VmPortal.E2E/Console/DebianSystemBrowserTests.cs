@@ -99,6 +99,7 @@ public sealed class DebianSystemBrowserTests(BrowserFixture fx)
         await page.ShotAsync("debian-03-shell");
 
         // Shut down: the ACPI power button; systemd stops its units and powers off; the VM ends Stopped
+        await page.Keyboard.PressAsync("Escape"); // the click on the screen captured the pointer: release it first
         await page.ClickAsync("[data-testid=vm-shutdown]");
         await Assertions.Expect(page.Locator("[data-testid=vm-state]")).ToHaveTextAsync("Stopped", new() { Timeout = 180_000 });
         var power = JsonNode.Parse(await api.GetStringAsync($"/api/vms/{id}/power"))!;

@@ -149,8 +149,10 @@ public sealed class LinuxConsoleBrowserTests(BrowserFixture fx)
             await page.ShotAsync("linux-02-prompt");
 
             // the real keyboard, into the canvas
-            await page.Locator("canvas.vmc-canvas").ClickAsync();
+            await page.Locator("canvas.vmc-canvas").ClickAsync(); // focuses the screen and captures the pointer
             await TypeWithKeyboardAsync(page, "echo hello-$((20+22))\n");
+            await page.Keyboard.PressAsync("Escape"); // releases the pointer, so the toolbar can be clicked again
+            await Assertions.Expect(page.Locator("canvas.vmc-canvas:not([data-pointer-locked='true'])")).ToHaveCountAsync(1);
             var answer = await api.PostAsJsonAsync($"/api/vms/{id}/console/wait",
                 new { pattern = "(?m)^hello-42", timeoutSeconds = 60, source = "screen" });
             Assert.True(answer.StatusCode == HttpStatusCode.OK, $"answer: {answer.StatusCode} {await answer.Content.ReadAsStringAsync()}");

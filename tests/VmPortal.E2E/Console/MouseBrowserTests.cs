@@ -49,10 +49,9 @@ public sealed class MouseBrowserTests(BrowserFixture fx)
         try
         {
             await page.SignInAsync(owner, password);
-            await page.GotoAsync($"/vms/{id}/console");
-            await page.WaitForCircuitAsync();
+            await page.GotoAsync($"/vms/{id}/console"); // the console page has its own layout: the canvas shows the circuit is up
             var canvas = page.Locator("canvas.vmc-canvas[data-seq]");
-            await canvas.WaitForAsync(new LocatorWaitForOptions { Timeout = 30_000 });
+            await canvas.WaitForAsync(new LocatorWaitForOptions { Timeout = 120_000 }); // the first frame; slow on a loaded machine
             await Assertions.Expect(page.Locator(".vmc-state")).ToHaveTextAsync("Running");
             var toggle = page.Locator("button.vmc-mouse-toggle");
             await Assertions.Expect(toggle).ToHaveAttributeAsync("aria-pressed", "true");
@@ -88,6 +87,11 @@ public sealed class MouseBrowserTests(BrowserFixture fx)
             Assert.False(await LockedAsync(page));
             await toggle.ClickAsync();
             await Assertions.Expect(toggle).ToHaveAttributeAsync("aria-pressed", "true");
+        }
+        catch
+        {
+            await page.ShotAsync("console-mouse-failed");
+            throw;
         }
         finally
         {

@@ -37,7 +37,7 @@ public sealed class ConsoleHubTests(PortalAppFixture app) : ApiTestBase(app)
             Assert.Contains("invalid, expired or revoked", badLink.Message);
             foreach (var (method, args) in new (string, object?[])[]
                      {
-                         ("Key", ["KeyA", true]), ("TypeText", ["x"]), ("SpecialKeys", ["ctrl-alt-del"]), ("Mouse", [1, 1, 0]),
+                         ("Key", ["KeyA", true]), ("TypeText", ["x"]), ("SpecialKeys", ["ctrl-alt-del"]), ("Mouse", [1, 1, 0]), ("MouseWheel", [1, 0]),
                          ("SerialInput", [new byte[] { 65 }]), ("Power", ["start"]),
                      })
                 await Assert.ThrowsAsync<HubException>(() => c.InvokeCoreAsync(method, args));

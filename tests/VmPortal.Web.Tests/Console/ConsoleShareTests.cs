@@ -219,7 +219,7 @@ public sealed class ConsoleShareTests(PortalAppFixture app) : ApiTestBase(app)
 
     private static readonly (string Method, object?[] Args)[] InputCalls =
     [
-        ("Key", ["KeyA", true]), ("TypeText", ["reboot\n"]), ("SpecialKeys", ["ctrl-alt-del"]), ("Mouse", [5, 5, 1]),
+        ("Key", ["KeyA", true]), ("TypeText", ["reboot\n"]), ("SpecialKeys", ["ctrl-alt-del"]), ("Mouse", [5, 5, 1]), ("MouseWheel", [1, 0]),
         ("SerialInput", [new byte[] { 13 }]), ("Power", ["poweroff"]), ("Power", ["reset"]),
     ];
 

@@ -51,6 +51,8 @@ public sealed class LinuxMouseHubTests(PortalAppFixture app) : ApiTestBase(app)
             await using var hub = Connect(a.Token);
             await hub.StartAsync();
             await hub.InvokeAsync<JoinResult>("JoinConsole", id.ToString(), null);
+            var bad = await Assert.ThrowsAsync<Microsoft.AspNetCore.SignalR.HubException>(() => hub.InvokeAsync("Mouse", 0, 0, 64));
+            Assert.Contains("bit mask", bad.Message);
 
             // A reader of /dev/input/mice in the background, then the input through the hub.
             await Type(ca, id, "clear; cat /dev/input/mice > /tmp/m & sleep 1; echo ARMED-$((2+2))\n");
