@@ -6,6 +6,9 @@ set -uo pipefail
 cd "$(dirname "$0")"
 ROOT="$PWD"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# Guest boots share 2 cores with each other (xunit runs test classes in parallel) and with memtest86+'s long pass:
+# give each boot step room (tests/VmPortal.Emulator.Tests/Boot/BootHarness.cs; 300 s when run alone).
+export VMPORTAL_BOOT_TIMEOUT="${VMPORTAL_BOOT_TIMEOUT:-900}"
 
 bash scripts/install-deps.sh test || echo "warning: dependency installation reported a problem" >&2
 if [ -x scripts/build-guest-images.sh ]; then
