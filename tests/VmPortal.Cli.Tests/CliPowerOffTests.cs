@@ -29,7 +29,7 @@ public class CliPowerOffTests
         {
             "run", "--memory", "128", "--kernel", GuestImages.PathOf(GuestImages.RescueKernel),
             "--initrd", GuestImages.PathOf(GuestImages.RescueInitrd), "--append", GuestImages.RescueCommandLine,
-            "--type", "poweroff -f\\n", "--timeout", "900",
+            "--type", "poweroff -f\\n", "--timeout", "1800", // generous: a loaded 2-core machine
         }, null, stdout, stderr, new MemoryStream());
         Assert.True(exit == 0, $"exit {exit}: {stderr}");
         Assert.Contains("the guest powered off", stderr.ToString());

@@ -64,8 +64,10 @@ public static class VmPowerApi
     /// <summary>Status of a shutdown whose guest was still running at the timeout.</summary>
     public const int ShutdownTimedOutStatus = StatusCodes.Status504GatewayTimeout;
 
-    public static async Task<IResult> Shutdown(Guid id, string? timeoutSeconds, ClaimsPrincipal user, VmRuntime rt, CancellationToken ct)
+    public static async Task<IResult> Shutdown(Guid id, string? timeoutSeconds, HttpRequest request, ClaimsPrincipal user, VmRuntime rt, CancellationToken ct)
     {
+        // "?timeoutSeconds=" (empty) is refused like any other bad value instead of meaning the default.
+        if (timeoutSeconds is null && request.Query.ContainsKey("timeoutSeconds")) timeoutSeconds = "";
         var timeout = HostedVm.DefaultShutdownTimeout;
         if (timeoutSeconds is not null)
         {
