@@ -3,7 +3,7 @@
 #   ${VMPORTAL_IMAGE_CACHE:-$HOME/.cache/vmportal/images}/debian-12-i386.img
 # A sparse raw 2 GiB disk with an MBR partition table:
 #   p1  128 MiB FAT16 "BOOT", active: SYSLINUX (syslinux --install, rootless through mtools), the kernel and its
-#       initramfs; mounted at /boot in the guest, so a kernel update lands there and a kernel hook rewrites
+#       initramfs; automounted at /boot in the guest (on first access: boot does not wait for it), so a kernel update lands there and a kernel hook rewrites
 #       syslinux.cfg. The MBR code is SYSLINUX's mbr.bin (boots the active partition).
 #   p2  the rest, ext4 "debian-root" made with `mke2fs -d` from the mmdebstrap tree (no mount, no loop device).
 # The system: mmdebstrap --variant=minbase + linux-image-686 (initramfs-tools, MODULES=list: ata_piix, sd_mod,
@@ -21,7 +21,7 @@
 # Needs root (or sudo) for mmdebstrap's chroot and the binfmt registration; the disk assembly itself is rootless.
 set -euo pipefail
 
-RECIPE_VERSION=1
+RECIPE_VERSION=2
 HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${VMPORTAL_IMAGE_CACHE:-$HOME/.cache/vmportal/images}"
 OUT_NAME=debian-12-i386.img
@@ -158,7 +158,7 @@ rm -f "$R/var/lib/dbus/machine-id"
 cat > "$R/etc/fstab" <<FSTAB
 # <file system>  <mount point>  <type>  <options>  <dump>  <pass>
 UUID=$UUID  /      ext4  errors=remount-ro  0  1
-UUID=$(echo "$VOLID" | cut -c1-4)-$(echo "$VOLID" | cut -c5-8)  /boot  vfat  umask=0077,nofail,x-systemd.device-timeout=10s  0  0
+UUID=$(echo "$VOLID" | cut -c1-4)-$(echo "$VOLID" | cut -c5-8)  /boot  vfat  umask=0077,noauto,nofail,x-systemd.automount  0  0
 FSTAB
 mkdir -p "$R/etc/systemd/network"
 cat > "$R/etc/systemd/network/20-wired.network" <<NET

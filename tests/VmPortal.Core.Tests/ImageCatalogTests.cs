@@ -49,4 +49,15 @@ public sealed class ImageCatalogTests : IDisposable
         Assert.NotNull(Catalog().Find("upload:tools.iso"));
         Assert.Null(Catalog().Find("upload:../etc/passwd"));
     }
+
+    [Fact]
+    public void TheDebianSystemDiskIsABuiltInDiskNamedDebian12()
+    {
+        File.WriteAllBytes(Path.Combine(_dir, "cache", "debian-12-i386.img"), new byte[512]);
+        var img = Assert.Single(Catalog().List());
+        Assert.Equal("builtin:debian-12-i386-img", img.Id);
+        Assert.Equal(ImageKinds.Disk, img.Kind);
+        Assert.StartsWith("Debian 12", img.Name);
+        Assert.True(img.BuiltIn);
+    }
 }
