@@ -26,12 +26,13 @@ public static class NetworkBenchmark
         long bytes = (long)mib << 20;
         var lan = new VirtualSwitch("bench");
         using var services = new UserNetwork(lan);
-        int qport = 0;
-        if (qemu) { var l = new TcpListener(IPAddress.Loopback, 0); l.Start(); qport = ((IPEndPoint)l.LocalEndpoint).Port; l.Stop(); }
-        using IGuest a = qemu ? new QemuGuest("52:54:00:00:0c:01", $"-nic user,model=e1000,mac=52:54:00:00:0c:01 -netdev socket,id=s,listen=127.0.0.1:{qport} -device e1000,netdev=s,mac=52:54:00:00:0d:01", "10.9.0.1")
+        // QEMU's VM-to-VM link: -netdev dgram, UDP datagrams between two ports on 127.0.0.1 (either side may start first).
+        int FreeUdpPort() { using var u = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)); return ((IPEndPoint)u.Client.LocalEndPoint!).Port; }
+        int pa = qemu ? FreeUdpPort() : 0, pb = qemu ? FreeUdpPort() : 0;
+        string Dgram(int local, int remote) => $"-netdev dgram,id=s,local.type=inet,local.host=127.0.0.1,local.port={local},remote.type=inet,remote.host=127.0.0.1,remote.port={remote}";
+        using IGuest a = qemu ? new QemuGuest("52:54:00:00:0c:01", $"-nic user,model=e1000,mac=52:54:00:00:0c:01 {Dgram(pa, pb)} -device e1000,netdev=s,mac=52:54:00:00:0d:01", "10.9.0.1")
             : new Guest("a", "52:54:00:00:0c:01", lan.Connect("a"));
-        if (qemu) await Task.Delay(2000); // the listening side first
-        using IGuest b = qemu ? new QemuGuest("52:54:00:00:0c:02", $"-nic none -netdev socket,id=s,connect=127.0.0.1:{qport} -device e1000,netdev=s,mac=52:54:00:00:0d:02", "10.9.0.2")
+        using IGuest b = qemu ? new QemuGuest("52:54:00:00:0c:02", $"-nic none {Dgram(pb, pa)} -device e1000,netdev=s,mac=52:54:00:00:0d:02", "10.9.0.2")
             : new Guest("b", "52:54:00:00:0c:02", lan.Connect("b"));
         var boot = Stopwatch.StartNew();
         await Task.WhenAll(a.Boot(), b.Boot());
@@ -136,7 +137,7 @@ public static class NetworkBenchmark
         {
             await Wait(@"/ # ", 0);
             // eth1 is the VM-to-VM link (no DHCP there): a static address.
-            await Run($"ip link set eth1 up; ip addr add {_linkAddress}/24 dev eth1");
+            await Run($"d=eth1; [ -e /sys/class/net/eth1 ] || d=eth0; ip link set $d up; ip addr add {_linkAddress}/24 dev $d");
             Address = _linkAddress;
         }
 
