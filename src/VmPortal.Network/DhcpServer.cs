@@ -7,7 +7,8 @@ namespace VmPortal.Network;
 /// A DHCP server (RFC 2131/2132) for one network: DISCOVER → OFFER, REQUEST → ACK (or NAK for an address it cannot
 /// give), RELEASE and DECLINE, INFORM → ACK. Addresses come from <see cref="NetworkOptions.DhcpStart"/> upwards,
 /// one per client MAC (a client gets its address back). Options: subnet mask, router, DNS server, lease time,
-/// server identifier, and for netboot the boot file name (option 67 and the BOOTP file field) with next-server.
+/// server identifier, and for netboot the boot file name (option 67 and the BOOTP file field) with next-server
+/// (siaddr = the gateway, where the TFTP server answers).
 /// Anything malformed (short, wrong op/htype/hlen, no magic cookie, no or bad message type, options running past
 /// the end) is ignored and counted in <see cref="MalformedRequests"/>. Pure: bytes in, bytes out; thread-safe.
 /// </summary>

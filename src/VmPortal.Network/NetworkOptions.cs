@@ -18,8 +18,10 @@ public sealed record NetworkOptions
     public bool Nat { get; init; } = true;
     public OutboundPolicy Outbound { get; init; } = OutboundPolicy.Loopback;
     public TimeSpan LeaseTime { get; init; } = TimeSpan.FromHours(24);
-    /// <summary>DHCP boot file name (netboot), or null.</summary>
+    /// <summary>DHCP boot file name (netboot, e.g. an iPXE script served from <see cref="TftpRoot"/>), or null.</summary>
     public string? BootFile { get; init; }
+    /// <summary>Directory the TFTP server at the gateway serves (read only), or null for no TFTP.</summary>
+    public string? TftpRoot { get; init; }
     /// <summary>MAC of the gateway/DNS/DHCP services (QEMU's slirp uses 52:55:0a:00:02:02).</summary>
     public byte[] GatewayMac { get; init; } = { 0x52, 0x55, 0x0A, 0x00, 0x02, 0x02 };
     /// <summary>Hosts file answering DNS names under the loopback and deny policies.</summary>

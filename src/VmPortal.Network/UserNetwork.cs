@@ -23,6 +23,7 @@ public sealed class UserNetwork : IDisposable
     private readonly Dictionary<uint, byte[]> _arp = new();
     private readonly List<TcpListener> _listeners = new();
     private readonly DnsResponder _dns;
+    private readonly TftpServer? _tftp;
     private readonly Thread _thread;
     private volatile bool _stopping;
     private long _refusedByPolicy, _refusedByHost, _connections, _ignored;
@@ -34,6 +35,9 @@ public sealed class UserNetwork : IDisposable
         Switch = sw;
         Dhcp = new DhcpServer(Options, time);
         _dns = new DnsResponder(Options);
+        if (Options.TftpRoot != null)
+            _tftp = new TftpServer(Options.TftpRoot, (ip, port, ours, mac, payload) =>
+                SendFrame(Packets.Udp(mac, Options.GatewayMac, Options.Gateway, ours, ip, port, payload)));
         Port = sw.Connect("services");
         Port.FrameQueued = () => _signal.Set();
         _thread = new Thread(Loop) { IsBackground = true, Name = $"net:{sw.Name}" };
@@ -138,7 +142,7 @@ public sealed class UserNetwork : IDisposable
         long lastTick = Environment.TickCount64;
         while (!_stopping)
         {
-            _signal.WaitOne(_tcp.Count > 0 ? 100 : Timeout.Infinite); // idle: sleep until a frame or a socket event
+            _signal.WaitOne(_tcp.Count > 0 || _tftp?.Busy == true ? 100 : Timeout.Infinite); // idle: sleep until a frame or a socket event
             for (int budget = 0; budget < 1024 && Port.TryReceive(out var f); budget++)
             {
                 try { HandleFrame(f); }
@@ -155,6 +159,7 @@ public sealed class UserNetwork : IDisposable
             {
                 lastTick = now;
                 foreach (var c in _tcp.Values.ToList()) c.Tick(now);
+                _tftp?.Tick(now);
             }
         }
         foreach (var c in _tcp.Values.ToList()) c.Close(reset: true);
@@ -228,6 +233,11 @@ public sealed class UserNetwork : IDisposable
             bool bcast = reply.Broadcast || reply.Destination == 0xFFFF_FFFF;
             SendFrame(Packets.Udp(bcast ? Packets.Broadcast : reply.ClientMac, Options.GatewayMac, Options.Gateway, DhcpServer.ServerPort,
                 bcast ? 0xFFFF_FFFF : reply.Destination, DhcpServer.ClientPort, reply.Message));
+            return;
+        }
+        if (_tftp != null && ip.Destination == Options.Gateway && (dport == 69 || dport >= 50000 && dport <= 60000))
+        {
+            _tftp.Handle(ip.Source, sport, dport, ip.SourceMac.ToArray(), data);
             return;
         }
         if (dport == 53 && ip.Destination == Options.Dns)

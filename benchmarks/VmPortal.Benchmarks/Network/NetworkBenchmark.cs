@@ -13,20 +13,30 @@ namespace VmPortal.Benchmarks.Network;
 /// Network throughput and latency with the rescue guest (e1000, busybox): two VMs on one switch with the user-mode
 /// services (loopback policy). Ping round trip VM→VM and VM→gateway; 64 MiB VM→VM (busybox wget from the other VM's
 /// httpd), host→guest (wget from a server on 127.0.0.1 through 10.0.2.2) and guest→host (dd | nc 10.0.2.2), timed
-/// on the host. Usage: VmPortal.Benchmarks net [MiB]
+/// on the host. The same with qemu-system-i386 -accel tcg, the same guest and card model (user-mode network for the
+/// NAT figures, two QEMUs joined by -netdev socket on 127.0.0.1 with static addresses for VM↔VM).
+/// Usage: VmPortal.Benchmarks net [MiB] [--qemu]
 /// </summary>
 public static class NetworkBenchmark
 {
     public static async Task<int> Run(string[] args)
     {
         int mib = args.Length > 1 && int.TryParse(args[1], out int m) ? m : 64;
+        bool qemu = args.Contains("--qemu");
         long bytes = (long)mib << 20;
         var lan = new VirtualSwitch("bench");
         using var services = new UserNetwork(lan);
-        using var a = new Guest("a", "52:54:00:00:0c:01", lan.Connect("a"));
-        using var b = new Guest("b", "52:54:00:00:0c:02", lan.Connect("b"));
+        // QEMU's VM-to-VM link: -netdev dgram, UDP datagrams between two ports on 127.0.0.1 (either side may start first).
+        int FreeUdpPort() { using var u = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)); return ((IPEndPoint)u.Client.LocalEndPoint!).Port; }
+        int pa = qemu ? FreeUdpPort() : 0, pb = qemu ? FreeUdpPort() : 0;
+        string Dgram(int local, int remote) => $"-netdev dgram,id=s,local.type=inet,local.host=127.0.0.1,local.port={local},remote.type=inet,remote.host=127.0.0.1,remote.port={remote}";
+        using IGuest a = qemu ? new QemuGuest("52:54:00:00:0c:01", $"-nic user,model=e1000,mac=52:54:00:00:0c:01 {Dgram(pa, pb)} -device e1000,netdev=s,mac=52:54:00:00:0d:01", "10.9.0.1")
+            : new Guest("a", "52:54:00:00:0c:01", lan.Connect("a"));
+        using IGuest b = qemu ? new QemuGuest("52:54:00:00:0c:02", $"-nic none {Dgram(pb, pa)} -device e1000,netdev=s,mac=52:54:00:00:0d:02", "10.9.0.2")
+            : new Guest("b", "52:54:00:00:0c:02", lan.Connect("b"));
         var boot = Stopwatch.StartNew();
         await Task.WhenAll(a.Boot(), b.Boot());
+        if (qemu) { a.Address = "10.9.0.1"; }
         Console.WriteLine($"both guests up in {boot.Elapsed.TotalSeconds:F0} s: a={a.Address} b={b.Address}");
 
         string ping = await b.Run($"ping -c 10 {a.Address}");
@@ -78,8 +88,11 @@ public static class NetworkBenchmark
         var (total, secs) = await sink.WaitAsync(TimeSpan.FromMinutes(30));
         up.Stop();
         Report("guest→host (NAT, dd | nc to 127.0.0.1)", total, secs);
-        var port = lan.Ports.Single(p => p.Name == "a").Counters;
-        Console.WriteLine($"port a: in {port.FramesIn} frames, out {port.FramesOut}, dropped {port.Dropped}, errors {port.Errors}");
+        if (!qemu)
+        {
+            var port = lan.Ports.Single(p => p.Name == "a").Counters;
+            Console.WriteLine($"port a: in {port.FramesIn} frames, out {port.FramesOut}, dropped {port.Dropped}, errors {port.Errors}");
+        }
         return 0;
     }
 
@@ -87,7 +100,73 @@ public static class NetworkBenchmark
         Console.WriteLine(bytes < 0 ? $"{what}: FAILED (wrong byte count) after {seconds:F1} s"
             : $"{what}: {bytes >> 20} MiB in {seconds:F1} s = {bytes * 8 / seconds / 1e6:F1} Mbit/s");
 
-    private sealed class Guest : IDisposable
+    private interface IGuest : IDisposable
+    {
+        string Address { get; set; }
+        Task Boot();
+        Task<string> Run(string command);
+    }
+
+    /// <summary>The same guest under qemu-system-i386 (TCG), serial on stdin/stdout; a second e1000 (eth1) on the socket link.</summary>
+    private sealed class QemuGuest : IGuest
+    {
+        private readonly Process _p;
+        private readonly StringBuilder _serial = new();
+        private readonly string _linkAddress;
+
+        public QemuGuest(string mac, string nics, string linkAddress)
+        {
+            _linkAddress = linkAddress;
+            var psi = new ProcessStartInfo("qemu-system-i386",
+                $"-accel tcg -m 256 -display none -monitor none -serial stdio -no-reboot -kernel {GuestImages.PathOf(GuestImages.RescueKernel)} " +
+                $"-initrd {GuestImages.PathOf(GuestImages.RescueInitrd)} -append console=ttyS0,115200 {nics}")
+            { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+            _p = Process.Start(psi)!;
+            _ = Task.Run(async () =>
+            {
+                var buf = new char[4096];
+                int n;
+                while ((n = await _p.StandardOutput.ReadAsync(buf)) > 0) lock (_serial) _serial.Append(buf, 0, n);
+            });
+        }
+
+        public string Address { get; set; } = "";
+        private string Serial { get { lock (_serial) return _serial.ToString(); } }
+
+        public async Task Boot()
+        {
+            await Wait(@"/ # ", 0);
+            // eth1 is the VM-to-VM link (no DHCP there): a static address.
+            await Run($"d=eth1; [ -e /sys/class/net/eth1 ] || d=eth0; ip link set $d up; ip addr add {_linkAddress}/24 dev $d");
+            Address = _linkAddress;
+        }
+
+        private async Task<Match> Wait(string pattern, int from)
+        {
+            var re = new Regex(pattern, RegexOptions.Multiline);
+            for (var t = Stopwatch.StartNew(); t.Elapsed < TimeSpan.FromMinutes(30); await Task.Delay(20))
+                if (re.Match(Serial, Math.Min(from, Serial.Length)) is { Success: true } m) return m;
+            throw new TimeoutException($"/{pattern}/ did not appear");
+        }
+
+        public async Task<string> Run(string command)
+        {
+            int from = Serial.Length;
+            string marker = $"END{Random.Shared.Next(100000, 999999)}";
+            await _p.StandardInput.WriteAsync($"{command}; echo {marker[..3]}''{marker[3..]}\r");
+            await _p.StandardInput.FlushAsync();
+            var m = await Wait($"^{marker}", from);
+            return Serial[from..m.Index];
+        }
+
+        public void Dispose()
+        {
+            try { _p.Kill(); } catch (Exception) { }
+            _p.Dispose();
+        }
+    }
+
+    private sealed class Guest : IGuest
     {
         private readonly Machine _machine;
         private readonly StringBuilder _serial = new();
@@ -106,7 +185,7 @@ public static class NetworkBenchmark
             _machine.SerialOutput += x => { lock (_serial) _serial.Append(Encoding.Latin1.GetString(x)); };
         }
 
-        public string Address { get; private set; } = "";
+        public string Address { get; set; } = "";
 
         private string Serial { get { lock (_serial) return _serial.ToString(); } }
 

@@ -56,8 +56,8 @@ public class NetworkGuestTests
 
         // Loopback policy: any other address is refused inside the NAT and counted.
         long refusedBefore = services.Counters.RefusedByPolicy;
-        string refused = await a.RunToEnd("wget -q -T 5 -O - http://192.0.2.1/ 2>&1");
-        Assert.Contains("refused", refused);
+        string refused = await a.RunToEnd("wget -T 5 -O /dev/null http://192.0.2.1/ 2>&1; echo rc=$?"); // not -q: it hides the error
+        Assert.True(refused.Contains("rc=1") && !refused.Contains("timed out"), refused);
         Assert.True(services.Counters.RefusedByPolicy > refusedBefore);
 
         // Port forward: host 127.0.0.1:<free port> → guest A's busybox httpd on port 8080.
