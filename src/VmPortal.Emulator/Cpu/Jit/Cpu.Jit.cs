@@ -22,7 +22,7 @@ internal delegate void JitBlockFn(Cpu cpu, ref DecodedOp ops, long end);
 // a block dropped by a code-page write or a table collision takes its code with it (DynamicMethods are collectible).
 public sealed partial class Cpu
 {
-    private bool _jitEnabled = Environment.GetEnvironmentVariable("VMPORTAL_JIT") != "0";
+    private bool _jitEnabled = Environment.GetEnvironmentVariable("VMPORTAL_JIT") == "1";
     private int _jitThreshold = ParseThreshold(Environment.GetEnvironmentVariable("VMPORTAL_JIT_THRESHOLD"));
     private CodeBlock?[] _jitFifo = new CodeBlock?[DefaultJitCacheCapacity];
     private int _jitFifoNext, _jitFifoCount, _jitLive;
@@ -36,7 +36,7 @@ public sealed partial class Cpu
 
     private static int ParseThreshold(string? s) => int.TryParse(s, out int v) && v >= 0 ? v : DefaultJitThreshold;
 
-    /// <summary>The JIT tier (compiling hot blocks to IL). On by default; VMPORTAL_JIT=0 turns it off.</summary>
+    /// <summary>The JIT tier (compiling hot blocks to IL). Off by default (see docs/performance.md "JIT tier"); VMPORTAL_JIT=1 turns it on.</summary>
     public bool JitEnabled
     {
         get => _jitEnabled;
