@@ -59,7 +59,7 @@ public sealed class RunOptions
           --screen-text         print the text screen when the run ends
           --screenshot FILE.png save the screen when the run ends
           --deterministic       guest time follows executed instructions instead of the host clock
-          --jit on|off          the CPU's JIT tier (compiles hot guest code to .NET IL); default off (VMPORTAL_JIT=1: on)
+          --jit on|off          the CPU's JIT tier (compiles hot guest code to .NET IL); default: VMPORTAL_JIT
           --jit-threshold N     block executions before the JIT compiles a block (0 = every block at once)
 
         Exit codes: 0 matched or guest powered off, 2 timeout, 3 guest crashed, 1 usage or host error.
