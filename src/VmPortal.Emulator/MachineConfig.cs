@@ -109,7 +109,7 @@ public sealed class MachineConfig
     public bool DeterministicClock { get; init; }
 
     /// <summary>
-    /// The CPU's JIT tier (hot guest code compiled to .NET IL, Cpu/Jit/): null keeps the CPU's default (environment
+    /// The CPU's JIT tier (hot guest code compiled to .NET IL, Cpu/Jit/): null keeps the CPU's default (off; environment
     /// variable VMPORTAL_JIT), true/false forces it on or off (A/B measurements, <c>vmportal run --jit on|off</c>).
     /// </summary>
     public bool? Jit { get; init; }

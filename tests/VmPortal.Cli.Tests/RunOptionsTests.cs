@@ -75,9 +75,23 @@ public class RunOptionsTests
     [InlineData("--cdrom needs a value", "--cdrom")]
     [InlineData("--initrd and --append need --kernel", "--cdrom", "a.iso", "--initrd", "i")]
     [InlineData("must end in .png", "--cdrom", "a.iso", "--screenshot", "s.bmp")]
+    [InlineData("--jit takes on or off", "--cdrom", "a.iso", "--jit", "fast")]
+    [InlineData("--jit-threshold must be a whole number", "--cdrom", "a.iso", "--jit-threshold", "-1")]
     public void UsageErrorsSayWhatIsWrong(string expected, params string[] args)
     {
         Assert.Contains(expected, Error(args));
+    }
+
+    [Fact]
+    public void JitOptionsReachTheMachineConfig()
+    {
+        var on = Ok("--cdrom", "a.iso", "--jit", "on", "--jit-threshold", "0").ToMachineConfig();
+        Assert.True(on.Jit);
+        Assert.Equal(0, on.JitThreshold);
+        Assert.False(Ok("--cdrom", "a.iso", "--jit", "off").ToMachineConfig().Jit);
+        var dflt = Ok("--cdrom", "a.iso").ToMachineConfig();
+        Assert.Null(dflt.Jit);
+        Assert.Null(dflt.JitThreshold);
     }
 
     [Theory]

@@ -51,6 +51,7 @@ public sealed unsafe partial class Cpu
             CodeBlock? b = At(_blocks, slot);
             if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Version != At(_codeVersion, off >> 12))
             {
+                if (b?.Jit != null) JitDrop(b); // stale or displaced: its compiled code can be collected now
                 b = CompileBlock(off);
                 At(_blocks, slot) = b;
             }

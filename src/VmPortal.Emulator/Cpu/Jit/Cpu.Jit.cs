@@ -25,7 +25,7 @@ public sealed partial class Cpu
     private bool _jitEnabled = Environment.GetEnvironmentVariable("VMPORTAL_JIT") == "1";
     private int _jitThreshold = ParseThreshold(Environment.GetEnvironmentVariable("VMPORTAL_JIT_THRESHOLD"));
     private CodeBlock?[] _jitFifo = new CodeBlock?[DefaultJitCacheCapacity];
-    private int _jitFifoNext, _jitFifoCount;
+    private int _jitFifoNext, _jitFifoCount, _jitLive;
     private long _jitCompileTicks;
 
     /// <summary>Default number of compiled blocks kept (the FIFO bound of the code cache).</summary>
@@ -36,7 +36,7 @@ public sealed partial class Cpu
 
     private static int ParseThreshold(string? s) => int.TryParse(s, out int v) && v >= 0 ? v : DefaultJitThreshold;
 
-    /// <summary>The JIT tier (compiling hot blocks to IL). Off by default; VMPORTAL_JIT=1 turns it on.</summary>
+    /// <summary>The JIT tier (compiling hot blocks to IL). Off by default (see docs/performance.md "JIT tier"); VMPORTAL_JIT=1 turns it on.</summary>
     public bool JitEnabled
     {
         get => _jitEnabled;
@@ -71,8 +71,8 @@ public sealed partial class Cpu
     /// <summary>Host time spent compiling (IL emission and the .NET JIT's compilation of the first call).</summary>
     public TimeSpan JitCompileTime => TimeSpan.FromTicks(_jitCompileTicks * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
 
-    /// <summary>Compiled blocks currently in the code cache.</summary>
-    public int JitCacheBlocks => _jitFifoCount;
+    /// <summary>Compiled blocks currently in the code cache (with their code: not evicted, not dropped from the block table).</summary>
+    public int JitCacheBlocks => _jitLive;
 
     /// <summary>IL bytes of the compiled blocks currently in the code cache.</summary>
     public long JitCacheIlBytes { get; private set; }
@@ -97,17 +97,20 @@ public sealed partial class Cpu
         if (_jitFifoCount == _jitFifo.Length)
         {
             var old = _jitFifo[_jitFifoNext];
-            if (old != null)
+            if (old?.Jit != null)
             {
                 JitCacheIlBytes -= old.JitIlSize;
                 old.Jit = null;
+                old.JitIlSize = 0;
                 old.Hits = 0;
+                _jitLive--;
                 JitEvictions++;
             }
         }
         else _jitFifoCount++;
         _jitFifo[_jitFifoNext] = b;
         JitCacheIlBytes += ilSize;
+        _jitLive++;
         _jitFifoNext = (_jitFifoNext + 1) % _jitFifo.Length;
     }
 
@@ -120,12 +123,21 @@ public sealed partial class Cpu
         finally { _jitCompileTicks += Stopwatch.GetTimestamp() - t0; }
     }
 
+    /// <summary>A compiled block left the block table: its code goes (the FIFO slot stays until its turn).</summary>
+    private void JitDrop(CodeBlock b)
+    {
+        b.Jit = null;
+        JitCacheIlBytes -= b.JitIlSize;
+        b.JitIlSize = 0;
+        _jitLive--;
+    }
+
     private void FlushJitCache()
     {
         foreach (var b in _jitFifo)
-            if (b != null) { b.Jit = null; b.Hits = 0; }
+            if (b != null) { b.Jit = null; b.JitIlSize = 0; b.Hits = 0; }
         Array.Clear(_jitFifo);
-        _jitFifoCount = _jitFifoNext = 0;
+        _jitFifoCount = _jitFifoNext = _jitLive = 0;
         JitCacheIlBytes = 0;
     }
 }
