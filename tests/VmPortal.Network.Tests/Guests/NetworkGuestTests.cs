@@ -56,7 +56,7 @@ public class NetworkGuestTests
 
         // Loopback policy: any other address is refused inside the NAT and counted.
         long refusedBefore = services.Counters.RefusedByPolicy;
-        // (not -q: it hides the error; not -T: busybox 1.35's wget segfaulted here with -T 5 after the refusal)
+        // (not -q: it hides the error; not -T: busybox 1.35's wget segfaults after a refusal with -T 5, under QEMU too)
         string refused = await a.RunToEnd("wget -O /dev/null http://192.0.2.1/ 2>&1; echo rc=$?");
         Assert.True(refused.Contains("Connection refused") && refused.Contains("rc=1"), refused);
         Assert.True(services.Counters.RefusedByPolicy > refusedBefore);
