@@ -105,7 +105,7 @@ public sealed class BadInputTests(PortalAppFixture app) : ApiTestBase(app)
             disks = new object[] { new { sizeMiB = 0 }, new { sizeMiB = 1L << 40 }, new { sizeMiB = 10, bus = "scsi" }, new { sizeMiB = 10 } },
             bootOrder = new[] { "disk", "disk" },
             cdromImageId = "builtin:does-not-exist",
-            nic = new { model = "e1000", macAddress = "01:00:5e:00:00:01", network = "bad net" },
+            nic = new { model = "rtl8139", macAddress = "01:00:5e:00:00:01", network = "bad net" },
             description = new string('d', 1001),
         });
         await AssertProblemAsync(r, HttpStatusCode.BadRequest);
