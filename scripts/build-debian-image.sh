@@ -174,7 +174,7 @@ printf 'blacklist bochs\nblacklist bochs-drm\n' > "$R/etc/modprobe.d/vmportal-vg
 # On a slow emulated CPU udev can take minutes to announce ttyS0 and the disks: systemd's default 90 s job
 # timeout then fails serial-getty@ttyS0 ("Timed out waiting for device /dev/ttyS0"). Wait longer.
 mkdir -p "$R/etc/systemd/system.conf.d"
-printf '[Manager]\nDefaultTimeoutStartSec=600s\n' > "$R/etc/systemd/system.conf.d/vmportal-slow-cpu.conf"
+printf '[Manager]\nDefaultTimeoutStartSec=600s\nDefaultDeviceTimeoutSec=600s\n' > "$R/etc/systemd/system.conf.d/vmportal-slow-cpu.conf"
 # Journal in memory only: fewer disk writes on a slow machine.
 mkdir -p "$R/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=8M\n' > "$R/etc/systemd/journald.conf.d/vmportal.conf"
