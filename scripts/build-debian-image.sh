@@ -21,7 +21,7 @@
 # Needs root (or sudo) for mmdebstrap's chroot and the binfmt registration; the disk assembly itself is rootless.
 set -euo pipefail
 
-RECIPE_VERSION=2
+RECIPE_VERSION=3
 HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${VMPORTAL_IMAGE_CACHE:-$HOME/.cache/vmportal/images}"
 OUT_NAME=debian-12-i386.img
@@ -171,6 +171,10 @@ DHCP=yes
 NET
 # bochs-drm would bind to our (and QEMU's) standard VGA and turn the VGA text console into a framebuffer.
 printf 'blacklist bochs\nblacklist bochs-drm\n' > "$R/etc/modprobe.d/vmportal-vga.conf"
+# On a slow emulated CPU udev can take minutes to announce ttyS0 and the disks: systemd's default 90 s job
+# timeout then fails serial-getty@ttyS0 ("Timed out waiting for device /dev/ttyS0"). Wait longer.
+mkdir -p "$R/etc/systemd/system.conf.d"
+printf '[Manager]\nDefaultTimeoutStartSec=600s\nDefaultDeviceTimeoutSec=600s\n' > "$R/etc/systemd/system.conf.d/vmportal-slow-cpu.conf"
 # Journal in memory only: fewer disk writes on a slow machine.
 mkdir -p "$R/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=8M\n' > "$R/etc/systemd/journald.conf.d/vmportal.conf"
