@@ -9,8 +9,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 # Guest boots share 2 cores with each other (xunit runs test classes in parallel) and with memtest86+'s long pass:
 # give each boot step room (tests/VmPortal.Emulator.Tests/Boot/BootHarness.cs; 300 s when run alone).
 export VMPORTAL_BOOT_TIMEOUT="${VMPORTAL_BOOT_TIMEOUT:-900}"
-# The Debian 12 system disk does not reach its login prompt on the emulator yet (issue 10: the initramfs gives up
-# waiting for the root disk), so its boot tests are skipped and its 5-40 minute build is left out of the test run.
+# The Debian 12 system disk's boot tests do not pass yet (issue 10: login: only on VGA after ~6 min of CPU, the
+# ttyS0 getty times out), so they are skipped and the image's 20-45 minute build is left out of the test run.
 export VMPORTAL_DEBIAN_IMAGE="${VMPORTAL_DEBIAN_IMAGE:-0}"
 
 bash scripts/install-deps.sh test || echo "warning: dependency installation reported a problem" >&2
