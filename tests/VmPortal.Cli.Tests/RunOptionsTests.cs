@@ -69,7 +69,7 @@ public class RunOptionsTests
     [InlineData("--memory must be a number", "--cdrom", "a.iso", "--memory", "lots")]
     [InlineData("--memory must be a number", "--cdrom", "a.iso", "--memory", "1")]
     [InlineData("--timeout must be a positive number", "--cdrom", "a.iso", "--timeout", "-3")]
-    [InlineData("--boot takes cd, hd, fd or n", "--cdrom", "a.iso", "--boot", "net")]
+    [InlineData("--boot takes cd, hd, fd or n", "--cdrom", "a.iso", "--boot", "usb")]
     [InlineData("--serial takes 'stdio' or 'none'", "--cdrom", "a.iso", "--serial", "tcp:1234")]
     [InlineData("--until: invalid regular expression", "--cdrom", "a.iso", "--until", "([")]
     [InlineData("--cdrom needs a value", "--cdrom")]
