@@ -44,6 +44,8 @@ public class TftpTests
                 g.SendUdp(FakeGuest.Gateway, 2000, tid, new byte[] { 0, 4, (byte)(block >> 8), (byte)block });
                 if (block > 0 && got.Count == content.Length) break;
                 var (_, data) = await NextUdp(g, 2000);
+                // a slow host may see the server retransmit its OACK before our first ACK arrived: skip repeats
+                while (data[1] == 6 && block == 0) (_, data) = await NextUdp(g, 2000);
                 Assert.Equal(3, data[1]);
                 Assert.Equal(block + 1, BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(2)));
                 got.AddRange(data.AsSpan(4).ToArray());
