@@ -232,10 +232,9 @@ public sealed class TemplateService(IDbContextFactory<PortalDbContext> dbFactory
         {
             var name = request.Name?.Trim() ?? "";
             var hostname = request.CloudInit?.Hostname is { Length: > 0 } h ? h : t.HostnamePattern.Replace("{name}", name);
-            if (hostname.Length > 63) hostname = hostname[..63].TrimEnd('-');
             cloudInit = new CloudInitSpec
             {
-                Hostname = hostname.Replace('_', '-').Replace('.', '-'),
+                Hostname = VmValidator.HostnameFrom(hostname),
                 User = request.CloudInit?.User is { Length: > 0 } u ? u : t.DefaultUser,
                 Password = request.CloudInit?.Password,
                 SshAuthorizedKeys = request.CloudInit?.SshAuthorizedKeys,

@@ -133,6 +133,13 @@ public static partial class VmValidator
         return errors.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
     }
 
+    /// <summary>A guest hostname made from a VM name: '_' and '.' become '-', no '-' at either end.</summary>
+    public static string HostnameFrom(string name)
+    {
+        var h = name.Replace('_', '-').Replace('.', '-').Trim('-');
+        return h.Length > 63 ? h[..63].TrimEnd('-') : h;
+    }
+
     /// <summary>Error for a guest hostname (one DNS label), or null when valid or empty (the VM's name is used).</summary>
     public static string? HostnameError(string? hostname) =>
         string.IsNullOrEmpty(hostname) || CloudInit.NoCloudSeed.IsValidHostname(hostname) ? null

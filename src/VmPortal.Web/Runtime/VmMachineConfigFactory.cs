@@ -1,6 +1,7 @@
 using VmPortal.Core.CloudInit;
 using VmPortal.Core.Disks;
 using VmPortal.Core.Images;
+using VmPortal.Core.Vms;
 using VmPortal.Data.Entities;
 using VmPortal.Emulator;
 using EmuBoot = VmPortal.Emulator.BootDevice;
@@ -55,7 +56,7 @@ public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disk
             try
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(seed)!);
-                var hostname = string.IsNullOrEmpty(ci.Hostname) ? vm.Name.Replace('_', '-').Replace('.', '-').Trim('-') : ci.Hostname;
+                var hostname = string.IsNullOrEmpty(ci.Hostname) ? VmValidator.HostnameFrom(vm.Name) : ci.Hostname;
                 NoCloudSeed.WriteIso(new NoCloudConfig(
                     InstanceId: vm.Id.ToString(),
                     Hostname: hostname,
