@@ -29,6 +29,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             vm.Property(x => x.Description).HasMaxLength(VirtualMachine.DescriptionMaxLength).IsRequired();
             vm.Property(x => x.CdromImageId).HasMaxLength(200);
             vm.Property(x => x.State).HasConversion<string>().HasMaxLength(16);
+            vm.Property(x => x.StateReason).HasMaxLength(VirtualMachine.StateReasonMaxLength);
             vm.Property(x => x.BootOrder).HasConversion(
                 v => string.Join(',', v.Select(d => d.ToString().ToLowerInvariant())),
                 s => s.Length == 0 ? new List<BootDevice>() : s.Split(',', StringSplitOptions.None).Select(p => Enum.Parse<BootDevice>(p, true)).ToList(),

@@ -40,6 +40,12 @@ public sealed partial class Machine : IDisposable
     private readonly ConcurrentQueue<Command> _commands = new();
     private readonly ConcurrentQueue<byte> _serialIn = new();
     private readonly ConcurrentQueue<KeyEvent> _keysIn = new();
+    // Typed text: one entry per keystroke (the events from the first press until no key is held), so dropping the
+    // queue never leaves a key down. Single keys (_keysIn) go ahead of it between keystrokes.
+    private readonly ConcurrentQueue<KeyEvent[]> _typedIn = new();
+    private int _typedPending;
+    private KeyEvent[]? _typedCurrent; // machine thread only: the keystroke being fed
+    private int _typedIndex;
     private readonly ConcurrentQueue<MouseEvent> _mouseIn = new();
     private long _mouseEvents;
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 0); // an idle guest must not spin
@@ -213,10 +219,48 @@ public sealed partial class Machine : IDisposable
     }
 
     /// <summary>Types <paramref name="text"/> on a US keyboard ('\n' = Enter); keys go out as the guest reads them.</summary>
-    public void TypeText(string text)
+    public void TypeText(string text) => EnqueueTyped(KeyboardText.ToKeyEvents(text));
+
+    /// <summary>
+    /// Queues key events as typed text: split into keystrokes (from a press until no key is held), fed as the guest
+    /// reads them, behind the keystroke in progress but after any <see cref="SendKey"/> input. Returns the number of
+    /// keystrokes queued. Any thread.
+    /// </summary>
+    public int EnqueueTyped(IReadOnlyList<KeyEvent> events)
     {
-        foreach (var e in KeyboardText.ToKeyEvents(text)) _keysIn.Enqueue(e);
+        var held = new HashSet<ushort>();
+        int start = 0, queued = 0;
+        for (int i = 0; i < events.Count; i++)
+        {
+            if (events[i].Down) held.Add(events[i].Set2Code);
+            else held.Remove(events[i].Set2Code);
+            if (held.Count == 0 || i == events.Count - 1)
+            {
+                var stroke = new KeyEvent[i + 1 - start];
+                for (int j = 0; j < stroke.Length; j++) stroke[j] = events[start + j];
+                _typedIn.Enqueue(stroke);
+                Interlocked.Increment(ref _typedPending);
+                queued++;
+                start = i + 1;
+            }
+        }
         _wake.Set();
+        return queued;
+    }
+
+    /// <summary>Keystrokes of typed text not yet handed to the keyboard.</summary>
+    public int TypedKeystrokesPending => Math.Max(0, Volatile.Read(ref _typedPending));
+
+    /// <summary>Drops the typed text not yet handed to the keyboard (the keystroke in progress finishes); returns how many keystrokes were dropped.</summary>
+    public int ClearTypedText()
+    {
+        int dropped = 0;
+        while (_typedIn.TryDequeue(out _))
+        {
+            Interlocked.Decrement(ref _typedPending);
+            dropped++;
+        }
+        return dropped;
     }
 
     /// <summary>
@@ -486,8 +530,23 @@ public sealed partial class Machine : IDisposable
             if (!_serialIn.IsEmpty) _wake.Set();
         }
         var keyboard = board.Keyboard.Keyboard;
-        while (keyboard.QueuedBytes < KeyboardQueueLow && _keysIn.TryDequeue(out var key))
-            keyboard.KeySet2(key.Set2Code, key.Down);
+        while (keyboard.QueuedBytes < KeyboardQueueLow)
+        {
+            if (_typedCurrent is { } stroke)
+            {
+                var e = stroke[_typedIndex++];
+                if (_typedIndex == stroke.Length) _typedCurrent = null;
+                keyboard.KeySet2(e.Set2Code, e.Down);
+            }
+            else if (_keysIn.TryDequeue(out var key)) keyboard.KeySet2(key.Set2Code, key.Down);
+            else if (_typedIn.TryDequeue(out var next))
+            {
+                Interlocked.Decrement(ref _typedPending);
+                _typedCurrent = next;
+                _typedIndex = 0;
+            }
+            else break;
+        }
         if (!_mouseIn.IsEmpty) FeedMouse(board.Keyboard.Mouse);
         int link = _nicLinkRequest;
         if (link >= 0 && board.Nic != null)

@@ -75,6 +75,13 @@ public sealed class MachineConfig
     /// <summary>Boot order SeaBIOS tries (CMOS boot order); direct kernel boot always comes first.</summary>
     public IReadOnlyList<BootDevice> BootOrder { get; init; } = new[] { BootDevice.CdRom, BootDevice.HardDisk, BootDevice.Floppy };
 
+    /// <summary>
+    /// Boot only from <see cref="BootOrder"/> (and a direct kernel): the fw_cfg "bootorder" list ends with SeaBIOS's
+    /// <c>HALT</c>, so devices not listed are never tried and "No bootable device" follows the last one (QEMU's
+    /// <c>-boot strict=on</c>). False: SeaBIOS falls back to every other bootable device after the list.
+    /// </summary>
+    public bool StrictBootOrder { get; init; }
+
     /// <summary>COM1 (0x3F8, IRQ 4) present; its output is <see cref="Machine.SerialOutput"/>.</summary>
     public bool SerialEnabled { get; init; } = true;
 

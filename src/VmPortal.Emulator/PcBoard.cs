@@ -127,6 +127,7 @@ internal sealed partial class PcBoard
                 BootDevice.Network => FwCfgBootPaths.Pci("ethernet", NicDevice),
                 _ => FwCfgBootPaths.Floppy(0),
             });
+        if (config.StrictBootOrder) bootOrder.Add(FwCfgBootPaths.Halt);
         FwCfg.SetBootOrder(bootOrder.ToArray());
 
         FillCmos(config, media);

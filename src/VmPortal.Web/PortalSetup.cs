@@ -151,6 +151,7 @@ public static class PortalSetup
         // bad JSON / wrong types / unknown enum values throw BadHttpRequestException, which ApiExceptionHandler turns
         // into problem details naming the field and the accepted values
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddSingleton<VmPortal.Web.Security.CallerMistakeLog>();
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
         {

@@ -25,6 +25,21 @@ public abstract class ApiTestBase(PortalAppFixture app)
 
     protected static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
 
+    /// <summary>
+    /// The smallest ISO 9660 image the upload check accepts: <paramref name="sectors"/> × 2048 bytes of noise with a
+    /// primary volume descriptor at sector 16 and (when there is room) the set terminator at sector 17.
+    /// </summary>
+    protected static byte[] MinimalIso(int sectors)
+    {
+        var iso = new byte[sectors * 2048];
+        new Random(sectors).NextBytes(iso);
+        byte[] pvd = [1, (byte)'C', (byte)'D', (byte)'0', (byte)'0', (byte)'1', 1];
+        byte[] end = [255, (byte)'C', (byte)'D', (byte)'0', (byte)'0', (byte)'1', 1];
+        pvd.CopyTo(iso, 16 * 2048);
+        if (sectors > 17) end.CopyTo(iso, 17 * 2048);
+        return iso;
+    }
+
     protected static object VmBody(string name, int memoryMiB = 128, object? extra = null) => new
     {
         name,

@@ -129,8 +129,7 @@ public sealed class ImageUploadTests(PortalAppFixture app) : ApiTestBase(app)
     {
         using var admin = App.Client(await App.AdminTokenAsync());
         var file = Unique("tools") + ".iso";
-        var payload = new byte[300_000];
-        new Random(1).NextBytes(payload);
+        var payload = MinimalIso(150);
         var r = await admin.PostAsync($"/api/images?name={file}", new ByteArrayContent(payload));
         Assert.Equal(HttpStatusCode.Created, r.StatusCode);
         var created = await JsonAsync(r);
@@ -139,8 +138,13 @@ public sealed class ImageUploadTests(PortalAppFixture app) : ApiTestBase(app)
         Assert.Equal(payload.Length, created["sizeBytes"]!.GetValue<long>());
         Assert.Equal(payload, await File.ReadAllBytesAsync(Path.Combine(App.ImageStoreDir, file)));
 
-        // same name again: 409; hostile names: 400 and nothing written outside the store
+        // same name again, in any case: 409; a built-in's name: 409; hostile names: 400 and nothing written outside the store
         Assert.Equal(HttpStatusCode.Conflict, (await admin.PostAsync($"/api/images?name={file}", new ByteArrayContent(payload))).StatusCode);
+        var upper = await admin.PostAsync($"/api/images?name={file.ToUpperInvariant()}", new ByteArrayContent(payload));
+        await AssertProblemAsync(upper, HttpStatusCode.Conflict);
+        Assert.Contains("without regard to case", (await JsonAsync(upper))["detail"]!.GetValue<string>());
+        Assert.False(File.Exists(Path.Combine(App.ImageStoreDir, file.ToUpperInvariant())));
+        await AssertProblemAsync(await admin.PostAsync("/api/images?name=MEMTEST86PLUS.iso", new ByteArrayContent(payload)), HttpStatusCode.Conflict);
         foreach (var bad in new[] { "../escape.iso", ".hidden", "a/b.iso", "" })
             await AssertProblemAsync(await admin.PostAsync($"/api/images?name={Uri.EscapeDataString(bad)}", new ByteArrayContent(payload)), HttpStatusCode.BadRequest);
         Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(App.ImageStoreDir)!, "escape.iso")));
@@ -182,3 +186,49 @@ public sealed class ImageUploadTests(PortalAppFixture app) : ApiTestBase(app)
         Assert.Equal(HttpStatusCode.Created, (await c.PostAsJsonAsync("/api/auth/tokens", new { username = name, password = "second-password-2", name = "t", expiresInDays = 1 })).StatusCode);
     }
 }
+
+/// <summary>Uploads are checked against their kind by content (issue 15 #10).</summary>
+[Collection(PortalCollection.Name)]
+public sealed class ImageContentTests(PortalAppFixture app) : ApiTestBase(app)
+{
+    [Fact]
+    public async Task Uploads_whose_content_is_not_their_kind_are_refused_and_nothing_is_kept()
+    {
+        using var admin = App.Client(await App.AdminTokenAsync());
+        var random = new byte[300_000];
+        new Random(2).NextBytes(random);
+        var notIso = MinimalIso(20);
+        notIso[16 * 2048 + 1] = (byte)'X'; // "CX001"
+        var truncated = MinimalIso(20)[..(20 * 2048 - 100)];
+        var cases = new (string Name, byte[] Bytes, string Expect)[]
+        {
+            (Unique("garbage") + ".iso", random, "Not an ISO image"),
+            (Unique("tiny") + ".iso", [1, 2, 3], "shorter than an ISO 9660"),
+            (Unique("noncd") + ".iso", notIso, "no ISO 9660 volume descriptor"),
+            (Unique("cut") + ".iso", truncated, "not a whole number"),
+            (Unique("k") + "-vmlinuz", random, "Not a kernel the VM can boot"),
+            (Unique("k") + ".lkrn", MinimalIso(20), "Not a kernel the VM can boot"),
+            (Unique("r") + "-initrd.img", random, "Not an initrd"),
+        };
+        foreach (var (name, bytes, expect) in cases)
+        {
+            var r = await admin.PostAsync($"/api/images?name={name}", new ByteArrayContent(bytes));
+            await AssertProblemAsync(r, HttpStatusCode.BadRequest);
+            Assert.Contains(expect, (await JsonAsync(r)).ToJsonString());
+            Assert.False(File.Exists(Path.Combine(App.ImageStoreDir, name)), name);
+        }
+        Assert.Empty(Directory.GetFiles(App.ImageStoreDir, ".upload-*"));
+
+        // the real thing of each kind is accepted: an ISO file system, a gzip initrd, and (when the guest images are
+        // built) a real kernel
+        var gz = new MemoryStream();
+        using (var z = new System.IO.Compression.GZipStream(gz, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            z.Write("070701"u8);
+        Assert.Equal(HttpStatusCode.Created, (await admin.PostAsync($"/api/images?name={Unique("ok")}-initrd.gz", new ByteArrayContent(gz.ToArray()))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await admin.PostAsync($"/api/images?name={Unique("ok")}.iso", new ByteArrayContent(MinimalIso(17)))).StatusCode);
+        var kernel = VmPortal.Emulator.Firmware.GuestImages.PathOf(VmPortal.Emulator.Firmware.GuestImages.RescueKernel);
+        Assert.True(File.Exists(kernel), VmPortal.Emulator.Firmware.GuestImages.BuildHint);
+        Assert.Equal(HttpStatusCode.Created, (await admin.PostAsync($"/api/images?name={Unique("ok")}-vmlinuz", new ByteArrayContent(await File.ReadAllBytesAsync(kernel)))).StatusCode);
+    }
+}
+

@@ -85,6 +85,7 @@ export function mount(element, options) {
     menu('Alt-SysRq…', SYSRQ_KEYS.map(([k, text]) => [k, `Alt-SysRq-${k.toUpperCase()} (${text})`, () => special(`alt-sysrq-${k}`)])),
     btn('PrintScreen', () => special('printscreen')),
     btn('Type text…', () => openTypeDialog()),
+    btn('Stop typing', () => stopTyping(), 'Drop the typed text the VM has not read yet'),
     mouseToggle,
   );
   const viewTools = el('span', { class: 'vmc-view-tools' },
@@ -287,6 +288,11 @@ export function mount(element, options) {
     typeArea.focus();
   }
 
+  async function stopTyping() {
+    if (typing) { typing.cancelled = true; return; }
+    try { showMessage(`${await invoke('CancelTyping')} pending keystrokes dropped`); } catch (e) { showMessage(e.message, true); }
+  }
+
   async function startTyping() {
     const text = typeArea.value;
     const bad = untypable(text);
@@ -295,14 +301,27 @@ export function mount(element, options) {
     const chunks = chunkText(text);
     typing = { cancelled: false };
     typeGo.disabled = true;
-    typeProgress.max = Math.max(1, chunks.length);
+    // The server queues the keystrokes and the guest reads them at its own pace: the bar shows what it has read.
+    typeProgress.max = Math.max(1, text.length);
+    let sent = 0;
+    const show = (pending) => { typeProgress.value = Math.max(0, sent - pending); };
     try {
-      for (let i = 0; i < chunks.length; i++) {
-        if (typing.cancelled) { showMessage(`typing cancelled after ${i} of ${chunks.length} chunks`); break; }
-        await invoke('TypeText', chunks[i]);
-        typeProgress.value = i + 1;
+      for (let i = 0; i < chunks.length && !typing.cancelled; i++) {
+        const pending = await invoke('TypeText', chunks[i]);
+        sent += chunks[i].length;
+        show(pending);
       }
-      if (!typing.cancelled) typeDialog.close();
+      while (!typing.cancelled) {
+        const pending = await invoke('TypingPending');
+        show(pending);
+        if (pending === 0) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      if (typing.cancelled) {
+        const dropped = await invoke('CancelTyping');
+        showMessage(`typing cancelled: ${dropped} keystrokes dropped`);
+      }
+      typeDialog.close();
     } catch (e) {
       typeError.textContent = e.message;
     } finally {

@@ -27,6 +27,7 @@ public static class AuditActions
     public static string VmPower(string action) => "vm." + action;
     /// <summary>REST console input (counts only, never the text).</summary>
     public const string ConsoleType = "console.type";
+    public const string ConsoleTypeCancel = "console.type.cancel";
     public const string ConsoleKeys = "console.keys";
     /// <summary>A console hub session's input, written when it ends (counts only).</summary>
     public const string ConsoleInput = "console.input";

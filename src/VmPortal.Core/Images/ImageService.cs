@@ -32,7 +32,7 @@ public sealed partial class ImageService(
         var store = Path.GetFullPath(options.Value.StorePath);
         Directory.CreateDirectory(store);
         var target = Path.Combine(store, fileName!);
-        if (File.Exists(target)) return OpResult<ImageInfo>.Conflict($"An image named '{fileName}' already exists.");
+        if (NameTaken(store, fileName!) is { } taken) return OpResult<ImageInfo>.Conflict(taken);
 
         var temp = Path.Combine(store, $".upload-{Guid.NewGuid():N}");
         long written = 0;
@@ -50,8 +50,9 @@ public sealed partial class ImageService(
                 }
             }
             if (written == 0) return OpResult<ImageInfo>.Invalid("file", "The image is empty.");
-            if (ImageCatalog.KindOf(fileName!) == ImageKinds.Disk && DiskContentError(temp, fileName!) is { } diskError)
-                return OpResult<ImageInfo>.Invalid("file", diskError);
+            if (ImageContent.Error(ImageCatalog.KindOf(fileName!), temp, fileName!) is { } contentError)
+                return OpResult<ImageInfo>.Invalid("file", contentError);
+            if (NameTaken(store, fileName!) is { } taken2) return OpResult<ImageInfo>.Conflict(taken2); // raced meanwhile
             try { File.Move(temp, target, overwrite: false); }
             catch (IOException) when (File.Exists(target)) { return OpResult<ImageInfo>.Conflict($"An image named '{fileName}' already exists."); }
         }
@@ -62,6 +63,19 @@ public sealed partial class ImageService(
         var info = catalog.Find("upload:" + fileName) ?? throw new InvalidOperationException("uploaded image not listed");
         await audit.WriteAsync(caller.UserId, caller.UserName, AuditActions.ImageUpload, "image", info.Id, $"size={written}", ct: ct);
         return OpResult<ImageInfo>.Ok(info);
+    }
+
+    /// <summary>
+    /// Why <paramref name="fileName"/> cannot be a new upload's name, or null: names are unique regardless of case
+    /// ("garbage.iso" and "GARBAGE.iso" would be one image to a user), and the built-in images' file names are reserved.
+    /// </summary>
+    private static string? NameTaken(string store, string fileName)
+    {
+        if (ImageCatalog.BuiltIns.Any(b => string.Equals(b.File, fileName, StringComparison.OrdinalIgnoreCase)))
+            return $"'{fileName}' is the name of a built-in image; choose another name.";
+        var existing = Directory.EnumerateFiles(store).Select(Path.GetFileName)
+            .FirstOrDefault(n => n is not null && !n.StartsWith('.') && string.Equals(n, fileName, StringComparison.OrdinalIgnoreCase));
+        return existing is null ? null : $"An image named '{existing}' already exists (names are compared without regard to case).";
     }
 
     /// <summary>

@@ -27,6 +27,15 @@ public enum ShutdownOutcome
 /// <summary>A start the host refuses (not enough memory left, already running). The message is meant for the user.</summary>
 public sealed class VmHostException(string message) : InvalidOperationException(message);
 
+/// <summary>Typed text that does not fit in the VM's queue (<see cref="HostedVm.MaxTypedPending"/>).</summary>
+public sealed class TypeQueueFullException(int pending, int requested, int capacity)
+    : InvalidOperationException($"The VM's typing queue is full: {pending} keystrokes are still pending, {requested} more do not fit " +
+                                $"(at most {capacity}). Wait for the guest to read them, or cancel with DELETE …/console/type.")
+{
+    public int Pending { get; } = pending;
+    public int Capacity { get; } = capacity;
+}
+
 /// <summary>
 /// Runs the machines of this host, each on its own thread (<see cref="Machine"/>), and keeps one
 /// <see cref="HostedVm"/> per VM id: its run state (<see cref="VmLifecycle"/>), its console stream (which lives across
@@ -284,13 +293,17 @@ public sealed class HostedVm : IDisposable
     /// <summary>Whether the running guest enabled the ACPI power button (an ACPI OS); false when not running.</summary>
     public bool GuestHandlesPowerButton => Machine?.GuestHandlesPowerButton ?? false;
 
-    /// <summary>Pulls the plug; completes when the machine thread has ended. Also clears a crash.</summary>
-    public async Task PowerOffAsync()
+    /// <summary>
+    /// Pulls the plug; completes when the machine thread has ended. Also clears a crash. <paramref name="reason"/>
+    /// becomes the stop reason (default <see cref="PortalPoweredOffReason"/>).
+    /// </summary>
+    public async Task PowerOffAsync(string? reason = null)
     {
         await commandGate.WaitAsync();
         try
         {
             VmLifecycle.Next(Lifecycle.State, VmTransition.PowerOff);
+            powerOffReason = reason;
             var m = Machine;
             if (m is not null) await m.PowerOff();
             Ended(m, null); // idempotent when the PoweredOff event already did it
@@ -322,8 +335,50 @@ public sealed class HostedVm : IDisposable
         KickTicker();
     }
 
-    /// <summary>Types text on a US layout (the machine feeds the keys as the guest reads them).</summary>
-    public void TypeText(string text) => Keys(KeyInput.TextToKeystrokes(text));
+    /// <summary>
+    /// Most keystrokes of typed text one VM queues (64 Ki: one maximal <c>console/type</c> call; a guest reads about
+    /// 1,500 a second, so a full queue drains in under a minute).
+    /// </summary>
+    public const int MaxTypedPending = KeyInput.MaxTextLength;
+
+    /// <summary>
+    /// Types text on a US layout: queued per VM and fed as the guest reads it; single keys (<see cref="Key"/>,
+    /// <see cref="Keys"/>) go ahead of it. Returns the keystrokes now pending.
+    /// </summary>
+    /// <exception cref="TypeQueueFullException">the text does not fit beside what is still pending.</exception>
+    public int TypeText(string text)
+    {
+        var actions = KeyInput.TextToKeystrokes(text); // validates first
+        var events = new List<Emulator.KeyEvent>(actions.Count);
+        foreach (var a in actions)
+            foreach (var c in KeyboardMap.Set2Codes(a.Code, a.Down)) events.Add(new Emulator.KeyEvent(c, a.Down));
+        var m = RunningMachine("type into");
+        lock (typeGate) // the check and the enqueue together, so concurrent callers cannot overshoot the bound
+        {
+            int pending = m.TypedKeystrokesPending, strokes = CountKeystrokes(text);
+            if (pending + strokes > MaxTypedPending)
+                throw new TypeQueueFullException(pending, strokes, MaxTypedPending);
+            m.EnqueueTyped(events);
+        }
+        KickTicker();
+        return m.TypedKeystrokesPending;
+    }
+
+    private readonly object typeGate = new();
+
+    private static int CountKeystrokes(string text)
+    {
+        int n = 0;
+        for (int i = 0; i < text.Length; i++)
+            if (!(text[i] == '\n' && i > 0 && text[i - 1] == '\r')) n++;
+        return n;
+    }
+
+    /// <summary>Keystrokes of typed text the guest has not read yet (0 when not running).</summary>
+    public int TypedPending => Machine?.TypedKeystrokesPending ?? 0;
+
+    /// <summary>Drops the typed text still pending (the keystroke in progress finishes); returns how many keystrokes were dropped.</summary>
+    public int CancelTyping() => Machine?.ClearTypedText() ?? 0;
 
     /// <summary>"ctrl-alt-del", "ctrl-alt-f2", "alt-sysrq-s", …</summary>
     public void SpecialKeys(string combo) => Keys(KeyInput.Combo(combo));
@@ -450,10 +505,13 @@ public sealed class HostedVm : IDisposable
         // The ticker may be the caller (a tick never ends the machine, but be safe): Dispose does not join itself.
         t?.Dispose();
         if (crashReason is not null) Lifecycle.TryApply(VmTransition.Crash, crashReason);
-        else Lifecycle.TryApply(VmTransition.Stopped, m.PoweredOffByGuest ? GuestPoweredOffReason : PortalPoweredOffReason);
+        else Lifecycle.TryApply(VmTransition.Stopped,
+            m.PoweredOffByGuest ? GuestPoweredOffReason : Interlocked.Exchange(ref powerOffReason, null) ?? PortalPoweredOffReason);
         // May run on the machine thread (its PoweredOff/Crashed event): dispose once that thread has finished.
         _ = m.Stopped.ContinueWith(_ => m.Dispose(), TaskScheduler.Default);
     }
+
+    private string? powerOffReason; // set by PowerOffAsync for the Ended it causes
 
     /// <summary><see cref="VmLifecycle.StopReason"/> when the guest switched the machine off (ACPI S5).</summary>
     public const string GuestPoweredOffReason = "the guest powered off";

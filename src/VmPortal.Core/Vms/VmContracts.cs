@@ -67,7 +67,8 @@ public sealed record VmDto(
     VmState State,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    uint Version)
+    uint Version,
+    string? StateReason = null)
 {
     public long TotalDiskMiB => Disks.Sum(d => d.SizeMiB);
 
@@ -77,7 +78,7 @@ public sealed record VmDto(
         vm.CdromImageId, vm.BootOrder.ToList(),
         new NicDto(vm.Nic.Enabled, vm.Nic.Model, vm.Nic.MacAddress, vm.Nic.Network),
         vm.CloudInit is { } c ? new CloudInitDto(c.Hostname, c.User, c.PasswordHash.Length > 0, c.SshAuthorizedKeys.ToList()) : null,
-        vm.StartAtBoot, vm.State, vm.CreatedAt, vm.UpdatedAt, vm.Version);
+        vm.StartAtBoot, vm.State, vm.CreatedAt, vm.UpdatedAt, vm.Version, vm.StateReason);
 
     /// <summary>A spec pre-filled with this VM's values (for the edit dialog).</summary>
     public VmSpec ToSpec() => new()

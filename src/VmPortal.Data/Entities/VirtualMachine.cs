@@ -43,6 +43,12 @@ public sealed class VirtualMachine
     /// <summary>Start this VM when the portal host starts (used by the VM runtime).</summary>
     public bool StartAtBoot { get; set; }
     public VmState State { get; private set; } = VmState.Stopped;
+    /// <summary>
+    /// Why the VM last stopped or crashed ("powered off", "the guest powered off", "the portal was shut down", "the
+    /// portal host stopped unexpectedly", a crash reason); null while it runs or before its first run.
+    /// </summary>
+    public string? StateReason { get; private set; }
+    public const int StateReasonMaxLength = 500;
     public DateTimeOffset? StateChangedAt { get; private set; }
     public DateTimeOffset CreatedAt { get; private set; }
     public DateTimeOffset UpdatedAt { get; private set; }
@@ -65,8 +71,20 @@ public sealed class VirtualMachine
     public void Pause(DateTimeOffset now) => Move(now, "pause", VmState.Paused, VmState.Running);
     public void Resume(DateTimeOffset now) => Move(now, "resume", VmState.Running, VmState.Paused);
     public void BeginStop(DateTimeOffset now) => Move(now, "stop", VmState.Stopping, VmState.Running, VmState.Paused, VmState.Starting);
-    public void MarkStopped(DateTimeOffset now) => Move(now, "power off", VmState.Stopped, VmState.Stopping, VmState.Running, VmState.Paused, VmState.Starting);
-    public void MarkCrashed(DateTimeOffset now) => Move(now, "crash", VmState.Crashed, VmState.Starting, VmState.Running, VmState.Paused, VmState.Stopping);
+    public void MarkStopped(DateTimeOffset now, string? reason = null)
+    {
+        Move(now, "power off", VmState.Stopped, VmState.Stopping, VmState.Running, VmState.Paused, VmState.Starting);
+        StateReason = Clip(reason);
+    }
+
+    public void MarkCrashed(DateTimeOffset now, string? reason = null)
+    {
+        Move(now, "crash", VmState.Crashed, VmState.Starting, VmState.Running, VmState.Paused, VmState.Stopping);
+        StateReason = Clip(reason);
+    }
+
+    private static string? Clip(string? reason) =>
+        string.IsNullOrWhiteSpace(reason) ? null : reason.Length <= StateReasonMaxLength ? reason : reason[..StateReasonMaxLength];
 
     /// <summary>Deleting is only allowed when the VM does not run.</summary>
     public void EnsureDeletable()
@@ -79,6 +97,7 @@ public sealed class VirtualMachine
         if (Array.IndexOf(from, State) < 0) throw new VmStateException(Id, State, action);
         State = to;
         StateChangedAt = now;
+        if (to is not (VmState.Stopped or VmState.Crashed)) StateReason = null;
     }
 }
 

@@ -440,6 +440,10 @@ namespace VmPortal.Data.Migrations
                     b.Property<DateTimeOffset?>("StateChangedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("StateReason")
+                        .HasMaxLength(500)
+                        .HasColumnType("character varying(500)");
+
                     b.Property<DateTimeOffset>("UpdatedAt")
                         .HasColumnType("timestamp with time zone");
 

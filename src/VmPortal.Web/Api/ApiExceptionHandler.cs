@@ -9,20 +9,23 @@ namespace VmPortal.Web.Api;
 /// JSON, a wrong type, an unknown enum value, a bad query value, a truncated body), and requests the client aborted: 400 problem details with
 /// <c>errors: { "&lt;field&gt;": ["…accepted values…"] }</c>, logged at information level without a stack trace.
 /// </summary>
-public sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> log, IProblemDetailsService problems) : IExceptionHandler
+public sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> log, IProblemDetailsService problems,
+    VmPortal.Web.Security.CallerMistakeLog limit) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
         if (http.RequestAborted.IsCancellationRequested && exception is OperationCanceledException or IOException)
         {
             // the client went away (an aborted upload): its mistake, not the portal's
-            log.LogInformation("Request {Method} {Path} from {Address} aborted by the client: {Message}", http.Request.Method,
-                http.Request.Path, http.Connection.RemoteIpAddress, exception.Message);
+            if (limit.ShouldLog(http.Connection.RemoteIpAddress?.ToString(), out int left))
+                log.LogInformation("Request {Method} {Path} from {Address} aborted by the client: {Message}{Suppressed}", http.Request.Method,
+                    http.Request.Path, http.Connection.RemoteIpAddress, exception.Message, Suppressed(left));
             return true;
         }
         if (exception is not BadHttpRequestException bad) return false;
-        log.LogInformation("Bad request {Method} {Path} from {Address}: {Message}", http.Request.Method, http.Request.Path,
-            http.Connection.RemoteIpAddress, bad.InnerException?.Message ?? bad.Message);
+        if (limit.ShouldLog(http.Connection.RemoteIpAddress?.ToString(), out int suppressed))
+            log.LogInformation("Bad request {Method} {Path} from {Address}: {Message}{Suppressed}", http.Request.Method, http.Request.Path,
+                http.Connection.RemoteIpAddress, bad.InnerException?.Message ?? bad.Message, Suppressed(suppressed));
         if (http.Response.HasStarted || http.RequestAborted.IsCancellationRequested) return true;
         http.Response.StatusCode = bad.StatusCode;
         var (field, message) = Describe(bad);
@@ -35,6 +38,8 @@ public sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> log
         if (field is not null) details.Extensions["errors"] = new Dictionary<string, string[]> { [field] = [message] };
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = details, Exception = null });
     }
+
+    internal static string Suppressed(int n) => n > 0 ? $" ({n} similar lines from this address left out)" : "";
 
     /// <summary>The field (JSON path without "$.", camelCase as sent) and a message naming what is accepted.</summary>
     public static (string? Field, string Message) Describe(BadHttpRequestException bad)

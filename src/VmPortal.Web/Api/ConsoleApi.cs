@@ -10,6 +10,9 @@ public sealed record ConsoleCursor(int Row, int Column, bool Visible);
 /// <summary>The text screen (null in graphics modes) with its size and cursor.</summary>
 public sealed record ConsoleTextDto(string? Text, int Columns, int Rows, ConsoleCursor? Cursor, int Width, int Height);
 public sealed record TypeRequest(string? Text);
+/// <summary><c>typed</c>: characters accepted now; <c>pending</c>: keystrokes of typed text the guest has not read yet.</summary>
+public sealed record TypeResultDto(int Typed, int Pending);
+public sealed record TypePendingDto(int Pending, int Capacity);
 public sealed record KeysRequest(List<string>? Keys);
 public sealed record WaitRequest(string? Pattern, double? TimeoutSeconds, string? Source);
 public sealed record WaitMatchDto(bool Matched, string Match, string LastText);
@@ -27,7 +30,9 @@ public static class ConsoleApi
         g.MapGet("/text", Text).WithSummary("The text-mode screen with cursor position (text is null in graphics modes)");
         g.MapGet("/screenshot", Screenshot).Produces(StatusCodes.Status200OK, contentType: "image/png")
             .WithSummary("The screen as PNG");
-        g.MapPost("/type", Type).WithSummary("Type text as keystrokes on a US layout (\\n is Enter)");
+        g.MapPost("/type", Type).WithSummary("Type text as keystrokes on a US layout (\\n is Enter); queued per VM, 429 when the queue is full");
+        g.MapGet("/type", TypePending).WithSummary("Keystrokes of typed text the guest has not read yet");
+        g.MapDelete("/type", CancelTyping).WithSummary("Drop the typed text the guest has not read yet");
         g.MapPost("/keys", Keys).WithSummary("Press a key combination, e.g. {\"keys\":[\"ctrl\",\"alt\",\"del\"]}");
         g.MapPost("/wait", Wait).WithSummary("Wait for a regex on the screen or serial output: 200 with the match, 408 with the last text");
         return g;
@@ -78,14 +83,41 @@ public static class ConsoleApi
         return TypedResults.File(png, "image/png", $"screen-{id:N}.png");
     }
 
-    public static async Task<IResult> Type(Guid id, TypeRequest? body, ClaimsPrincipal user, VmRuntime rt)
+    public static async Task<IResult> Type(Guid id, TypeRequest? body, ClaimsPrincipal user, VmRuntime rt, HttpContext http)
     {
         var (vm, error) = await Resolve(id, user, rt);
         if (vm is null) return error!;
         if (body?.Text is not { Length: > 0 } text)
             return ApiResults.Problem(StatusCodes.Status400BadRequest, "Bad request", "text is required.");
-        return await Guard(() => { vm.TypeText(text); return Task.CompletedTask; })
-               ?? TypedResults.Ok(new { typed = text.Length });
+        int pending = 0;
+        try
+        {
+            return await Guard(() => { pending = vm.TypeText(text); return Task.CompletedTask; })
+                   ?? TypedResults.Ok(new TypeResultDto(text.Length, pending));
+        }
+        catch (TypeQueueFullException e)
+        {
+            // The guest reads about 1,500 keystrokes a second; ask to come back when about half the queue is gone.
+            var wait = TimeSpan.FromSeconds(Math.Max(1, (e.Pending - HostedVm.MaxTypedPending / 2) / 1500.0));
+            var problem = ApiResults.TooManyRequests(http, wait, e.Message);
+            problem.ProblemDetails.Extensions["pending"] = e.Pending;
+            problem.ProblemDetails.Extensions["capacity"] = e.Capacity;
+            return problem;
+        }
+    }
+
+    public static async Task<IResult> TypePending(Guid id, ClaimsPrincipal user, VmRuntime rt)
+    {
+        var (vm, error) = await Resolve(id, user, rt);
+        if (vm is null) return error!;
+        return TypedResults.Ok(new TypePendingDto(vm.TypedPending, HostedVm.MaxTypedPending));
+    }
+
+    public static async Task<IResult> CancelTyping(Guid id, ClaimsPrincipal user, VmRuntime rt)
+    {
+        var (vm, error) = await Resolve(id, user, rt);
+        if (vm is null) return error!;
+        return TypedResults.Ok(new { dropped = vm.CancelTyping() });
     }
 
     public static async Task<IResult> Keys(Guid id, KeysRequest? body, ClaimsPrincipal user, VmRuntime rt)

@@ -14,13 +14,18 @@ public sealed class InputAuditFilter : IEndpointFilter
     {
         var result = await next(ctx);
         var http = ctx.HttpContext;
-        if (!HttpMethods.IsPost(http.Request.Method)) return result;
-        var caller = Caller.From(http.User);
         var action = http.Request.Path.Value?.TrimEnd('/').Split('/').LastOrDefault() ?? "";
+        bool cancelTyping = HttpMethods.IsDelete(http.Request.Method) && action == "type";
+        if (!HttpMethods.IsPost(http.Request.Method) && !cancelTyping) return result;
+        var caller = Caller.From(http.User);
         var status = result is IStatusCodeHttpResult s ? s.StatusCode ?? 200 : http.Response.StatusCode;
         string auditAction, details;
         switch (action)
         {
+            case "type" when cancelTyping:
+                auditAction = AuditActions.ConsoleTypeCancel;
+                details = "";
+                break;
             case "type":
                 auditAction = AuditActions.ConsoleType;
                 details = $"{ctx.Arguments.OfType<TypeRequest>().FirstOrDefault()?.Text?.Length ?? 0} characters";

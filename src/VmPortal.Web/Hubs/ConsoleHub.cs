@@ -84,14 +84,27 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         if (down) Interlocked.Increment(ref Joined().KeyEvents);
     }
 
-    /// <summary>Types text on a US layout ("\n" is Enter).</summary>
+    /// <summary>Types text on a US layout ("\n" is Enter); returns the keystrokes pending in the VM's typing queue.</summary>
     [Authorize]
-    public void TypeText(string? text)
+    public int TypeText(string? text)
     {
         var (vm, _) = Input();
         if (text is null) throw new HubException("Text to type is required.");
-        Checked(() => vm.TypeText(text));
+        int pending = 0;
+        Checked(() => pending = vm.TypeText(text));
         Interlocked.Add(ref Joined().CharsTyped, text.Length);
+        return pending;
+    }
+
+    /// <summary>Keystrokes of typed text the guest has not read yet.</summary>
+    public int TypingPending() => Joined().Vm.TypedPending;
+
+    /// <summary>Drops the typed text the guest has not read yet; returns how many keystrokes were dropped.</summary>
+    [Authorize]
+    public int CancelTyping()
+    {
+        var (vm, _) = Input();
+        return vm.CancelTyping();
     }
 
     /// <summary>"ctrl-alt-del", "ctrl-alt-f2", "alt-sysrq-s", "printscreen", …</summary>
@@ -225,6 +238,7 @@ public sealed class ConsoleHub(VmRuntime runtime, ConsoleConnections connections
         try { f(); }
         catch (ConsoleInputException e) { throw new HubException(e.Message); }
         catch (VmLifecycleException e) { throw new HubException(e.Message); }
+        catch (TypeQueueFullException e) { throw new HubException(e.Message); }
     }
 
     private static T Checked<T>(Func<T> f)

@@ -92,6 +92,7 @@ public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disk
             SecondCdRomImage = seed,
             Nic = nic,
             BootOrder = order,
+            StrictBootOrder = true, // the VM's boot order is exactly what it tries (issue 15 #21)
         };
         var problems = config.Validate();
         if (problems.Count > 0) networks.DisconnectVm(vm.Id);

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.SignalR;
 using VmPortal.Core.Runtime;
 using VmPortal.Web.Api;
 using VmPortal.Web.Hubs;
@@ -25,7 +26,11 @@ public static class VmRuntimeSetup
         services.AddSingleton<VmStateSync>();
         services.AddSingleton<VmRuntime>();
         services.AddHostedService<VmRuntimeStartup>();
-        services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024).AddMessagePackProtocol();
+        services.AddSignalR(o =>
+        {
+            o.MaximumReceiveMessageSize = 256 * 1024;
+            o.AddFilter<HubMistakeFilter>();
+        }).AddMessagePackProtocol();
         services.AddSingleton<ConsoleConnections>();
         services.AddSingleton<VmPortal.Core.Console.ConsoleShareService>();
     }

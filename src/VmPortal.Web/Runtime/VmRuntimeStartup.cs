@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using VmPortal.Core.Audit;
 using VmPortal.Core.Runtime;
 using VmPortal.Data;
 using VmPortal.Data.Entities;
@@ -31,11 +32,14 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var stale = await db.VirtualMachines
             .Where(v => v.State != VmState.Stopped && v.State != VmState.Crashed).ToListAsync(ct);
-        foreach (var vm in stale) vm.MarkStopped(now);
+        foreach (var vm in stale) vm.MarkStopped(now, HostCrashedReason);
         if (stale.Count > 0)
         {
             await db.SaveChangesAsync(ct);
-            log.LogInformation("Marked {Count} VMs stopped that were running before the restart", stale.Count);
+            log.LogWarning("Marked {Count} VMs stopped that were running when the portal host stopped unexpectedly", stale.Count);
+            var audit = services.GetRequiredService<AuditLog>();
+            foreach (var vm in stale)
+                await audit.WriteAsync(null, "system", AuditActions.VmHostStopped, "vm", vm.Id.ToString(), HostCrashedReason, success: false, ct: ct);
         }
         return await db.VirtualMachines.Where(v => v.StartAtBoot).Select(v => v.Id).ToListAsync(ct);
     }
@@ -61,8 +65,41 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
         }
     }
 
+    /// <summary>Stop reason of the VMs found running after the previous portal process died (kill -9, power cut).</summary>
+    public const string HostCrashedReason = "the portal host stopped unexpectedly";
+    /// <summary>Stop reason of the VMs the portal powered off when it was shut down.</summary>
+    public const string PortalShutDownReason = "the portal was shut down";
+
+    /// <summary>
+    /// A clean shutdown (SIGTERM, Ctrl-C): powers off every running VM with <see cref="PortalShutDownReason"/>, records
+    /// it in the database and the audit log, so the VM list says why each one stopped.
+    /// </summary>
     public async Task StopAsync(CancellationToken ct)
     {
         if (starting is not null) await Task.WhenAny(starting, Task.Delay(Timeout.Infinite, ct));
+        await PowerOffForShutdownAsync(services.GetRequiredService<VmHost>().All);
+    }
+
+    /// <summary>What <see cref="StopAsync"/> does to the hosted VMs (tests call it for their own VMs only).</summary>
+    internal async Task PowerOffForShutdownAsync(IEnumerable<HostedVm> vms)
+    {
+        var running = vms.Where(v => v.Machine is not null).ToList();
+        if (running.Count == 0) return;
+        var sync = services.GetRequiredService<VmStateSync>();
+        var audit = services.GetRequiredService<AuditLog>();
+        await Task.WhenAll(running.Select(async vm =>
+        {
+            try
+            {
+                await vm.PowerOffAsync(PortalShutDownReason);
+                await sync.SyncAsync(vm.Id, CancellationToken.None);
+                await audit.WriteAsync(null, "system", AuditActions.VmHostStopped, "vm", vm.Id.ToString(), PortalShutDownReason);
+            }
+            catch (Exception e)
+            {
+                log.LogWarning("Stopping VM {Id} at shutdown: {Message}", vm.Id, e.Message);
+            }
+        }));
+        log.LogInformation("Powered off {Count} running VMs at shutdown", running.Count);
     }
 }

@@ -46,9 +46,15 @@ public sealed class VmStateSync : IDisposable
                 await using var db = await dbFactory.CreateDbContextAsync(ct);
                 var entity = await db.VirtualMachines.FirstOrDefaultAsync(v => v.Id == vmId, ct);
                 if (entity is null) return;
-                var target = host.TryFind(vmId, out var hosted) ? ToEntity(hosted.State) : VmState.Stopped;
-                if (entity.State == target) return;
-                MoveTo(entity, target, clock.GetUtcNow());
+                var target = VmState.Stopped;
+                string? reason = null;
+                if (host.TryFind(vmId, out var hosted))
+                {
+                    target = ToEntity(hosted.State);
+                    reason = target == VmState.Crashed ? hosted.Lifecycle.CrashReason : hosted.Lifecycle.StopReason;
+                }
+                if (entity.State == target && (entity.StateReason == reason || !entity.IsStopped || reason is null)) return;
+                MoveTo(entity, target, clock.GetUtcNow(), reason);
                 try
                 {
                     await db.SaveChangesAsync(ct);
@@ -77,7 +83,7 @@ public sealed class VmStateSync : IDisposable
     };
 
     /// <summary>Moves the entity to <paramref name="target"/> through legal lifecycle steps.</summary>
-    internal static void MoveTo(VirtualMachine vm, VmState target, DateTimeOffset now)
+    internal static void MoveTo(VirtualMachine vm, VmState target, DateTimeOffset now, string? reason = null)
     {
         switch (target)
         {
@@ -99,12 +105,12 @@ public sealed class VmStateSync : IDisposable
                 vm.BeginStop(now);
                 break;
             case VmState.Crashed:
-                if (vm.State == VmState.Stopped) vm.BeginStart(now);
-                vm.MarkCrashed(now);
+                if (vm.IsStopped) vm.BeginStart(now);
+                vm.MarkCrashed(now, reason);
                 break;
             default:
-                if (vm.State == VmState.Crashed) vm.BeginStart(now); // a powered-off crash is plain Stopped
-                vm.MarkStopped(now);
+                if (vm.IsStopped) vm.BeginStart(now); // a powered-off crash is plain Stopped; a new reason replaces the old
+                vm.MarkStopped(now, reason);
                 break;
         }
     }

@@ -70,6 +70,34 @@ public class VmHostTests : IDisposable
     }
 
     [Fact]
+    public async Task Typed_text_is_bounded_per_vm_and_pending_text_can_be_dropped()
+    {
+        using var host = new VmHost(new VmHostOptions { CapacityMiB = 64 });
+        var vm = host.Get(Guid.NewGuid());
+        await vm.StartAsync(Config("typing"));
+        // The firmware halts and never reads the keyboard: what is typed stays queued (a few keystrokes reach the
+        // i8042's own buffer).
+        var full = new string('a', HostedVm.MaxTypedPending - 2) + "\r\n"; // 64 Ki characters; CR LF is one keystroke
+        int pending = vm.TypeText(full);
+        Assert.InRange(pending, HostedVm.MaxTypedPending - 5, HostedVm.MaxTypedPending - 1);
+
+        var e = Assert.Throws<TypeQueueFullException>(() => vm.TypeText("more text"));
+        Assert.Equal(HostedVm.MaxTypedPending, e.Capacity);
+        Assert.Equal(vm.TypedPending, e.Pending);
+        Assert.Contains("typing queue is full", e.Message);
+        vm.Key("ControlLeft", true); // single keys are not held back by a full text queue
+        vm.Key("ControlLeft", false);
+
+        int dropped = vm.CancelTyping();
+        Assert.InRange(dropped, HostedVm.MaxTypedPending - 5, HostedVm.MaxTypedPending - 1);
+        Assert.Equal(0, vm.TypedPending);
+        Assert.Equal(3, vm.TypeText("abc")); // room again (the halted guest reads nothing, so all three wait)
+        await vm.PowerOffAsync();
+        Assert.Equal(0, vm.TypedPending);
+        Assert.Equal(0, vm.CancelTyping());
+    }
+
+    [Fact]
     public async Task A_start_that_would_overcommit_memory_is_refused_with_a_clear_message()
     {
         using var host = new VmHost(new VmHostOptions { CapacityMiB = 40 });

@@ -194,6 +194,40 @@ public class MachineTests
         await machine.PowerOff().WaitAsync(Wait);
     }
 
+    [CpuFact]
+    public async Task SingleKeysGoAheadOfTypedTextAndPendingTextCanBeDropped()
+    {
+        using var machine = new Machine(TinyConfig(TestGuests.KeyboardEcho(), "keyboard"));
+        var codes = new List<byte>();
+        machine.DebugOutput += b => { lock (codes) codes.AddRange(b); };
+        await machine.Start().WaitAsync(Wait);
+        await machine.Pause().WaitAsync(Wait); // nothing reaches the keyboard while paused
+
+        Assert.Equal(3, machine.EnqueueTyped(KeyboardText.ToKeyEvents("aB\n")));
+        Assert.Equal(3, machine.TypedKeystrokesPending);
+        machine.SendKey(0x2B, true); // F, sent after the text but a single key: it goes first
+        machine.SendKey(0x2B, false);
+        await machine.Resume().WaitAsync(Wait);
+        // Set 1: F = 21/A1, a = 1E/9E, Shift+B = 2A 30 B0 AA, Enter = 1C/9C.
+        byte[] expected = { 0x21, 0xA1, 0x1E, 0x9E, 0x2A, 0x30, 0xB0, 0xAA, 0x1C, 0x9C };
+        await WaitFor(() => { lock (codes) return codes.Count >= expected.Length; });
+        lock (codes) Assert.Equal(expected, codes.ToArray());
+        Assert.Equal(0, machine.TypedKeystrokesPending);
+
+        await machine.Pause().WaitAsync(Wait);
+        machine.TypeText("XYZ");
+        Assert.Equal(3, machine.TypedKeystrokesPending);
+        Assert.Equal(3, machine.ClearTypedText());
+        Assert.Equal(0, machine.TypedKeystrokesPending);
+        machine.SendKey(0x2B, true);
+        machine.SendKey(0x2B, false);
+        await machine.Resume().WaitAsync(Wait);
+        await WaitFor(() => { lock (codes) return codes.Count >= expected.Length + 2; });
+        await Task.Delay(200); // a dropped keystroke would arrive by now
+        lock (codes) Assert.Equal(expected.Concat(new byte[] { 0x21, 0xA1 }).ToArray(), codes.ToArray());
+        await machine.PowerOff().WaitAsync(Wait);
+    }
+
     private static async Task WaitFor(Func<bool> condition)
     {
         var sw = Stopwatch.StartNew();

@@ -16,7 +16,7 @@ public sealed class DiskMachineTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("vmp-diskvm-").FullName;
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static async Task<string> BootAndRead(MachineConfig config)
+    private static async Task<string> BootAndRead(MachineConfig config, string? until = null)
     {
         Assert.Empty(config.Validate());
         using var machine = new Machine(config);
@@ -26,7 +26,7 @@ public sealed class DiskMachineTests : IDisposable
         while (sw.Elapsed < Wait)
         {
             text = machine.ReadScreenText() ?? "";
-            if (text.Contains("CDBOOT: done") || text.Contains("failed")) break;
+            if (until is not null ? text.Contains(until) : text.Contains("CDBOOT: done") || text.Contains("failed")) break;
             await Task.Delay(50);
         }
         Assert.Empty(Directory.GetFiles(Path.GetTempPath(), "vmportal-snapshot-*")); // unlinked once open
@@ -61,6 +61,25 @@ public sealed class DiskMachineTests : IDisposable
             BootOrder = [BootDevice.HardDisk],
         });
         Assert.Contains("HELLO FROM QCOW2", text);
+    }
+
+    [CpuFact]
+    public async Task AStrictBootOrderTriesOnlyTheListedDevices()
+    {
+        string raw = Path.Combine(_dir, "boot.raw");
+        File.WriteAllBytes(raw, SeaBiosBootTests.BuildBootableDisk("HELLO FROM THE DISK"));
+        MachineConfig Config(bool strict) => new()
+        {
+            Name = "strict-" + strict,
+            HardDisks = [new DiskConfig(raw, ReadOnly: true)],
+            BootOrder = [BootDevice.CdRom], // no CD in the drive
+            StrictBootOrder = strict,
+        };
+        // Without HALT SeaBIOS falls back to the disk; with it, the empty CD drive is all it tries.
+        Assert.Contains("HELLO FROM THE DISK", await BootAndRead(Config(strict: false), until: "HELLO FROM THE DISK"));
+        string text = await BootAndRead(Config(strict: true), until: "No bootable device");
+        Assert.Contains("No bootable device", text);
+        Assert.DoesNotContain("HELLO FROM THE DISK", text);
     }
 
     [Fact]

@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Http.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using VmPortal.Core.Audit;
+using VmPortal.Core.Runtime;
 using VmPortal.Data;
 using VmPortal.Data.Entities;
 using VmPortal.Tests.Infrastructure;
@@ -77,6 +79,24 @@ public sealed class ConsoleRestTests(PortalAppFixture app) : ApiTestBase(app)
             Assert.Equal(HttpStatusCode.OK, (await ca.PostAsJsonAsync($"/api/vms/{id}/console/type", new { text = "ok\n" })).StatusCode);
             Assert.Equal(HttpStatusCode.OK, (await ca.PostAsJsonAsync($"/api/vms/{id}/console/keys", new { keys = new[] { "esc" } })).StatusCode);
 
+            // typed text is queued per VM and bounded: a second 64 KiB text does not fit beside the first (SeaBIOS
+            // reads some keys while it waits, far fewer than queued), is refused with 429, and can be dropped
+            var big = new string('x', 64 * 1024);
+            var first = await JsonAsync(await ca.PostAsJsonAsync($"/api/vms/{id}/console/type", new { text = big }));
+            Assert.Equal(big.Length, first["typed"]!.GetValue<int>());
+            Assert.True(first["pending"]!.GetValue<int>() > big.Length / 2, first.ToJsonString());
+            var refused = await ca.PostAsJsonAsync($"/api/vms/{id}/console/type", new { text = big });
+            await AssertProblemAsync(refused, (HttpStatusCode)429);
+            Assert.True(refused.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
+            var refusal = await JsonAsync(refused);
+            Assert.Equal(64 * 1024, refusal["capacity"]!.GetValue<int>());
+            Assert.True(refusal["pending"]!.GetValue<int>() > big.Length / 2, refusal.ToJsonString());
+            Assert.True((await JsonAsync(await ca.GetAsync($"/api/vms/{id}/console/type")))["pending"]!.GetValue<int>() > 0);
+            await AssertProblemAsync(await cb.DeleteAsync($"/api/vms/{id}/console/type"), HttpStatusCode.NotFound);
+            var cancelled = await JsonAsync(await ca.DeleteAsync($"/api/vms/{id}/console/type"));
+            Assert.True(cancelled["dropped"]!.GetValue<int>() > big.Length / 2, cancelled.ToJsonString());
+            Assert.Equal(0, (await JsonAsync(await ca.GetAsync($"/api/vms/{id}/console/type")))["pending"]!.GetValue<int>());
+
             // the other user sees nothing of it
             await AssertProblemAsync(await cb.GetAsync($"/api/vms/{id}/console/text"), HttpStatusCode.NotFound);
             await AssertProblemAsync(await cb.GetAsync($"/api/vms/{id}/console/screenshot"), HttpStatusCode.NotFound);
@@ -141,6 +161,50 @@ public sealed class ConsoleRestTests(PortalAppFixture app) : ApiTestBase(app)
         var atBoot = await startup.ReconcileAsync(); // what StartAsync does before starting the flagged VMs
         Assert.Equal("stopped", await StateAsync(ca, id));
         Assert.DoesNotContain(id, atBoot);
+        var vmJson = await JsonAsync(await ca.GetAsync($"/api/vms/{id}"));
+        Assert.Equal(VmRuntimeStartup.HostCrashedReason, vmJson["stateReason"]!.GetValue<string>());
+        await using (var db = await dbFactory.CreateDbContextAsync())
+            Assert.True(await db.AuditEvents.AnyAsync(e => e.Action == AuditActions.VmHostStopped && e.TargetId == id.ToString()));
+    }
+
+    [Fact]
+    public async Task A_clean_portal_shutdown_and_a_user_power_off_record_why_the_vm_stopped()
+    {
+        var a = await App.NewUserAsync(Unique("why"));
+        using var ca = App.Client(a.Token);
+        var id = (await CreateVmAsync(ca, Unique("why"), memoryMiB: 32))["id"]!.GetValue<Guid>();
+        Assert.Null((await JsonAsync(await ca.GetAsync($"/api/vms/{id}")))["stateReason"]?.GetValue<string>());
+
+        Assert.Equal(HttpStatusCode.OK, (await ca.PostAsync($"/api/vms/{id}/start", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await ca.PostAsync($"/api/vms/{id}/stop", null)).StatusCode);
+        await WaitForAsync(async () => (await JsonAsync(await ca.GetAsync($"/api/vms/{id}")))["stateReason"]?.GetValue<string>() == HostedVm.PortalPoweredOffReason);
+
+        Assert.Equal(HttpStatusCode.OK, (await ca.PostAsync($"/api/vms/{id}/start", null)).StatusCode);
+        var vmJson = await JsonAsync(await ca.GetAsync($"/api/vms/{id}"));
+        Assert.Equal("running", vmJson["state"]!.GetValue<string>());
+        Assert.Null(vmJson["stateReason"]?.GetValue<string>()); // a new run forgets the old reason
+
+        // what the portal does for every running VM when it is shut down cleanly (SIGTERM)
+        var startup = ActivatorUtilities.CreateInstance<VmRuntimeStartup>(App.Services);
+        var host = App.Services.GetRequiredService<VmHost>();
+        await startup.PowerOffForShutdownAsync([host.Get(id)]);
+        vmJson = await JsonAsync(await ca.GetAsync($"/api/vms/{id}"));
+        Assert.Equal("stopped", vmJson["state"]!.GetValue<string>());
+        Assert.Equal(VmRuntimeStartup.PortalShutDownReason, vmJson["stateReason"]!.GetValue<string>());
+        var dbFactory = App.Services.GetRequiredService<IDbContextFactory<PortalDbContext>>();
+        await using var db = await dbFactory.CreateDbContextAsync();
+        Assert.True(await db.AuditEvents.AnyAsync(e => e.Action == AuditActions.VmHostStopped && e.TargetId == id.ToString()
+                                                     && e.Details == VmRuntimeStartup.PortalShutDownReason));
+    }
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition)
+    {
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < until, "condition not reached in 30 s");
+            await Task.Delay(100);
+        }
     }
 
     [Fact]
