@@ -149,7 +149,7 @@ build_rescue() {
   bbver="$(pkg_version busybox-static:i386)"
   ilver="$(pkg_version isolinux)"
   scver="$(pkg_version syslinux-common)"
-  local stamp="recipe=$RECIPE_VERSION net=1 kernel=$kpkg=$kver busybox=$bbver isolinux=$ilver syslinux=$scver"
+  local stamp="recipe=$RECIPE_VERSION net=1 disk=1 kernel=$kpkg=$kver busybox=$bbver isolinux=$ilver syslinux=$scver"
   local files=(debian-i386-rescue.iso debian-i386-rescue-fb.iso debian-i386-rescue.vmlinuz debian-i386-rescue.initrd.gz)
   if is_current debian-i386-rescue "$stamp" "${files[@]}"; then log "debian-i386-rescue: up to date ($kpkg $kver)"; return 0; fi
   log "debian-i386-rescue: building ($kpkg $kver, busybox $bbver)"
@@ -246,6 +246,29 @@ EOF
     *) cp "$e1000" "$R/e1000.ko" ;;
   esac
 
+  # IDE disks on demand: libata + ata_piix + sd_mod (and what sd_mod needs), loaded by `vmportal-disks` (not at
+  # boot, so the guest's boot stays as quick as before); the crash-durability test writes through them.
+  local DISK_MODS="scsi_common scsi_mod libata ata_piix crct10dif_common crct10dif_generic crc-t10dif crc64 crc64_rocksoft_generic crc64-rocksoft t10-pi sd_mod"
+  mkdir -p "$R/ata"
+  local m f
+  for m in $DISK_MODS; do
+    f="$(find "$WORK"/kernel/lib/modules -name "$m.ko*" | head -1)"
+    [ -n "$f" ] || { log "$m.ko not found in $kpkg"; return 1; }
+    case "$f" in
+      *.xz) xz -dc "$f" > "$R/ata/$m.ko" ;;
+      *) cp "$f" "$R/ata/$m.ko" ;;
+    esac
+  done
+  {
+    echo '#!/bin/sh'
+    echo '# VmPortal rescue guest: load the IDE disk drivers (PIIX IDE, SCSI disks); /dev/sda etc. appear.'
+    echo "for m in $DISK_MODS; do"
+    echo '  insmod /lib/modules/ata/$m.ko 2>/dev/null'
+    echo 'done'
+    echo 'for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /dev/sda ] && exit 0; sleep 1; done'
+    echo 'echo "vmportal-disks: no /dev/sda" >&2; exit 1'
+  } > "$R/vmportal-disks"
+
   # The initramfs, listed in a fixed order (reproducible).
   {
     echo "dir /bin 0755"
@@ -275,6 +298,9 @@ EOF
     echo "file /lib/modules/button.ko 0644 $(ls "$WORK"/kernel/lib/modules/*/kernel/drivers/acpi/button.ko | head -1)"
     echo "file /etc/udhcpc/default.script 0755 $R/udhcpc.script"
     echo "file /lib/modules/e1000.ko 0644 $R/e1000.ko"
+    echo "dir /lib/modules/ata 0755"
+    for m in $DISK_MODS; do echo "file /lib/modules/ata/$m.ko 0644 $R/ata/$m.ko"; done
+    echo "file /sbin/vmportal-disks 0755 $R/vmportal-disks"
   } | "$HERE/newc-cpio.sh" | gzip -n -9 > "$WORK/out/debian-i386-rescue.initrd.gz"
   cp "$vmlinuz" "$WORK/out/debian-i386-rescue.vmlinuz"
 
