@@ -307,6 +307,7 @@ public sealed class HostedVm : IDisposable
             var m = Machine;
             if (m is not null) await m.PowerOff();
             Ended(m, null); // idempotent when the PoweredOff event already did it
+            powerOffReason = null; // not used when there was no machine to end
             if (Lifecycle.State == VmRunState.Crashed) Lifecycle.TryApply(VmTransition.PowerOff);
         }
         finally
