@@ -88,6 +88,20 @@ public sealed class UserNetwork : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>Stops listening on <paramref name="hostAddress"/>:<paramref name="hostPort"/> (connections already forwarded go on).</summary>
+    public void RemovePortForward(string hostAddress, int hostPort)
+    {
+        lock (_listeners)
+        {
+            foreach (var l in _listeners.Where(l => l.LocalEndpoint is IPEndPoint ep && ep.Port == hostPort &&
+                                                     IPAddress.TryParse(hostAddress, out var a) && ep.Address.Equals(a)).ToList())
+            {
+                l.Stop();
+                _listeners.Remove(l);
+            }
+        }
+    }
+
     private async Task AcceptLoopAsync(TcpListener listener, PortForward forward)
     {
         while (!_stopping)
