@@ -142,6 +142,11 @@ public sealed class UserNetwork : IDisposable
     }
 
     internal void SendFrame(byte[] frame) => Port.Send(frame);
+
+    private readonly List<NatTcpConnection> _ackLater = new();
+
+    /// <summary>The connection owes the guest an ACK, sent once the current batch of frames is handled.</summary>
+    internal void AckLater(NatTcpConnection c) => _ackLater.Add(c);
     internal void CountHostRefused() => Interlocked.Increment(ref _refusedByHost);
     internal void CountConnection() => Interlocked.Increment(ref _connections);
 
@@ -162,6 +167,8 @@ public sealed class UserNetwork : IDisposable
                 try { HandleFrame(f); }
                 catch (Exception) { Interlocked.Increment(ref _ignored); }
             }
+            foreach (var c in _ackLater) c.FlushAck();
+            _ackLater.Clear();
             if (Port.Waiting > 0) _signal.Set();
             while (_work.TryDequeue(out var a))
             {
