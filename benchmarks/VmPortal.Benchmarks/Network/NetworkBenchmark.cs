@@ -234,7 +234,7 @@ public static class NetworkBenchmark
         public async Task Boot()
         {
             await _machine.Start();
-            Address = (await WaitFor(@"VMPORTAL-NET-UP eth0 ([0-9.]+)", 0)).Groups[1].Value;
+            Address = (await WaitFor(@"VMPORTAL-NET-UP eth0 ([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)\s", 0)).Groups[1].Value;
             await WaitFor(@"/ # ", 0);
         }
 
