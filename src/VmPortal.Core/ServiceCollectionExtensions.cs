@@ -19,6 +19,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Templates.TemplateService>();
         services.AddSingleton<Quotas.QuotaService>();
         services.AddSingleton(sp => new Networks.NetworkHost(sp.GetService<Runtime.VmHost>()));
+        services.AddSingleton<Networks.NetworkService>();
         services.AddSingleton<VmService>();
         services.AddSingleton<ApiTokenService>();
         services.AddSingleton<UserService>();

@@ -15,6 +15,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<ConsoleShare> ConsoleShares => Set<ConsoleShare>();
     public DbSet<VmTemplate> Templates => Set<VmTemplate>();
     public DbSet<UserQuota> UserQuotas => Set<UserQuota>();
+    public DbSet<VirtualNetwork> Networks => Set<VirtualNetwork>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
@@ -46,6 +47,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             vm.OwnsOne(x => x.Nic, n =>
             {
                 n.ToJson("nic");
+                n.OwnsMany(x => x.PortForwards);
             });
             vm.OwnsOne(x => x.CloudInit, c =>
             {
@@ -75,6 +77,23 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
                     (a, b) => a!.SequenceEqual(b!), v => v.Aggregate(0, (h, d) => HashCode.Combine(h, d)), v => v.ToList()))
                 .HasMaxLength(100);
             t.Property(x => x.Version).IsRowVersion();
+        });
+
+        builder.Entity<VirtualNetwork>(n =>
+        {
+            n.ToTable("networks");
+            n.HasKey(x => x.Id);
+            n.Property(x => x.Name).HasMaxLength(VirtualNetwork.NameMaxLength).IsRequired();
+            n.Property(x => x.NormalizedName).HasMaxLength(VirtualNetwork.NameMaxLength).IsRequired();
+            n.HasIndex(x => x.NormalizedName).IsUnique();
+            n.Property(x => x.Mode).HasConversion<string>().HasMaxLength(16);
+            n.Property(x => x.Outbound).HasConversion<string>().HasMaxLength(16);
+            n.Property(x => x.Subnet).HasMaxLength(18).IsRequired();
+            n.Property(x => x.Gateway).HasMaxLength(15).IsRequired();
+            n.Property(x => x.Dns).HasMaxLength(15).IsRequired();
+            n.Property(x => x.DhcpStart).HasMaxLength(15).IsRequired();
+            n.Property(x => x.DhcpEnd).HasMaxLength(15).IsRequired();
+            n.Property(x => x.Version).IsRowVersion();
         });
 
         builder.Entity<UserQuota>(q =>

@@ -103,6 +103,7 @@ internal sealed partial class PcBoard
         {
             Nic = new E1000(Io, Memory, Scheduler, NicConfig.ParseMac(nic.MacAddress)!, nic.Port, nic.LoadOptionRom());
             Nic.LinkUp = nic.Port != null;
+            Nic.CpuIdle = () => Cpu.Halted;
             Pci.Add(NicDevice, 0, Nic);
             if (nic.Port != null) nic.Port.FrameQueued = () => WakeRequested?.Invoke();
         }

@@ -28,6 +28,7 @@ internal sealed class NatTcpConnection
     private Socket? _socket;
     private uint _iss, _sndUna, _sndNxt, _rcvNxt;
     private int _sndWnd, _mss = 536;
+    private bool _ackPending;
     private bool _hostEof, _finSent, _finAcked, _guestFin, _hostShutdown, _hostSending, _readWaiting, _zeroWindowAdvertised;
     private long _lastProgressMs;
 
@@ -164,9 +165,17 @@ internal sealed class NatTcpConnection
         }
         else if (seg.Has(TcpFlags.Fin)) ack = true;
         KickHostSend();
-        if (ack) SendAck();
         TrySendToGuest();
+        // one ACK per batch of frames (UserNetwork flushes after the batch), unless data to the guest carried it
+        if (ack && !_ackPending) { _ackPending = true; _net.AckLater(this); }
         CheckDone();
+    }
+
+    /// <summary>Sends the ACK this connection owes, if data to the guest has not carried it meanwhile (end of a frame batch).</summary>
+    public void FlushAck()
+    {
+        if (_ackPending && State != Phase.Closed) SendAck();
+        _ackPending = false;
     }
 
     private void Established()
@@ -335,6 +344,7 @@ internal sealed class NatTcpConnection
     private void SendToGuest(uint seq, uint ack, TcpFlags flags, ReadOnlySpan<byte> payload, ushort mss = 0, int window = -1)
     {
         ushort w = window < 0 ? AdvertisedWindow : (ushort)window;
+        if ((flags & TcpFlags.Ack) != 0 && ack == _rcvNxt && w == AdvertisedWindow) _ackPending = false; // this segment is the ACK
         _net.SendFrame(Packets.Tcp(GuestMac, _net.Options.GatewayMac, Key.RemoteIp, Key.RemotePort, Key.GuestIp, Key.GuestPort,
             seq, ack, flags, w, payload, mss));
     }

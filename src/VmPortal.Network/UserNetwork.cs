@@ -88,6 +88,20 @@ public sealed class UserNetwork : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>Stops listening on <paramref name="hostAddress"/>:<paramref name="hostPort"/> (connections already forwarded go on).</summary>
+    public void RemovePortForward(string hostAddress, int hostPort)
+    {
+        lock (_listeners)
+        {
+            foreach (var l in _listeners.Where(l => l.LocalEndpoint is IPEndPoint ep && ep.Port == hostPort &&
+                                                     IPAddress.TryParse(hostAddress, out var a) && ep.Address.Equals(a)).ToList())
+            {
+                l.Stop();
+                _listeners.Remove(l);
+            }
+        }
+    }
+
     private async Task AcceptLoopAsync(TcpListener listener, PortForward forward)
     {
         while (!_stopping)
@@ -128,6 +142,11 @@ public sealed class UserNetwork : IDisposable
     }
 
     internal void SendFrame(byte[] frame) => Port.Send(frame);
+
+    private readonly List<NatTcpConnection> _ackLater = new();
+
+    /// <summary>The connection owes the guest an ACK, sent once the current batch of frames is handled.</summary>
+    internal void AckLater(NatTcpConnection c) => _ackLater.Add(c);
     internal void CountHostRefused() => Interlocked.Increment(ref _refusedByHost);
     internal void CountConnection() => Interlocked.Increment(ref _connections);
 
@@ -148,6 +167,8 @@ public sealed class UserNetwork : IDisposable
                 try { HandleFrame(f); }
                 catch (Exception) { Interlocked.Increment(ref _ignored); }
             }
+            foreach (var c in _ackLater) c.FlushAck();
+            _ackLater.Clear();
             if (Port.Waiting > 0) _signal.Set();
             while (_work.TryDequeue(out var a))
             {

@@ -39,6 +39,7 @@ public static class PortalSetup
             o.UseNpgsql(sp.GetRequiredService<PortalDatabase>().ConnectionString));
         services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<PortalDbContext>>().CreateDbContext());
         services.AddHostedService<DatabaseInitializer>();
+        services.AddHostedService<VmPortal.Core.Networks.NetworkStartup>();
 
         services.AddPortalCore();
         builder.AddPortalSecurity();

@@ -48,6 +48,17 @@ public sealed class NicSpec
     public string? Model { get; set; }
     public string? MacAddress { get; set; }
     public string? Network { get; set; }
+    /// <summary>Host TCP ports forwarded to the guest while it runs; null on update keeps the stored ones, [] removes them.</summary>
+    public List<PortForwardSpec>? PortForwards { get; set; }
+}
+
+/// <summary><c>{"protocol": "tcp", "hostAddress": "127.0.0.1", "hostPort": 2222, "guestPort": 22}</c>.</summary>
+public sealed class PortForwardSpec
+{
+    public string? Protocol { get; set; }
+    public string? HostAddress { get; set; }
+    public int? HostPort { get; set; }
+    public int? GuestPort { get; set; }
 }
 
 /// <summary>A VM as clients see it.</summary>
@@ -76,7 +87,8 @@ public sealed record VmDto(
         vm.Id, vm.Name, vm.Description, vm.OwnerId, ownerName, vm.MemoryMiB,
         vm.Disks.Select(d => new DiskDto(d.Id, d.SizeMiB, d.BackingImageId, d.Bus)).ToList(),
         vm.CdromImageId, vm.BootOrder.ToList(),
-        new NicDto(vm.Nic.Enabled, vm.Nic.Model, vm.Nic.MacAddress, vm.Nic.Network),
+        new NicDto(vm.Nic.Enabled, vm.Nic.Model, vm.Nic.MacAddress, vm.Nic.Network,
+            (vm.Nic.PortForwards ?? []).Select(f => new PortForwardDto(f.Protocol, f.HostAddress, f.HostPort, f.GuestPort)).ToList()),
         vm.CloudInit is { } c ? new CloudInitDto(c.Hostname, c.User, c.PasswordHash.Length > 0, c.SshAuthorizedKeys.ToList()) : null,
         vm.StartAtBoot, vm.State, vm.CreatedAt, vm.UpdatedAt, vm.Version, vm.StateReason);
 
@@ -90,7 +102,11 @@ public sealed record VmDto(
         Disks = Disks.Select(d => new DiskSpec { Id = d.Id, SizeMiB = d.SizeMiB, BackingImageId = d.BackingImageId, Bus = d.Bus }).ToList(),
         CdromImageId = CdromImageId,
         BootOrder = BootOrder.ToList(),
-        Nic = new NicSpec { Enabled = Nic.Enabled, Model = Nic.Model, MacAddress = Nic.MacAddress, Network = Nic.Network },
+        Nic = new NicSpec
+        {
+            Enabled = Nic.Enabled, Model = Nic.Model, MacAddress = Nic.MacAddress, Network = Nic.Network,
+            PortForwards = Nic.PortForwards.Select(f => new PortForwardSpec { Protocol = f.Protocol, HostAddress = f.HostAddress, HostPort = f.HostPort, GuestPort = f.GuestPort }).ToList(),
+        },
         StartAtBoot = StartAtBoot,
         CloudInit = CloudInit is { } c
             ? new CloudInitSpec { Hostname = c.Hostname, User = c.User, SshAuthorizedKeys = c.SshAuthorizedKeys.ToList() }
@@ -103,7 +119,8 @@ public sealed record VmDto(
 public sealed record DiskDto(Guid Id, long SizeMiB, string? BackingImageId, string Bus);
 /// <summary>First-boot settings as clients see them: the password is never returned, only whether one is set.</summary>
 public sealed record CloudInitDto(string Hostname, string User, bool HasPassword, IReadOnlyList<string> SshAuthorizedKeys);
-public sealed record NicDto(bool Enabled, string Model, string MacAddress, string Network);
+public sealed record NicDto(bool Enabled, string Model, string MacAddress, string Network, IReadOnlyList<PortForwardDto> PortForwards);
+public sealed record PortForwardDto(string Protocol, string HostAddress, int HostPort, int GuestPort);
 
 /// <summary>
 /// List query: paging (1-based page); filters by name substring, owner, and a free-text <paramref name="Search"/>

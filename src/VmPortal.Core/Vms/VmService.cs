@@ -87,6 +87,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         }
         var errors = VmValidator.Validate(spec, images.List());
         CheckNetwork(spec, errors);
+        await Networks.PortForwardRules.CheckAsync(dbFactory, networks, null, spec.Nic, errors, ct);
         var ownerId = spec.OwnerId ?? caller.UserId;
         if (ownerId != caller.UserId && !caller.IsAdmin) errors["ownerId"] = ["Only administrators can create VMs for other users."];
         if (errors.Count > 0) return OpResult<VmDto>.Invalid(errors);
@@ -139,6 +140,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
     {
         var errors = VmValidator.Validate(spec, images.List());
         CheckNetwork(spec, errors);
+        await Networks.PortForwardRules.CheckAsync(dbFactory, networks, id, spec.Nic, errors, ct);
         if (expectedVersion is null) errors["version"] = ["The VM's version (from the last read) is required."];
         if (errors.Count > 0) return OpResult<VmDto>.Invalid(errors);
 
@@ -246,6 +248,7 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
             Model = nic?.Model ?? vm.Nic.Model,
             MacAddress = (nic?.MacAddress is { Length: > 0 } mac ? mac : vm.Nic.MacAddress).ToLowerInvariant(),
             Network = nic?.Network ?? vm.Nic.Network,
+            PortForwards = nic?.PortForwards is { } pf ? Networks.PortForwardRules.ToEntities(pf) : Networks.PortForwardRules.Copy(vm.Nic.PortForwards),
         };
         if (spec.StartAtBoot is { } sab) vm.StartAtBoot = sab;
     }

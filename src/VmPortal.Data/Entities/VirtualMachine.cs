@@ -147,4 +147,16 @@ public sealed class VmNic
     public string MacAddress { get; set; } = "";
     /// <summary>Name of the host network the NIC attaches to ("default" = user-mode NAT, loopback policy).</summary>
     public string Network { get; set; } = "default";
+    /// <summary>Host TCP ports forwarded to the guest while the VM runs (NAT networks only).</summary>
+    public List<VmPortForward> PortForwards { get; set; } = [];
+}
+
+/// <summary>A host TCP port forwarded to a guest port: <c>HostAddress:HostPort → guest:GuestPort</c>.</summary>
+public sealed class VmPortForward
+{
+    /// <summary>Only "tcp".</summary>
+    public string Protocol { get; set; } = "tcp";
+    public string HostAddress { get; set; } = "127.0.0.1";
+    public int HostPort { get; set; }
+    public int GuestPort { get; set; }
 }

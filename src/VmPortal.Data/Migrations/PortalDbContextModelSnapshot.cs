@@ -461,6 +461,80 @@ namespace VmPortal.Data.Migrations
                     b.ToTable("virtual_machines", (string)null);
                 });
 
+            modelBuilder.Entity("VmPortal.Data.Entities.VirtualNetwork", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<bool>("Dhcp")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("DhcpEnd")
+                        .IsRequired()
+                        .HasMaxLength(15)
+                        .HasColumnType("character varying(15)");
+
+                    b.Property<string>("DhcpStart")
+                        .IsRequired()
+                        .HasMaxLength(15)
+                        .HasColumnType("character varying(15)");
+
+                    b.Property<string>("Dns")
+                        .IsRequired()
+                        .HasMaxLength(15)
+                        .HasColumnType("character varying(15)");
+
+                    b.Property<string>("Gateway")
+                        .IsRequired()
+                        .HasMaxLength(15)
+                        .HasColumnType("character varying(15)");
+
+                    b.Property<string>("Mode")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<string>("NormalizedName")
+                        .IsRequired()
+                        .HasMaxLength(63)
+                        .HasColumnType("character varying(63)");
+
+                    b.Property<string>("Outbound")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("Subnet")
+                        .IsRequired()
+                        .HasMaxLength(18)
+                        .HasColumnType("character varying(18)");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<uint>("Version")
+                        .IsConcurrencyToken()
+                        .ValueGeneratedOnAddOrUpdate()
+                        .HasColumnType("xid")
+                        .HasColumnName("xmin");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("NormalizedName")
+                        .IsUnique();
+
+                    b.ToTable("networks", (string)null);
+                });
+
             modelBuilder.Entity("VmPortal.Data.Entities.VmTemplate", b =>
                 {
                     b.Property<Guid>("Id")
@@ -735,6 +809,33 @@ namespace VmPortal.Data.Migrations
 
                             b1.WithOwner()
                                 .HasForeignKey("VirtualMachineId");
+
+                            b1.OwnsMany("VmPortal.Data.Entities.VmPortForward", "PortForwards", b2 =>
+                                {
+                                    b2.Property<Guid>("VmNicVirtualMachineId");
+
+                                    b2.Property<int>("__synthesizedOrdinal")
+                                        .ValueGeneratedOnAdd();
+
+                                    b2.Property<int>("GuestPort");
+
+                                    b2.Property<string>("HostAddress")
+                                        .IsRequired();
+
+                                    b2.Property<int>("HostPort");
+
+                                    b2.Property<string>("Protocol")
+                                        .IsRequired();
+
+                                    b2.HasKey("VmNicVirtualMachineId", "__synthesizedOrdinal");
+
+                                    b2.ToTable("virtual_machines");
+
+                                    b2.WithOwner()
+                                        .HasForeignKey("VmNicVirtualMachineId");
+                                });
+
+                            b1.Navigation("PortForwards");
                         });
 
                     b.Navigation("CloudInit");

@@ -78,7 +78,14 @@ public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disk
             VmPortal.Emulator.Io.IFramePort? port = null;
             if (vm.Nic.Enabled)
             {
-                port = networks.ConnectVm(vm.Id, vm.Nic.Network, vm.Name);
+                try
+                {
+                    port = networks.ConnectVm(vm.Id, vm.Nic.Network, vm.Name, vm.Nic.MacAddress, Core.Networks.PortForwardRules.ToNetwork(vm.Nic.PortForwards));
+                }
+                catch (VmPortal.Network.PortForwardException e)
+                {
+                    return (null, $"Cannot start '{vm.Name}': port forward: {e.Message}.");
+                }
                 if (port is null) return (null, $"Cannot start '{vm.Name}': the network '{vm.Nic.Network}' does not exist (networks: {string.Join(", ", networks.Names)}).");
             }
             nic = new NicConfig { Model = vm.Nic.Model, MacAddress = vm.Nic.MacAddress, Port = port };

@@ -14,7 +14,8 @@ namespace VmPortal.Emulator.Devices.E1000;
 /// reads/writes it); ROM BAR: the iPXE option ROM (Debian's ipxe-qemu pxe-e1000.rom) when given.
 /// Registers (see <see cref="E1000Registers"/>): CTRL (reset), STATUS (link up/down, 1000 Mb/s full duplex), EECD/EERD
 /// (<see cref="E1000Eeprom"/>), MDIC (<see cref="E1000Phy"/>), ICR (read clears) / ICS / IMS / IMC, ITR (interrupt
-/// throttling: at most one interrupt per ITR × 256 ns, one guest timer armed only while an interrupt waits),
+/// throttling: at most one interrupt per ITR × 256 ns while the CPU is busy, at once while it idles in HLT; one guest
+/// timer armed only while an interrupt waits),
 /// RCTL/TCTL, the receive and transmit rings (RDBAL/RDBAH/RDLEN/RDH/RDT, TDBAL/…/TDT), RAL/RAH, MTA, the statistics
 /// (clear on read) and delay registers (RDTR/RADV/TIDV/TADV are kept but interrupts are not delayed beyond ITR).
 /// Frames move by bus-master DMA: transmit when the guest moves TDT (<see cref="E1000Transmitter"/>), receive from
@@ -263,7 +264,9 @@ public sealed class E1000 : PciFunction, IMmioDevice
         if (_intAsserted) return;
         long now = _scheduler.Clock.NowNs;
         long interval = (long)(_regs[Itr / 4] & 0xFFFF) * 256;
-        if (interval == 0 || now >= _lastInterruptNs + interval)
+        // Throttling saves a busy CPU from interrupts; an idle one (HLT) only loses time waiting for the interval
+        // (and the machine sleeps in whole milliseconds), so an idle guest gets its interrupt at once.
+        if (interval == 0 || now >= _lastInterruptNs + interval || CpuIdle?.Invoke() == true)
         {
             _lastInterruptNs = now;
             _intAsserted = true;
@@ -272,6 +275,12 @@ public sealed class E1000 : PciFunction, IMmioDevice
         }
         else if (!_itrTimer.Armed) _itrTimer.Schedule(_lastInterruptNs + interval);
     }
+
+    /// <summary>
+    /// Whether the CPU waits in HLT (set by the board). While it does, a throttled interrupt is raised at once instead
+    /// of at the end of the ITR interval; checked whenever the interrupt state changes and each time the board pumps.
+    /// </summary>
+    public Func<bool>? CpuIdle { get; set; }
 
     /// <summary>True while the card drives INTA#.</summary>
     public bool InterruptAsserted => _intAsserted;
@@ -344,6 +353,7 @@ public sealed class E1000 : PciFunction, IMmioDevice
     /// </summary>
     public void PumpReceive()
     {
+        if (_itrTimer.Armed && CpuIdle?.Invoke() == true) UpdateInterrupt();
         if (_port == null) return;
         if (!ReceiveEnabled || !_link)
         {

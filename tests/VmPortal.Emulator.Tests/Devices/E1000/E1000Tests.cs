@@ -209,6 +209,29 @@ public class E1000Tests
     }
 
     [Fact]
+    public void AThrottledInterruptIsRaisedAtOnceWhenTheCpuIdles()
+    {
+        var r = new Rig();
+        bool idle = false;
+        r.Nic.CpuIdle = () => idle;
+        r.Write(Itr, 1000); // 256 µs between interrupts
+        r.Write(Ims, IntRxt0);
+        r.Write(Ics, IntRxt0);
+        r.Read(Icr);
+        r.Advance(100_000);
+        r.Write(Ics, IntRxt0);
+        Assert.False(r.Nic.InterruptAsserted); // the CPU is busy: throttled, a timer waits out the interval
+        Assert.Equal(256_000, r.Scheduler.NextDeadlineNs);
+        idle = true; // the guest halts: the next pump raises it without waiting
+        r.Nic.PumpReceive();
+        Assert.True(r.Nic.InterruptAsserted);
+        Assert.Equal(long.MaxValue, r.Scheduler.NextDeadlineNs);
+        r.Read(Icr);
+        r.Write(Ics, IntRxt0); // and while idle, new causes are not throttled at all
+        Assert.True(r.Nic.InterruptAsserted);
+    }
+
+    [Fact]
     public void LegacyTransmitDescriptorsSendFramesAndReportDone()
     {
         var r = new Rig();

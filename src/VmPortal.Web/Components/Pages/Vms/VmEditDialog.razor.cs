@@ -41,6 +41,9 @@ public partial class VmEditDialog
         _model = Existing is null ? VmForm.New() : VmForm.From(Existing);
     }
 
+    /// <summary>The host's networks, plus the VM's own when it names one that is gone (so the choice shows).</summary>
+    private IEnumerable<string> NetworkNames => Networks.Names.Contains(_model.Network ?? "") ? Networks.Names : Networks.Names.Append(_model.Network ?? "default");
+
     private string? FieldError(string key) => _serverErrors.TryGetValue(key, out var e) && e.Length > 0 ? string.Join(" ", e) : null;
 
     private static string BootLabel(BootDevice d) => d switch
@@ -148,6 +151,7 @@ public partial class VmEditDialog
         public string NicModel { get; set; } = "e1000";
         public string? MacAddress { get; set; }
         public string? Network { get; set; } = "default";
+        public List<PortForwardSpec> Forwards { get; set; } = [];
         public string? Hostname { get; set; }
         public string? User { get; set; }
         public string? Password { get; set; }
@@ -184,6 +188,7 @@ public partial class VmEditDialog
                 NicModel = vm.Nic.Model,
                 MacAddress = vm.Nic.MacAddress,
                 Network = vm.Nic.Network,
+                Forwards = vm.Nic.PortForwards.Select(f => new PortForwardSpec { Protocol = f.Protocol, HostAddress = f.HostAddress, HostPort = f.HostPort, GuestPort = f.GuestPort }).ToList(),
             };
         }
 
@@ -204,7 +209,7 @@ public partial class VmEditDialog
                 Password = string.IsNullOrEmpty(Password) ? (HasPassword ? null : "") : Password,
                 SshAuthorizedKeys = Lines(SshKeys),
             },
-            Nic = new NicSpec { Enabled = NicEnabled, Model = NicModel, MacAddress = MacAddress?.Trim(), Network = string.IsNullOrWhiteSpace(Network) ? "default" : Network.Trim() },
+            Nic = new NicSpec { Enabled = NicEnabled, Model = NicModel, MacAddress = MacAddress?.Trim(), Network = string.IsNullOrWhiteSpace(Network) ? "default" : Network.Trim(), PortForwards = Forwards },
         };
     }
 
