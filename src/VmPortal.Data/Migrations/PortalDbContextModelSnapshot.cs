@@ -457,6 +457,54 @@ namespace VmPortal.Data.Migrations
                     b.ToTable("virtual_machines", (string)null);
                 });
 
+            modelBuilder.Entity("VmPortal.Data.Entities.VmSnapshot", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Description")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
+
+                    b.Property<bool>("IncludesMemory")
+                        .HasColumnType("boolean");
+
+                    b.Property<bool>("IsCurrent")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)");
+
+                    b.Property<Guid?>("ParentId")
+                        .HasColumnType("uuid");
+
+                    b.Property<long>("SizeBytes")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("StateFile")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<Guid>("VmId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ParentId");
+
+                    b.HasIndex("VmId", "Name")
+                        .IsUnique();
+
+                    b.ToTable("vm_snapshots", (string)null);
+                });
+
             modelBuilder.Entity("VmPortal.Data.Entities.VmTemplate", b =>
                 {
                     b.Property<Guid>("Id")
@@ -741,6 +789,46 @@ namespace VmPortal.Data.Migrations
                         .IsRequired();
 
                     b.Navigation("Owner");
+                });
+
+            modelBuilder.Entity("VmPortal.Data.Entities.VmSnapshot", b =>
+                {
+                    b.HasOne("VmPortal.Data.Entities.VmSnapshot", null)
+                        .WithMany()
+                        .HasForeignKey("ParentId")
+                        .OnDelete(DeleteBehavior.NoAction);
+
+                    b.HasOne("VmPortal.Data.Entities.VirtualMachine", null)
+                        .WithMany()
+                        .HasForeignKey("VmId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.OwnsMany("VmPortal.Data.Entities.VmSnapshotLayer", "Layers", b1 =>
+                        {
+                            b1.Property<Guid>("VmSnapshotId");
+
+                            b1.Property<int>("__synthesizedOrdinal")
+                                .ValueGeneratedOnAdd();
+
+                            b1.Property<Guid>("DiskId");
+
+                            b1.Property<string>("File")
+                                .IsRequired();
+
+                            b1.HasKey("VmSnapshotId", "__synthesizedOrdinal");
+
+                            b1.ToTable("vm_snapshots");
+
+                            b1
+                                .ToJson("layers")
+                                .HasColumnType("jsonb");
+
+                            b1.WithOwner()
+                                .HasForeignKey("VmSnapshotId");
+                        });
+
+                    b.Navigation("Layers");
                 });
 #pragma warning restore 612, 618
         }

@@ -24,6 +24,7 @@ public static class VmRuntimeSetup
         services.AddSingleton<VmMachineConfigFactory>();
         services.AddSingleton<VmStateSync>();
         services.AddSingleton<VmRuntime>();
+        services.AddSingleton<VmPortal.Core.Snapshots.SnapshotService>();
         services.AddHostedService<VmRuntimeStartup>();
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024).AddMessagePackProtocol();
         services.AddSingleton<ConsoleConnections>();
@@ -44,6 +45,7 @@ public static class VmRuntimeSetup
     {
         app.MapVmPowerApi();
         app.MapVmDisksApi();
+        app.MapSnapshotApi();
         app.MapConsoleApi();
         app.MapConsoleShareApi();
         app.MapHub<ConsoleHub>(ConsoleHub.Path);
