@@ -81,6 +81,8 @@ public sealed class VmLifecycle
         [(VmRunState.Stopping, VmTransition.PowerOff)] = VmRunState.Stopped,
         // Powering off a crashed VM acknowledges the crash: its machine is already gone.
         [(VmRunState.Crashed, VmTransition.PowerOff)] = VmRunState.Stopped,
+        // Powering off a suspended VM discards its saved state: the next start boots.
+        [(VmRunState.Suspended, VmTransition.PowerOff)] = VmRunState.Stopped,
 
         [(VmRunState.Starting, VmTransition.Stopped)] = VmRunState.Stopped,
         [(VmRunState.Running, VmTransition.Stopped)] = VmRunState.Stopped,

@@ -370,7 +370,7 @@ public sealed class HostedVm : IDisposable
             var m = Machine;
             if (m is not null) await m.PowerOff();
             Ended(m, null); // idempotent when the PoweredOff event already did it
-            if (Lifecycle.State == VmRunState.Crashed) Lifecycle.TryApply(VmTransition.PowerOff);
+            if (Lifecycle.State is VmRunState.Crashed or VmRunState.Suspended) Lifecycle.TryApply(VmTransition.PowerOff);
         }
         finally
         {

@@ -141,7 +141,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
                 await db.SaveChangesAsync(ct);
                 await tx.CommitAsync(ct);
             }
-            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or DbUpdateException)
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DbUpdateException)
             {
                 if (!running) VmDiskStore.DeleteFiles(created); // a running machine may already write them
                 return OpResult<SnapshotOpResult>.Conflict($"The snapshot could not be taken: {e.Message}");
@@ -246,7 +246,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
                 else NewOverlays();
                 await tx.CommitAsync(ct);
             }
-            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or DbUpdateException)
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DbUpdateException)
             {
                 if (!running) VmDiskStore.DeleteFiles(created);
                 return OpResult<SnapshotOpResult>.Conflict($"The revert failed: {e.Message}");
@@ -323,7 +323,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
                 db.Snapshots.Remove(snap);
                 await db.SaveChangesAsync(ct);
             }
-            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or DbUpdateException)
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DbUpdateException)
             {
                 return OpResult<SnapshotOpResult>.Conflict($"The snapshot could not be deleted: {e.Message}");
             }

@@ -42,8 +42,9 @@ public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmSta
             {
                 throw new VmHostException($"Cannot resume '{vm.Name}': its saved state cannot be read ({e.Message}).");
             }
-            if (state is null) throw new VmHostException($"Cannot resume '{vm.Name}': its saved state file is missing.");
+            if (state is null) throw new VmHostException($"Cannot resume '{vm.Name}': its saved state file is missing; power it off to discard the suspended state.");
         }
+        else if (state is null) snapshots.DiscardSuspendState(vm.Id); // a suspend discarded by power off: boot afresh
         Core.Console.VmLifecycle.Next(hosted.State, Core.Console.VmTransition.Start); // 409 before anything else
         if (vm.MemoryMiB > host.FreeMiB)
             throw new VmHostException(

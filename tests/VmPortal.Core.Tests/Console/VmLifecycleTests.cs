@@ -33,6 +33,7 @@ public class VmLifecycleTests
         // suspend to disk: the machine ended (Stopped) with its state saved; a start resumes it
         [(VmRunState.Stopped, VmTransition.Suspend)] = VmRunState.Suspended,
         [(VmRunState.Suspended, VmTransition.Start)] = VmRunState.Starting,
+        [(VmRunState.Suspended, VmTransition.PowerOff)] = VmRunState.Stopped, // discards the saved state
     };
 
     public static TheoryData<VmRunState, VmTransition> AllPairs()
