@@ -26,6 +26,7 @@ public static class VmRuntimeSetup
         services.AddSingleton<VmRuntime>();
         services.AddSingleton<VmPortal.Core.Snapshots.SnapshotService>();
         services.AddHostedService<VmRuntimeStartup>();
+        services.AddHostedService<ShutdownSuspender>(); // after the reconcile: stopped before it
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024).AddMessagePackProtocol();
         services.AddSingleton<ConsoleConnections>();
         services.AddSingleton<VmPortal.Core.Console.ConsoleShareService>();
