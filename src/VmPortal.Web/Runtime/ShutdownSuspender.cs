@@ -19,6 +19,7 @@ public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration 
     public const string ResumeMarker = "suspended.resume-at-start";
 
     private Task? resuming;
+    private int stopping; // StopAsync may be called more than once (test hosts): suspend once
 
     public Task StartAsync(CancellationToken ct)
     {
@@ -34,14 +35,18 @@ public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration 
             var disks = services.GetRequiredService<Core.Disks.VmDiskStore>();
             var runtime = services.GetRequiredService<VmRuntime>();
             await using var db = await dbFactory.CreateDbContextAsync();
-            var suspended = await db.VirtualMachines.AsNoTracking().Where(v => v.State == VmState.Suspended).ToListAsync();
-            foreach (var vm in suspended)
+            var host = services.GetRequiredService<VmHost>();
+            var snapshots = services.GetRequiredService<SnapshotService>();
+            foreach (var vm in await db.VirtualMachines.AsNoTracking().ToListAsync())
             {
                 var marker = Path.Combine(disks.VmDirectory(vm.Id), ResumeMarker);
                 if (!File.Exists(marker)) continue;
                 try
                 {
                     File.Delete(marker);
+                    if (!File.Exists(snapshots.SuspendFilePath(vm.Id))) continue; // discarded meanwhile
+                    // the database may not have recorded the suspend (the process ended first): the state file decides
+                    host.Get(vm.Id).MarkSuspended();
                     await runtime.StartAsync(vm);
                     log.LogInformation("Resumed VM {Name} ({Id}), suspended by the last shutdown", vm.Name, vm.Id);
                 }
@@ -60,6 +65,7 @@ public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration 
     public async Task StopAsync(CancellationToken ct)
     {
         if (resuming is not null) await Task.WhenAny(resuming, Task.Delay(Timeout.Infinite, ct));
+        if (Interlocked.Exchange(ref stopping, 1) == 1) return;
         if (!string.Equals(config["Runtime:OnShutdown"] ?? "suspend", "suspend", StringComparison.OrdinalIgnoreCase)) return;
         var host = services.GetRequiredService<VmHost>();
         var snapshots = services.GetRequiredService<SnapshotService>();
@@ -69,13 +75,14 @@ public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration 
         {
             try
             {
-                var r = await snapshots.SuspendAsync(vm.Id, ct);
+                // not cancelled by the host's shutdown timeout: a half-done suspend is worth finishing
+                var r = await snapshots.SuspendAsync(vm.Id, CancellationToken.None);
                 if (!r.IsOk) { log.LogWarning("Could not suspend VM {Id} at shutdown: {Message}", vm.Id, r.Message); continue; }
-                await File.WriteAllTextAsync(Path.Combine(disks.VmDirectory(vm.Id), ResumeMarker), "", ct);
-                await sync.SyncAsync(vm.Id, ct);
+                await File.WriteAllTextAsync(Path.Combine(disks.VmDirectory(vm.Id), ResumeMarker), "", CancellationToken.None);
+                await sync.SyncAsync(vm.Id, CancellationToken.None);
                 log.LogInformation("Suspended VM {Id} at shutdown in {Ms:0} ms", vm.Id, r.Value.TotalMilliseconds);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e)
             {
                 log.LogWarning("Could not suspend VM {Id} at shutdown: {Message}", vm.Id, e.Message);
             }

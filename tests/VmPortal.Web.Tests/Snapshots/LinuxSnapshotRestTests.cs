@@ -70,7 +70,7 @@ public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelp
             await WaitAsync("VMPORTAL-GUEST-READY", 1200); // a loaded 2-core host needs far more than the usual 1–2 min
             await WaitAsync("(?m)^/ #");
             await TypeAsync("echo snap-one-$((40+2)) > /tmp/f; cat /tmp/f\n");
-            await WaitAsync("(?m)^snap-one-42");
+            await WaitAsync("(?m)^snap-one-42\n/ #"); // the output and the next prompt: the guest is idle at the shell
 
             // take a snapshot with memory (of the paused guest, so the screen read now is the screen of the snapshot;
             // a running guest may print a kernel message between the snapshot and the read)
