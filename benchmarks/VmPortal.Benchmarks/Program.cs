@@ -8,6 +8,7 @@ using VmPortal.Benchmarks.Storage;
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- idle [machines] [seconds] [--refresh]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- disk [DIR]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- state [rounds] [--boot-state FILE]
+//                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- snapshot [rounds] [--at-instructions N]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- net [MiB]
 string which = args.Length > 0 ? args[0] : "cpu";
 return which switch
@@ -17,12 +18,13 @@ return which switch
     "idle" => await IdleBenchmark.Run(args),
     "disk" => DiskBenchmark.Run(args),
     "state" => await StateBenchmark.Run(args),
+    "snapshot" => await SnapshotBenchmark.Run(args),
     "net" => await NetworkBenchmark.Run(args),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh] | disk [DIR] | state [rounds] [--boot-state FILE] | net [MiB]");
+    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh] | disk [DIR] | state [rounds] [--boot-state FILE] | snapshot [rounds] [--at-instructions N] | net [MiB]");
     return 2;
 }

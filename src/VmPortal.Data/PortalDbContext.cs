@@ -16,6 +16,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<VmTemplate> Templates => Set<VmTemplate>();
     public DbSet<UserQuota> UserQuotas => Set<UserQuota>();
     public DbSet<VirtualNetwork> Networks => Set<VirtualNetwork>();
+    public DbSet<VmSnapshot> Snapshots => Set<VmSnapshot>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
@@ -53,6 +54,19 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             {
                 c.ToJson("cloud_init");
             });
+        });
+
+        builder.Entity<VmSnapshot>(s =>
+        {
+            s.ToTable("vm_snapshots");
+            s.HasKey(x => x.Id);
+            s.Property(x => x.Name).HasMaxLength(VmSnapshot.NameMaxLength).IsRequired();
+            s.Property(x => x.Description).HasMaxLength(VmSnapshot.DescriptionMaxLength).IsRequired();
+            s.Property(x => x.StateFile).HasMaxLength(200);
+            s.HasIndex(x => new { x.VmId, x.Name }).IsUnique();
+            s.HasOne<VirtualMachine>().WithMany().HasForeignKey(x => x.VmId).OnDelete(DeleteBehavior.Cascade);
+            s.HasOne<VmSnapshot>().WithMany().HasForeignKey(x => x.ParentId).OnDelete(DeleteBehavior.NoAction); // checked at statement end: a VM's cascade removes a whole tree
+            s.OwnsMany(x => x.Layers, l => l.ToJson("layers"));
         });
 
         builder.Entity<VmTemplate>(t =>

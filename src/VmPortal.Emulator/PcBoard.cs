@@ -237,7 +237,7 @@ internal sealed class MachineMedia : IDisposable
         }
     }
 
-    private static IDiskImage OpenDisk(DiskConfig d)
+    internal static IDiskImage OpenDisk(DiskConfig d)
     {
         if (!d.Snapshot) return DiskImageFile.Open(d.Path, d.ReadOnly);
         string overlay = Path.Combine(Path.GetTempPath(), $"vmportal-snapshot-{Guid.NewGuid():N}.qcow2");

@@ -11,6 +11,8 @@ public enum VmRunState
     Paused = 3,
     Stopping = 4,
     Crashed = 5,
+    /// <summary>Suspended to disk: the machine state is in a file, no machine runs; Start resumes it.</summary>
+    Suspended = 6,
 }
 
 /// <summary>What can happen to a VM: user commands and reports from the running machine.</summary>
@@ -36,6 +38,8 @@ public enum VmTransition
     Stopped,
     /// <summary>Machine: emulation failed (triple fault with no reset, internal error); carries a reason.</summary>
     Crash,
+    /// <summary>The machine's state was saved to disk and the machine ended (Stopped → Suspended).</summary>
+    Suspend,
 }
 
 /// <summary>Raised for a transition that the current state forbids. The message is meant for the user.</summary>
@@ -56,6 +60,8 @@ public sealed class VmLifecycle
     {
         [(VmRunState.Stopped, VmTransition.Start)] = VmRunState.Starting,
         [(VmRunState.Crashed, VmTransition.Start)] = VmRunState.Starting,
+        [(VmRunState.Suspended, VmTransition.Start)] = VmRunState.Starting, // resume from disk
+        [(VmRunState.Stopped, VmTransition.Suspend)] = VmRunState.Suspended,
 
         [(VmRunState.Starting, VmTransition.Started)] = VmRunState.Running,
 
@@ -75,6 +81,8 @@ public sealed class VmLifecycle
         [(VmRunState.Stopping, VmTransition.PowerOff)] = VmRunState.Stopped,
         // Powering off a crashed VM acknowledges the crash: its machine is already gone.
         [(VmRunState.Crashed, VmTransition.PowerOff)] = VmRunState.Stopped,
+        // Powering off a suspended VM discards its saved state: the next start boots.
+        [(VmRunState.Suspended, VmTransition.PowerOff)] = VmRunState.Stopped,
 
         [(VmRunState.Starting, VmTransition.Stopped)] = VmRunState.Stopped,
         [(VmRunState.Running, VmTransition.Stopped)] = VmRunState.Stopped,
@@ -172,6 +180,7 @@ public sealed class VmLifecycle
         VmTransition.PowerOff => "power off",
         VmTransition.Stopped => "mark as stopped",
         VmTransition.Crash => "mark as crashed",
+        VmTransition.Suspend => "suspend",
         _ => t.ToString().ToLowerInvariant(),
     };
 }

@@ -78,7 +78,7 @@ public sealed class QuotaService(IDbContextFactory<PortalDbContext> dbFactory, A
     {
         var vms = await db.VirtualMachines.AsNoTracking().Where(v => v.OwnerId == userId)
             .Select(v => new { v.State, v.MemoryMiB, v.Disks }).ToListAsync(ct);
-        var running = vms.Where(v => v.State is not (VmState.Stopped or VmState.Crashed)).ToList();
+        var running = vms.Where(v => v.State is not (VmState.Stopped or VmState.Crashed or VmState.Suspended)).ToList();
         return new QuotaUsage(vms.Count, running.Count, running.Sum(v => (long)v.MemoryMiB),
             vms.Sum(v => v.Disks.Sum(d => d.SizeMiB)) / 1024.0);
     }
@@ -114,7 +114,7 @@ public sealed class QuotaService(IDbContextFactory<PortalDbContext> dbFactory, A
         var quota = await QuotaOfAsync(db, ownerId, ct);
         if (quota.MaxRunningVms is null && quota.MaxMemoryMiB is null) return null;
         var running = await db.VirtualMachines.AsNoTracking()
-            .Where(v => v.OwnerId == ownerId && v.Id != vmId && v.State != VmState.Stopped && v.State != VmState.Crashed)
+            .Where(v => v.OwnerId == ownerId && v.Id != vmId && v.State != VmState.Stopped && v.State != VmState.Crashed && v.State != VmState.Suspended)
             .Select(v => v.MemoryMiB).ToListAsync(ct);
         if (quota.MaxRunningVms is int maxRunning && running.Count + 1 > maxRunning)
             return $"Running-VM quota exceeded: {running.Count} of {maxRunning} VMs already run.";

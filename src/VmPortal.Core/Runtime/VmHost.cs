@@ -169,13 +169,14 @@ public sealed class HostedVm : IDisposable
     /// or the host lacks memory (<see cref="VmHostException"/>). Completes when the firmware runs; a machine that
     /// fails to build ends Crashed with the reason.
     /// </summary>
-    public async Task StartAsync(MachineConfig config)
+    public async Task StartAsync(MachineConfig config, VmPortal.Emulator.Snapshots.MachineSnapshot? state = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         await commandGate.WaitAsync();
         try
         {
-            VmLifecycle.Next(Lifecycle.State, VmTransition.Start); // throws if not startable
+            var before = Lifecycle.State;
+            VmLifecycle.Next(before, VmTransition.Start); // throws if not startable
             var problems = config.Validate();
             if (problems.Count > 0) throw new VmHostException($"Cannot start '{config.Name}': {string.Join("; ", problems)}.");
             host.Reserve(config);
@@ -195,7 +196,25 @@ public sealed class HostedVm : IDisposable
             m.Crashed += reason => Ended(m, reason);
             m.PoweredOff += () => Ended(m, null);
             Lifecycle.Apply(VmTransition.Start);
-            await m.Start();
+            if (state is null) await m.Start();
+            else
+            {
+                // continue a saved machine (resume from suspend, revert to a snapshot with memory)
+                try
+                {
+                    await m.LoadState(state);
+                    await m.Resume();
+                }
+                catch
+                {
+                    lock (machineGate) { if (machine == m) { machine = null; reservedMiB = 0; } }
+                    host.Release(config.MemoryMiB);
+                    m.Dispose();
+                    Lifecycle.TryApply(VmTransition.PowerOff);
+                    if (before == VmRunState.Suspended) Lifecycle.TryApply(VmTransition.Suspend);
+                    throw;
+                }
+            }
             if (m.State == MachineState.Running)
             {
                 Lifecycle.TryApply(VmTransition.Started);
@@ -216,6 +235,63 @@ public sealed class HostedVm : IDisposable
         {
             commandGate.Release();
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> with the VM's machine while no other command runs (snapshots: the disks are
+    /// swapped and the state captured or loaded in between). Refused unless running or paused.
+    /// </summary>
+    public async Task<T> WithMachineAsync<T>(Func<Machine, Task<T>> work)
+    {
+        await commandGate.WaitAsync();
+        try
+        {
+            if (Lifecycle.State is not (VmRunState.Running or VmRunState.Paused) || Machine is not { } m)
+                throw new VmLifecycleException(Lifecycle.State, VmTransition.Pause,
+                    $"The VM is {Lifecycle.State.ToString().ToLowerInvariant()}; this needs a running or paused VM.");
+            return await work(m);
+        }
+        finally
+        {
+            commandGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Suspends to disk: pauses the machine, lets <paramref name="save"/> write its state, powers it off (freeing its
+    /// memory) and marks the VM <see cref="VmRunState.Suspended"/>. If the save fails the VM runs on as before.
+    /// </summary>
+    public async Task SuspendAsync(Func<Machine, Task> save)
+    {
+        await commandGate.WaitAsync();
+        try
+        {
+            var m = Machine;
+            if (Lifecycle.State is not (VmRunState.Running or VmRunState.Paused) || m is null)
+                throw new VmLifecycleException(Lifecycle.State, VmTransition.Suspend,
+                    $"Cannot suspend a VM that is {Lifecycle.State.ToString().ToLowerInvariant()}; allowed when running or paused.");
+            bool wasRunning = Lifecycle.State == VmRunState.Running;
+            await m.Pause();
+            try { await save(m); }
+            catch
+            {
+                if (wasRunning) await m.Resume();
+                throw;
+            }
+            await m.PowerOff();
+            Ended(m, null);
+            Lifecycle.Apply(VmTransition.Suspend);
+        }
+        finally
+        {
+            commandGate.Release();
+        }
+    }
+
+    /// <summary>After a portal restart: this stopped VM has a saved state on disk (its next start resumes it).</summary>
+    public void MarkSuspended()
+    {
+        if (Lifecycle.State == VmRunState.Stopped) Lifecycle.TryApply(VmTransition.Suspend);
     }
 
     public Task PauseAsync() => Command(VmTransition.Pause, m => m.Pause());
@@ -308,7 +384,7 @@ public sealed class HostedVm : IDisposable
             if (m is not null) await m.PowerOff();
             Ended(m, null); // idempotent when the PoweredOff event already did it
             powerOffReason = null; // not used when there was no machine to end
-            if (Lifecycle.State == VmRunState.Crashed) Lifecycle.TryApply(VmTransition.PowerOff);
+            if (Lifecycle.State is VmRunState.Crashed or VmRunState.Suspended) Lifecycle.TryApply(VmTransition.PowerOff);
         }
         finally
         {

@@ -66,14 +66,16 @@ public sealed class VirtualMachine
     // ---- lifecycle (the runtime of a later issue drives these) ----
     public bool IsStopped => State is VmState.Stopped or VmState.Crashed;
 
-    public void BeginStart(DateTimeOffset now) => Move(now, "start", VmState.Starting, VmState.Stopped, VmState.Crashed);
+    public void BeginStart(DateTimeOffset now) => Move(now, "start", VmState.Starting, VmState.Stopped, VmState.Crashed, VmState.Suspended);
+    /// <summary>The machine's state was saved to disk and the machine ended (suspend to disk).</summary>
+    public void MarkSuspended(DateTimeOffset now) => Move(now, "suspend", VmState.Suspended, VmState.Stopped, VmState.Running, VmState.Paused, VmState.Stopping);
     public void MarkRunning(DateTimeOffset now) => Move(now, "run", VmState.Running, VmState.Starting, VmState.Paused);
     public void Pause(DateTimeOffset now) => Move(now, "pause", VmState.Paused, VmState.Running);
     public void Resume(DateTimeOffset now) => Move(now, "resume", VmState.Running, VmState.Paused);
     public void BeginStop(DateTimeOffset now) => Move(now, "stop", VmState.Stopping, VmState.Running, VmState.Paused, VmState.Starting);
     public void MarkStopped(DateTimeOffset now, string? reason = null)
     {
-        Move(now, "power off", VmState.Stopped, VmState.Stopping, VmState.Running, VmState.Paused, VmState.Starting);
+        Move(now, "power off", VmState.Stopped, VmState.Stopping, VmState.Running, VmState.Paused, VmState.Starting, VmState.Suspended);
         StateReason = Clip(reason);
     }
 
@@ -89,7 +91,7 @@ public sealed class VirtualMachine
     /// <summary>Deleting is only allowed when the VM does not run.</summary>
     public void EnsureDeletable()
     {
-        if (!IsStopped) throw new VmStateException(Id, State, "be deleted");
+        if (!IsStopped && State != VmState.Suspended) throw new VmStateException(Id, State, "be deleted");
     }
 
     private void Move(DateTimeOffset now, string action, VmState to, params VmState[] from)

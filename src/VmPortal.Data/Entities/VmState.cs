@@ -9,6 +9,8 @@ public enum VmState
     Paused = 3,
     Stopping = 4,
     Crashed = 5,
+    /// <summary>Suspended to disk: the machine state is saved in the VM's directory, no machine runs; resume continues it.</summary>
+    Suspended = 6,
 }
 
 /// <summary>Devices a VM's firmware may boot from, in the order given by <see cref="VirtualMachine.BootOrder"/>.</summary>

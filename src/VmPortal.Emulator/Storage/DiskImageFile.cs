@@ -125,6 +125,68 @@ public static class DiskImageFile
         Qcow2DiskImage.Create(path, virtualSize, backingPath, fmtName);
     }
 
+    /// <summary>
+    /// Records <paramref name="backingPath"/> (or no backing file) as the backing file of the qcow2 v3 image at
+    /// <paramref name="path"/> without touching its data (<c>qemu-img rebase -u</c>): the caller guarantees the image
+    /// reads the same over the new backing. The new backing's chain must open; its format is probed and recorded.
+    /// </summary>
+    public static void SetBackingFile(string path, string? backingPath)
+    {
+        string? fmtName = null;
+        if (backingPath != null)
+        {
+            string resolved = ResolveBacking(path, backingPath);
+            if (Path.GetFullPath(resolved) == Path.GetFullPath(path)) throw new ArgumentException("An image cannot be its own backing file.");
+            using var chain = OpenImage(resolved, readOnly: true);
+            fmtName = Qcow2Header.FormatName(chain.Format);
+        }
+        using (var h = OpenRead(path))
+            if (Detect(h, RandomAccess.GetLength(h), path) != DiskFormat.Qcow2)
+                throw new InvalidDataException($"{Path.GetFileName(path)}: only qcow2 images have a backing file");
+        Qcow2DiskImage.SetBacking(path, backingPath, fmtName);
+    }
+
+    /// <summary>
+    /// Merges the backing layer of the qcow2 image at <paramref name="path"/> into it: every cluster the layer itself
+    /// holds and the image does not is copied into the image, which then records the layer's own backing file (or none).
+    /// The image reads exactly the same before, during and after (a crash at any point leaves it readable over the old
+    /// or the new backing); the layer is not changed — delete it when no other image uses it. This is how a snapshot in
+    /// the middle of an overlay chain is deleted. Returns the bytes copied.
+    /// </summary>
+    public static long MergeBackingLayer(string path)
+    {
+        string? newBacking = null;
+        long copied = 0;
+        using (var img = OpenImage(path, readOnly: false))
+        {
+            if (img is not Qcow2DiskImage q) throw new InvalidDataException($"{Path.GetFileName(path)}: only qcow2 images have a backing layer to merge");
+            if (q.Backing is not Qcow2DiskImage layer)
+                throw new InvalidDataException($"{Path.GetFileName(path)}: its backing file is {(q.Backing == null ? "missing" : "not a qcow2 layer")}; nothing to merge");
+            var layerInfo = Probe(layer.Path);
+            if (layerInfo.BackingFile != null) newBacking = ResolveBacking(layer.Path, layerInfo.BackingFile);
+            int cs = q.ClusterSize, lcs = layer.ClusterSize;
+            var buf = new byte[cs];
+            long lastChild = -1;
+            for (long lc = 0; lc < layer.ClusterCount; lc++)
+            {
+                if (!layer.HoldsCluster(lc)) continue;
+                long from = lc * lcs, to = Math.Min(from + lcs, q.Length);
+                for (long cc = Math.Max(from / cs, lastChild + 1); cc * cs < to; cc++)
+                {
+                    lastChild = cc;
+                    if (q.HoldsCluster(cc)) continue;
+                    int n = (int)Math.Min(cs, q.Length - cc * cs);
+                    q.ReadAt(cc * cs, buf.AsSpan(0, n)); // reads through to the layer: the image's own view
+                    q.WriteAt(cc * cs, buf.AsSpan(0, n));
+                    copied += n;
+                }
+            }
+            q.Flush();
+        }
+        SetBackingFile(path, newBacking);
+        return copied;
+    }
+
     /// <summary>Creates an empty image: qcow2 (blank), raw (sparse) or VHD (dynamic, or fixed; its size is rounded up to a CHS capacity as QEMU does).</summary>
     public static void Create(string path, DiskFormat format, long virtualSize, bool vhdFixed = false)
     {

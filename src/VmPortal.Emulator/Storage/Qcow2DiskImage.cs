@@ -70,6 +70,14 @@ public sealed class Qcow2DiskImage : DiskImageBase
     public override long Length => _size;
     public int ClusterSize => _cs;
     public int Version => _hd.Version;
+    /// <summary>Guest clusters of the virtual size (the last one may be partial).</summary>
+    public long ClusterCount => (_size + _cs - 1) >> _cb;
+
+    /// <summary>
+    /// Whether this image itself holds guest cluster <paramref name="cluster"/> (data, compressed or zero), i.e. a
+    /// read of it does not reach the backing file. Layer merges (<see cref="DiskImageFile.MergeBackingLayer"/>) use it.
+    /// </summary>
+    public bool HoldsCluster(long cluster) => Lookup(cluster).Kind != Kind.Unallocated;
 
     /// <summary>Opens an image; <paramref name="backing"/> is the already opened backing image (owned by this one from now on).</summary>
     internal static Qcow2DiskImage Open(string path, bool readOnly, DiskImageBase? backing)
@@ -619,6 +627,72 @@ public sealed class Qcow2DiskImage : DiskImageBase
             try { File.Delete(path); } catch (IOException) { }
             throw;
         }
+    }
+
+    // ---------------- backing file ----------------
+
+    /// <summary>
+    /// Rewrites the backing file name and format recorded in a version 3 image (cluster 0: the header extensions and
+    /// the name after them) without touching its data, like <c>qemu-img rebase -u</c>. Other header extensions are
+    /// kept. The new header area is written with one write at offset 0 (a few hundred bytes, within the first page)
+    /// and synced.
+    /// </summary>
+    internal static void SetBacking(string path, string? backingFile, string? backingFormat)
+    {
+        using var h = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+        long len = RandomAccess.GetLength(h);
+        var hd = Qcow2Header.Read(h, len, path);
+        string name = System.IO.Path.GetFileName(path);
+        if (hd.Version != 3) throw new InvalidDataException($"{name}: qcow2 version {hd.Version}: only version 3 images can be rebased here");
+        int cs = hd.ClusterSize;
+        var b = new byte[Math.Min(cs, len)];
+        ReadFile(h, 0, b);
+        int start = (hd.HeaderLength + 7) & ~7;
+        var area = new MemoryStream();
+        if (backingFormat != null)
+        {
+            var fmt = System.Text.Encoding.UTF8.GetBytes(backingFormat);
+            WriteExtension(area, Qcow2Header.ExtBackingFormat, fmt);
+        }
+        int pos = start, oldEnd = start;
+        while (pos + 8 <= b.Length)
+        {
+            uint type = BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(pos));
+            int elen = (int)BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(pos + 4));
+            if (type == Qcow2Header.ExtEnd) { oldEnd = pos + 8; break; }
+            if (type != Qcow2Header.ExtBackingFormat) WriteExtension(area, type, b.AsSpan(pos + 8, elen).ToArray());
+            pos += 8 + ((elen + 7) & ~7);
+        }
+        if (hd.BackingFileOffset != 0) oldEnd = Math.Max(oldEnd, (int)(hd.BackingFileOffset + hd.BackingFileSize));
+        area.Write(new byte[8]); // end of extensions
+        long nameOffset = 0;
+        byte[] nameBytes = [];
+        if (backingFile != null)
+        {
+            nameBytes = System.Text.Encoding.UTF8.GetBytes(backingFile);
+            if (nameBytes.Length is 0 or > 1023) throw new ArgumentException("The backing file name must be 1..1023 bytes long.");
+            nameOffset = start + area.Length;
+            area.Write(nameBytes);
+        }
+        int newEnd = start + (int)area.Length;
+        if (newEnd > b.Length) throw new InvalidDataException($"{name}: qcow2 the new backing file name does not fit in the header cluster");
+        int upTo = Math.Max(newEnd, oldEnd);
+        Array.Clear(b, start, upTo - start);
+        area.ToArray().CopyTo(b, start);
+        BinaryPrimitives.WriteUInt64BigEndian(b.AsSpan(8), (ulong)nameOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(16), (uint)nameBytes.Length);
+        RandomAccess.Write(h, b.AsSpan(0, upTo), 0);
+        RandomAccess.FlushToDisk(h);
+    }
+
+    private static void WriteExtension(MemoryStream area, uint type, byte[] data)
+    {
+        Span<byte> head = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt32BigEndian(head, type);
+        BinaryPrimitives.WriteUInt32BigEndian(head[4..], (uint)data.Length);
+        area.Write(head);
+        area.Write(data);
+        area.Write(new byte[((data.Length + 7) & ~7) - data.Length]);
     }
 
     // ---------------- check ----------------

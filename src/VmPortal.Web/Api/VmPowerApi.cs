@@ -40,8 +40,9 @@ public static class VmPowerApi
             .WithSummary("Hardware reset");
         g.MapPost("/pause", (Guid id, ClaimsPrincipal user, VmRuntime rt) => Run(id, user, rt, (_, h) => h.PauseAsync()))
             .WithSummary("Pause a running VM");
-        g.MapPost("/resume", (Guid id, ClaimsPrincipal user, VmRuntime rt) => Run(id, user, rt, (_, h) => h.ResumeAsync()))
-            .WithSummary("Resume a paused VM");
+        g.MapPost("/resume", (Guid id, ClaimsPrincipal user, VmRuntime rt) =>
+                Run(id, user, rt, (vm, h) => h.State == VmRunState.Suspended ? rt.StartAsync(vm) : h.ResumeAsync()))
+            .WithSummary("Resume a paused VM, or a suspended one from its saved state");
         g.MapPost("/ctrl-alt-del", (Guid id, ClaimsPrincipal user, VmRuntime rt) =>
                 Run(id, user, rt, (_, h) => { h.SpecialKeys("ctrl-alt-del"); return Task.CompletedTask; }))
             .WithSummary("Send Ctrl-Alt-Del to a running VM");

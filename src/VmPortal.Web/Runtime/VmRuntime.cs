@@ -12,7 +12,7 @@ namespace VmPortal.Web.Runtime;
 /// "not found") and starting a VM from its definition in PostgreSQL on the <see cref="VmHost"/>.
 /// </summary>
 public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmStateSync sync, IDbContextFactory<PortalDbContext> dbFactory,
-    Hubs.ConsoleConnections connections)
+    Hubs.ConsoleConnections connections, Core.Snapshots.SnapshotService snapshots)
 {
     public VmHost Host => host;
 
@@ -29,9 +29,22 @@ public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmSta
     /// Starts <paramref name="vm"/>: refused with <see cref="VmHostException"/> when the host lacks memory or the
     /// definition cannot be built, with <see cref="Core.Console.VmLifecycleException"/> when it already runs.
     /// </summary>
-    public async Task StartAsync(VirtualMachine vm)
+    /// <para>A suspended VM resumes from its saved state; <paramref name="state"/> (a snapshot's memory) starts the
+    /// machine from that state instead of booting it.</para>
+    public async Task StartAsync(VirtualMachine vm, VmPortal.Emulator.Snapshots.MachineSnapshot? state = null)
     {
         var hosted = host.Get(vm.Id);
+        bool resume = state is null && hosted.State == Core.Console.VmRunState.Suspended;
+        if (resume)
+        {
+            try { state = snapshots.ReadSuspendState(vm.Id); }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                throw new VmHostException($"Cannot resume '{vm.Name}': its saved state cannot be read ({e.Message}).");
+            }
+            if (state is null) throw new VmHostException($"Cannot resume '{vm.Name}': its saved state file is missing; power it off to discard the suspended state.");
+        }
+        else if (state is null) snapshots.DiscardSuspendState(vm.Id); // a suspend discarded by power off: boot afresh
         Core.Console.VmLifecycle.Next(hosted.State, Core.Console.VmTransition.Start); // 409 before anything else
         if (vm.MemoryMiB > host.FreeMiB)
             throw new VmHostException(
@@ -48,7 +61,12 @@ public sealed class VmRuntime(VmHost host, VmMachineConfigFactory configs, VmSta
         if (config is null) throw new VmHostException(problem!);
         try
         {
-            await hosted.StartAsync(config);
+            try { await hosted.StartAsync(config, state); }
+            catch (InvalidDataException e)
+            {
+                throw new VmHostException($"Cannot start '{vm.Name}' from its saved state: {e.Message}");
+            }
+            if (resume) snapshots.DiscardSuspendState(vm.Id);
         }
         finally
         {

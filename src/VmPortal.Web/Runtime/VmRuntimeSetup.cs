@@ -25,7 +25,9 @@ public static class VmRuntimeSetup
         services.AddSingleton<VmMachineConfigFactory>();
         services.AddSingleton<VmStateSync>();
         services.AddSingleton<VmRuntime>();
+        services.AddSingleton<VmPortal.Core.Snapshots.SnapshotService>();
         services.AddHostedService<VmRuntimeStartup>();
+        services.AddHostedService<ShutdownSuspender>(); // after the reconcile: stopped before it
         services.AddSignalR(o =>
         {
             o.MaximumReceiveMessageSize = 256 * 1024;
@@ -49,6 +51,7 @@ public static class VmRuntimeSetup
     {
         app.MapVmPowerApi();
         app.MapVmDisksApi();
+        app.MapSnapshotApi();
         app.MapConsoleApi();
         app.MapConsoleShareApi();
         app.MapHub<ConsoleHub>(ConsoleHub.Path);

@@ -31,7 +31,7 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
         var now = clock.GetUtcNow();
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var stale = await db.VirtualMachines
-            .Where(v => v.State != VmState.Stopped && v.State != VmState.Crashed).ToListAsync(ct);
+            .Where(v => v.State != VmState.Stopped && v.State != VmState.Crashed && v.State != VmState.Suspended).ToListAsync(ct);
         foreach (var vm in stale) vm.MarkStopped(now, HostCrashedReason);
         if (stale.Count > 0)
         {
@@ -41,6 +41,10 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
             foreach (var vm in stale)
                 await audit.WriteAsync(null, "system", AuditActions.VmHostStopped, "vm", vm.Id.ToString(), HostCrashedReason, success: false, ct: ct);
         }
+        // suspended VMs keep their saved state: the host knows them as suspended (their next start resumes them)
+        var suspended = await db.VirtualMachines.Where(v => v.State == VmState.Suspended).Select(v => v.Id).ToListAsync(ct);
+        var host = services.GetRequiredService<VmPortal.Core.Runtime.VmHost>();
+        foreach (var id in suspended) host.Get(id).MarkSuspended();
         return await db.VirtualMachines.Where(v => v.StartAtBoot).Select(v => v.Id).ToListAsync(ct);
     }
 

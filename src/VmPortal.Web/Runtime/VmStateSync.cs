@@ -79,14 +79,21 @@ public sealed class VmStateSync : IDisposable
         VmRunState.Paused => VmState.Paused,
         VmRunState.Stopping => VmState.Stopping,
         VmRunState.Crashed => VmState.Crashed,
+        VmRunState.Suspended => VmState.Suspended,
         _ => VmState.Stopped,
     };
 
     /// <summary>Moves the entity to <paramref name="target"/> through legal lifecycle steps.</summary>
     internal static void MoveTo(VirtualMachine vm, VmState target, DateTimeOffset now, string? reason = null)
     {
+        if (vm.State == VmState.Suspended && target != VmState.Suspended) vm.MarkStopped(now); // resumed or discarded
         switch (target)
         {
+            case VmState.Suspended:
+                if (vm.State == VmState.Crashed) vm.BeginStart(now);
+                if (vm.State == VmState.Starting) vm.MarkStopped(now);
+                vm.MarkSuspended(now);
+                break;
             case VmState.Starting:
                 if (!vm.IsStopped) vm.MarkStopped(now);
                 vm.BeginStart(now);

@@ -30,6 +30,10 @@ public class VmLifecycleTests
         [(VmRunState.Running, VmTransition.Crash)] = VmRunState.Crashed,
         [(VmRunState.Paused, VmTransition.Crash)] = VmRunState.Crashed,
         [(VmRunState.Stopping, VmTransition.Crash)] = VmRunState.Crashed,
+        // suspend to disk: the machine ended (Stopped) with its state saved; a start resumes it
+        [(VmRunState.Stopped, VmTransition.Suspend)] = VmRunState.Suspended,
+        [(VmRunState.Suspended, VmTransition.Start)] = VmRunState.Starting,
+        [(VmRunState.Suspended, VmTransition.PowerOff)] = VmRunState.Stopped, // discards the saved state
     };
 
     public static TheoryData<VmRunState, VmTransition> AllPairs()

@@ -19,7 +19,7 @@ public sealed class AtaHardDisk : AtaDevice
     private const int DefaultHeads = 16, DefaultSectorsPerTrack = 63, MaxCylinders = 16383;
     private const long Lba28Limit = 0x0FFF_FFFF;
 
-    private readonly IDiskImage _image;
+    private IDiskImage _image;
     private readonly string _model, _serial;
     private readonly long _sectors;
     private readonly int _cylinders;
@@ -46,6 +46,17 @@ public sealed class AtaHardDisk : AtaDevice
 
     public override bool IsAtapi => false;
     public IDiskImage Image => _image;
+
+    /// <summary>
+    /// Puts another image of the same size behind this drive (the machine does it between CPU slices when the portal
+    /// freezes a disk for a snapshot and continues on a new overlay). Transfer state is kept: the guest notices nothing.
+    /// </summary>
+    internal void ReplaceImage(IDiskImage image)
+    {
+        if (image.SectorCount != _sectors)
+            throw new InvalidOperationException($"the new disk image has {image.SectorCount} sectors, the drive {_sectors}");
+        _image = image;
+    }
     public long Sectors => _sectors;
 
     /// <summary>Default CHS geometry reported by IDENTIFY words 1/3/6.</summary>

@@ -1,0 +1,91 @@
+using Microsoft.EntityFrameworkCore;
+using VmPortal.Core.Console;
+using VmPortal.Core.Runtime;
+using VmPortal.Core.Snapshots;
+using VmPortal.Data;
+using VmPortal.Data.Entities;
+
+namespace VmPortal.Web.Runtime;
+
+/// <summary>
+/// A clean portal shutdown (Ctrl-C, SIGTERM, <c>docker stop</c>) suspends the running and paused VMs to disk
+/// (config <c>Runtime:OnShutdown</c>: <c>suspend</c>, the default, or <c>poweroff</c> to leave them to the host's
+/// power-off as before) and marks them; the next start of the portal resumes exactly those. VMs a user suspended stay
+/// suspended. Registered after <see cref="VmRuntimeStartup"/>, so it starts after the reconcile and stops before it.
+/// </summary>
+public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration config, ILogger<ShutdownSuspender> log) : IHostedService
+{
+    /// <summary>Beside <c>suspended.vmstate</c>: this suspend was the portal's own, resume at the next start.</summary>
+    public const string ResumeMarker = "suspended.resume-at-start";
+
+    private Task? resuming;
+    private int stopping; // StopAsync may be called more than once (test hosts): suspend once
+
+    public Task StartAsync(CancellationToken ct)
+    {
+        resuming = Task.Run(ResumeMarkedAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    private async Task ResumeMarkedAsync()
+    {
+        try
+        {
+            var dbFactory = services.GetRequiredService<IDbContextFactory<PortalDbContext>>();
+            var disks = services.GetRequiredService<Core.Disks.VmDiskStore>();
+            var runtime = services.GetRequiredService<VmRuntime>();
+            await using var db = await dbFactory.CreateDbContextAsync();
+            var host = services.GetRequiredService<VmHost>();
+            var snapshots = services.GetRequiredService<SnapshotService>();
+            foreach (var vm in await db.VirtualMachines.AsNoTracking().ToListAsync())
+            {
+                var marker = Path.Combine(disks.VmDirectory(vm.Id), ResumeMarker);
+                if (!File.Exists(marker)) continue;
+                try
+                {
+                    File.Delete(marker);
+                    if (!File.Exists(snapshots.SuspendFilePath(vm.Id))) continue; // discarded meanwhile
+                    // the database may not have recorded the suspend (the process ended first): the state file decides
+                    host.Get(vm.Id).MarkSuspended();
+                    await runtime.StartAsync(vm);
+                    log.LogInformation("Resumed VM {Name} ({Id}), suspended by the last shutdown", vm.Name, vm.Id);
+                }
+                catch (Exception e)
+                {
+                    log.LogWarning("Could not resume VM {Id} after the restart: {Message}", vm.Id, e.Message);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            log.LogWarning(e, "Resuming the VMs suspended by the last shutdown failed");
+        }
+    }
+
+    public async Task StopAsync(CancellationToken ct)
+    {
+        if (resuming is not null) await Task.WhenAny(resuming, Task.Delay(Timeout.Infinite, ct));
+        if (Interlocked.Exchange(ref stopping, 1) == 1) return;
+        if (!string.Equals(config["Runtime:OnShutdown"] ?? "suspend", "suspend", StringComparison.OrdinalIgnoreCase)) return;
+        var host = services.GetRequiredService<VmHost>();
+        var snapshots = services.GetRequiredService<SnapshotService>();
+        var disks = services.GetRequiredService<Core.Disks.VmDiskStore>();
+        var sync = services.GetRequiredService<VmStateSync>();
+        foreach (var vm in host.All.Where(v => v.State is VmRunState.Running or VmRunState.Paused))
+        {
+            try
+            {
+                // not cancelled by the host's shutdown timeout: a half-done suspend is worth finishing
+                var r = await snapshots.SuspendAsync(vm.Id, CancellationToken.None);
+                if (!r.IsOk) { log.LogWarning("Could not suspend VM {Id} at shutdown: {Message}", vm.Id, r.Message); continue; }
+                await File.WriteAllTextAsync(Path.Combine(disks.VmDirectory(vm.Id), ResumeMarker), "", CancellationToken.None);
+                await sync.SyncAsync(vm.Id, CancellationToken.None);
+                log.LogInformation("Suspended VM {Id} at shutdown in {Ms:0} ms", vm.Id, r.Value.TotalMilliseconds);
+            }
+            catch (Exception e)
+            {
+                log.LogWarning("Could not suspend VM {Id} at shutdown: {Message}", vm.Id, e.Message);
+            }
+        }
+    }
+}
