@@ -15,10 +15,16 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<ConsoleShare> ConsoleShares => Set<ConsoleShare>();
     public DbSet<VmTemplate> Templates => Set<VmTemplate>();
     public DbSet<UserQuota> UserQuotas => Set<UserQuota>();
+    public DbSet<PortalTask> Tasks => Set<PortalTask>();
+    public DbSet<UserGroup> Groups => Set<UserGroup>();
+    public DbSet<UserGroupMember> GroupMembers => Set<UserGroupMember>();
+    public DbSet<TemplateGroup> TemplateGroups => Set<TemplateGroup>();
+    public DbSet<GroupQuota> GroupQuotas => Set<GroupQuota>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
+        Configurations.SelfServiceConfiguration.Configure(builder);
 
         builder.Entity<VirtualMachine>(vm =>
         {

@@ -212,6 +212,8 @@ public static class PortalSetup
         app.MapQuotasApi();
         app.MapNetworksApi();
         app.MapAdminApi();
+        app.MapTasksApi();
+        app.MapGroupsApi();
         app.MapAccountEndpoints();
 
         app.MapStaticAssets();

@@ -44,6 +44,7 @@ public static class VmRuntimeSetup
     {
         app.MapVmPowerApi();
         app.MapVmDisksApi();
+        app.MapVmCloneApi();
         app.MapConsoleApi();
         app.MapConsoleShareApi();
         app.MapHub<ConsoleHub>(ConsoleHub.Path);
