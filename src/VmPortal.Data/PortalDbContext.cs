@@ -96,6 +96,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             t.Property(x => x.Name).HasMaxLength(100).IsRequired();
             t.Property(x => x.Prefix).HasMaxLength(16).IsRequired();
             t.Property(x => x.Hash).HasMaxLength(64).IsRequired();
+            t.Property(x => x.Scopes).HasMaxLength(200).IsRequired().HasDefaultValue("");
+            t.Property(x => x.LastUsedAddress).HasMaxLength(64);
             t.HasIndex(x => x.Hash).IsUnique();
             t.HasIndex(x => x.UserId);
             t.HasOne(x => x.User).WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);

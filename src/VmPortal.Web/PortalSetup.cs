@@ -195,6 +195,7 @@ public static class PortalSetup
         });
 
         app.UseAuthentication();
+        app.UseMiddleware<TokenScopeMiddleware>(); // API tokens: per-token rate limit and scopes
         app.UseAuthorization();
         app.UseAntiforgery();
 

@@ -6,11 +6,32 @@ using Microsoft.EntityFrameworkCore.Migrations;
 namespace VmPortal.Data.Migrations
 {
     /// <inheritdoc />
-    public partial class TasksGroups : Migration
+    public partial class TasksGroupsTokenScopes : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.AddColumn<string>(
+                name: "LastUsedAddress",
+                table: "api_tokens",
+                type: "character varying(64)",
+                maxLength: 64,
+                nullable: true);
+
+            migrationBuilder.AddColumn<int>(
+                name: "RateLimitPerMinute",
+                table: "api_tokens",
+                type: "integer",
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "Scopes",
+                table: "api_tokens",
+                type: "character varying(200)",
+                maxLength: 200,
+                nullable: false,
+                defaultValue: "");
+
             migrationBuilder.CreateTable(
                 name: "tasks",
                 columns: table => new
@@ -174,6 +195,18 @@ namespace VmPortal.Data.Migrations
 
             migrationBuilder.DropTable(
                 name: "user_groups");
+
+            migrationBuilder.DropColumn(
+                name: "LastUsedAddress",
+                table: "api_tokens");
+
+            migrationBuilder.DropColumn(
+                name: "RateLimitPerMinute",
+                table: "api_tokens");
+
+            migrationBuilder.DropColumn(
+                name: "Scopes",
+                table: "api_tokens");
         }
     }
 }
