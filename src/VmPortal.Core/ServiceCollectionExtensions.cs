@@ -30,6 +30,7 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<Tasks.TaskRecovery>();
         services.AddSingleton<Groups.GroupService>();
         services.AddSingleton<Clones.CloneService>();
+        services.AddSingleton<AuditExport>();
         return services;
     }
 }

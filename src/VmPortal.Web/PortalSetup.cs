@@ -215,6 +215,7 @@ public static class PortalSetup
         app.MapAdminApi();
         app.MapTasksApi();
         app.MapGroupsApi();
+        app.MapAuditExportApi();
         app.MapAccountEndpoints();
 
         app.MapStaticAssets();

@@ -118,3 +118,40 @@ public sealed class ScopedTokenTests(PortalAppFixture app) : ApiTestBase(app)
         Assert.Equal(HttpStatusCode.OK, (await unaffected.GetAsync("/api/vms")).StatusCode);
     }
 }
+
+/// <summary>The audit export: filters, CSV shape (RFC 4180 quoting, formula cells defused), admins only.</summary>
+[Collection(PortalCollection.Name)]
+public sealed class AuditExportTests(PortalAppFixture app) : ApiTestBase(app)
+{
+    [Fact]
+    public async Task The_audit_log_exports_as_filtered_csv_for_admins_only()
+    {
+        var name = "-" + Unique("csv"); // a user name a spreadsheet would read as a formula
+        var (_, token) = await App.NewUserAsync(name);
+        using var user = App.Client(token);
+        var r = await user.PostAsJsonAsync("/api/vms", new { name = "two-disks", memoryMiB = 64, disks = new[] { new { sizeMiB = 1 }, new { sizeMiB = 2 } } });
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        await AssertProblemAsync(await user.GetAsync("/api/audit/export"), HttpStatusCode.Forbidden);
+
+        using var admin = App.Client(await App.AdminTokenAsync());
+        var csvAnswer = await admin.GetAsync($"/api/audit/export?user={Uri.EscapeDataString(name)}&action=vm.*");
+        Assert.Equal(HttpStatusCode.OK, csvAnswer.StatusCode);
+        Assert.Equal("text/csv", csvAnswer.Content.Headers.ContentType!.MediaType);
+        Assert.StartsWith("audit-", csvAnswer.Content.Headers.ContentDisposition!.FileName!.Trim('"'));
+        var lines = (await csvAnswer.Content.ReadAsStringAsync()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("id,at,user,userId,action,targetType,targetId,success,details", lines[0]);
+        var row = Assert.Single(lines.Skip(1));
+        Assert.Contains($",'{name},", row);                       // formula defused
+        Assert.Contains(",vm.create,vm,", row);
+        Assert.EndsWith("disks=1MiB,2MiB\"", row);               // a comma inside is quoted
+        Assert.Contains(",\"name=two-disks", row);
+
+        var json = JsonNode.Parse(await admin.GetStringAsync($"/api/audit/export?format=json&user={Uri.EscapeDataString(name)}"))!.AsArray();
+        Assert.Contains(json, e => e!["action"]!.GetValue<string>() == "vm.create");
+        Assert.All(json, e => Assert.Equal(name, e!["userName"]!.GetValue<string>()));
+        await AssertProblemAsync(await admin.GetAsync("/api/audit/export?format=xml"), HttpStatusCode.BadRequest);
+        await AssertProblemAsync(await admin.GetAsync("/api/audit/export?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z"), HttpStatusCode.BadRequest);
+        var none = await admin.GetStringAsync($"/api/audit/export?user={Uri.EscapeDataString(name)}&from=2999-01-01T00:00:00Z");
+        Assert.Equal("id,at,user,userId,action,targetType,targetId,success,details\r\n", none);
+    }
+}
