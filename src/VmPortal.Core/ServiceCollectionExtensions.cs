@@ -31,6 +31,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Groups.GroupService>();
         services.AddSingleton<Clones.CloneService>();
         services.AddSingleton<AuditExport>();
+        services.AddSingleton<Leases.LeaseService>();
         return services;
     }
 }

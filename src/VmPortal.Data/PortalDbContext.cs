@@ -20,6 +20,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<UserGroupMember> GroupMembers => Set<UserGroupMember>();
     public DbSet<TemplateGroup> TemplateGroups => Set<TemplateGroup>();
     public DbSet<GroupQuota> GroupQuotas => Set<GroupQuota>();
+    public DbSet<VmLease> Leases => Set<VmLease>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {

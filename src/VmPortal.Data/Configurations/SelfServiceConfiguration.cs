@@ -55,6 +55,15 @@ internal static class SelfServiceConfiguration
             m.HasOne<UserGroup>().WithMany().HasForeignKey(x => x.GroupId).OnDelete(DeleteBehavior.Cascade);
         });
 
+        builder.Entity<VmLease>(l =>
+        {
+            l.ToTable("vm_leases");
+            l.HasKey(x => x.VmId);
+            l.Property(x => x.SetByName).HasMaxLength(256).IsRequired();
+            l.HasIndex(x => x.ExpiresAt);
+            l.HasOne<VirtualMachine>().WithOne().HasForeignKey<VmLease>(x => x.VmId).OnDelete(DeleteBehavior.Cascade);
+        });
+
         builder.Entity<GroupQuota>(q =>
         {
             q.ToTable("group_quotas");

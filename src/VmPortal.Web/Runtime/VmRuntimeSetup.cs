@@ -25,6 +25,7 @@ public static class VmRuntimeSetup
         services.AddSingleton<VmStateSync>();
         services.AddSingleton<VmRuntime>();
         services.AddHostedService<VmRuntimeStartup>();
+        services.AddHostedService<LeaseReaper>();
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024).AddMessagePackProtocol();
         services.AddSingleton<ConsoleConnections>();
         services.AddSingleton<VmPortal.Core.Console.ConsoleShareService>();
@@ -45,6 +46,7 @@ public static class VmRuntimeSetup
         app.MapVmPowerApi();
         app.MapVmDisksApi();
         app.MapVmCloneApi();
+        app.MapLeaseApi();
         app.MapConsoleApi();
         app.MapConsoleShareApi();
         app.MapHub<ConsoleHub>(ConsoleHub.Path);

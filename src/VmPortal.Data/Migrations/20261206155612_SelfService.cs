@@ -6,7 +6,7 @@ using Microsoft.EntityFrameworkCore.Migrations;
 namespace VmPortal.Data.Migrations
 {
     /// <inheritdoc />
-    public partial class TasksGroupsTokenScopes : Migration
+    public partial class SelfService : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
@@ -75,6 +75,28 @@ namespace VmPortal.Data.Migrations
                 constraints: table =>
                 {
                     table.PrimaryKey("PK_user_groups", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "vm_leases",
+                columns: table => new
+                {
+                    VmId = table.Column<Guid>(type: "uuid", nullable: false),
+                    ExpiresAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    DeleteAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    StoppedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    SetByName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
+                    UpdatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_vm_leases", x => x.VmId);
+                    table.ForeignKey(
+                        name: "FK_vm_leases_virtual_machines_VmId",
+                        column: x => x.VmId,
+                        principalTable: "virtual_machines",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
                 });
 
             migrationBuilder.CreateTable(
@@ -176,6 +198,11 @@ namespace VmPortal.Data.Migrations
                 table: "user_groups",
                 column: "NormalizedName",
                 unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_vm_leases_ExpiresAt",
+                table: "vm_leases",
+                column: "ExpiresAt");
         }
 
         /// <inheritdoc />
@@ -192,6 +219,9 @@ namespace VmPortal.Data.Migrations
 
             migrationBuilder.DropTable(
                 name: "user_group_members");
+
+            migrationBuilder.DropTable(
+                name: "vm_leases");
 
             migrationBuilder.DropTable(
                 name: "user_groups");

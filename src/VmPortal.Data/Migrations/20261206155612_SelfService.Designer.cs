@@ -12,8 +12,8 @@ using VmPortal.Data;
 namespace VmPortal.Data.Migrations
 {
     [DbContext(typeof(PortalDbContext))]
-    [Migration("20261206153015_TasksGroupsTokenScopes")]
-    partial class TasksGroupsTokenScopes
+    [Migration("20261206155612_SelfService")]
+    partial class SelfService
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -649,6 +649,35 @@ namespace VmPortal.Data.Migrations
                     b.ToTable("virtual_machines", (string)null);
                 });
 
+            modelBuilder.Entity("VmPortal.Data.Entities.VmLease", b =>
+                {
+                    b.Property<Guid>("VmId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("DeleteAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("SetByName")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<DateTimeOffset?>("StoppedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("VmId");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("vm_leases", (string)null);
+                });
+
             modelBuilder.Entity("VmPortal.Data.Entities.VmTemplate", b =>
                 {
                     b.Property<Guid>("Id")
@@ -972,6 +1001,15 @@ namespace VmPortal.Data.Migrations
                         .IsRequired();
 
                     b.Navigation("Owner");
+                });
+
+            modelBuilder.Entity("VmPortal.Data.Entities.VmLease", b =>
+                {
+                    b.HasOne("VmPortal.Data.Entities.VirtualMachine", null)
+                        .WithOne()
+                        .HasForeignKey("VmPortal.Data.Entities.VmLease", "VmId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 #pragma warning restore 612, 618
         }
