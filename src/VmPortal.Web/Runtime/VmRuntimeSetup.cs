@@ -25,10 +25,10 @@ public static class VmRuntimeSetup
         services.AddSingleton<VmStateSync>();
         services.AddSingleton<VmRuntime>();
         services.AddHostedService<VmRuntimeStartup>();
-        services.AddHostedService<LeaseReaper>();
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 256 * 1024).AddMessagePackProtocol();
         services.AddSingleton<ConsoleConnections>();
         services.AddSingleton<VmPortal.Core.Console.ConsoleShareService>();
+        services.AddHostedService<LeaseReaper>(); // leases: power off at expiry, delete after the grace period
     }
 
     /// <summary>
