@@ -27,6 +27,12 @@ public static class ServiceCollectionExtensions
         services.AddSingleton(sp => sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<LoginThrottleOptions>>().Value);
         services.AddSingleton<LoginThrottle>();
         services.AddSingleton<PasswordGate>();
+        services.AddSingleton<Tasks.TaskService>();
+        services.AddHostedService<Tasks.TaskRecovery>();
+        services.AddSingleton<Groups.GroupService>();
+        services.AddSingleton<Clones.CloneService>();
+        services.AddSingleton<AuditExport>();
+        services.AddSingleton<Leases.LeaseService>();
         return services;
     }
 }

@@ -17,10 +17,17 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<UserQuota> UserQuotas => Set<UserQuota>();
     public DbSet<VirtualNetwork> Networks => Set<VirtualNetwork>();
     public DbSet<VmSnapshot> Snapshots => Set<VmSnapshot>();
+    public DbSet<PortalTask> Tasks => Set<PortalTask>();
+    public DbSet<UserGroup> Groups => Set<UserGroup>();
+    public DbSet<UserGroupMember> GroupMembers => Set<UserGroupMember>();
+    public DbSet<TemplateGroup> TemplateGroups => Set<TemplateGroup>();
+    public DbSet<GroupQuota> GroupQuotas => Set<GroupQuota>();
+    public DbSet<VmLease> Leases => Set<VmLease>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
+        Configurations.SelfServiceConfiguration.Configure(builder);
 
         builder.Entity<VirtualMachine>(vm =>
         {
@@ -124,6 +131,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
             t.Property(x => x.Name).HasMaxLength(100).IsRequired();
             t.Property(x => x.Prefix).HasMaxLength(16).IsRequired();
             t.Property(x => x.Hash).HasMaxLength(64).IsRequired();
+            t.Property(x => x.Scopes).HasMaxLength(200).IsRequired().HasDefaultValue("");
+            t.Property(x => x.LastUsedAddress).HasMaxLength(64);
             t.HasIndex(x => x.Hash).IsUnique();
             t.HasIndex(x => x.UserId);
             t.HasOne(x => x.User).WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);

@@ -197,6 +197,7 @@ public static class PortalSetup
         });
 
         app.UseAuthentication();
+        app.UseMiddleware<TokenScopeMiddleware>(); // API tokens: per-token rate limit and scopes
         app.UseAuthorization();
         app.UseAntiforgery();
 
@@ -214,6 +215,9 @@ public static class PortalSetup
         app.MapQuotasApi();
         app.MapNetworksApi();
         app.MapAdminApi();
+        app.MapTasksApi();
+        app.MapGroupsApi();
+        app.MapAuditExportApi();
         app.MapAccountEndpoints();
 
         app.MapStaticAssets();

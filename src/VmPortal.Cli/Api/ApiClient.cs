@@ -68,6 +68,13 @@ public sealed class ApiClient : IDisposable
     public Task<JsonNode?> PostAsync(string path, object? body = null, CancellationToken ct = default) => SendAsync(HttpMethod.Post, path, body, ct);
     public Task<JsonNode?> DeleteAsync(string path, CancellationToken ct = default) => SendAsync(HttpMethod.Delete, path, null, ct);
 
+    public async Task<string> GetTextAsync(string path, CancellationToken ct = default)
+    {
+        using var r = await http.GetAsync(path.TrimStart('/'), ct);
+        if (!r.IsSuccessStatusCode) throw await ProblemAsync(r, ct);
+        return await r.Content.ReadAsStringAsync(ct);
+    }
+
     public async Task<byte[]> GetBytesAsync(string path, CancellationToken ct = default)
     {
         using var r = await http.GetAsync(path.TrimStart('/'), ct);

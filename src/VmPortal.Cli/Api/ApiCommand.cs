@@ -18,7 +18,11 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
                                [--user U] [--password-stdin] [--ssh-key FILE] [--json]
         vmportal vm start|stop|reset|pause|resume|delete VM
         vmportal vm shutdown VM [--timeout SECONDS]                         ACPI power button; waits for the guest
+        vmportal vm clone VM NAME [--full] [--no-wait]                      a task: waits for it and prints the new VM
         vmportal template list [--json]
+        vmportal task list [--all] [--json]                                  your tasks, newest first (admins: --all)
+        vmportal task show|log|cancel TASK
+        vmportal task wait TASK [--timeout SECONDS]                          exit 2 on timeout; a failed task exits like its error
         vmportal console text VM
         vmportal console type VM TEXT [--enter]
         vmportal console keys VM KEY...                                      e.g. ctrl alt del
@@ -32,7 +36,7 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
     private List<string> _args = [];
     private bool _json;
 
-    public static bool Handles(string command) => command is "login" or "logout" or "vm" or "template" or "console" or "quota";
+    public static bool Handles(string command) => command is "login" or "logout" or "vm" or "template" or "console" or "quota" or "task";
 
     public async Task<int> RunAsync(IReadOnlyList<string> args, CancellationToken ct = default)
     {
@@ -53,6 +57,7 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
                 ("template", "list") => await ListTemplatesAsync(ct),
                 ("console", _) => await ConsoleAsync(ct),
                 ("quota", _) => await QuotaAsync(ct),
+                ("task", _) => await TaskAsync(ct),
                 _ => UsageError("unknown command"),
             };
         }
@@ -233,7 +238,127 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
                 if (!_json) stdout.WriteLine("deleted");
                 return CliExit.Ok;
             }
+            case "clone":
+            {
+                var id = await ResolveVmAsync(client, Take("a VM"), ct);
+                var name = Take("a name for the clone");
+                var full = Flag("--full");
+                var noWait = Flag("--no-wait");
+                NoMoreArguments();
+                var task = await client.PostAsync($"/api/vms/{id}/clone", new { name, mode = full ? "full" : "linked" }, ct);
+                if (noWait)
+                {
+                    Print(task, () => stdout.WriteLine(S(task?["id"])));
+                    return CliExit.Ok;
+                }
+                var done = await WaitTaskAsync(client, S(task?["id"]), 3600, ct);
+                Print(done["result"], () => PrintVm(done["result"]!));
+                return CliExit.Ok;
+            }
             default: throw new UsageException($"unknown vm command '{verb}'");
+        }
+    }
+
+    // ---- tasks ----
+    private async Task<int> TaskAsync(CancellationToken ct)
+    {
+        var verb = Take("a task command (list, show, log, wait, cancel)");
+        using var client = Client();
+        switch (verb)
+        {
+            case "list":
+            {
+                var all = Flag("--all");
+                NoMoreArguments();
+                var list = await client.GetAsync($"/api/tasks?take=100{(all ? "&all=true" : "")}", ct);
+                Print(list, () => Table(list!.AsArray().Select(t => new[]
+                {
+                    S(t!["createdAt"]).Length >= 19 ? S(t["createdAt"])[..19].Replace('T', ' ') : S(t["createdAt"]), S(t["type"]), S(t["targetName"]),
+                    S(t["status"]), Progress(t), S(t["id"]),
+                }), "CREATED", "TYPE", "TARGET", "STATUS", "PROGRESS", "ID"));
+                return CliExit.Ok;
+            }
+            case "show":
+            {
+                var id = Take("a task id");
+                NoMoreArguments();
+                var t = await client.GetAsync($"/api/tasks/{id}", ct);
+                Print(t, () => PrintTask(t!));
+                return CliExit.Ok;
+            }
+            case "log":
+            {
+                var id = Take("a task id");
+                NoMoreArguments();
+                stdout.Write(await client.GetTextAsync($"/api/tasks/{id}/log", ct));
+                return CliExit.Ok;
+            }
+            case "cancel":
+            {
+                var id = Take("a task id");
+                NoMoreArguments();
+                var t = await client.PostAsync($"/api/tasks/{id}/cancel", null, ct);
+                Print(t, () => stdout.WriteLine("cancel requested"));
+                return CliExit.Ok;
+            }
+            case "wait":
+            {
+                var id = Take("a task id");
+                var timeout = IntOption("--timeout") ?? 3600;
+                NoMoreArguments();
+                var t = await WaitTaskAsync(client, id, timeout, ct);
+                Print(t, () => PrintTask(t));
+                return CliExit.Ok;
+            }
+            default: throw new UsageException($"unknown task command '{verb}'");
+        }
+    }
+
+    private static string Progress(JsonNode? t)
+    {
+        var p = t?["progress"];
+        var total = p?["total"]?.GetValue<long>() ?? 0;
+        var pct = total > 0 ? $"{100 * (p!["completed"]!.GetValue<long>()) / total}% " : "";
+        return pct + S(p?["message"]);
+    }
+
+    private void PrintTask(JsonNode t)
+    {
+        stdout.WriteLine($"task:     {S(t["id"])}");
+        stdout.WriteLine($"type:     {S(t["type"])} on {S(t["targetType"])} {S(t["targetName"])}");
+        stdout.WriteLine($"status:   {S(t["status"])}");
+        stdout.WriteLine($"progress: {Progress(t)}");
+        if (t["error"] is JsonObject e) stdout.WriteLine($"error:    {S(e["status"])} {S(e["title"])}: {S(e["detail"])}");
+    }
+
+    /// <summary>
+    /// Long-polls a task until it ends: its JSON when it succeeded; an <see cref="ApiException"/> with the exit code
+    /// of its error (quota 4, bad request 1, guest timeout 2, else 3) when it failed or was cancelled; exit 2 after
+    /// <paramref name="timeoutSeconds"/>.
+    /// </summary>
+    private static async Task<JsonNode> WaitTaskAsync(ApiClient client, string id, int timeoutSeconds, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            var left = (int)Math.Ceiling((deadline - DateTime.UtcNow).TotalSeconds);
+            var t = (await client.GetAsync($"/api/tasks/{id}?wait={Math.Clamp(left, 0, 60)}", ct))!;
+            var status = S(t["status"]);
+            if (status == "succeeded") return t;
+            if (status is "failed" or "cancelled")
+            {
+                var e = t["error"];
+                var code = e?["status"]?.GetValue<int>() ?? 0;
+                var exit = code switch
+                {
+                    409 when S(e?["title"]) == "Quota exceeded" => CliExit.Quota,
+                    400 => CliExit.Usage,
+                    504 or 408 => CliExit.Timeout,
+                    _ => CliExit.Refused,
+                };
+                throw new ApiException(exit, $"task {status}: {S(e?["detail"])}");
+            }
+            if (left <= 0) throw new ApiException(CliExit.Timeout, $"task {id} is still {status} after {timeoutSeconds} s");
         }
     }
 

@@ -8,13 +8,17 @@ using VmPortal.Data.Entities;
 namespace VmPortal.Core.Accounts;
 
 public sealed record ApiTokenDto(Guid Id, string Name, string Prefix, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt,
-    DateTimeOffset? RevokedAt, DateTimeOffset? LastUsedAt, bool Active);
+    DateTimeOffset? RevokedAt, DateTimeOffset? LastUsedAt, bool Active, IReadOnlyList<string>? Scopes = null,
+    int? RateLimitPerMinute = null, string? LastUsedAddress = null);
 
 /// <summary>A freshly minted token: <see cref="Token"/> is shown once and never stored.</summary>
-public sealed record CreatedApiToken(Guid Id, string Name, string Token, DateTimeOffset ExpiresAt);
+public sealed record CreatedApiToken(Guid Id, string Name, string Token, DateTimeOffset ExpiresAt, IReadOnlyList<string>? Scopes = null,
+    int? RateLimitPerMinute = null);
 
 /// <summary>The user behind a valid token.</summary>
-public sealed record TokenIdentity(Guid UserId, string UserName, IReadOnlyList<string> Roles, Guid TokenId);
+/// <remarks><paramref name="Scopes"/> empty: all of the owner's rights. A scoped token without <c>admin</c> does not carry the Admin role.</remarks>
+public sealed record TokenIdentity(Guid UserId, string UserName, IReadOnlyList<string> Roles, Guid TokenId,
+    IReadOnlyList<string>? Scopes = null, int? RateLimitPerMinute = null);
 
 /// <summary>
 /// Personal API tokens: "vmp_" + 43 base64url characters (32 random bytes). Only the SHA-256 (hex) is stored.
@@ -38,9 +42,21 @@ public sealed class ApiTokenService(IDbContextFactory<PortalDbContext> dbFactory
         return null;
     }
 
-    public async Task<OpResult<CreatedApiToken>> CreateAsync(Guid userId, string userName, string? name, int? expiresInDays, CancellationToken ct = default)
+    /// <summary>
+    /// Mints a token. <paramref name="scopes"/> (see <see cref="TokenScopes"/>) narrow it; none = all of the owner's
+    /// rights; <c>admin</c> only for an administrator (a token never exceeds its owner). <paramref name="rateLimitPerMinute"/>:
+    /// its own request limit (1–100000; null = the portal's default).
+    /// </summary>
+    public async Task<OpResult<CreatedApiToken>> CreateAsync(Guid userId, string userName, string? name, int? expiresInDays, CancellationToken ct = default,
+        IReadOnlyList<string>? scopes = null, int? rateLimitPerMinute = null, bool ownerIsAdmin = false)
     {
         if (ValidateRequest(name, expiresInDays, out var field) is { } error) return OpResult<CreatedApiToken>.Invalid(field, error);
+        var scopeList = (scopes ?? []).Select(x => x?.Trim() ?? "").Distinct().ToList();
+        if (scopeList.FirstOrDefault(x => !TokenScopes.All.Contains(x)) is { } unknown)
+            return OpResult<CreatedApiToken>.Invalid("scopes", $"Unknown scope '{unknown}'. Scopes: {string.Join(", ", TokenScopes.All)}.");
+        if (scopeList.Contains(TokenScopes.Admin) && !ownerIsAdmin)
+            return OpResult<CreatedApiToken>.Invalid("scopes", "The admin scope needs an administrator's account (a token never exceeds its owner's rights).");
+        if (rateLimitPerMinute is < 1 or > 100_000) return OpResult<CreatedApiToken>.Invalid("rateLimitPerMinute", "rateLimitPerMinute must be from 1 to 100000 (or left out for the default).");
         var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var token = TokenPrefix + secret;
         var now = clock.GetUtcNow();
@@ -52,12 +68,16 @@ public sealed class ApiTokenService(IDbContextFactory<PortalDbContext> dbFactory
             Hash = Hash(token),
             CreatedAt = now,
             ExpiresAt = now.AddDays(expiresInDays ?? 30),
+            Scopes = string.Join(' ', scopeList),
+            RateLimitPerMinute = rateLimitPerMinute,
         };
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         db.ApiTokens.Add(entity);
-        audit.Add(db, userId, userName, AuditActions.TokenCreate, "token", entity.Id.ToString(), $"name={entity.Name} expires={entity.ExpiresAt:u}");
+        audit.Add(db, userId, userName, AuditActions.TokenCreate, "token", entity.Id.ToString(),
+            $"name={entity.Name} expires={entity.ExpiresAt:u} scopes={(scopeList.Count == 0 ? "all" : entity.Scopes)}" +
+            (rateLimitPerMinute is { } rl ? $" rate={rl}/min" : ""));
         await db.SaveChangesAsync(ct);
-        return OpResult<CreatedApiToken>.Ok(new CreatedApiToken(entity.Id, entity.Name, token, entity.ExpiresAt));
+        return OpResult<CreatedApiToken>.Ok(new CreatedApiToken(entity.Id, entity.Name, token, entity.ExpiresAt, scopeList, rateLimitPerMinute));
     }
 
     public async Task<IReadOnlyList<ApiTokenDto>> ListAsync(Guid userId, CancellationToken ct = default)
@@ -65,7 +85,8 @@ public sealed class ApiTokenService(IDbContextFactory<PortalDbContext> dbFactory
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var now = clock.GetUtcNow();
         var rows = await db.ApiTokens.AsNoTracking().Where(t => t.UserId == userId).OrderByDescending(t => t.CreatedAt).ToListAsync(ct);
-        return rows.Select(t => new ApiTokenDto(t.Id, t.Name, t.Prefix, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt, t.IsActive(now))).ToList();
+        return rows.Select(t => new ApiTokenDto(t.Id, t.Name, t.Prefix, t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt, t.IsActive(now),
+            TokenScopes.Parse(t.Scopes), t.RateLimitPerMinute, t.LastUsedAddress)).ToList();
     }
 
     /// <summary>Revokes one of the caller's tokens (admins may revoke anyone's).</summary>
@@ -84,7 +105,7 @@ public sealed class ApiTokenService(IDbContextFactory<PortalDbContext> dbFactory
     }
 
     /// <summary>Resolves a bearer token to its user; null when unknown, revoked, expired or the user is disabled (not when password sign-in is throttled).</summary>
-    public async Task<TokenIdentity?> AuthenticateAsync(string token, CancellationToken ct = default)
+    public async Task<TokenIdentity?> AuthenticateAsync(string token, CancellationToken ct = default, string? address = null)
     {
         if (!token.StartsWith(TokenPrefix, StringComparison.Ordinal) || token.Length > 100) return null;
         var hash = Hash(token);
@@ -97,12 +118,16 @@ public sealed class ApiTokenService(IDbContextFactory<PortalDbContext> dbFactory
                            join r in db.Roles on ur.RoleId equals r.Id
                            where ur.UserId == t.UserId
                            select r.Name!).ToListAsync(ct);
-        if (t.LastUsedAt is null || now - t.LastUsedAt > TimeSpan.FromMinutes(1))
+        if (t.LastUsedAt is null || now - t.LastUsedAt > TimeSpan.FromMinutes(1) || (address is not null && address != t.LastUsedAddress))
         {
             t.LastUsedAt = now;
+            if (address is not null) t.LastUsedAddress = address.Length > 64 ? address[..64] : address;
             await db.SaveChangesAsync(ct);
         }
-        return new TokenIdentity(t.UserId, t.User.UserName ?? "", roles, t.Id);
+        var scopes = TokenScopes.Parse(t.Scopes);
+        // a scoped token carries the Admin role only with the admin scope: it never has more than it was given
+        if (scopes.Count > 0 && !scopes.Contains(TokenScopes.Admin)) roles.Remove(PortalRoles.Admin);
+        return new TokenIdentity(t.UserId, t.User.UserName ?? "", roles, t.Id, scopes, t.RateLimitPerMinute);
     }
 
     /// <summary>Test hook and admin tool: moves a token's expiry (e.g. into the past).</summary>

@@ -62,10 +62,12 @@ public sealed class QuotaService(IDbContextFactory<PortalDbContext> dbFactory, A
     private static string Show(int? v) => v?.ToString() ?? "unlimited";
 
     /// <summary>Serializes quota checks of one owner until the transaction ends (call inside a transaction).</summary>
-    public static Task LockOwnerAsync(PortalDbContext db, Guid ownerId, CancellationToken ct = default)
+    /// <remarks>Then locks the owner's groups that have a quota (<see cref="Groups.GroupQuotas"/>), in id order.</remarks>
+    public static async Task LockOwnerAsync(PortalDbContext db, Guid ownerId, CancellationToken ct = default)
     {
         var key = BitConverter.ToInt64(ownerId.ToByteArray(), 0);
-        return db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({key})", ct);
+        await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({key})", ct);
+        await Groups.GroupQuotas.LockGroupsOfAsync(db, ownerId, ct);
     }
 
     public static async Task<QuotaDto> QuotaOfAsync(PortalDbContext db, Guid userId, CancellationToken ct = default)
@@ -84,7 +86,10 @@ public sealed class QuotaService(IDbContextFactory<PortalDbContext> dbFactory, A
     }
 
     /// <summary>Why creating a VM with <paramref name="diskMiB"/> of disks would exceed the owner's quota, or null.</summary>
-    public static async Task<string?> CheckCreateAsync(PortalDbContext db, Guid ownerId, long diskMiB, CancellationToken ct = default)
+    public static async Task<string?> CheckCreateAsync(PortalDbContext db, Guid ownerId, long diskMiB, CancellationToken ct = default) =>
+        await CheckOwnCreateAsync(db, ownerId, diskMiB, ct) ?? await Groups.GroupQuotas.CheckCreateAsync(db, ownerId, diskMiB, ct);
+
+    private static async Task<string?> CheckOwnCreateAsync(PortalDbContext db, Guid ownerId, long diskMiB, CancellationToken ct)
     {
         var quota = await QuotaOfAsync(db, ownerId, ct);
         if (quota == QuotaDto.Unlimited) return null;
@@ -97,7 +102,10 @@ public sealed class QuotaService(IDbContextFactory<PortalDbContext> dbFactory, A
     }
 
     /// <summary>Why growing the owner's disks by <paramref name="addMiB"/> would exceed the quota, or null.</summary>
-    public static async Task<string?> CheckDiskGrowthAsync(PortalDbContext db, Guid ownerId, long addMiB, CancellationToken ct = default)
+    public static async Task<string?> CheckDiskGrowthAsync(PortalDbContext db, Guid ownerId, long addMiB, CancellationToken ct = default) =>
+        await CheckOwnDiskGrowthAsync(db, ownerId, addMiB, ct) ?? await Groups.GroupQuotas.CheckDiskGrowthAsync(db, ownerId, addMiB, ct);
+
+    private static async Task<string?> CheckOwnDiskGrowthAsync(PortalDbContext db, Guid ownerId, long addMiB, CancellationToken ct)
     {
         if (addMiB <= 0) return null;
         var quota = await QuotaOfAsync(db, ownerId, ct);
@@ -109,7 +117,10 @@ public sealed class QuotaService(IDbContextFactory<PortalDbContext> dbFactory, A
     }
 
     /// <summary>Why starting VM <paramref name="vmId"/> (<paramref name="memoryMiB"/>) would exceed the owner's quota, or null.</summary>
-    public static async Task<string?> CheckStartAsync(PortalDbContext db, Guid ownerId, Guid vmId, int memoryMiB, CancellationToken ct = default)
+    public static async Task<string?> CheckStartAsync(PortalDbContext db, Guid ownerId, Guid vmId, int memoryMiB, CancellationToken ct = default) =>
+        await CheckOwnStartAsync(db, ownerId, vmId, memoryMiB, ct) ?? await Groups.GroupQuotas.CheckStartAsync(db, ownerId, vmId, memoryMiB, ct);
+
+    private static async Task<string?> CheckOwnStartAsync(PortalDbContext db, Guid ownerId, Guid vmId, int memoryMiB, CancellationToken ct)
     {
         var quota = await QuotaOfAsync(db, ownerId, ct);
         if (quota.MaxRunningVms is null && quota.MaxMemoryMiB is null) return null;

@@ -30,15 +30,19 @@ public sealed class TemplateSpec
     public bool? NicEnabled { get; set; }
     public string? Network { get; set; }
     public bool? Published { get; set; }
+    /// <summary>Groups allowed to use the template; null or empty: everyone.</summary>
+    public List<Guid>? GroupIds { get; set; }
 }
 
 public sealed record TemplateDto(Guid Id, string Name, string Description, string Os, string Icon, string? ImageId, string? CdromImageId,
     int MemoryMiB, int MaxMemoryMiB, long DiskSizeMiB, long MaxDiskSizeMiB, IReadOnlyList<BootDevice> BootOrder, bool CloudInit,
-    string HostnamePattern, string DefaultUser, bool NicEnabled, string Network, bool Published, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+    string HostnamePattern, string DefaultUser, bool NicEnabled, string Network, bool Published, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
+    IReadOnlyList<Guid>? GroupIds = null)
 {
-    public static TemplateDto From(VmTemplate t) => new(t.Id, t.Name, t.Description, t.Os, t.Icon, t.DiskImageId, t.CdromImageId,
+    /// <summary><paramref name="groupIds"/>: the groups allowed to use it (empty: everyone).</summary>
+    public static TemplateDto From(VmTemplate t, IReadOnlyList<Guid>? groupIds = null) => new(t.Id, t.Name, t.Description, t.Os, t.Icon, t.DiskImageId, t.CdromImageId,
         t.MemoryMiB, t.MaxMemoryMiB, t.DiskSizeMiB, t.MaxDiskSizeMiB, t.BootOrder.ToList(), t.CloudInit, t.HostnamePattern,
-        t.DefaultUser, t.NicEnabled, t.Network, t.Published, t.CreatedAt, t.UpdatedAt);
+        t.DefaultUser, t.NicEnabled, t.Network, t.Published, t.CreatedAt, t.UpdatedAt, groupIds ?? []);
 }
 
 /// <summary>
@@ -54,16 +58,34 @@ public sealed class TemplateService(IDbContextFactory<PortalDbContext> dbFactory
     public async Task<IReadOnlyList<TemplateDto>> ListAsync(Caller caller, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var q = db.Templates.AsNoTracking();
-        if (!caller.IsAdmin) q = q.Where(t => t.Published);
-        return (await q.OrderBy(t => t.NormalizedName).ToListAsync(ct)).Select(TemplateDto.From).ToList();
+        var q = Groups.TemplateAccess.Usable(db, db.Templates.AsNoTracking(), caller);
+        var list = await q.OrderBy(t => t.NormalizedName).ToListAsync(ct);
+        var groups = await GroupsOfAsync(db, list.Select(t => t.Id).ToList(), ct);
+        return list.Select(t => TemplateDto.From(t, groups.GetValueOrDefault(t.Id))).ToList();
     }
 
     public async Task<TemplateDto?> GetAsync(Caller caller, Guid id, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var t = await db.Templates.AsNoTracking().FirstOrDefaultAsync(x => x.Id == id && (caller.IsAdmin || x.Published), ct);
-        return t is null ? null : TemplateDto.From(t);
+        var t = await Groups.TemplateAccess.Usable(db, db.Templates.AsNoTracking(), caller).FirstOrDefaultAsync(x => x.Id == id, ct);
+        return t is null ? null : TemplateDto.From(t, (await GroupsOfAsync(db, [t.Id], ct)).GetValueOrDefault(t.Id));
+    }
+
+    private static async Task<Dictionary<Guid, IReadOnlyList<Guid>>> GroupsOfAsync(PortalDbContext db, List<Guid> templateIds, CancellationToken ct) =>
+        (await db.TemplateGroups.AsNoTracking().Where(tg => templateIds.Contains(tg.TemplateId)).ToListAsync(ct))
+            .GroupBy(tg => tg.TemplateId).ToDictionary(g => g.Key, g => (IReadOnlyList<Guid>)g.Select(x => x.GroupId).OrderBy(x => x).ToList());
+
+    /// <summary>Replaces the template's group restriction (validated: every id names a group).</summary>
+    private static async Task<string?> SetGroupsAsync(PortalDbContext db, Guid templateId, List<Guid>? groupIds, CancellationToken ct)
+    {
+        var wanted = (groupIds ?? []).Distinct().ToList();
+        var known = await db.Groups.Where(g => wanted.Contains(g.Id)).Select(g => g.Id).ToListAsync(ct);
+        if (known.Count != wanted.Count) return $"Unknown group: {string.Join(", ", wanted.Except(known))}.";
+        var existing = await db.TemplateGroups.Where(tg => tg.TemplateId == templateId).ToListAsync(ct);
+        db.TemplateGroups.RemoveRange(existing.Where(tg => !wanted.Contains(tg.GroupId)));
+        foreach (var g in wanted.Where(g => existing.All(e => e.GroupId != g)))
+            db.TemplateGroups.Add(new TemplateGroup { TemplateId = templateId, GroupId = g });
+        return null;
     }
 
     public async Task<OpResult<TemplateDto>> CreateAsync(Caller caller, TemplateSpec spec, CancellationToken ct = default)
@@ -75,13 +97,15 @@ public sealed class TemplateService(IDbContextFactory<PortalDbContext> dbFactory
         var t = new VmTemplate(spec.Name!.Trim(), clock.GetUtcNow());
         Apply(t, spec);
         db.Templates.Add(t);
-        audit.Add(db, caller.UserId, caller.UserName, AuditCreate, "template", t.Id.ToString(), $"name={t.Name} image={t.DiskImageId ?? t.CdromImageId}");
+        if (await SetGroupsAsync(db, t.Id, spec.GroupIds, ct) is { } groupError) return OpResult<TemplateDto>.Invalid("groupIds", groupError);
+        audit.Add(db, caller.UserId, caller.UserName, AuditCreate, "template", t.Id.ToString(),
+            $"name={t.Name} image={t.DiskImageId ?? t.CdromImageId}" + (spec.GroupIds is { Count: > 0 } gs ? $" groups={string.Join(",", gs)}" : ""));
         try { await db.SaveChangesAsync(ct); }
         catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
         {
             return OpResult<TemplateDto>.Conflict($"A template named '{t.Name}' already exists.");
         }
-        return OpResult<TemplateDto>.Ok(TemplateDto.From(t));
+        return OpResult<TemplateDto>.Ok(TemplateDto.From(t, (spec.GroupIds ?? []).Distinct().Order().ToList()));
     }
 
     public async Task<OpResult<TemplateDto>> UpdateAsync(Caller caller, Guid id, TemplateSpec spec, CancellationToken ct = default)
@@ -95,13 +119,15 @@ public sealed class TemplateService(IDbContextFactory<PortalDbContext> dbFactory
         t.Rename(spec.Name!.Trim());
         Apply(t, spec);
         t.UpdatedAt = clock.GetUtcNow();
-        audit.Add(db, caller.UserId, caller.UserName, AuditUpdate, "template", t.Id.ToString(), $"name={t.Name}");
+        if (await SetGroupsAsync(db, t.Id, spec.GroupIds, ct) is { } groupError) return OpResult<TemplateDto>.Invalid("groupIds", groupError);
+        audit.Add(db, caller.UserId, caller.UserName, AuditUpdate, "template", t.Id.ToString(),
+            $"name={t.Name}" + (spec.GroupIds is { Count: > 0 } gs ? $" groups={string.Join(",", gs)}" : ""));
         try { await db.SaveChangesAsync(ct); }
         catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
         {
             return OpResult<TemplateDto>.Conflict($"A template named '{t.Name}' already exists.");
         }
-        return OpResult<TemplateDto>.Ok(TemplateDto.From(t));
+        return OpResult<TemplateDto>.Ok(TemplateDto.From(t, (spec.GroupIds ?? []).Distinct().Order().ToList()));
     }
 
     public async Task<OpResult<bool>> DeleteAsync(Caller caller, Guid id, CancellationToken ct = default)
@@ -199,7 +225,7 @@ public sealed class TemplateService(IDbContextFactory<PortalDbContext> dbFactory
     public async Task<(VmSpec? Spec, IDictionary<string, string[]>? Errors, string? NotFound)> ExpandAsync(Caller caller, VmSpec request, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var t = await db.Templates.AsNoTracking().FirstOrDefaultAsync(x => x.Id == request.TemplateId && (caller.IsAdmin || x.Published), ct);
+        var t = await Groups.TemplateAccess.Usable(db, db.Templates.AsNoTracking(), caller).FirstOrDefaultAsync(x => x.Id == request.TemplateId, ct);
         if (t is null) return (null, null, $"Template {request.TemplateId} not found.");
         var errors = new Dictionary<string, string[]>();
         if (request.CdromImageId is not null) errors["cdromImageId"] = ["The template sets the CD-ROM."];

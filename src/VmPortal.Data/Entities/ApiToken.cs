@@ -15,6 +15,12 @@ public sealed class ApiToken
     public DateTimeOffset ExpiresAt { get; set; }
     public DateTimeOffset? RevokedAt { get; set; }
     public DateTimeOffset? LastUsedAt { get; set; }
+    /// <summary>Client address of the last use (recorded with <see cref="LastUsedAt"/>).</summary>
+    public string? LastUsedAddress { get; set; }
+    /// <summary>Space-separated scopes (<c>vms:read vms:power</c> …); empty: all of the owner's rights.</summary>
+    public string Scopes { get; set; } = "";
+    /// <summary>Requests per minute this token may make; null: the portal's default.</summary>
+    public int? RateLimitPerMinute { get; set; }
 
     public bool IsActive(DateTimeOffset now) => RevokedAt is null && ExpiresAt > now;
 }

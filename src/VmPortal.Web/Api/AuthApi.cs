@@ -5,8 +5,11 @@ using VmPortal.Web.Security;
 
 namespace VmPortal.Web.Api;
 
-public sealed record CreateTokenRequest(string? Username, string? Password, string? Name, int? ExpiresInDays);
-public sealed record CreateTokenResponse(Guid Id, string Name, string Token, DateTimeOffset ExpiresAt);
+/// <summary><c>scopes</c>: see <see cref="TokenScopes"/> (none: all of the owner's rights); <c>rateLimitPerMinute</c>: the token's own limit.</summary>
+public sealed record CreateTokenRequest(string? Username, string? Password, string? Name, int? ExpiresInDays,
+    List<string>? Scopes = null, int? RateLimitPerMinute = null);
+public sealed record CreateTokenResponse(Guid Id, string Name, string Token, DateTimeOffset ExpiresAt, IReadOnlyList<string>? Scopes = null,
+    int? RateLimitPerMinute = null);
 public sealed record MeResponse(Guid Id, string UserName, IReadOnlyList<string> Roles);
 
 /// <summary><c>/api/auth</c>: personal API tokens for scripts.</summary>
@@ -16,7 +19,7 @@ public static class AuthApi
     {
         var g = app.MapGroup("/api/auth").WithTags("Auth");
         g.MapPost("/tokens", CreateToken).AllowAnonymous().RequireRateLimiting(SecuritySetup.CredentialsPolicy)
-            .WithSummary("Mint a token with user name and password: {username, password, name, expiresInDays}");
+            .WithSummary("Mint a token with user name and password: {username, password, name, expiresInDays, scopes: [vms:read|vms:write|vms:power|console|images|admin], rateLimitPerMinute}");
         g.MapGet("/tokens", ListTokens).RequireAuthorization().WithSummary("The caller's tokens (never the secret)");
         g.MapDelete("/tokens/{id:guid}", RevokeToken).RequireAuthorization().WithSummary("Revoke a token");
         g.MapGet("/me", Me).RequireAuthorization().WithSummary("Who am I");
@@ -42,10 +45,13 @@ public static class AuthApi
                 return ApiResults.Unauthorized("Wrong user name or password.");
         }
         var user = check.User!;
-        var r = await tokens.CreateAsync(user.Id, user.UserName!, req.Name, req.ExpiresInDays ?? 30, ct);
+        var isAdmin = await http.RequestServices.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<VmPortal.Data.Entities.PortalUser>>()
+            .IsInRoleAsync(user, VmPortal.Data.Entities.PortalRoles.Admin);
+        var r = await tokens.CreateAsync(user.Id, user.UserName!, req.Name, req.ExpiresInDays ?? 30, ct, req.Scopes, req.RateLimitPerMinute, isAdmin);
+        if (r.Status == Core.OpStatus.Invalid) return ApiResults.Invalid(r);
         if (!r.IsOk) return ApiResults.Failure(r);
         var t = r.Value!;
-        return TypedResults.Created($"/api/auth/tokens/{t.Id}", new CreateTokenResponse(t.Id, t.Name, t.Token, t.ExpiresAt));
+        return TypedResults.Created($"/api/auth/tokens/{t.Id}", new CreateTokenResponse(t.Id, t.Name, t.Token, t.ExpiresAt, t.Scopes, t.RateLimitPerMinute));
     }
 
     public static async Task<Ok<IReadOnlyList<ApiTokenDto>>> ListTokens(ClaimsPrincipal user, ApiTokenService tokens, CancellationToken ct) =>

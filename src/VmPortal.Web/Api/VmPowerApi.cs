@@ -28,31 +28,41 @@ public static class VmPowerApi
         var g = app.MapGroup("/api/vms/{id:guid}").WithTags("VM power").RequireAuthorization();
         g.AddEndpointFilter<InputAuditFilter>(); // every POST here is audited (actor, address, result)
         g.MapGet("/power", (Guid id, ClaimsPrincipal user, VmRuntime rt) =>
-                Run(id, user, rt, (_, _) => Task.CompletedTask))
+                Run(id, user, rt, null, null, (_, _) => Task.CompletedTask))
             .WithSummary("The VM's run state on this host");
-        g.MapPost("/start", (Guid id, ClaimsPrincipal user, VmRuntime rt) => Run(id, user, rt, (vm, _) => rt.StartAsync(vm)))
+        g.MapPost("/start", (Guid id, ClaimsPrincipal user, VmRuntime rt, HttpContext http) => Run(id, user, rt, http, "start", (vm, _) => rt.StartAsync(vm)))
             .WithSummary("Start the VM (409 when it runs or the host lacks memory)");
         g.MapPost("/shutdown", Shutdown)
             .WithSummary("Press the ACPI power button and wait until the guest powers off (timeoutSeconds 1–3600, default 60; 504 when it did not)");
-        g.MapPost("/stop", (Guid id, ClaimsPrincipal user, VmRuntime rt) => Run(id, user, rt, (_, h) => h.PowerOffAsync()))
+        g.MapPost("/stop", (Guid id, ClaimsPrincipal user, VmRuntime rt, HttpContext http) => Run(id, user, rt, http, "stop", (_, h) => h.PowerOffAsync()))
             .WithSummary("Power the VM off now");
-        g.MapPost("/reset", (Guid id, ClaimsPrincipal user, VmRuntime rt) => Run(id, user, rt, (_, h) => h.ResetAsync()))
+        g.MapPost("/reset", (Guid id, ClaimsPrincipal user, VmRuntime rt, HttpContext http) => Run(id, user, rt, http, "reset", (_, h) => h.ResetAsync()))
             .WithSummary("Hardware reset");
-        g.MapPost("/pause", (Guid id, ClaimsPrincipal user, VmRuntime rt) => Run(id, user, rt, (_, h) => h.PauseAsync()))
+        g.MapPost("/pause", (Guid id, ClaimsPrincipal user, VmRuntime rt, HttpContext http) => Run(id, user, rt, http, "pause", (_, h) => h.PauseAsync()))
             .WithSummary("Pause a running VM");
-        g.MapPost("/resume", (Guid id, ClaimsPrincipal user, VmRuntime rt) =>
-                Run(id, user, rt, (vm, h) => h.State == VmRunState.Suspended ? rt.StartAsync(vm) : h.ResumeAsync()))
+        g.MapPost("/resume", (Guid id, ClaimsPrincipal user, VmRuntime rt, HttpContext http) =>
+                Run(id, user, rt, http, "resume", (vm, h) => h.State == VmRunState.Suspended ? rt.StartAsync(vm) : h.ResumeAsync()))
             .WithSummary("Resume a paused VM, or a suspended one from its saved state");
-        g.MapPost("/ctrl-alt-del", (Guid id, ClaimsPrincipal user, VmRuntime rt) =>
-                Run(id, user, rt, (_, h) => { h.SpecialKeys("ctrl-alt-del"); return Task.CompletedTask; }))
+        g.MapPost("/ctrl-alt-del", (Guid id, ClaimsPrincipal user, VmRuntime rt, HttpContext http) =>
+                Run(id, user, rt, http, "ctrl-alt-del", (_, h) => { h.SpecialKeys("ctrl-alt-del"); return Task.CompletedTask; }))
             .WithSummary("Send Ctrl-Alt-Del to a running VM");
         return g;
     }
 
-    private static async Task<IResult> Run(Guid id, ClaimsPrincipal user, VmRuntime rt, Func<VirtualMachine, HostedVm, Task> command)
+    private static async Task<IResult> Run(Guid id, ClaimsPrincipal user, VmRuntime rt, HttpContext? http, string? action,
+        Func<VirtualMachine, HostedVm, Task> command)
     {
         var vm = await rt.FindAsync(Caller.From(user), id);
         if (vm is null) return ApiResults.NotFound($"VM {id} not found.");
+        // Prefer: respond-async → 202 + Location of a task that runs the command (docs/automation.md "Tasks")
+        if (http is not null && action is not null && TasksApi.WantsAsync(http.Request))
+            return await VmPowerTasks.StartAsync(http, user, vm, action, async _ =>
+            {
+                var h = rt.Host.Get(id);
+                try { await command(vm, h); }
+                finally { await rt.SyncAsync(id); }
+                return Dto(id, h, rt);
+            });
         var hosted = rt.Host.Get(id);
         var failure = await ConsoleApi.Guard(() => command(vm, hosted));
         await rt.SyncAsync(id);
@@ -81,6 +91,20 @@ public static class VmPowerApi
         }
         var vm = await rt.FindAsync(Caller.From(user), id);
         if (vm is null) return ApiResults.NotFound($"VM {id} not found.");
+        if (TasksApi.WantsAsync(request))
+            return await VmPowerTasks.StartAsync(request.HttpContext, user, vm, "shutdown", async task =>
+            {
+                var h = rt.Host.Get(id);
+                task.Step($"power button pressed; waiting up to {timeout.TotalSeconds:0} s for the guest to power off");
+                ShutdownOutcome result;
+                try { result = await h.ShutdownAsync(timeout, task.CancellationToken); }
+                finally { await rt.SyncAsync(id); }
+                if (result != ShutdownOutcome.Stopped)
+                    throw new Core.Tasks.TaskFailedException(ShutdownTimedOutStatus, "The guest did not shut down",
+                        $"The ACPI power button of '{vm.Name}' was pressed, but the guest was still running after {timeout.TotalSeconds:0} s, so the VM runs on. " +
+                        $"POST /api/vms/{id}/stop powers it off now.");
+                return Dto(id, h, rt);
+            });
         var hosted = rt.Host.Get(id);
         var outcome = ShutdownOutcome.Stopped;
         var failure = await ConsoleApi.Guard(async () => outcome = await hosted.ShutdownAsync(timeout, ct));

@@ -54,9 +54,11 @@ public static class VmsApi
         return TypedResults.Ok(vm);
     }
 
-    public static async Task<Results<CreatedAtRoute<VmDto>, ValidationProblem, ProblemHttpResult>> Create(
+    public static async Task<Results<CreatedAtRoute<VmDto>, Accepted<Core.Tasks.TaskDto>, ValidationProblem, ProblemHttpResult>> Create(
         VmSpec spec, ClaimsPrincipal user, VmService vms, HttpContext http, CancellationToken ct)
     {
+        // Prefer: respond-async → 202 + Location of a task whose result is the new VM
+        if (TasksApi.WantsAsync(http.Request)) return await VmCreateTask.StartAsync(http, user, spec);
         var r = await vms.CreateAsync(user.Caller(), spec, ct);
         if (r.Status == Core.OpStatus.Invalid) return ApiResults.Invalid(r);
         if (!r.IsOk) return ApiResults.Failure(r);

@@ -13,6 +13,10 @@ public sealed class ApiTokenAuthenticationHandler(
 {
     public const string SchemeName = "ApiToken";
     public const string TokenIdClaim = "vmportal:token_id";
+    /// <summary>One claim per scope of a scoped token (none: all of the owner's rights).</summary>
+    public const string ScopeClaim = "vmportal:scope";
+    /// <summary>The token's own requests-per-minute limit, when it has one.</summary>
+    public const string RateLimitClaim = "vmportal:rate_limit";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -20,7 +24,7 @@ public sealed class ApiTokenAuthenticationHandler(
         if (string.IsNullOrEmpty(header) || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             return AuthenticateResult.NoResult();
         var token = header["Bearer ".Length..].Trim();
-        var who = await tokens.AuthenticateAsync(token, Context.RequestAborted);
+        var who = await tokens.AuthenticateAsync(token, Context.RequestAborted, Context.Connection.RemoteIpAddress?.ToString());
         if (who is null) return AuthenticateResult.Fail("Invalid, expired or revoked token.");
         var claims = new List<Claim>
         {
@@ -29,6 +33,8 @@ public sealed class ApiTokenAuthenticationHandler(
             new(TokenIdClaim, who.TokenId.ToString()),
         };
         claims.AddRange(who.Roles.Select(r => new Claim(ClaimTypes.Role, r)));
+        claims.AddRange((who.Scopes ?? []).Select(s => new Claim(ScopeClaim, s)));
+        if (who.RateLimitPerMinute is { } rate) claims.Add(new Claim(RateLimitClaim, rate.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
         return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
     }

@@ -35,6 +35,7 @@ public static class VmRuntimeSetup
         }).AddMessagePackProtocol();
         services.AddSingleton<ConsoleConnections>();
         services.AddSingleton<VmPortal.Core.Console.ConsoleShareService>();
+        services.AddHostedService<LeaseReaper>(); // leases: power off at expiry, delete after the grace period
     }
 
     /// <summary>
@@ -52,6 +53,8 @@ public static class VmRuntimeSetup
         app.MapVmPowerApi();
         app.MapVmDisksApi();
         app.MapSnapshotApi();
+        app.MapVmCloneApi();
+        app.MapLeaseApi();
         app.MapConsoleApi();
         app.MapConsoleShareApi();
         app.MapHub<ConsoleHub>(ConsoleHub.Path);
