@@ -6,11 +6,18 @@ using Microsoft.EntityFrameworkCore.Migrations;
 namespace VmPortal.Data.Migrations
 {
     /// <inheritdoc />
-    public partial class SelfService : Migration
+    public partial class NetworksSnapshotsSelfServiceStateReason : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.AddColumn<string>(
+                name: "StateReason",
+                table: "virtual_machines",
+                type: "character varying(500)",
+                maxLength: 500,
+                nullable: true);
+
             migrationBuilder.AddColumn<string>(
                 name: "LastUsedAddress",
                 table: "api_tokens",
@@ -31,6 +38,30 @@ namespace VmPortal.Data.Migrations
                 maxLength: 200,
                 nullable: false,
                 defaultValue: "");
+
+            migrationBuilder.CreateTable(
+                name: "networks",
+                columns: table => new
+                {
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    Name = table.Column<string>(type: "character varying(63)", maxLength: 63, nullable: false),
+                    NormalizedName = table.Column<string>(type: "character varying(63)", maxLength: 63, nullable: false),
+                    Mode = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    Subnet = table.Column<string>(type: "character varying(18)", maxLength: 18, nullable: false),
+                    Gateway = table.Column<string>(type: "character varying(15)", maxLength: 15, nullable: false),
+                    Dns = table.Column<string>(type: "character varying(15)", maxLength: 15, nullable: false),
+                    Dhcp = table.Column<bool>(type: "boolean", nullable: false),
+                    DhcpStart = table.Column<string>(type: "character varying(15)", maxLength: 15, nullable: false),
+                    DhcpEnd = table.Column<string>(type: "character varying(15)", maxLength: 15, nullable: false),
+                    Outbound = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    UpdatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    xmin = table.Column<uint>(type: "xid", rowVersion: true, nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_networks", x => x.Id);
+                });
 
             migrationBuilder.CreateTable(
                 name: "tasks",
@@ -97,6 +128,38 @@ namespace VmPortal.Data.Migrations
                         principalTable: "virtual_machines",
                         principalColumn: "Id",
                         onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "vm_snapshots",
+                columns: table => new
+                {
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    VmId = table.Column<Guid>(type: "uuid", nullable: false),
+                    ParentId = table.Column<Guid>(type: "uuid", nullable: true),
+                    Name = table.Column<string>(type: "character varying(40)", maxLength: 40, nullable: false),
+                    Description = table.Column<string>(type: "character varying(1000)", maxLength: 1000, nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    IncludesMemory = table.Column<bool>(type: "boolean", nullable: false),
+                    StateFile = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: true),
+                    SizeBytes = table.Column<long>(type: "bigint", nullable: false),
+                    IsCurrent = table.Column<bool>(type: "boolean", nullable: false),
+                    layers = table.Column<string>(type: "jsonb", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_vm_snapshots", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_vm_snapshots_virtual_machines_VmId",
+                        column: x => x.VmId,
+                        principalTable: "virtual_machines",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                    table.ForeignKey(
+                        name: "FK_vm_snapshots_vm_snapshots_ParentId",
+                        column: x => x.ParentId,
+                        principalTable: "vm_snapshots",
+                        principalColumn: "Id");
                 });
 
             migrationBuilder.CreateTable(
@@ -169,6 +232,12 @@ namespace VmPortal.Data.Migrations
                 });
 
             migrationBuilder.CreateIndex(
+                name: "IX_networks_NormalizedName",
+                table: "networks",
+                column: "NormalizedName",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
                 name: "IX_tasks_Status",
                 table: "tasks",
                 column: "Status");
@@ -203,6 +272,17 @@ namespace VmPortal.Data.Migrations
                 name: "IX_vm_leases_ExpiresAt",
                 table: "vm_leases",
                 column: "ExpiresAt");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_vm_snapshots_ParentId",
+                table: "vm_snapshots",
+                column: "ParentId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_vm_snapshots_VmId_Name",
+                table: "vm_snapshots",
+                columns: new[] { "VmId", "Name" },
+                unique: true);
         }
 
         /// <inheritdoc />
@@ -210,6 +290,9 @@ namespace VmPortal.Data.Migrations
         {
             migrationBuilder.DropTable(
                 name: "group_quotas");
+
+            migrationBuilder.DropTable(
+                name: "networks");
 
             migrationBuilder.DropTable(
                 name: "tasks");
@@ -224,7 +307,14 @@ namespace VmPortal.Data.Migrations
                 name: "vm_leases");
 
             migrationBuilder.DropTable(
+                name: "vm_snapshots");
+
+            migrationBuilder.DropTable(
                 name: "user_groups");
+
+            migrationBuilder.DropColumn(
+                name: "StateReason",
+                table: "virtual_machines");
 
             migrationBuilder.DropColumn(
                 name: "LastUsedAddress",
