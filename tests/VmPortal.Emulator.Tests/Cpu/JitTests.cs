@@ -41,11 +41,11 @@ public sealed class JitTests
     }
 
     /// <summary>Real-mode loop at 0000:1000: "mov ax, imm16 ; inc bx ; jmp short back" (a block that loops to itself).</summary>
-    private static (CpuCore Cpu, PhysicalMemory Mem) LoopMachine(int threshold)
+    private static (CpuCore Cpu, PhysicalMemory Mem) LoopMachine(int threshold, bool background = false)
     {
         var mem = new PhysicalMemory(2 * 1024 * 1024);
         mem.WriteBytes(0x1000, new byte[] { 0xB8, 0x11, 0x11, 0x43, 0xEB, 0xFA });
-        var cpu = new CpuCore(mem, new IoBus()) { JitEnabled = true, JitThreshold = threshold };
+        var cpu = new CpuCore(mem, new IoBus()) { JitEnabled = true, JitThreshold = threshold, JitBackground = background };
         cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
         cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.DS, 0);
         cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.SS, 0);
@@ -81,6 +81,28 @@ public sealed class JitTests
         cpu.Run(300);
         Assert.Equal((before - 100) & 0xFFFF, cpu.Ebx & 0xFFFF);
         Assert.True(cpu.JitBlocksCompiled >= 3);
+    }
+
+    [Fact]
+    public void BackgroundCompilerInstallsTheBlockWhileTheLoopRuns()
+    {
+        var (cpu, _) = LoopMachine(threshold: 10, background: true);
+        // The block keeps running in the decoded-instruction cache until the compiler thread has its code ready.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        long runs = 0;
+        while (cpu.JitInstructions == 0 && DateTime.UtcNow < deadline)
+        {
+            Assert.Equal(3000, cpu.Run(3000));
+            runs++;
+        }
+        Assert.True(cpu.JitInstructions > 0, "the background compiler never delivered the block");
+        Assert.Equal(1, cpu.JitBlocksCompiled);
+        Assert.Equal(1, cpu.JitCacheBlocks);
+        Assert.True(cpu.JitCompileTime > TimeSpan.Zero);
+        // Exactly the interpreter's state: 3 instructions per pass, BX counts the passes.
+        Assert.Equal(0x1000u, cpu.Eip);
+        Assert.Equal((uint)(runs * 1000) & 0xFFFF, cpu.Ebx & 0xFFFF);
+        Assert.Equal(0x1111u, cpu.Eax & 0xFFFF);
     }
 
     [Fact]

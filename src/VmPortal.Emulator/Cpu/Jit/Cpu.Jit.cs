@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace VmPortal.Emulator.Cpu;
 
@@ -24,6 +25,7 @@ public sealed partial class Cpu
 {
     private bool _jitEnabled = Environment.GetEnvironmentVariable("VMPORTAL_JIT") == "1";
     private int _jitThreshold = ParseThreshold(Environment.GetEnvironmentVariable("VMPORTAL_JIT_THRESHOLD"));
+    private bool _jitBackground = Environment.GetEnvironmentVariable("VMPORTAL_JIT_BACKGROUND") != "0";
     private CodeBlock?[] _jitFifo = new CodeBlock?[DefaultJitCacheCapacity];
     private int _jitFifoNext, _jitFifoCount, _jitLive;
     private long _jitCompileTicks;
@@ -51,6 +53,15 @@ public sealed partial class Cpu
         set => _jitThreshold = Math.Max(0, value);
     }
 
+    /// <summary>Compile hot blocks on the process's JIT compiler thread while the block keeps running in the
+    /// decoded-instruction cache (default; VMPORTAL_JIT_BACKGROUND=0 compiles on the machine thread). A threshold of
+    /// 0 always compiles on the machine thread, before the block's first run.</summary>
+    public bool JitBackground
+    {
+        get => _jitBackground;
+        set => _jitBackground = value;
+    }
+
     /// <summary>Compiled blocks kept at most; the oldest loses its code first.</summary>
     public int JitCacheCapacity
     {
@@ -69,7 +80,7 @@ public sealed partial class Cpu
     public long JitEvictions { get; private set; }
 
     /// <summary>Host time spent compiling (IL emission and the .NET JIT's compilation of the first call).</summary>
-    public TimeSpan JitCompileTime => TimeSpan.FromTicks(_jitCompileTicks * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
+    public TimeSpan JitCompileTime => TimeSpan.FromTicks(Volatile.Read(ref _jitCompileTicks) * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
 
     /// <summary>Compiled blocks currently in the code cache (with their code: not evicted, not dropped from the block table).</summary>
     public int JitCacheBlocks => _jitLive;
@@ -84,15 +95,41 @@ public sealed partial class Cpu
     public JitStatistics GetJitStatistics() =>
         new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions);
 
-    /// <summary>Compiles a block and enters it in the bounded code cache.</summary>
+    /// <summary>A block reached the threshold: compile it now (threshold 0 or no background compiler: on this thread,
+    /// deterministic for tests), or hand it to the background compiler and install its result once it is ready.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void JitHot(CodeBlock b)
+    {
+        if (_jitThreshold == 0 || !_jitBackground) { JitCompile(b); return; }
+        b.Hits = _jitThreshold; // counting stops here while the compiler works
+        if (!b.JitQueued)
+        {
+            if (JitBackgroundCompiler.TryEnqueue(this, b)) b.JitQueued = true;
+            else b.Hits = 0; // queue full: count up again
+            return;
+        }
+        var ready = b.Pending;
+        if (ready == null) return;
+        b.Pending = null;
+        b.JitQueued = false;
+        JitInstall(b, ready.Fn, ready.IlSize);
+        b.JitRan = true; // the background compiler ran it once, so the .NET JIT has compiled it
+    }
+
+    /// <summary>Compiles a block on this thread and enters it in the bounded code cache.</summary>
     private void JitCompile(CodeBlock b)
     {
         long t0 = Stopwatch.GetTimestamp();
         var (fn, ilSize) = JitCompiler.Compile(b);
+        Interlocked.Add(ref _jitCompileTicks, Stopwatch.GetTimestamp() - t0);
+        JitInstall(b, fn, ilSize);
+        b.JitRan = false;
+    }
+
+    private void JitInstall(CodeBlock b, JitBlockFn fn, int ilSize)
+    {
         b.Jit = fn;
         b.JitIlSize = ilSize;
-        b.JitRan = false;
-        _jitCompileTicks += Stopwatch.GetTimestamp() - t0;
         JitBlocksCompiled++;
         if (_jitFifoCount == _jitFifo.Length)
         {
@@ -120,7 +157,7 @@ public sealed partial class Cpu
         long t0 = Stopwatch.GetTimestamp();
         b.JitRan = true;
         try { b.Jit!(this, ref op, end); }
-        finally { _jitCompileTicks += Stopwatch.GetTimestamp() - t0; }
+        finally { Interlocked.Add(ref _jitCompileTicks, Stopwatch.GetTimestamp() - t0); }
     }
 
     /// <summary>A compiled block left the block table: its code goes (the FIFO slot stays until its turn).</summary>

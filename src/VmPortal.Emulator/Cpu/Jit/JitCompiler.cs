@@ -111,6 +111,15 @@ public sealed unsafe partial class Cpu
             var eip0 = il.DeclareLocal(typeof(uint));
             var loop = il.DefineLabel();
             var exitOne = il.DefineLabel();
+            var body = il.DefineLabel();
+            // A negative budget returns at once: the background compiler's first call, which only makes the .NET
+            // JIT compile the method (c is null then).
+            il.Emit(OpCodes.Ldarg_2);
+            il.Emit(OpCodes.Ldc_I4_0);
+            il.Emit(OpCodes.Conv_I8);
+            il.Emit(OpCodes.Bge, body);
+            il.Emit(OpCodes.Ret);
+            il.MarkLabel(body);
             il.Emit(OpCodes.Ldarg_0);
             il.Emit(OpCodes.Call, M(nameof(JGetEip)));
             il.Emit(OpCodes.Stloc, eip0);
