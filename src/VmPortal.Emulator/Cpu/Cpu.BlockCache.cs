@@ -64,6 +64,7 @@ public sealed unsafe partial class Cpu
             if (b.Jit != null && budget >= b.Count && !_checkEvents)
             {
                 long before = InstructionCount;
+                JitEntries++;
                 if (b.JitRan) b.Jit(this, ref op, end);
                 else JitFirstRun(b, ref op, end);
                 JitInstructions += InstructionCount - before;

@@ -6,14 +6,15 @@ namespace VmPortal.Emulator.Cpu;
 /// <summary>Counters of the JIT tier: blocks compiled, host time spent compiling, the code cache's content (compiled
 /// blocks and their IL bytes), evictions from the bounded cache, and guest instructions retired in compiled code.</summary>
 public readonly record struct JitStatistics(bool Enabled, long BlocksCompiled, TimeSpan CompileTime, int CacheBlocks, long CacheIlBytes,
-    long Evictions, long Instructions)
+    long Evictions, long Instructions, long Entries = 0)
 {
     public override string ToString() =>
         $"{BlocksCompiled:N0} blocks compiled in {CompileTime.TotalSeconds:F2} s, code cache {CacheBlocks:N0} blocks / {CacheIlBytes / 1024.0:F0} KiB IL, " +
-        $"{Evictions:N0} evicted, {Instructions:N0} instructions run compiled";
+        $"{Evictions:N0} evicted, {Instructions:N0} instructions run compiled in {Entries:N0} entries";
 }
 
-/// <summary>A block compiled to IL by the JIT tier (JitCompiler.cs): runs the whole block (and its loop to itself).</summary>
+/// <summary>A block compiled to IL by the JIT tier (JitCompiler.cs), with the region of its page it leads to: runs the
+/// whole block and continues in the region's blocks while it can.</summary>
 internal delegate void JitBlockFn(Cpu cpu, ref DecodedOp ops, long end);
 
 // The JIT tier's policy: blocks of the decoded-instruction cache (Cpu.BlockCache.cs) count their executions; a block
@@ -88,12 +89,16 @@ public sealed partial class Cpu
     /// <summary>IL bytes of the compiled blocks currently in the code cache.</summary>
     public long JitCacheIlBytes { get; private set; }
 
+    /// <summary>Calls from the block loop into compiled code (statistics: instructions per entry show how long compiled
+    /// code runs before it returns to the block loop).</summary>
+    public long JitEntries { get; private set; }
+
     /// <summary>Instructions retired inside compiled blocks (statistics).</summary>
     public long JitInstructions { get; private set; }
 
     /// <summary>The JIT tier's counters (read from any thread: a snapshot for statistics, not synchronised).</summary>
     public JitStatistics GetJitStatistics() =>
-        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions);
+        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions, JitEntries);
 
     /// <summary>A block reached the threshold: compile it now (threshold 0 or no background compiler: on this thread,
     /// deterministic for tests), or hand it to the background compiler and install its result once it is ready.</summary>
@@ -104,7 +109,7 @@ public sealed partial class Cpu
         b.Hits = _jitThreshold; // counting stops here while the compiler works
         if (!b.JitQueued)
         {
-            if (JitBackgroundCompiler.TryEnqueue(this, b)) b.JitQueued = true;
+            if (JitBackgroundCompiler.TryEnqueue(this, JitRegion(b))) b.JitQueued = true;
             else b.Hits = 0; // queue full: count up again
             return;
         }
@@ -116,11 +121,40 @@ public sealed partial class Cpu
         b.JitRan = true; // the background compiler ran it once, so the .NET JIT has compiled it
     }
 
+    /// <summary>Blocks of a region at most, and their instructions at most.</summary>
+    private const int JitRegionMaxBlocks = 16, JitRegionMaxOps = 256;
+
+    /// <summary>
+    /// The region compiled for a hot block: the block and the blocks of its page it reaches through direct jumps and
+    /// fall-throughs (breadth first), as far as they are decoded and current, warm (a sixteenth of the threshold), and
+    /// do not end in the interpreter; at most <see cref="JitRegionMaxBlocks"/> blocks and <see cref="JitRegionMaxOps"/>
+    /// instructions. Loops whose body spans several blocks of a page then run inside one compiled method.
+    /// </summary>
+    private CodeBlock[] JitRegion(CodeBlock entry)
+    {
+        var list = new List<CodeBlock>(4) { entry };
+        int ops = entry.Count, page = entry.Offset >> 12;
+        for (int i = 0; i < list.Count && list.Count < JitRegionMaxBlocks; i++)
+        {
+            foreach (int succ in JitCompiler.Successors(list[i]))
+            {
+                if (succ >> 12 != page || list.Exists(x => x.Offset == succ)) continue;
+                var b = At(_blocks, BlockSlot(succ));
+                if (b == null || b.Offset != succ || b.Cs32 != entry.Cs32 || b.Version != entry.Version || b.EndsInInterpreter) continue;
+                if (b.Jit == null && b.Hits < _jitThreshold / 16) continue;
+                if (ops + b.Count > JitRegionMaxOps || list.Count >= JitRegionMaxBlocks) continue;
+                list.Add(b);
+                ops += b.Count;
+            }
+        }
+        return list.ToArray();
+    }
+
     /// <summary>Compiles a block on this thread and enters it in the bounded code cache.</summary>
     private void JitCompile(CodeBlock b)
     {
         long t0 = Stopwatch.GetTimestamp();
-        var (fn, ilSize) = JitCompiler.Compile(b);
+        var (fn, ilSize) = JitCompiler.Compile(JitRegion(b));
         Interlocked.Add(ref _jitCompileTicks, Stopwatch.GetTimestamp() - t0);
         JitInstall(b, fn, ilSize);
         b.JitRan = false;

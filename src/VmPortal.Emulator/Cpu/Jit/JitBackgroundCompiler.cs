@@ -13,7 +13,7 @@ internal sealed class JitCompiled(JitBlockFn fn, int ilSize)
 public sealed partial class Cpu
 {
     /// <summary>
-    /// One compiler thread for the process (all machines share it): takes hot blocks from the machine threads,
+    /// One compiler thread for the process (all machines share it): takes hot blocks (with their regions) from the machine threads,
     /// emits their IL and calls the new code once with a negative run budget, which returns at once (the compiled
     /// block's prologue) but makes the .NET JIT compile it here instead of on the machine thread. The result waits in
     /// <see cref="CodeBlock.Pending"/> until the block's machine thread next reaches the block and installs it
@@ -25,15 +25,15 @@ public sealed partial class Cpu
         /// <summary>Blocks queued at most; a hot block finding the queue full counts up to the threshold again.</summary>
         public const int MaxQueued = 512;
 
-        private static readonly Queue<(Cpu Owner, CodeBlock Block)> Work = new();
+        private static readonly Queue<(Cpu Owner, CodeBlock[] Region)> Work = new();
         private static Thread? _thread;
 
-        public static bool TryEnqueue(Cpu owner, CodeBlock b)
+        public static bool TryEnqueue(Cpu owner, CodeBlock[] region)
         {
             lock (Work)
             {
                 if (Work.Count >= MaxQueued) return false;
-                Work.Enqueue((owner, b));
+                Work.Enqueue((owner, region));
                 if (_thread == null)
                 {
                     _thread = new Thread(Loop) { IsBackground = true, Name = "VmPortal JIT compiler", Priority = ThreadPriority.BelowNormal };
@@ -49,12 +49,13 @@ public sealed partial class Cpu
             while (true)
             {
                 Cpu owner;
-                CodeBlock b;
+                CodeBlock[] region;
                 lock (Work)
                 {
                     while (Work.Count == 0) Monitor.Wait(Work);
-                    (owner, b) = Work.Dequeue();
+                    (owner, region) = Work.Dequeue();
                 }
+                var b = region[0];
                 // A block whose page was written since it was queued never runs again: skip it.
                 var versions = owner._codeVersion;
                 int page = b.Offset >> 12;
@@ -62,7 +63,7 @@ public sealed partial class Cpu
                 long t0 = Stopwatch.GetTimestamp();
                 try
                 {
-                    var (fn, size) = JitCompiler.Compile(b);
+                    var (fn, size) = JitCompiler.Compile(region);
                     fn(null!, ref Unsafe.NullRef<DecodedOp>(), -1); // the .NET JIT compiles it now
                     b.Pending = new JitCompiled(fn, size);
                 }
