@@ -24,7 +24,7 @@ internal delegate void JitBlockFn(Cpu cpu, ref DecodedOp ops, long end);
 // a block dropped by a code-page write or a table collision takes its code with it (DynamicMethods are collectible).
 public sealed partial class Cpu
 {
-    private bool _jitEnabled = Environment.GetEnvironmentVariable("VMPORTAL_JIT") == "1";
+    private bool _jitEnabled = Environment.GetEnvironmentVariable("VMPORTAL_JIT") != "0";
     private int _jitThreshold = ParseThreshold(Environment.GetEnvironmentVariable("VMPORTAL_JIT_THRESHOLD"));
     private bool _jitBackground = Environment.GetEnvironmentVariable("VMPORTAL_JIT_BACKGROUND") != "0";
     private CodeBlock?[] _jitFifo = new CodeBlock?[DefaultJitCacheCapacity];
@@ -34,12 +34,14 @@ public sealed partial class Cpu
     /// <summary>Default number of compiled blocks kept (the FIFO bound of the code cache).</summary>
     public const int DefaultJitCacheCapacity = 8192;
 
-    /// <summary>Default executions of a block before it is compiled.</summary>
-    public const int DefaultJitThreshold = 1000;
+    /// <summary>Default executions of a block before it is compiled. Chosen by measurement (docs/performance.md "JIT
+    /// tier"): the .NET JIT takes a few milliseconds per compiled region, which only a block run some 10⁵ times
+    /// earns back; in a Linux boot the blocks above 200,000 executions still carry 85 % of the instructions.</summary>
+    public const int DefaultJitThreshold = 200_000;
 
     private static int ParseThreshold(string? s) => int.TryParse(s, out int v) && v >= 0 ? v : DefaultJitThreshold;
 
-    /// <summary>The JIT tier (compiling hot blocks to IL). Off by default (see docs/performance.md "JIT tier"); VMPORTAL_JIT=1 turns it on.</summary>
+    /// <summary>The JIT tier (compiling hot blocks to IL). On by default; VMPORTAL_JIT=0 turns it off.</summary>
     public bool JitEnabled
     {
         get => _jitEnabled;
