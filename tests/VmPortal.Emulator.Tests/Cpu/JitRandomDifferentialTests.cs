@@ -11,7 +11,8 @@ namespace VmPortal.Emulator.Tests.Cpu;
 /// again and IRETs, so the faulting instruction restarts with the EFLAGS pushed at the fault: registers, flags and
 /// the retired count at the fault must be exactly the interpreter's. Some programs also store into their own code
 /// (the immediate of an instruction further on). Each program runs under the interpreter alone, with every block
-/// compiled (threshold 0), with a threshold of 2 (blocks switch tiers mid-run) and with a threshold of 2 on the
+/// compiled (threshold 0), with a threshold of 2 (blocks switch tiers mid-run; also with regions of up to 256
+/// instructions, Cpu.JitRegionMaxOps) and with a threshold of 2 on the
 /// background compiler (blocks switch tiers whenever that thread delivers); final registers, EFLAGS, EIP,
 /// instruction count, output, data memory and code memory must be equal.
 /// </summary>
@@ -182,9 +183,9 @@ public sealed class JitRandomDifferentialTests
         var interpreted = AsmProgram.RunOurs(rom, blockCache: false);
         Assert.True(interpreted.Exited, "interpreter run did not finish:\n" + interpreted.Output);
         Assert.DoesNotContain("~exception 13", interpreted.Output);
-        foreach (var (threshold, background) in new[] { (0, false), (2, false), (2, true) })
+        foreach (var (threshold, background, region) in new[] { (0, false, 0), (2, false, 0), (2, false, 256), (2, true, 0) })
         {
-            var jit = AsmProgram.RunOurs(rom, jit: true, jitThreshold: threshold, jitBackground: background);
+            var jit = AsmProgram.RunOurs(rom, jit: true, jitThreshold: threshold, jitBackground: background, jitRegionOps: region);
             JitTests.AssertSameState(interpreted, jit);
             for (uint a = DataBase; a < DataEnd; a += 4)
                 if (interpreted.Memory.Read32(a) != jit.Memory.Read32(a))

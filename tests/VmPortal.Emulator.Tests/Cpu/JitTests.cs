@@ -117,7 +117,7 @@ public sealed class JitTests
         {
             var mem = new PhysicalMemory(2 * 1024 * 1024);
             mem.WriteBytes(0x1000, code);
-            var c = new CpuCore(mem, new IoBus()) { JitEnabled = jit, JitThreshold = 0, JitBackground = false };
+            var c = new CpuCore(mem, new IoBus()) { JitEnabled = jit, JitThreshold = 0, JitBackground = false, JitRegionMaxOps = 256 };
             c.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
             c.Eip = 0x1000;
             c.Ecx = 50_000;

@@ -123,20 +123,32 @@ public sealed partial class Cpu
         b.JitRan = true; // the background compiler ran it once, so the .NET JIT has compiled it
     }
 
-    /// <summary>Blocks of a region at most, and their instructions at most.</summary>
-    private const int JitRegionMaxBlocks = 16, JitRegionMaxOps = 256;
+    /// <summary>Blocks of a region at most.</summary>
+    private const int JitRegionMaxBlocks = 16;
+
+    private int _jitRegionMaxOps =
+        int.TryParse(Environment.GetEnvironmentVariable("VMPORTAL_JIT_REGION_OPS"), out int v) && v >= 0 ? v : 0;
+
+    /// <summary>Instructions of a compiled region at most; 0 (the default, VMPORTAL_JIT_REGION_OPS): every block
+    /// compiles alone. Regions are correct but did not pay in the Linux boot (docs/performance.md "JIT tier"): the
+    /// .NET JIT compiles a region's larger method more slowly, and optimises it worse.</summary>
+    public int JitRegionMaxOps
+    {
+        get => _jitRegionMaxOps;
+        set => _jitRegionMaxOps = Math.Max(0, value);
+    }
 
     /// <summary>
     /// The region compiled for a hot block: the block and the blocks of its page it reaches through direct jumps and
     /// fall-throughs (breadth first), as far as they are decoded and current, warm (a sixteenth of the threshold), and
     /// do not end in the interpreter; at most <see cref="JitRegionMaxBlocks"/> blocks and <see cref="JitRegionMaxOps"/>
-    /// instructions. Loops whose body spans several blocks of a page then run inside one compiled method.
+    /// instructions (0: the block alone). Loops whose body spans several blocks of a page then run inside one compiled method.
     /// </summary>
     private CodeBlock[] JitRegion(CodeBlock entry)
     {
         var list = new List<CodeBlock>(4) { entry };
         int ops = entry.Count, page = entry.Offset >> 12;
-        for (int i = 0; i < list.Count && list.Count < JitRegionMaxBlocks; i++)
+        for (int i = 0; i < list.Count && list.Count < JitRegionMaxBlocks && _jitRegionMaxOps > 0; i++)
         {
             foreach (int succ in JitCompiler.Successors(list[i]))
             {
@@ -144,7 +156,7 @@ public sealed partial class Cpu
                 var b = At(_blocks, BlockSlot(succ));
                 if (b == null || b.Offset != succ || b.Cs32 != entry.Cs32 || b.Version != entry.Version || b.EndsInInterpreter) continue;
                 if (b.Jit == null && b.Hits < _jitThreshold / 16) continue;
-                if (ops + b.Count > JitRegionMaxOps || list.Count >= JitRegionMaxBlocks) continue;
+                if (ops + b.Count > _jitRegionMaxOps || list.Count >= JitRegionMaxBlocks) continue;
                 list.Add(b);
                 ops += b.Count;
             }
