@@ -116,8 +116,8 @@ public sealed class MachineConfig
     public bool DeterministicClock { get; init; }
 
     /// <summary>
-    /// The CPU's JIT tier (hot guest code compiled to .NET IL, Cpu/Jit/): null keeps the CPU's default (off; environment
-    /// variable VMPORTAL_JIT), true/false forces it on or off (A/B measurements, <c>vmportal run --jit on|off</c>).
+    /// The CPU's JIT tier (hot guest code compiled to .NET IL, Cpu/Jit/): null keeps the CPU's default (on; environment
+    /// variable VMPORTAL_JIT=0 turns it off), true/false forces it on or off (A/B measurements, <c>vmportal run --jit on|off</c>).
     /// </summary>
     public bool? Jit { get; init; }
 

@@ -8,8 +8,8 @@ namespace VmPortal.Benchmarks.Cpu;
 /// <summary>
 /// Linux boot speed: direct kernel boot of the Debian i386 rescue guest (128 MiB, as benchmarks/boot-time.sh)
 /// until its shell prompt on the serial console. Reports wall time, our process's CPU time (meaningful on a
-/// shared machine), the guest instructions retired per CPU second and the JIT tier's counters (off by default: VMPORTAL_JIT=1 turns it
-/// on, VMPORTAL_JIT_THRESHOLD sets its threshold). VMPORTAL_CPU_CACHE=0 turns the
+/// shared machine), the guest instructions retired per CPU second and the JIT tier's counters (on by default: VMPORTAL_JIT=0 turns it
+/// off, VMPORTAL_JIT_THRESHOLD sets its threshold). VMPORTAL_CPU_CACHE=0 turns the
 /// decoded-instruction cache off for an A/B comparison.
 /// </summary>
 public static class BootBenchmark

@@ -58,12 +58,13 @@ public sealed unsafe partial class Cpu
             if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) return ran;
             long budget = end - InstructionCount;
             ref DecodedOp op = ref MemoryMarshal.GetArrayDataReference(b.Ops);
-            if (_jitEnabled && b.Jit == null && b.Hits++ >= _jitThreshold) JitCompile(b);
+            if (_jitEnabled && b.Jit == null && b.Hits++ >= _jitThreshold && !b.CompileFailed) JitHot(b);
             // Compiled code runs whole blocks; with an event already pending (single-step armed, an interrupt shadow)
             // the interpreter's loop below runs just the one instruction the event allows.
             if (b.Jit != null && budget >= b.Count && !_checkEvents)
             {
                 long before = InstructionCount;
+                JitEntries++;
                 if (b.JitRan) b.Jit(this, ref op, end);
                 else JitFirstRun(b, ref op, end);
                 JitInstructions += InstructionCount - before;

@@ -49,6 +49,9 @@ internal sealed class CodeBlock
     public JitBlockFn? Jit;       // the block compiled to IL, or null
     public int JitIlSize;
     public bool JitRan;           // the compiled code has run once (the .NET JIT compiled it then)
+    public bool JitQueued;        // handed to the background compiler (Jit/JitBackgroundCompiler.cs)
+    public volatile JitCompiled? Pending;  // the background compiler's result, installed by the machine thread
+    public volatile bool CompileFailed;    // the background compiler gave up on this block
 
     public CodeBlock(int count)
     {

@@ -50,8 +50,8 @@ public class GuestBootTests
         await h.WaitFor(@"^42\r?$", screen: false, serialFrom: from);
     }
 
-    /// <summary>Direct kernel boot, with the CPU's JIT tier forced on (the ISO boots above use the default): most of
-    /// the boot runs as compiled code and the shell works.</summary>
+    /// <summary>Direct kernel boot with the CPU's JIT tier forced on (the ISO boots above use the default, which is on
+    /// too) at its default threshold: most of the boot runs as compiled code and the shell works.</summary>
     [BootFact(LinuxNeeds, Linux, GuestImages.RescueKernel, GuestImages.RescueInitrd)]
     public async Task DirectKernelBootReachesTheSamePrompt()
     {
@@ -65,8 +65,8 @@ public class GuestBootTests
         AssertLinuxMeasuredTheTsc(h.Serial, h.Machine.Config.TscFrequencyHz);
         var jit = h.Machine.JitStatistics!.Value;
         Assert.True(jit.Enabled);
-        Assert.True(jit.BlocksCompiled > 100, jit.ToString());
-        Assert.True(jit.Instructions > h.Machine.InstructionCount / 4, $"{jit} of {h.Machine.InstructionCount:N0}");
+        Assert.True(jit.BlocksCompiled > 20, jit.ToString());
+        Assert.True(jit.Instructions > h.Machine.InstructionCount / 2, $"{jit} of {h.Machine.InstructionCount:N0}");
     }
 
     /// <summary>

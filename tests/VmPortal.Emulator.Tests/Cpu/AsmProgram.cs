@@ -74,7 +74,10 @@ internal static class AsmProgram
     /// <summary>Runs a ROM image on our CPU until it writes the exit port, halts with interrupts off, or the budget runs out.</summary>
     /// <param name="jit">true: JIT tier on with threshold 0 (every block compiled before its first run); false: off;
     /// null: the CPU's default (VMPORTAL_JIT).</param>
-    public static Result RunOurs(byte[] rom, long maxInstructions = 50_000_000, bool blockCache = true, bool? jit = null, int jitThreshold = 0)
+    /// <param name="jitBackground">With <paramref name="jit"/> set: compile on the background compiler thread (the
+    /// moment a block switches to compiled code then depends on that thread) instead of deterministically.</param>
+    public static Result RunOurs(byte[] rom, long maxInstructions = 50_000_000, bool blockCache = true, bool? jit = null, int jitThreshold = 0,
+        bool jitBackground = false, int jitRegionOps = 0)
     {
         var mem = new PhysicalMemory(32 * 1024 * 1024);
         int off = mem.LoadRom(0xF0000, rom);
@@ -85,7 +88,7 @@ internal static class AsmProgram
         io.Register(DebugPort, 1, null, (port, size, value) => sb.Append((char)(value & 0xFF)));
         io.Register(ExitPort, 1, null, (port, size, value) => exited = true);
         var cpu = new CpuCore(mem, io) { BlockCacheEnabled = blockCache };
-        if (jit is bool j) { cpu.JitEnabled = j; cpu.JitThreshold = jitThreshold; }
+        if (jit is bool j) { cpu.JitEnabled = j; cpu.JitThreshold = jitThreshold; cpu.JitBackground = jitBackground; cpu.JitRegionMaxOps = jitRegionOps; }
         int faults = 0;
         cpu.ExceptionRaised = (v, e, cs, eip) =>
         {

@@ -41,11 +41,11 @@ public sealed class JitTests
     }
 
     /// <summary>Real-mode loop at 0000:1000: "mov ax, imm16 ; inc bx ; jmp short back" (a block that loops to itself).</summary>
-    private static (CpuCore Cpu, PhysicalMemory Mem) LoopMachine(int threshold)
+    private static (CpuCore Cpu, PhysicalMemory Mem) LoopMachine(int threshold, bool background = false)
     {
         var mem = new PhysicalMemory(2 * 1024 * 1024);
         mem.WriteBytes(0x1000, new byte[] { 0xB8, 0x11, 0x11, 0x43, 0xEB, 0xFA });
-        var cpu = new CpuCore(mem, new IoBus()) { JitEnabled = true, JitThreshold = threshold };
+        var cpu = new CpuCore(mem, new IoBus()) { JitEnabled = true, JitThreshold = threshold, JitBackground = background };
         cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
         cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.DS, 0);
         cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.SS, 0);
@@ -84,24 +84,82 @@ public sealed class JitTests
     }
 
     [Fact]
+    public void BackgroundCompilerInstallsTheBlockWhileTheLoopRuns()
+    {
+        var (cpu, _) = LoopMachine(threshold: 10, background: true);
+        // The block keeps running in the decoded-instruction cache until the compiler thread has its code ready.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        long runs = 0;
+        while (cpu.JitInstructions == 0 && DateTime.UtcNow < deadline)
+        {
+            Assert.Equal(3000, cpu.Run(3000));
+            runs++;
+        }
+        Assert.True(cpu.JitInstructions > 0, "the background compiler never delivered the block");
+        Assert.Equal(1, cpu.JitBlocksCompiled);
+        Assert.Equal(1, cpu.JitCacheBlocks);
+        Assert.True(cpu.JitCompileTime > TimeSpan.Zero);
+        // Exactly the interpreter's state: 3 instructions per pass, BX counts the passes.
+        Assert.Equal(0x1000u, cpu.Eip);
+        Assert.Equal((uint)(runs * 1000) & 0xFFFF, cpu.Ebx & 0xFFFF);
+        Assert.Equal(0x1111u, cpu.Eax & 0xFFFF);
+    }
+
+    [Fact]
+    public void ALoopOfSeveralBlocksRunsInsideOneRegion()
+    {
+        // 16-bit real mode at 0000:1000, three blocks in one page:
+        //   top:  inc bx ; cmp bx, 5 ; jne skip      (block 1)
+        //         inc dx                             (block 2, falls through)
+        //   skip: add si, bx ; dec cx ; jnz top       (block 3, back to block 1)
+        byte[] code = { 0x43, 0x83, 0xFB, 0x05, 0x75, 0x01, 0x42, 0x01, 0xDE, 0x49, 0x75, 0xF4 };
+        CpuCore Make(bool jit)
+        {
+            var mem = new PhysicalMemory(2 * 1024 * 1024);
+            mem.WriteBytes(0x1000, code);
+            var c = new CpuCore(mem, new IoBus()) { JitEnabled = jit, JitThreshold = 0, JitBackground = false, JitRegionMaxOps = 256 };
+            c.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
+            c.Eip = 0x1000;
+            c.Ecx = 50_000;
+            return c;
+        }
+        var jit = Make(true);
+        var interpreted = Make(false);
+        // Budgets that end inside the loop (at every block boundary and inside blocks) stop exactly there.
+        foreach (int n in new[] { 1, 2, 3, 4, 5, 6, 7, 100, 1001, 99_999, 100_000 })
+        {
+            Assert.Equal(interpreted.Run(n), jit.Run(n));
+            Assert.Equal(interpreted.Eip, jit.Eip);
+            Assert.Equal((interpreted.Ebx, interpreted.Ecx, interpreted.Edx, interpreted.Esi), (jit.Ebx, jit.Ecx, jit.Edx, jit.Esi));
+            Assert.Equal(interpreted.Eflags, jit.Eflags);
+        }
+        Assert.True((jit.Ecx & 0xFFFF) is > 0 and < 20_000, $"CX {jit.Ecx & 0xFFFF}"); // still inside the loop
+        Assert.True(jit.JitInstructions > 140_000, $"{jit.JitInstructions} instructions compiled");
+        // The loop stays in compiled code: a handful of entries from the block loop for 200,000 instructions.
+        Assert.True(jit.JitEntries < 40, $"{jit.JitEntries} entries");
+    }
+
+    [Fact]
     public void CodeCacheIsBounded()
     {
-        // 64 tiny blocks "inc ax; jmp near next; nop", the last jumps back to the first; a cache of 8 keeps evicting.
+        // 14 tiny blocks "inc ax; jmp near next; nop", one per page (a region never spans pages), the last jumps back
+        // to the first; a cache of 4 keeps evicting.
         var mem = new PhysicalMemory(2 * 1024 * 1024);
-        for (int i = 0; i < 64; i++)
+        const int blocks = 14;
+        for (int i = 0; i < blocks; i++)
         {
-            int at = 0x1000 + i * 5;
-            int next = i == 63 ? 0x1000 : at + 5;
+            int at = 0x1000 + i * 0x1000;
+            int next = i == blocks - 1 ? 0x1000 : at + 0x1000;
             int rel = next - (at + 4);
             mem.WriteBytes((uint)at, new byte[] { 0x40, 0xE9, (byte)rel, (byte)(rel >> 8), 0x90 });
         }
-        var cpu = new CpuCore(mem, new IoBus()) { JitEnabled = true, JitThreshold = 0, JitCacheCapacity = 8 };
+        var cpu = new CpuCore(mem, new IoBus()) { JitEnabled = true, JitThreshold = 0, JitCacheCapacity = 4 };
         cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
         cpu.Eip = 0x1000;
-        cpu.Run(64 * 2 * 10);
-        Assert.Equal(640u, cpu.Eax & 0xFFFF);
-        Assert.Equal(8, cpu.JitCacheBlocks);
-        Assert.True(cpu.JitEvictions >= 64 * 10 - 8, $"evictions {cpu.JitEvictions}");
+        cpu.Run(blocks * 2 * 10);
+        Assert.Equal(blocks * 10u, cpu.Eax & 0xFFFF);
+        Assert.Equal(4, cpu.JitCacheBlocks);
+        Assert.True(cpu.JitEvictions >= blocks * 10 - 4, $"evictions {cpu.JitEvictions}");
         Assert.True(cpu.JitCacheIlBytes > 0);
     }
 }

@@ -1,18 +1,20 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace VmPortal.Emulator.Cpu;
 
 /// <summary>Counters of the JIT tier: blocks compiled, host time spent compiling, the code cache's content (compiled
 /// blocks and their IL bytes), evictions from the bounded cache, and guest instructions retired in compiled code.</summary>
 public readonly record struct JitStatistics(bool Enabled, long BlocksCompiled, TimeSpan CompileTime, int CacheBlocks, long CacheIlBytes,
-    long Evictions, long Instructions)
+    long Evictions, long Instructions, long Entries = 0)
 {
     public override string ToString() =>
         $"{BlocksCompiled:N0} blocks compiled in {CompileTime.TotalSeconds:F2} s, code cache {CacheBlocks:N0} blocks / {CacheIlBytes / 1024.0:F0} KiB IL, " +
-        $"{Evictions:N0} evicted, {Instructions:N0} instructions run compiled";
+        $"{Evictions:N0} evicted, {Instructions:N0} instructions run compiled in {Entries:N0} entries";
 }
 
-/// <summary>A block compiled to IL by the JIT tier (JitCompiler.cs): runs the whole block (and its loop to itself).</summary>
+/// <summary>A block compiled to IL by the JIT tier (JitCompiler.cs), with the region of its page it leads to: runs the
+/// whole block and continues in the region's blocks while it can.</summary>
 internal delegate void JitBlockFn(Cpu cpu, ref DecodedOp ops, long end);
 
 // The JIT tier's policy: blocks of the decoded-instruction cache (Cpu.BlockCache.cs) count their executions; a block
@@ -22,8 +24,9 @@ internal delegate void JitBlockFn(Cpu cpu, ref DecodedOp ops, long end);
 // a block dropped by a code-page write or a table collision takes its code with it (DynamicMethods are collectible).
 public sealed partial class Cpu
 {
-    private bool _jitEnabled = Environment.GetEnvironmentVariable("VMPORTAL_JIT") == "1";
+    private bool _jitEnabled = Environment.GetEnvironmentVariable("VMPORTAL_JIT") != "0";
     private int _jitThreshold = ParseThreshold(Environment.GetEnvironmentVariable("VMPORTAL_JIT_THRESHOLD"));
+    private bool _jitBackground = Environment.GetEnvironmentVariable("VMPORTAL_JIT_BACKGROUND") != "0";
     private CodeBlock?[] _jitFifo = new CodeBlock?[DefaultJitCacheCapacity];
     private int _jitFifoNext, _jitFifoCount, _jitLive;
     private long _jitCompileTicks;
@@ -31,12 +34,14 @@ public sealed partial class Cpu
     /// <summary>Default number of compiled blocks kept (the FIFO bound of the code cache).</summary>
     public const int DefaultJitCacheCapacity = 8192;
 
-    /// <summary>Default executions of a block before it is compiled.</summary>
-    public const int DefaultJitThreshold = 1000;
+    /// <summary>Default executions of a block before it is compiled. Chosen by measurement (docs/performance.md "JIT
+    /// tier"): the .NET JIT takes a few milliseconds per compiled region, which only a block run some 10⁵ times
+    /// earns back; in a Linux boot the blocks above 200,000 executions still carry 85 % of the instructions.</summary>
+    public const int DefaultJitThreshold = 200_000;
 
     private static int ParseThreshold(string? s) => int.TryParse(s, out int v) && v >= 0 ? v : DefaultJitThreshold;
 
-    /// <summary>The JIT tier (compiling hot blocks to IL). Off by default (see docs/performance.md "JIT tier"); VMPORTAL_JIT=1 turns it on.</summary>
+    /// <summary>The JIT tier (compiling hot blocks to IL). On by default; VMPORTAL_JIT=0 turns it off.</summary>
     public bool JitEnabled
     {
         get => _jitEnabled;
@@ -49,6 +54,15 @@ public sealed partial class Cpu
     {
         get => _jitThreshold;
         set => _jitThreshold = Math.Max(0, value);
+    }
+
+    /// <summary>Compile hot blocks on the process's JIT compiler thread while the block keeps running in the
+    /// decoded-instruction cache (default; VMPORTAL_JIT_BACKGROUND=0 compiles on the machine thread). A threshold of
+    /// 0 always compiles on the machine thread, before the block's first run.</summary>
+    public bool JitBackground
+    {
+        get => _jitBackground;
+        set => _jitBackground = value;
     }
 
     /// <summary>Compiled blocks kept at most; the oldest loses its code first.</summary>
@@ -69,7 +83,7 @@ public sealed partial class Cpu
     public long JitEvictions { get; private set; }
 
     /// <summary>Host time spent compiling (IL emission and the .NET JIT's compilation of the first call).</summary>
-    public TimeSpan JitCompileTime => TimeSpan.FromTicks(_jitCompileTicks * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
+    public TimeSpan JitCompileTime => TimeSpan.FromTicks(Volatile.Read(ref _jitCompileTicks) * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
 
     /// <summary>Compiled blocks currently in the code cache (with their code: not evicted, not dropped from the block table).</summary>
     public int JitCacheBlocks => _jitLive;
@@ -77,22 +91,93 @@ public sealed partial class Cpu
     /// <summary>IL bytes of the compiled blocks currently in the code cache.</summary>
     public long JitCacheIlBytes { get; private set; }
 
+    /// <summary>Calls from the block loop into compiled code (statistics: instructions per entry show how long compiled
+    /// code runs before it returns to the block loop).</summary>
+    public long JitEntries { get; private set; }
+
     /// <summary>Instructions retired inside compiled blocks (statistics).</summary>
     public long JitInstructions { get; private set; }
 
     /// <summary>The JIT tier's counters (read from any thread: a snapshot for statistics, not synchronised).</summary>
     public JitStatistics GetJitStatistics() =>
-        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions);
+        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions, JitEntries);
 
-    /// <summary>Compiles a block and enters it in the bounded code cache.</summary>
+    /// <summary>A block reached the threshold: compile it now (threshold 0 or no background compiler: on this thread,
+    /// deterministic for tests), or hand it to the background compiler and install its result once it is ready.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void JitHot(CodeBlock b)
+    {
+        if (_jitThreshold == 0 || !_jitBackground) { JitCompile(b); return; }
+        b.Hits = _jitThreshold; // counting stops here while the compiler works
+        if (!b.JitQueued)
+        {
+            if (JitBackgroundCompiler.TryEnqueue(this, JitRegion(b))) b.JitQueued = true;
+            else b.Hits = 0; // queue full: count up again
+            return;
+        }
+        var ready = b.Pending;
+        if (ready == null) return;
+        b.Pending = null;
+        b.JitQueued = false;
+        JitInstall(b, ready.Fn, ready.IlSize);
+        b.JitRan = true; // the background compiler ran it once, so the .NET JIT has compiled it
+    }
+
+    /// <summary>Blocks of a region at most.</summary>
+    private const int JitRegionMaxBlocks = 16;
+
+    private int _jitRegionMaxOps =
+        int.TryParse(Environment.GetEnvironmentVariable("VMPORTAL_JIT_REGION_OPS"), out int v) && v >= 0 ? v : 0;
+
+    /// <summary>Instructions of a compiled region at most; 0 (the default, VMPORTAL_JIT_REGION_OPS): every block
+    /// compiles alone. Regions are correct but did not pay in the Linux boot (docs/performance.md "JIT tier"): the
+    /// .NET JIT compiles a region's larger method more slowly, and optimises it worse.</summary>
+    public int JitRegionMaxOps
+    {
+        get => _jitRegionMaxOps;
+        set => _jitRegionMaxOps = Math.Max(0, value);
+    }
+
+    /// <summary>
+    /// The region compiled for a hot block: the block and the blocks of its page it reaches through direct jumps and
+    /// fall-throughs (breadth first), as far as they are decoded and current, warm (a sixteenth of the threshold), and
+    /// do not end in the interpreter; at most <see cref="JitRegionMaxBlocks"/> blocks and <see cref="JitRegionMaxOps"/>
+    /// instructions (0: the block alone). Loops whose body spans several blocks of a page then run inside one compiled method.
+    /// </summary>
+    private CodeBlock[] JitRegion(CodeBlock entry)
+    {
+        var list = new List<CodeBlock>(4) { entry };
+        int ops = entry.Count, page = entry.Offset >> 12;
+        for (int i = 0; i < list.Count && list.Count < JitRegionMaxBlocks && _jitRegionMaxOps > 0; i++)
+        {
+            foreach (int succ in JitCompiler.Successors(list[i]))
+            {
+                if (succ >> 12 != page || list.Exists(x => x.Offset == succ)) continue;
+                var b = At(_blocks, BlockSlot(succ));
+                if (b == null || b.Offset != succ || b.Cs32 != entry.Cs32 || b.Version != entry.Version || b.EndsInInterpreter) continue;
+                if (b.Jit == null && b.Hits < _jitThreshold / 16) continue;
+                if (ops + b.Count > _jitRegionMaxOps || list.Count >= JitRegionMaxBlocks) continue;
+                list.Add(b);
+                ops += b.Count;
+            }
+        }
+        return list.ToArray();
+    }
+
+    /// <summary>Compiles a block on this thread and enters it in the bounded code cache.</summary>
     private void JitCompile(CodeBlock b)
     {
         long t0 = Stopwatch.GetTimestamp();
-        var (fn, ilSize) = JitCompiler.Compile(b);
+        var (fn, ilSize) = JitCompiler.Compile(JitRegion(b));
+        Interlocked.Add(ref _jitCompileTicks, Stopwatch.GetTimestamp() - t0);
+        JitInstall(b, fn, ilSize);
+        b.JitRan = false;
+    }
+
+    private void JitInstall(CodeBlock b, JitBlockFn fn, int ilSize)
+    {
         b.Jit = fn;
         b.JitIlSize = ilSize;
-        b.JitRan = false;
-        _jitCompileTicks += Stopwatch.GetTimestamp() - t0;
         JitBlocksCompiled++;
         if (_jitFifoCount == _jitFifo.Length)
         {
@@ -120,7 +205,7 @@ public sealed partial class Cpu
         long t0 = Stopwatch.GetTimestamp();
         b.JitRan = true;
         try { b.Jit!(this, ref op, end); }
-        finally { _jitCompileTicks += Stopwatch.GetTimestamp() - t0; }
+        finally { Interlocked.Add(ref _jitCompileTicks, Stopwatch.GetTimestamp() - t0); }
     }
 
     /// <summary>A compiled block left the block table: its code goes (the FIFO slot stays until its turn).</summary>

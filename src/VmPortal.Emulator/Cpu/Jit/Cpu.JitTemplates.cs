@@ -257,8 +257,19 @@ public sealed unsafe partial class Cpu
     [MethodImpl(Inline)]
     private static bool JCheckEvents(Cpu c) => c._checkEvents;
 
-    /// <summary>Back-edge test of a block that jumps to its own start: nothing to handle and budget for a full pass.</summary>
     [MethodImpl(Inline)]
-    private static bool JMayLoop(Cpu c, uint eip0, long end, int count) =>
-        c._eip == eip0 && !c._checkEvents && end - c.InstructionCount >= count;
+    private static uint JGetFetchPage(Cpu c) => c._fetchPage;
+
+    [MethodImpl(Inline)]
+    private static uint JGetCsBase(Cpu c) => c._csBase;
+
+    /// <summary>A region's transition to one of its blocks (EIP <paramref name="target"/>, <paramref name="count"/>
+    /// instructions, <paramref name="bytes"/> long): taken when EIP is there, nothing is pending, the budget covers the
+    /// whole block, the code is still fetched from the same page (no TLB flush, same CS base and CS.D as at entry), and
+    /// the block does not wrap IP — the checks the block loop (RunBlock) makes before running a block.</summary>
+    [MethodImpl(Inline)]
+    private static bool JGo(Cpu c, uint target, long end, int count, int bytes, uint fetchPage, uint csBase, bool cs32) =>
+        c._eip == target && !c._checkEvents && end - c.InstructionCount >= count
+        && c._fetchPage == fetchPage && c._csBase == csBase && c._cs32 == cs32
+        && (ulong)target + (uint)bytes <= (ulong)c._ipMask + 1;
 }

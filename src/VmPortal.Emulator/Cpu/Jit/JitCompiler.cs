@@ -27,15 +27,15 @@ public sealed unsafe partial class Cpu
     /// </summary>
     private static class JitCompiler
     {
-        private static readonly Type[] ParamTypes = { typeof(Cpu), typeof(DecodedOp).MakeByRefType(), typeof(long) };
+        // (DecodedOp[][] ops of the region's blocks (the bound target), Cpu c, ref DecodedOp entry ops, long end)
+        private static readonly Type[] ParamTypes = { typeof(DecodedOp[][]), typeof(Cpu), typeof(DecodedOp).MakeByRefType(), typeof(long) };
         private static readonly Type[] HandlerParams = { typeof(Cpu), typeof(DecodedOp).MakeByRefType() };
-        private static readonly int OpSize = Unsafe.SizeOf<DecodedOp>();
 
         private static MethodInfo M(string name) =>
             typeof(Cpu).GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static) ?? throw new MissingMethodException(nameof(Cpu), name);
 
         private static readonly MethodInfo MEnter = M(nameof(JEnter)), MRetire = M(nameof(JRetire)), MSetEip = M(nameof(JSetEip)),
-            MCheckEvents = M(nameof(JCheckEvents)), MMayLoop = M(nameof(JMayLoop));
+            MCheckEvents = M(nameof(JCheckEvents)), MGo = M(nameof(JGo));
 
         /// <summary>What the compiler knows of one decoded instruction.</summary>
         private struct OpInfo
@@ -89,7 +89,95 @@ public sealed unsafe partial class Cpu
 
         private static bool Is(nint h, delegate*<Cpu, ref DecodedOp, void> f) => h == (nint)f;
 
-        public static (JitBlockFn Fn, int IlSize) Compile(CodeBlock b)
+        /// <summary>Where a block can continue inside its page, as backing offsets: the fall-through (a Jcc not taken, a
+        /// block cut at its size limit) and the target of a Jcc/JMP/CALL rel (16-bit IP wrap ignored: the compiled
+        /// transition compares the real EIP, so a wrong guess only means an exit).</summary>
+        internal static int[] Successors(CodeBlock b)
+        {
+            if (b.EndsInInterpreter || b.Count == 0) return [];
+            ref DecodedOp last = ref b.Ops[b.Count - 1];
+            nint h = (nint)last.Handler;
+            int end = b.Offset + b.Bytes;
+            bool jcc = Is(h, &OpJcc), jmp = Is(h, &OpJmpRel), call = Is(h, &OpCallRel);
+            int target = end + unchecked((int)last.Imm);
+            if (jcc) return [target, end];
+            if (jmp || call) return [target];
+            return b.Count == CodeBlock.MaxOps ? [end] : [];
+        }
+
+        /// <summary>
+        /// Compiles a region: region[0] is the entry block, the others blocks of the same page (same code version and
+        /// CS.D) that it can reach. Each block keeps its own exits and bookkeeping; at a block's end, where the next EIP
+        /// is the start of a region block (<see cref="Successors"/>), the code jumps there directly when nothing is
+        /// pending, the run budget covers that whole block, and the code page is still the one fetched at entry
+        /// (<see cref="JGo"/>); otherwise it returns to the block loop.
+        /// </summary>
+        public static (JitBlockFn Fn, int IlSize) Compile(CodeBlock[] region)
+        {
+            var dm = new DynamicMethod($"jit_{region[0].Offset:X}", typeof(void), ParamTypes, typeof(Cpu), skipVisibility: true);
+            var il = dm.GetILGenerator();
+            var eip0 = il.DeclareLocal(typeof(uint));
+            var fetch0 = il.DeclareLocal(typeof(uint));
+            var csBase0 = il.DeclareLocal(typeof(uint));
+            var exitOne = il.DefineLabel();
+            var body = il.DefineLabel();
+            // A negative budget returns at once: the background compiler's first call, which only makes the .NET
+            // JIT compile the method (c is null then).
+            il.Emit(OpCodes.Ldarg_3);
+            il.Emit(OpCodes.Ldc_I4_0);
+            il.Emit(OpCodes.Conv_I8);
+            il.Emit(OpCodes.Bge, body);
+            il.Emit(OpCodes.Ret);
+            il.MarkLabel(body);
+            il.Emit(OpCodes.Ldarg_1);
+            il.Emit(OpCodes.Call, M(nameof(JGetEip)));
+            il.Emit(OpCodes.Stloc, eip0);
+            il.Emit(OpCodes.Ldarg_1);
+            il.Emit(OpCodes.Call, M(nameof(JGetFetchPage)));
+            il.Emit(OpCodes.Stloc, fetch0);
+            il.Emit(OpCodes.Ldarg_1);
+            il.Emit(OpCodes.Call, M(nameof(JGetCsBase)));
+            il.Emit(OpCodes.Stloc, csBase0);
+
+            var labels = new Label[region.Length];
+            for (int j = 0; j < region.Length; j++) labels[j] = il.DefineLabel();
+            for (int j = 0; j < region.Length; j++)
+            {
+                il.MarkLabel(labels[j]);
+                EmitBlock(il, region[j], j, region[j].Offset - region[0].Offset, eip0, exitOne);
+                foreach (int succ in Successors(region[j]))
+                {
+                    int t = Array.FindIndex(region, x => x.Offset == succ);
+                    if (t < 0) continue;
+                    // if (JGo(c, eip0 + delta, end, count, bytes, fetch0, csBase0, cs32)) goto block t
+                    il.Emit(OpCodes.Ldarg_1);
+                    EmitEip(il, eip0, region[t].Offset - region[0].Offset);
+                    il.Emit(OpCodes.Ldarg_3);
+                    il.Emit(OpCodes.Ldc_I4, region[t].Count);
+                    il.Emit(OpCodes.Ldc_I4, region[t].Bytes);
+                    il.Emit(OpCodes.Ldloc, fetch0);
+                    il.Emit(OpCodes.Ldloc, csBase0);
+                    il.Emit(region[0].Cs32 ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
+                    il.Emit(OpCodes.Call, MGo);
+                    il.Emit(OpCodes.Brtrue, labels[t]);
+                }
+                il.Emit(OpCodes.Ret);
+            }
+
+            il.MarkLabel(exitOne);
+            il.Emit(OpCodes.Ldarg_1);
+            il.Emit(OpCodes.Ldc_I4_1);
+            il.Emit(OpCodes.Call, MRetire);
+            il.Emit(OpCodes.Ret);
+
+            int size = il.ILOffset;
+            var ops = Array.ConvertAll(region, x => x.Ops);
+            return ((JitBlockFn)dm.CreateDelegate(typeof(JitBlockFn), ops), size);
+        }
+
+        /// <summary>One block's instructions; <paramref name="delta"/>: its start relative to the region's entry EIP.
+        /// Leaves EIP at the next instruction and the block's instructions retired.</summary>
+        private static void EmitBlock(ILGenerator il, CodeBlock b, int blockIndex, int delta, LocalBuilder eip0, Label exitOne)
         {
             int n = b.Count;
             var info = new OpInfo[n];
@@ -106,17 +194,7 @@ public sealed unsafe partial class Cpu
                 else if (!info[k].FlagNeutral) live = true;
             }
 
-            var dm = new DynamicMethod($"jit_{b.Offset:X}", typeof(void), ParamTypes, typeof(Cpu), skipVisibility: true);
-            var il = dm.GetILGenerator();
-            var eip0 = il.DeclareLocal(typeof(uint));
-            var loop = il.DefineLabel();
-            var exitOne = il.DefineLabel();
-            il.Emit(OpCodes.Ldarg_0);
-            il.Emit(OpCodes.Call, M(nameof(JGetEip)));
-            il.Emit(OpCodes.Stloc, eip0);
-            il.MarkLabel(loop);
-
-            int pending = 0, off = 0;
+            int pending = 0, off = delta;
             bool lastSetEip = false;
             for (int k = 0; k < n; k++)
             {
@@ -126,7 +204,7 @@ public sealed unsafe partial class Cpu
                 if (inf.Skip) { pending++; off += len; lastSetEip = false; continue; }
                 if (!inf.Pure)
                 {
-                    il.Emit(OpCodes.Ldarg_0);
+                    il.Emit(OpCodes.Ldarg_1);
                     EmitEip(il, eip0, off);
                     EmitEip(il, eip0, off + len);
                     il.Emit(OpCodes.Ldc_I4, pending);
@@ -135,7 +213,7 @@ public sealed unsafe partial class Cpu
                 }
                 if (inf.Template != null)
                 {
-                    il.Emit(OpCodes.Ldarg_0);
+                    il.Emit(OpCodes.Ldarg_1);
                     il.Emit(OpCodes.Ldc_I4, inf.SubOverride >= 0 ? inf.SubOverride : o.Sub);
                     il.Emit(OpCodes.Ldc_I4, (int)o.Size);
                     il.Emit(OpCodes.Ldc_I4, (int)o.Reg);
@@ -154,14 +232,14 @@ public sealed unsafe partial class Cpu
                 }
                 else
                 {
-                    // The decoded-cache handler: handler(c, ref ops[k]).
-                    il.Emit(OpCodes.Ldarg_0);
+                    // The decoded-cache handler, handler(c, ref op), with the block's own DecodedOp: the method is
+                    // bound to the region's Ops arrays (argument 0).
                     il.Emit(OpCodes.Ldarg_1);
-                    if (k != 0)
-                    {
-                        il.Emit(OpCodes.Ldc_I4, k * OpSize);
-                        il.Emit(OpCodes.Add);
-                    }
+                    il.Emit(OpCodes.Ldarg_0);
+                    il.Emit(OpCodes.Ldc_I4, blockIndex);
+                    il.Emit(OpCodes.Ldelem_Ref);
+                    il.Emit(OpCodes.Ldc_I4, k);
+                    il.Emit(OpCodes.Ldelema, typeof(DecodedOp));
                     il.Emit(OpCodes.Ldc_I8, (long)(nint)o.Handler);
                     il.Emit(OpCodes.Conv_I);
                     il.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(void), HandlerParams, null);
@@ -171,7 +249,7 @@ public sealed unsafe partial class Cpu
                 lastSetEip = !inf.Pure;
                 if (!inf.Pure && k < n - 1)
                 {
-                    il.Emit(OpCodes.Ldarg_0);
+                    il.Emit(OpCodes.Ldarg_1);
                     il.Emit(OpCodes.Call, MCheckEvents);
                     il.Emit(OpCodes.Brtrue, exitOne);
                 }
@@ -179,33 +257,13 @@ public sealed unsafe partial class Cpu
 
             if (!lastSetEip)
             {
-                il.Emit(OpCodes.Ldarg_0);
+                il.Emit(OpCodes.Ldarg_1);
                 EmitEip(il, eip0, off);
                 il.Emit(OpCodes.Call, MSetEip);
             }
-            il.Emit(OpCodes.Ldarg_0);
+            il.Emit(OpCodes.Ldarg_1);
             il.Emit(OpCodes.Ldc_I4, pending);
             il.Emit(OpCodes.Call, MRetire);
-            if (info[n - 1].Control && !b.EndsInInterpreter)
-            {
-                // Back-edge to the block's own start: stay in compiled code.
-                il.Emit(OpCodes.Ldarg_0);
-                il.Emit(OpCodes.Ldloc, eip0);
-                il.Emit(OpCodes.Ldarg_2);
-                il.Emit(OpCodes.Ldc_I4, n);
-                il.Emit(OpCodes.Call, MMayLoop);
-                il.Emit(OpCodes.Brtrue, loop);
-            }
-            il.Emit(OpCodes.Ret);
-
-            il.MarkLabel(exitOne);
-            il.Emit(OpCodes.Ldarg_0);
-            il.Emit(OpCodes.Ldc_I4_1);
-            il.Emit(OpCodes.Call, MRetire);
-            il.Emit(OpCodes.Ret);
-
-            int size = il.ILOffset;
-            return ((JitBlockFn)dm.CreateDelegate(typeof(JitBlockFn)), size);
         }
 
         private static void EmitEip(ILGenerator il, LocalBuilder eip0, int off)
