@@ -178,8 +178,14 @@ public class VmHostTests : IDisposable
         var r = await vm.WaitForAsync("R.Y", WaitSource.Serial, TimeSpan.FromSeconds(20));
         Assert.True(r.Matched, $"serial so far: '{r.LastText}'");
         Assert.Equal("RDY", r.Match);
+        // The console stream carries the same bytes; it is fed by the console's own tick, so it may trail the log.
         var serial = new List<byte>();
-        while (viewer.Reader.TryRead(out var m)) if (m.Payload is ConsoleSerialData d) serial.AddRange(d.Bytes);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
+            while (serial.Count < 3)
+            {
+                var m = await viewer.Reader.ReadAsync(cts.Token);
+                if (m.Payload is ConsoleSerialData d) serial.AddRange(d.Bytes);
+            }
         Assert.Equal("RDY", System.Text.Encoding.ASCII.GetString(serial.ToArray()));
 
         var none = await vm.WaitForAsync("never", WaitSource.Serial, TimeSpan.FromMilliseconds(200));
