@@ -20,15 +20,7 @@ public sealed class CrashDurabilityTests : IDisposable
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(
         double.TryParse(Environment.GetEnvironmentVariable("VMPORTAL_BOOT_TIMEOUT"), out var s) ? s : 300);
 
-    private static (int Exit, string Out) QemuImg(params string[] args)
-    {
-        var psi = new ProcessStartInfo("qemu-img") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output);
-    }
+    private static (int Exit, string Out) QemuImg(params string[] args) => ImgCommandTests.Qemu(args);
 
     [RescueFact]
     public async Task DataTheGuestSyncedSurvivesASigkillAndTheQcow2StaysClean()

@@ -21,7 +21,8 @@ public sealed class ImgCommandTests : IDisposable
         return (exit, o.ToString(), e.ToString());
     }
 
-    private static (int Exit, string Out) Qemu(params string[] args)
+    /// <summary>Runs QEMU's <c>qemu-img</c> (the format oracle) with its output and exit code.</summary>
+    internal static (int Exit, string Out) Qemu(params string[] args)
     {
         var psi = new ProcessStartInfo("qemu-img") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
