@@ -19,8 +19,17 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
     // resolved when starting: the database connection exists only once the database initializer has run
     private IDbContextFactory<PortalDbContext> dbFactory => services.GetRequiredService<IDbContextFactory<PortalDbContext>>();
 
+    // Resolved at start: at shutdown the container may already be going away (a slow suspend ran past the host's
+    // shutdown timeout), and StopAsync must still reach the VMs.
+    private VmHost? host;
+    private VmStateSync? sync;
+    private AuditLog? audit;
+
     public async Task StartAsync(CancellationToken ct)
     {
+        host = services.GetRequiredService<VmHost>();
+        sync = services.GetRequiredService<VmStateSync>();
+        audit = services.GetRequiredService<AuditLog>();
         var atBoot = await ReconcileAsync(ct);
         if (atBoot.Count > 0) starting = Task.Run(() => StartAtBootAsync(atBoot), CancellationToken.None);
     }
@@ -81,7 +90,7 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
     public async Task StopAsync(CancellationToken ct)
     {
         if (starting is not null) await Task.WhenAny(starting, Task.Delay(Timeout.Infinite, ct));
-        await PowerOffForShutdownAsync(services.GetRequiredService<VmHost>().All);
+        if (host is not null) await PowerOffForShutdownAsync(host.All);
     }
 
     /// <summary>What <see cref="StopAsync"/> does to the hosted VMs (tests call it for their own VMs only).</summary>
@@ -89,8 +98,8 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
     {
         var running = vms.Where(v => v.Machine is not null).ToList();
         if (running.Count == 0) return;
-        var sync = services.GetRequiredService<VmStateSync>();
-        var audit = services.GetRequiredService<AuditLog>();
+        var sync = this.sync ?? services.GetRequiredService<VmStateSync>();
+        var audit = this.audit ?? services.GetRequiredService<AuditLog>();
         await Task.WhenAll(running.Select(async vm =>
         {
             try
