@@ -142,12 +142,7 @@ public sealed class GroupService(IDbContextFactory<PortalDbContext> dbFactory, A
     public async Task<OpResult<GroupQuotaView>> SetQuotaAsync(Caller caller, Guid id, QuotaDto quota, CancellationToken ct = default)
     {
         if (!caller.IsAdmin) return OpResult<GroupQuotaView>.NotFound("Only administrators manage groups.");
-        var errors = new Dictionary<string, string[]>();
-        void Check(string field, int? value) { if (value is < 0) errors[field] = ["Must be 0 or more (or null for no limit)."]; }
-        Check("maxVms", quota.MaxVms);
-        Check("maxRunningVms", quota.MaxRunningVms);
-        Check("maxMemoryMiB", quota.MaxMemoryMiB);
-        Check("maxDiskGiB", quota.MaxDiskGiB);
+        var errors = QuotaService.LimitErrors(quota);
         if (errors.Count > 0) return OpResult<GroupQuotaView>.Invalid(errors);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var g = await db.Groups.AsNoTracking().FirstOrDefaultAsync(x => x.Id == id, ct);

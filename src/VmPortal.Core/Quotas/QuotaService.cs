@@ -34,15 +34,22 @@ public sealed class QuotaService(IDbContextFactory<PortalDbContext> dbFactory, A
         return new QuotaView(userId, await QuotaOfAsync(db, userId, ct), await UsageAsync(db, userId, ct));
     }
 
-    public async Task<OpResult<QuotaView>> SetAsync(Caller caller, Guid userId, QuotaDto quota, CancellationToken ct = default)
+    /// <summary>The field errors of a set of limits (users' and groups' alike): each is null (no limit) or 0 or more.</summary>
+    public static Dictionary<string, string[]> LimitErrors(QuotaDto quota)
     {
-        if (!caller.IsAdmin) return OpResult<QuotaView>.NotFound("User not found.");
         var errors = new Dictionary<string, string[]>();
         void Check(string field, int? value) { if (value is < 0) errors[field] = ["Must be 0 or more (or null for no limit)."]; }
         Check("maxVms", quota.MaxVms);
         Check("maxRunningVms", quota.MaxRunningVms);
         Check("maxMemoryMiB", quota.MaxMemoryMiB);
         Check("maxDiskGiB", quota.MaxDiskGiB);
+        return errors;
+    }
+
+    public async Task<OpResult<QuotaView>> SetAsync(Caller caller, Guid userId, QuotaDto quota, CancellationToken ct = default)
+    {
+        if (!caller.IsAdmin) return OpResult<QuotaView>.NotFound("User not found.");
+        var errors = LimitErrors(quota);
         if (errors.Count > 0) return OpResult<QuotaView>.Invalid(errors);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var user = await db.Users.FirstOrDefaultAsync(u => u.Id == userId, ct);
