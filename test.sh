@@ -56,5 +56,22 @@ for proj in tests/*/*.csproj; do
   if [ $rc -ne 0 ]; then status=1; fi
 done
 
+# Name what failed (with the first line of its message) just above the totals, where a log's tail shows it.
+for trx in "$LOGDIR"/*.trx; do
+  [ -f "$trx" ] || continue
+  if ! command -v python3 >/dev/null; then
+    grep -o '<UnitTestResult [^>]*outcome="Failed"[^>]*>' "$trx" | sed -E 's/.*testName="([^"]*)".*/FAILED \1/' || true
+    continue
+  fi
+  python3 - "$trx" <<'PY' || true
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
+    if r.get("outcome") == "Failed":
+        m = r.find(".//t:Message", ns)
+        first = (m.text or "").strip().splitlines()[0][:300] if m is not None and m.text else ""
+        print(f"FAILED {r.get('testName')}: {first}")
+PY
+done
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status
