@@ -98,6 +98,7 @@ public sealed class RunCommand
         if (_options.SerialStdio && stdin != null) _ = Task.Run(() => PumpStdin(stdin, machine, cancel), CancellationToken.None);
 
         bool typed = _options.TypeText == null;
+        var prompt = new PromptSettle();
         int screenMatchesAtTyping = 0;
         int exit;
         while (true)
@@ -115,7 +116,8 @@ public sealed class RunCommand
                 break;
             }
             string? screen = machine.ReadScreenText();
-            if (!typed && (MatchesSerial(_options.TypeAfter, fromTyping: false) || (screen != null && _options.TypeAfter.IsMatch(TypeAfterTarget(machine, screen)))))
+            if (!typed && (MatchesSerial(_options.TypeAfter, fromTyping: false) || (screen != null && _options.TypeAfter.IsMatch(TypeAfterTarget(machine, screen))))
+                && prompt.Settled(SerialLength(), screen, machine.InstructionCount, sw.Elapsed))
             {
                 machine.TypeText(_options.TypeText!);
                 typed = true;
@@ -207,6 +209,38 @@ public sealed class RunCommand
             int from = fromTyping ? _serialSearchFrom : 0;
             if (from >= _serial.Length) return false;
             return regex.IsMatch(_serial.ToString(from, _serial.Length - from));
+        }
+    }
+
+    private int SerialLength()
+    {
+        lock (_serialLock) return _serial.Length;
+    }
+
+    /// <summary>
+    /// A prompt is where output stops and waits: the pattern must keep matching while nothing more is printed for
+    /// <see cref="Quiet"/> and the guest runs on. Without this, a poll that catches a boot message half printed (up to a
+    /// "#" or "&gt;") typed into a machine whose keyboard driver was not there yet, and the text was lost.
+    /// </summary>
+    private sealed class PromptSettle
+    {
+        private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(750);
+        private static readonly TimeSpan QuietIdle = TimeSpan.FromSeconds(5);
+        private int _serialLength = -1;
+        private string? _screen;
+        private long _instructions;
+        private TimeSpan _since;
+
+        public bool Settled(int serialLength, string? screen, long instructions, TimeSpan now)
+        {
+            if (serialLength != _serialLength || screen != _screen)
+            {
+                (_serialLength, _screen, _instructions, _since) = (serialLength, screen, instructions, now);
+                return false;
+            }
+            var quiet = now - _since;
+            // the guest must have run meanwhile (a host too busy to schedule it proves nothing), unless it sits idle
+            return quiet >= QuietIdle || (quiet >= Quiet && instructions != _instructions);
         }
     }
 
