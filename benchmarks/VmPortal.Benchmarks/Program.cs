@@ -7,6 +7,7 @@ using VmPortal.Benchmarks.Storage;
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- boot
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- idle [machines] [seconds] [--refresh]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- disk [DIR]
+//                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- guest-disk [MiB] [--no-qemu]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- state [rounds] [--boot-state FILE]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- snapshot [rounds] [--at-instructions N]
 //                             dotnet run -c Release --project benchmarks/VmPortal.Benchmarks -- net [MiB]
@@ -17,6 +18,7 @@ return which switch
     "boot" => await BootBenchmark.Run(args),
     "idle" => await IdleBenchmark.Run(args),
     "disk" => DiskBenchmark.Run(args),
+    "guest-disk" => await GuestDiskBenchmark.Run(args),
     "state" => await StateBenchmark.Run(args),
     "snapshot" => await SnapshotBenchmark.Run(args),
     "net" => await NetworkBenchmark.Run(args),
@@ -25,6 +27,6 @@ return which switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh] | disk [DIR] | state [rounds] [--boot-state FILE] | snapshot [rounds] [--at-instructions N] | net [MiB]");
+    Console.Error.WriteLine("usage: VmPortal.Benchmarks cpu [iterations] | boot | idle [machines] [seconds] [--refresh] | disk [DIR] | guest-disk [MiB] [--no-qemu] | state [rounds] [--boot-state FILE] | snapshot [rounds] [--at-instructions N] | net [MiB]");
     return 2;
 }
