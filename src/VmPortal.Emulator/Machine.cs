@@ -446,6 +446,9 @@ public sealed partial class Machine : IDisposable
         return board;
     }
 
+    /// <summary>Guest instructions run after a bus-master transfer before its end is reported (≈ 20 µs at 100 MIPS).</summary>
+    private const int DmaLatencyInstructions = 2_000;
+
     private void Loop()
     {
         int slice = Config.SliceInstructions;
@@ -472,6 +475,14 @@ public sealed partial class Machine : IDisposable
             board.Scheduler.RunDue(Clock.NowNs);
             FeedInput(board);
             int executed = board.Cpu.Run(runFor);
+            if (board.Ide.DmaFinishPending)
+            {
+                // A disk answers some time after the command starts, never inside the guest's write of the start
+                // bit: the guest runs on a little (or until it halts to wait) before the end and its interrupt.
+                int extra = _pauseAt >= 0 ? (int)Math.Min(DmaLatencyInstructions, Math.Max(0, _pauseAt - InstructionCount - executed)) : DmaLatencyInstructions;
+                if (!board.Cpu.Halted && extra > 0) executed += board.Cpu.Run(extra);
+                board.Ide.FinishDma();
+            }
             Interlocked.Add(ref _instructions, executed);
 
             if (board.Cpu.ShutdownPending)

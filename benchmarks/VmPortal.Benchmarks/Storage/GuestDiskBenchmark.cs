@@ -52,11 +52,16 @@ public static class GuestDiskBenchmark
         await g.Boot();
         Console.WriteLine($"{who}: booted to the shell in {boot.Elapsed.TotalSeconds:F1} s");
         var drivers = await g.Run("vmportal-disks && echo DISKS-OK");
+        if (Environment.GetEnvironmentVariable("VMPORTAL_GUEST_DISK_DIAG") == "1")
+            Console.WriteLine(await g.Run("cat /proc/interrupts; cat /sys/block/sda/queue/max_sectors_kb /sys/block/sda/queue/scheduler /sys/block/sda/device/queue_depth; " +
+                                          "dd if=/dev/sda of=/dev/null bs=64k count=64 iflag=direct; cat /proc/interrupts; cat /proc/diskstats | grep sda"));
         if (!drivers.Contains("DISKS-OK")) throw new InvalidOperationException($"{who}: the IDE drivers did not load:\n{drivers}");
         foreach (var (what, cmd) in new[]
                  {
                      ("write", $"dd if=/dev/zero of=/dev/sda bs=1M count={mib} oflag=direct conv=fsync"),
                      ("read", $"dd if=/dev/sda of=/dev/null bs=1M count={mib} iflag=direct"),
+                     // one request per dd call (nothing queued behind it): the latency of a single command
+                     ("read 64 KiB blocks", $"dd if=/dev/sda of=/dev/null bs=64k count={mib * 16} iflag=direct"),
                  })
         {
             long i0 = g.Instructions;
@@ -72,7 +77,7 @@ public static class GuestDiskBenchmark
             string busy = g.Instructions > 0
                 ? $"  [guest {(g.Instructions - i0) / host / 1e6:F0} MIPS, process CPU {(Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / host * 100:F0} %]"
                 : "";
-            Console.WriteLine($"{who}: {what,-5} {mib / guest,7:F1} MB/s by the guest's clock ({guest:F2} s), {mib / host,7:F1} MB/s by the host's ({host:F2} s){busy}");
+            Console.WriteLine($"{who}: {what,-18} {mib / guest,7:F1} MB/s by the guest's clock ({guest:F2} s), {mib / host,7:F1} MB/s by the host's ({host:F2} s){busy}");
         }
     }
 

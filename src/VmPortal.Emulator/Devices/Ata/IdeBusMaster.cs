@@ -6,8 +6,11 @@ namespace VmPortal.Emulator.Devices.Ata;
 /// The PIIX3 bus-master IDE engine of one channel (SFF-8038i): command (start/stop, direction), status
 /// (active, error, interrupt, drive DMA capable) and the physical address of the PRD table, 8 I/O ports in
 /// BAR4 of the IDE function (primary at +0, secondary at +8). A PRD entry is {u32 address, u16 byte count
-/// (0 = 64 KiB), u16 flags (bit 15 = end of table)}. Transfers run synchronously once the start bit
-/// is set, the selected device has asked for DMA and the PCI command register allows bus mastering.
+/// (0 = 64 KiB), u16 flags (bit 15 = end of table)}. The data moves synchronously once the start bit
+/// is set, the selected device has asked for DMA and the PCI command register allows bus mastering; the command's
+/// end (active bit cleared, the device's status and interrupt) is held until <see cref="FinishPending"/> (the
+/// machine calls it between CPU slices, see <see cref="PiixIde.FinishDma"/>): a disk that answered inside the
+/// guest's write of the start bit made Linux wait for its next timer tick after every request.
 /// Guests: Linux ata_piix (READ/WRITE DMA, ATAPI DMA); SeaBIOS only sets the capability bits.
 /// </summary>
 public sealed class IdeBusMaster
@@ -23,6 +26,9 @@ public sealed class IdeBusMaster
     private readonly byte[] _chunk = new byte[ChunkSize];
     private byte _command, _status;
     private uint _prdTable;
+    // a transfer whose end is not reported yet: the device, whether it succeeded, whether the active bit clears
+    private AtaDevice? _finishDevice;
+    private bool _finishOk, _finishClearsActive;
 
     public IdeBusMaster(AtaChannel channel, PhysicalMemory memory)
     {
@@ -83,7 +89,11 @@ public sealed class IdeBusMaster
                 bool start = (v & CommandStart) != 0, wasStarted = (_command & CommandStart) != 0;
                 _command = (byte)(v & (CommandStart | CommandToMemory));
                 if (start && !wasStarted) { _status |= StatusActive; TryTransfer(); }
-                else if (!start) _status &= unchecked((byte)~StatusActive);
+                else if (!start)
+                {
+                    FinishPending(); // stopping the engine ends the command first (the guest normally waits for the interrupt)
+                    _status &= unchecked((byte)~StatusActive);
+                }
                 break;
             case RegStatus:
                 // Interrupt and error are write-one-to-clear; the drive-capable bits are plain storage.
@@ -137,9 +147,25 @@ public sealed class IdeBusMaster
             if (eot) break;
         }
         bool ok = dev.DmaRemaining == 0;
-        if (!ok) _status |= StatusError;
         // Active stays set when the PRD table described more memory than the device moved.
-        if (!ok || (eot && exhausted)) _status &= unchecked((byte)~StatusActive);
-        dev.DmaFinished(ok);
+        _finishDevice = dev;
+        _finishOk = ok;
+        _finishClearsActive = !ok || (eot && exhausted);
+    }
+
+    /// <summary>Machine reset: a transfer's end that was not reported yet is dropped.</summary>
+    internal void DropPending() => _finishDevice = null;
+
+    /// <summary>Whether a transfer's end waits to be reported.</summary>
+    public bool FinishIsPending => _finishDevice != null;
+
+    /// <summary>Reports the end of the last transfer (status bits, the device's completion and its interrupt), if pending.</summary>
+    public void FinishPending()
+    {
+        if (_finishDevice is not { } dev) return;
+        _finishDevice = null;
+        if (!_finishOk) _status |= StatusError;
+        if (_finishClearsActive) _status &= unchecked((byte)~StatusActive);
+        dev.DmaFinished(_finishOk);
     }
 }

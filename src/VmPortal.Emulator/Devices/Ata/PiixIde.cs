@@ -46,8 +46,21 @@ public sealed class PiixIde : PciFunction
     /// <summary>Machine reset: both channels' devices return to their power-on state.</summary>
     public void Reset()
     {
+        PrimaryBusMaster.DropPending();
+        SecondaryBusMaster.DropPending();
         Primary.Reset();
         Secondary.Reset();
+    }
+
+    /// <summary>Whether a bus-master transfer's end waits to be reported (<see cref="FinishDma"/>).</summary>
+    public bool DmaFinishPending => PrimaryBusMaster.FinishIsPending || SecondaryBusMaster.FinishIsPending;
+
+    /// <summary>Reports the end of both channels' finished transfers (status, interrupt). The machine calls it after a
+    /// CPU slice in which a transfer ran, once the guest has run on a little or halted to wait for it.</summary>
+    public void FinishDma()
+    {
+        PrimaryBusMaster.FinishPending();
+        SecondaryBusMaster.FinishPending();
     }
 
     private void OnBarChanged(int bar)

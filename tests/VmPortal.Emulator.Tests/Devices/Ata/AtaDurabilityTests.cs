@@ -79,12 +79,14 @@ public class AtaDurabilityTests
         rig.Bus.Out8(Bm, IdeBusMaster.CommandStart);
         rig.Lba48(64, 8);
         rig.Command(AtaProtocol.CmdWriteDmaExt);
+        rig.Ide.FinishDma(); // the machine reports the end once the guest has run on
         Assert.Equal(0, img.Flushes); // write-back cache: no flush
         rig.Bus.Out8(Bm, 0);
 
         rig.Bus.Out8(Bm, IdeBusMaster.CommandStart);
         rig.Lba48(128, 8);
         rig.Command(AtaProtocol.CmdWriteDmaFuaExt);
+        rig.Ide.FinishDma(); // the machine reports the end once the guest has run on
         Assert.Equal(1, img.Flushes);
         Assert.Equal(AtaProtocol.StatusDrdy | AtaProtocol.StatusDsc, rig.Status);
         Assert.Equal(data, img.Data.Slice(128 * 512, data.Length).ToArray());
@@ -118,6 +120,7 @@ public class AtaDurabilityTests
         rig.Bus.Out8(Bm, IdeBusMaster.CommandStart);
         rig.Lba48(1000, 256);
         rig.Command(AtaProtocol.CmdWriteDmaExt);
+        rig.Ide.FinishDma(); // the machine reports the end once the guest has run on
         Assert.Equal([(true, 1000L, 256 * 512)], img.Calls);
         rig.Bus.Out8(Bm, 0);
 
@@ -127,6 +130,7 @@ public class AtaDurabilityTests
         rig.Bus.Out8(Bm, IdeBusMaster.CommandStart | IdeBusMaster.CommandToMemory);
         rig.Lba48(1000, 256);
         rig.Command(AtaProtocol.CmdReadDmaExt);
+        rig.Ide.FinishDma(); // the machine reports the end once the guest has run on
         Assert.Equal([(false, 1000L, 256 * 512)], img.Calls);
         var back = new byte[data.Length];
         rig.Memory.ReadBytes(0x100000, back);

@@ -235,8 +235,16 @@ public class AtaHardDiskTests
         rig.Command(AtaProtocol.CmdReadDma);
         Assert.False(rig.Irqs.Level[14]); // waits for the engine
         rig.Bus.Out8(bm, IdeBusMaster.CommandStart | IdeBusMaster.CommandToMemory);
+        rig.Ide.FinishDma();
         Assert.False(rig.Irqs.Level[14]); // the function may not master the bus yet
         rig.Ide.WriteConfig(0x04, 2, 0x05);
+        // the data has moved, but the end is reported only when the machine says the guest ran on (not inside its
+        // own port write): still active, no interrupt
+        Assert.False(rig.Irqs.Level[14]);
+        Assert.Equal(IdeBusMaster.StatusActive, rig.Bus.In8(bm + 2) & (IdeBusMaster.StatusInterrupt | IdeBusMaster.StatusActive));
+        Assert.True(rig.Ide.DmaFinishPending);
+        rig.Ide.FinishDma();
+        Assert.False(rig.Ide.DmaFinishPending);
         Assert.True(rig.Irqs.Level[14]);
         Assert.Equal(IdeBusMaster.StatusInterrupt, rig.Bus.In8(bm + 2) & (IdeBusMaster.StatusInterrupt | IdeBusMaster.StatusActive | IdeBusMaster.StatusError));
         var got = new byte[2048];
@@ -255,6 +263,7 @@ public class AtaHardDiskTests
         rig.Bus.Out8(bm, IdeBusMaster.CommandStart);
         rig.Lba28(200, 4);
         rig.Command(AtaProtocol.CmdWriteDma);
+        rig.Ide.FinishDma(); // the machine reports the end once the guest has run on
         Assert.Equal(data, img.Data.Slice(200 * 512, 2048).ToArray());
         Assert.Equal(AtaProtocol.StatusDrdy | AtaProtocol.StatusDsc, rig.Status);
     }

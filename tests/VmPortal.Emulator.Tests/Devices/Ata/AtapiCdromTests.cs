@@ -207,6 +207,7 @@ public class AtapiCdromTests
         rig.Bus.Out32(0xC004, 0x1000);
         rig.Packet(Cdb(AtapiCdrom.ScsiRead10, 0, 0, 0, 0, 2, 0, 0, 2), dma: true);
         rig.Bus.Out8(0xC000, IdeBusMaster.CommandStart | IdeBusMaster.CommandToMemory);
+        rig.Ide.FinishDma(); // the machine reports the end once the guest has run on
         var got = new byte[4096];
         rig.Memory.ReadBytes(0x40000, got);
         Assert.Equal(iso.Data.Slice(2 * 2048, 4096).ToArray(), got);
