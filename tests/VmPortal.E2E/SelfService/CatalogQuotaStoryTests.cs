@@ -53,8 +53,12 @@ public sealed class CatalogQuotaStoryTests(BrowserFixture fx)
 
         await page.ClickAsync("[data-testid=nav-users]");
         await page.WaitForURLAsync("**/admin/users");
-        await page.GetByRole(AriaRole.Button, new() { Name = $"Actions for {userName}" }).ClickAsync();
-        await page.ClickAsync("[data-testid=user-quota]");
+        await page.WaitForCircuitAsync();
+        await page.GetByPlaceholder("Search").FillAsync(userName);
+        await page.Row(userName).WaitForAsync();
+        await page.ShotAsync("story-01b-users");
+        await page.Row(userName).Locator("button.mud-icon-button").Last.ClickAsync(); // the row's actions menu
+        await page.GetByText("Quota…", new() { Exact = true }).ClickAsync();
         await page.FillAsync("#quota-vms", "2");
         await page.FillAsync("#quota-memory", "256");
         await page.ClickAsync("[data-testid=quota-save]");
