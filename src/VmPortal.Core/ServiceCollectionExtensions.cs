@@ -17,6 +17,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ImageService>();
         services.AddSingleton<Disks.VmDiskStore>();
         services.AddSingleton<Templates.TemplateService>();
+        services.AddSingleton<Templates.TemplateFromVm>();
         services.AddSingleton<Quotas.QuotaService>();
         services.AddSingleton(sp => new Networks.NetworkHost(sp.GetService<Runtime.VmHost>()));
         services.AddSingleton<Networks.NetworkService>();

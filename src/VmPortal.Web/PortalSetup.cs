@@ -154,7 +154,7 @@ public static class PortalSetup
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddSingleton<VmPortal.Web.Security.CallerMistakeLog>();
         services.AddExceptionHandler<ApiExceptionHandler>();
-        services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        services.AddOpenApi(o => OpenApiExamples.Add(o).AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "VmPortal API";
             doc.Info.Description =

@@ -38,6 +38,8 @@ public static class Program
         using var api = new HttpClient { BaseAddress = portal.BaseAddress, Timeout = TimeSpan.FromMinutes(12) };
         string token = await portal.AdminTokenAsync();
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        // actions (create, start, stop) are tasks answered 202 by default: hold the answers until they end
+        api.DefaultRequestHeaders.Add("Prefer", "wait=300");
         Log($"portal ready (pid {portal.Pid}, data {portal.DataDirectory}); load average {LoadAverage()}");
 
         await Task.Delay(TimeSpan.FromSeconds(30)); // start-up work (JIT tiering, first requests) settles first

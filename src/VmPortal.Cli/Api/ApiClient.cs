@@ -82,6 +82,22 @@ public sealed class ApiClient : IDisposable
         return await r.Content.ReadAsByteArrayAsync(ct);
     }
 
+    /// <summary>A POST whose answer may be a task (202 + <c>Location: /api/tasks/{id}</c>): the status and the body.</summary>
+    public async Task<(int Status, JsonNode? Body)> PostActionAsync(string path, object? body = null, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path.TrimStart('/'));
+        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
+        HttpResponseMessage r;
+        try { r = await http.SendAsync(request, ct); }
+        catch (HttpRequestException e) { throw new ApiException(CliExit.Refused, $"cannot reach {http.BaseAddress}: {e.Message}"); }
+        using (r)
+        {
+            if (!r.IsSuccessStatusCode) throw await ProblemAsync(r, ct);
+            var text = await r.Content.ReadAsStringAsync(ct);
+            return ((int)r.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
+        }
+    }
+
     private async Task<JsonNode?> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path.TrimStart('/'));

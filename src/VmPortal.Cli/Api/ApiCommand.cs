@@ -15,10 +15,13 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
         vmportal vm list [--json]
         vmportal vm show VM [--json]
         vmportal vm create NAME (--template T | --iso IMAGE) [--memory MiB] [--disk-size MiB]
-                               [--user U] [--password-stdin] [--ssh-key FILE] [--json]
-        vmportal vm start|stop|reset|pause|resume|delete VM
-        vmportal vm shutdown VM [--timeout SECONDS]                         ACPI power button; waits for the guest
-        vmportal vm clone VM NAME [--full] [--no-wait]                      a task: waits for it and prints the new VM
+                               [--user U] [--password-stdin] [--ssh-key FILE] [--json] [--no-wait]
+        vmportal vm start|stop|reset|pause|resume VM [--no-wait]
+        vmportal vm delete VM
+        vmportal vm shutdown VM [--timeout SECONDS] [--no-wait]             ACPI power button; waits for the guest
+        vmportal vm clone VM NAME [--full] [--no-wait]
+        vmportal vm template VM NAME [--description TEXT] [--no-wait]       a stopped VM becomes a catalog template
+        Actions run as tasks: the command waits for the task and prints its result; --no-wait prints the task id.
         vmportal template list [--json]
         vmportal task list [--all] [--json]                                  your tasks, newest first (admins: --all)
         vmportal task show|log|cancel TASK
@@ -192,7 +195,7 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
 
     private async Task<int> VmAsync(CancellationToken ct)
     {
-        var verb = Take("a vm command (list, show, create, start, stop, shutdown, reset, pause, resume, delete)");
+        var verb = Take("a vm command (list, show, create, start, stop, shutdown, reset, pause, resume, delete, clone, template)");
         using var client = Client();
         switch (verb)
         {
@@ -216,19 +219,28 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
             case "start" or "stop" or "reset" or "pause" or "resume":
             {
                 var id = await ResolveVmAsync(client, Take("a VM"), ct);
+                var noWait = Flag("--no-wait");
                 NoMoreArguments();
-                var r = await client.PostAsync($"/api/vms/{id}/{verb}", null, ct);
-                Print(r, () => stdout.WriteLine(S(r?["state"])));
-                return CliExit.Ok;
+                return await ActionAsync(client, $"/api/vms/{id}/{verb}", null, noWait, 600, r => stdout.WriteLine(S(r?["state"])), ct);
             }
             case "shutdown":
             {
                 var id = await ResolveVmAsync(client, Take("a VM"), ct);
                 var timeout = IntOption("--timeout") ?? 60;
+                var noWait = Flag("--no-wait");
                 NoMoreArguments();
-                var r = await client.PostAsync($"/api/vms/{id}/shutdown?timeoutSeconds={timeout}", null, ct);
-                Print(r, () => stdout.WriteLine(S(r?["state"])));
-                return CliExit.Ok;
+                return await ActionAsync(client, $"/api/vms/{id}/shutdown?timeoutSeconds={timeout}", null, noWait, timeout + 60,
+                    r => stdout.WriteLine(S(r?["state"])), ct);
+            }
+            case "template":
+            {
+                var id = await ResolveVmAsync(client, Take("a VM"), ct);
+                var name = Take("a name for the template");
+                var description = Option("--description");
+                var noWait = Flag("--no-wait");
+                NoMoreArguments();
+                return await ActionAsync(client, $"/api/vms/{id}/template", new { name, description }, noWait, 3600,
+                    t => stdout.WriteLine($"template {S(t?["name"])} ({S(t?["id"])})"), ct);
             }
             case "delete":
             {
@@ -245,18 +257,35 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
                 var full = Flag("--full");
                 var noWait = Flag("--no-wait");
                 NoMoreArguments();
-                var task = await client.PostAsync($"/api/vms/{id}/clone", new { name, mode = full ? "full" : "linked" }, ct);
-                if (noWait)
-                {
-                    Print(task, () => stdout.WriteLine(S(task?["id"])));
-                    return CliExit.Ok;
-                }
-                var done = await WaitTaskAsync(client, S(task?["id"]), 3600, ct);
-                Print(done["result"], () => PrintVm(done["result"]!));
-                return CliExit.Ok;
+                return await ActionAsync(client, $"/api/vms/{id}/clone", new { name, mode = full ? "full" : "linked" }, noWait, 3600,
+                    vm => PrintVm(vm!), ct);
             }
             default: throw new UsageException($"unknown vm command '{verb}'");
         }
+    }
+
+    /// <summary>
+    /// POSTs an action. The portal answers 202 + the task (docs/automation.md "Tasks"): with <paramref name="noWait"/>
+    /// the task id is printed, else the task is followed until it ends and its result printed (a failed task exits
+    /// with its error's code). An answer that is not a task (200/201) is printed as it is.
+    /// </summary>
+    private async Task<int> ActionAsync(ApiClient client, string path, object? body, bool noWait, int timeoutSeconds,
+        Action<JsonNode?> human, CancellationToken ct)
+    {
+        var (status, answer) = await client.PostActionAsync(path, body, ct);
+        if (status != 202)
+        {
+            Print(answer, () => human(answer));
+            return CliExit.Ok;
+        }
+        if (noWait)
+        {
+            Print(answer, () => stdout.WriteLine(S(answer?["id"])));
+            return CliExit.Ok;
+        }
+        var done = await WaitTaskAsync(client, S(answer?["id"]), timeoutSeconds, ct);
+        Print(done["result"], () => human(done["result"]));
+        return CliExit.Ok;
     }
 
     // ---- tasks ----
@@ -386,6 +415,7 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
         var user = Option("--user");
         var keyFile = Option("--ssh-key");
         var password = Flag("--password-stdin") ? ReadPasswordFromStdin() : null;
+        var noWait = Flag("--no-wait");
         NoMoreArguments();
         if ((template is null) == (iso is null)) throw new UsageException("give either --template or --iso");
         var keys = keyFile is null ? null : File.ReadAllLines(keyFile).Where(l => l.Trim().Length > 0).Select(l => l.Trim()).ToList();
@@ -406,9 +436,7 @@ public sealed class ApiCommand(TextWriter stdout, TextWriter stderr, TextReader?
                 disks = diskSize is int ds ? new[] { new { sizeMiB = ds } } : Array.Empty<object>(), cloudInit,
             };
         }
-        var vm = await client.PostAsync("/api/vms", body, ct);
-        Print(vm, () => PrintVm(vm!));
-        return CliExit.Ok;
+        return await ActionAsync(client, "/api/vms", body, noWait, 600, vm => PrintVm(vm!), ct);
     }
 
     private async Task<int> ListTemplatesAsync(CancellationToken ct)

@@ -125,6 +125,8 @@ public sealed partial class ImageService(
             var users = await db.VirtualMachines.AsNoTracking().Where(v => v.CdromImageId == id).Select(v => v.Name).ToListAsync(ct);
             var withDisks = await db.VirtualMachines.AsNoTracking().Select(v => new { v.Name, v.Disks }).ToListAsync(ct);
             users.AddRange(withDisks.Where(v => v.Disks.Any(d => d.BackingImageId == id)).Select(v => v.Name));
+            users.AddRange((await db.Templates.AsNoTracking().Where(t => t.DiskImageId == id || t.CdromImageId == id).Select(t => t.Name).ToListAsync(ct))
+                .Select(t => $"template {t}"));
             if (users.Count > 0) return OpResult<bool>.Conflict($"The image is used by: {string.Join(", ", users.Distinct().Take(10))}.");
         }
         File.Delete(info.Path);

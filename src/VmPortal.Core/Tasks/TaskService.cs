@@ -40,7 +40,7 @@ public sealed record TaskTarget(string Type, string? Id, string Name)
 public sealed record TaskQuery(PortalTaskStatus? Status = null, string? TargetId = null, bool All = false, int Take = 50);
 
 /// <summary>A task that ends with a chosen problem (status, title, detail), e.g. 409 for a state that forbids the action.</summary>
-public sealed class TaskFailedException(int status, string title, string detail) : Exception(detail)
+public class TaskFailedException(int status, string title, string detail) : Exception(detail)
 {
     public int Status { get; } = status;
     public string Title { get; } = title;

@@ -17,6 +17,7 @@ public sealed class InputAuditFilter : IEndpointFilter
         var action = http.Request.Path.Value?.TrimEnd('/').Split('/').LastOrDefault() ?? "";
         bool cancelTyping = HttpMethods.IsDelete(http.Request.Method) && action == "type";
         if (!HttpMethods.IsPost(http.Request.Method) && !cancelTyping) return result;
+        if (http.Items.ContainsKey(TaskAnswer.TaskItem)) return result; // a task was started: it audits how the action ended
         var caller = Caller.From(http.User);
         var status = result is IStatusCodeHttpResult s ? s.StatusCode ?? 200 : http.Response.StatusCode;
         string auditAction, details;

@@ -53,18 +53,4 @@ public static class TasksApi
     /// <summary>The answer of an endpoint that started a task: 202 + <c>Location: /api/tasks/{id}</c>, the task as body.</summary>
     public static Accepted<TaskDto> Accepted(TaskDto task) => TypedResults.Accepted($"/api/tasks/{task.Id}", task);
 
-    /// <summary>
-    /// Whether the client asked for an asynchronous answer (RFC 7240 <c>Prefer: respond-async</c>); the endpoints whose
-    /// synchronous answer predates tasks (power actions, create) keep it by default and answer 202 when asked.
-    /// </summary>
-    public static bool WantsAsync(HttpRequest request)
-    {
-        foreach (var value in request.Headers["Prefer"])
-            foreach (var part in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-                if (part.Split(';')[0].Trim().Equals("respond-async", StringComparison.OrdinalIgnoreCase)) return true;
-        return false;
-    }
-
-    /// <summary>Marks a response as the asynchronous one the client asked for.</summary>
-    public static void PreferenceApplied(HttpResponse response) => response.Headers["Preference-Applied"] = "respond-async";
 }

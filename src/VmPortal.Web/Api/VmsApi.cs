@@ -16,7 +16,9 @@ public static class VmsApi
         var g = app.MapGroup("/api/vms").WithTags("VMs").RequireAuthorization();
         g.MapGet("/", List).WithSummary("List VMs (paged; filter by name substring, owner id, free-text search; sort by name|state|owner|memoryMiB|createdAt|updatedAt, desc=true)");
         g.MapGet("/{id:guid}", Get).WithName("GetVm").WithSummary("Get one VM (ETag = version)");
-        g.MapPost("/", Create).WithSummary("Create a VM");
+        g.MapPost("/", Create).WithSummary("Create a VM, or provision one from a template (a task: 202 + Location; Prefer: wait=N holds the answer: 201)")
+            .Produces<Core.Tasks.TaskDto>(StatusCodes.Status202Accepted).Produces<VmDto>(StatusCodes.Status201Created)
+            .ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         g.MapPut("/{id:guid}", Update).WithSummary("Replace a VM's definition; needs `version` in the body or If-Match");
         g.MapDelete("/{id:guid}", Delete).WithSummary("Delete a stopped VM (If-Match optional)");
         return g;
@@ -54,16 +56,30 @@ public static class VmsApi
         return TypedResults.Ok(vm);
     }
 
-    public static async Task<Results<CreatedAtRoute<VmDto>, Accepted<Core.Tasks.TaskDto>, ValidationProblem, ProblemHttpResult>> Create(
-        VmSpec spec, ClaimsPrincipal user, VmService vms, HttpContext http, CancellationToken ct)
+    /// <summary>
+    /// Creates a VM (or provisions one from a template with <c>templateId</c>) as a task: <c>vm.provision</c> with a
+    /// template, else <c>vm.create</c>. 202 + <c>Location: /api/tasks/{id}</c> (the task's result is the VM); with
+    /// <c>Prefer: wait=N</c> the held answer is 201 + <c>Location</c> of the VM + <c>ETag</c>, or 400 with field
+    /// errors, 404 (template), 409 (name taken, "Quota exceeded").
+    /// </summary>
+    public static async Task<IResult> Create(VmSpec spec, ClaimsPrincipal user, VmService vms, HttpContext http)
     {
-        // Prefer: respond-async → 202 + Location of a task whose result is the new VM
-        if (TasksApi.WantsAsync(http.Request)) return await VmCreateTask.StartAsync(http, user, spec);
-        var r = await vms.CreateAsync(user.Caller(), spec, ct);
-        if (r.Status == Core.OpStatus.Invalid) return ApiResults.Invalid(r);
-        if (!r.IsOk) return ApiResults.Failure(r);
-        http.Response.Headers.ETag = ApiResults.ETag(r.Value!.Version);
-        return TypedResults.CreatedAtRoute(r.Value, "GetVm", new { id = r.Value.Id });
+        var caller = user.Caller();
+        var type = spec.TemplateId is null ? "vm.create" : "vm.provision";
+        return await TaskAnswer.RunAsync(http, type, new Core.Tasks.TaskTarget("vm", null, spec.Name ?? ""), async ctx =>
+        {
+            ctx.Step(spec.TemplateId is { } t ? $"provisioning '{spec.Name}' from template {t}" : $"creating '{spec.Name}'");
+            var r = await vms.CreateAsync(caller, spec, ctx.CancellationToken);
+            if (r.Status == Core.OpStatus.Invalid) throw AnswerException.From(ApiResults.Invalid(r));
+            if (!r.IsOk) throw AnswerException.From(ApiResults.Failure(r));
+            ctx.Step($"created {r.Value!.Id}");
+            return r.Value;
+        }, result =>
+        {
+            var vm = (VmDto)result!;
+            http.Response.Headers.ETag = ApiResults.ETag(vm.Version);
+            return TypedResults.CreatedAtRoute(vm, "GetVm", new { id = vm.Id });
+        });
     }
 
     public static async Task<Results<Ok<VmDto>, ValidationProblem, ProblemHttpResult>> Update(

@@ -54,6 +54,7 @@ public static class VmRuntimeSetup
         app.MapVmDisksApi();
         app.MapSnapshotApi();
         app.MapVmCloneApi();
+        app.MapVmTemplateApi();
         app.MapLeaseApi();
         app.MapConsoleApi();
         app.MapConsoleShareApi();

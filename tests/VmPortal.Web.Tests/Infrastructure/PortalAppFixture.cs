@@ -92,11 +92,20 @@ public class PortalAppFixture : IAsyncLifetime
         catch (UnauthorizedAccessException) { }
     }
 
-    /// <summary>A plain HttpClient on the real socket (no cookies unless a handler is given).</summary>
-    public HttpClient Client(string? bearer = null)
+    /// <summary>The <c>Prefer</c> header of <see cref="Client"/>: hold the answer of task actions until they end (≤ 300 s).</summary>
+    public const string HoldAnswers = "wait=300";
+
+    /// <summary>
+    /// A plain HttpClient on the real socket (no cookies unless a handler is given). Actions that run as tasks (power,
+    /// create, clone) answer 202 + Location by default; this client sends <c>Prefer: wait=300</c> so that most tests
+    /// read the held answer (200/201 or the problem, docs/automation.md "Tasks"). <paramref name="holdAnswers"/>
+    /// false gives the default 202 answers.
+    /// </summary>
+    public HttpClient Client(string? bearer = null, bool holdAnswers = true)
     {
         var c = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = BaseAddress };
         if (bearer is not null) c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        if (holdAnswers) c.DefaultRequestHeaders.Add("Prefer", HoldAnswers);
         return c;
     }
 

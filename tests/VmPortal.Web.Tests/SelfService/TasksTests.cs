@@ -218,7 +218,7 @@ public sealed class TasksTests(PortalAppFixture app) : ApiTestBase(app)
             Assert.True(t["status"]!.GetValue<string>() == "succeeded", t.ToJsonString());
             Assert.Equal(state, t["result"]!["state"]!.GetValue<string>());
         }
-        // without the header the answer is the synchronous one, as before
+        // with Prefer: wait=N (this test client's default) the answer is held until the task ends: 200 + the power state
         Assert.Equal(HttpStatusCode.OK, (await c.PostAsync($"/api/vms/{vmId}/start", null)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await c.PostAsync($"/api/vms/{vmId}/stop", null)).StatusCode);
 

@@ -49,7 +49,7 @@ public sealed class ShutdownSuspendTests : IAsyncLifetime
         f.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         f.StartServer();
         var address = f.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return (f, new HttpClient { BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1")) });
+        return (f, new HttpClient { BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1")), DefaultRequestHeaders = { { "Prefer", PortalAppFixture.HoldAnswers } } });
     }
 
     private static async Task<HttpClient> SignInAsync(HttpClient c)

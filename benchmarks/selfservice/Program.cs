@@ -1,0 +1,1 @@
+return await VmPortal.Benchmarks.SelfService.SelfServiceBenchmark.Run(args);
