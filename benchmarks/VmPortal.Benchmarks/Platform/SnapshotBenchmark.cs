@@ -65,6 +65,7 @@ public static class SnapshotBenchmark
                 ? $"booting guest at {machine.InstructionCount:N0} instructions, guest time {machine.Clock.NowNs / 1e9:F1} s"
                 : $"guest at its shell prompt after {boot.Elapsed.TotalSeconds:F0} s ({machine.InstructionCount:N0} instructions, guest time {machine.Clock.NowNs / 1e9:F1} s)");
 
+            string loadBefore = LoadAverage();
             var steps = new Steps();
             long stateBytes = 0, layerBytes = 0;
             int k = 0;
@@ -142,6 +143,7 @@ public static class SnapshotBenchmark
                 File.Delete(susp);
                 await Task.Delay(1000);
             }
+            Console.WriteLine($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, load average (1/5/15 min) {loadBefore} before the rounds, {LoadAverage()} after, {Environment.ProcessorCount} cores");
             Console.WriteLine($"128 MiB rescue Linux ({(at > 0 ? "booting" : "at its prompt")}), 64 MiB qcow2 disk, {rounds} rounds, ms: median / min / max");
             foreach (var (name, values) in steps.All) Console.WriteLine($"  {name,-45} {Stats(values)}");
             Console.WriteLine($"  snapshot on disk: state file {stateBytes / 1048576.0:F1} MiB + frozen layer {layerBytes / 1024.0:F0} KiB");
@@ -161,6 +163,12 @@ public static class SnapshotBenchmark
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    private static string LoadAverage()
+    {
+        try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "?"; }
     }
 
     private static string Stats(List<double> v)

@@ -52,7 +52,7 @@ public sealed class ShutdownSuspendTests : IAsyncLifetime
         f.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         f.StartServer();
         var address = f.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return (f, new HttpClient { BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1")) });
+        return (f, new HttpClient { BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1")), Timeout = TimeSpan.FromMinutes(25) });
     }
 
     private static async Task<HttpClient> SignInAsync(HttpClient c)
@@ -104,7 +104,6 @@ public sealed class ShutdownSuspendTests : IAsyncLifetime
         try
         {
             await SignInAsync(c1);
-            c1.Timeout = TimeSpan.FromMinutes(25);
             c1.DefaultRequestHeaders.Add("Prefer", "wait=300");
             using (var upload = new StreamContent(File.OpenRead(iso)))
                 Assert.True((await c1.PostAsync("/api/images?name=rescue.iso", upload)).IsSuccessStatusCode);
@@ -141,7 +140,6 @@ public sealed class ShutdownSuspendTests : IAsyncLifetime
         try
         {
             await SignInAsync(c2);
-            c2.Timeout = TimeSpan.FromMinutes(25);
             Assert.Equal("suspended", await StateAsync(c2, id));
             var resume = await c2.PostAsync($"/api/vms/{id}/resume", null);
             Assert.True(resume.StatusCode == HttpStatusCode.OK, $"resume: {resume.StatusCode} {await resume.Content.ReadAsStringAsync()}");
@@ -162,7 +160,6 @@ public sealed class ShutdownSuspendTests : IAsyncLifetime
         try
         {
             await SignInAsync(c3);
-            c3.Timeout = TimeSpan.FromMinutes(25);
             var deadline = DateTime.UtcNow.AddMinutes(5);
             string state;
             while ((state = await StateAsync(c3, id)) != "running" && DateTime.UtcNow < deadline) await Task.Delay(200);
