@@ -1,6 +1,5 @@
 using System.Security.Claims;
 using VmPortal.Core;
-using VmPortal.Core.Audit;
 using VmPortal.Core.Snapshots;
 using VmPortal.Core.Tasks;
 using VmPortal.Web.Runtime;
@@ -29,15 +28,19 @@ public static class SnapshotEndpoints
         var g = app.MapGroup("/api/vms/{id:guid}").WithTags("VM snapshots").RequireAuthorization();
         g.MapGet("/snapshots", List).WithSummary("The VM's snapshots (a tree through parentId; current = the position the disks continue from)");
         g.MapPost("/snapshots", Take)
+            .Produces<SnapshotOpDto>(StatusCodes.Status201Created).Produces<TaskDto>(StatusCodes.Status202Accepted)
             .ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Take a snapshot {name, description, includeMemory} (memory: running or paused VMs only)");
         g.MapPost("/snapshots/{snapshotId:guid}/revert", Revert)
+            .Produces<SnapshotOpDto>().Produces<TaskDto>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Revert to a snapshot: later disk changes are discarded; with memory the machine continues from it");
         g.MapDelete("/snapshots/{snapshotId:guid}", Delete)
+            .Produces<SnapshotOpDto>().Produces<TaskDto>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Delete a snapshot (its data is merged into its children and the current disks that read through it)");
         g.MapPost("/suspend", Suspend)
+            .Produces<SuspendDto>().Produces<TaskDto>(StatusCodes.Status202Accepted)
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict)
             .WithSummary("Suspend to disk: save the machine state, free its memory (state suspended); POST /resume continues it");
         return g;
