@@ -89,7 +89,9 @@ public class LinuxStateShellTests
         var config = BootHarness.Config(kernel: GuestImages.RescueKernel, initrd: GuestImages.RescueInitrd, append: GuestImages.RescueCommandLine);
         using var h = new BootHarness(config);
         await h.Start();
-        await h.WaitFor(GuestImages.ReadyLine, serial: false);
+        // a loaded 2-core host needs far more than the usual 1–2 min to boot (as LinuxSnapshotRestTests allows)
+        var boot = BootHarness.StepTimeout > TimeSpan.FromMinutes(20) ? BootHarness.StepTimeout : TimeSpan.FromMinutes(20);
+        await h.WaitFor(GuestImages.ReadyLine, serial: false, timeout: boot);
         await h.WaitFor(@"^/ #$", serial: false); // the screen text has trailing blanks trimmed
         h.Machine.TypeText("echo one > /tmp/f\n");
         await h.WaitFor(@"echo one > /tmp/f\n/ #$", serial: false);
