@@ -14,7 +14,9 @@ namespace VmPortal.Emulator.Snapshots;
 ///                 u16 area count, per area: name  i64 length  i32 bitmap length + bitmap of non-zero 4 KiB pages
 ///                                           i32 reference count, per reference: i32 ordinal among the present
 ///                                               pages  u16 medium  i64 offset (a 4 KiB page equal to the medium there)
-///                                           i64 stored bytes (the other present pages)  i32 compressed length + zlib(them)
+///                                           i64 stored bytes (the other present pages)  i32 chunk count, per chunk
+///                                               (4 MiB of those bytes each, the last shorter): i32 length + zlib
+///                                               (version 1: one i32 length + zlib of them all)
 ///  SHA-256 of everything before it (32 bytes)
 /// </code>
 /// Reading checks magic, format version, length and checksum before anything else, so a truncated or damaged file
@@ -31,7 +33,7 @@ public static class StateFile
     /// <summary>Writes the snapshot (areas compressed in parallel); returns the bytes written.</summary>
     public static long Write(Stream stream, MachineSnapshot snapshot)
     {
-        var compressed = new byte[snapshot.Components.Count][][];
+        var compressed = new byte[snapshot.Components.Count][][][];
         var refs = new List<MediaPages.PageRef>[snapshot.Components.Count][];
         var stored = new long[snapshot.Components.Count][];
         var media = MediaPages.Load(snapshot.ReferenceMedia);
@@ -41,7 +43,7 @@ public static class StateFile
         for (int c = 0; c < snapshot.Components.Count; c++)
         {
             var areas = snapshot.Components[c].Areas;
-            compressed[c] = new byte[areas.Count][];
+            compressed[c] = new byte[areas.Count][][];
             refs[c] = new List<MediaPages.PageRef>[areas.Count];
             stored[c] = new long[areas.Count];
             for (int a = 0; a < areas.Count; a++) jobs.Add((c, a, areas[a].Image));
@@ -51,7 +53,7 @@ public static class StateFile
             var (r, rest) = MediaPages.Split(j.Image, index);
             refs[j.C][j.A] = r;
             stored[j.C][j.A] = rest.Length;
-            compressed[j.C][j.A] = PageImage.Compress(rest);
+            compressed[j.C][j.A] = PageImage.CompressChunks(rest);
         });
 
         using var body = new MemoryStream();
@@ -91,7 +93,11 @@ public static class StateFile
                 }
                 w.Write(stored[c][a]);
                 w.Write(compressed[c][a].Length);
-                w.Write(compressed[c][a]);
+                foreach (var chunk in compressed[c][a])
+                {
+                    w.Write(chunk.Length);
+                    w.Write(chunk);
+                }
             }
         }
         w.Flush();
@@ -186,15 +192,31 @@ public static class StateFile
                     }
                 }
                 long stored = r.I64();
-                int compressedLength = r.Length("compressed pages");
-                int at = r.Skip(compressedLength);
+                var chunks = new List<(int Offset, int Count)>();
+                if (format >= 2)
+                {
+                    int chunkCount = r.I32();
+                    if (chunkCount < 1 || chunkCount > PageImage.ChunkCount(int.MaxValue)) throw Bad($"component '{name}' area '{areaName}' has an invalid chunk count {chunkCount}");
+                    for (int i = 0; i < chunkCount; i++)
+                    {
+                        int chunkLength = r.Length("compressed pages");
+                        chunks.Add((r.Skip(chunkLength), chunkLength));
+                    }
+                }
+                else
+                {
+                    int compressedLength = r.Length("compressed pages");
+                    chunks.Add((r.Skip(compressedLength), compressedLength));
+                }
                 var probe = new PageImage(length, bitmap, Array.Empty<byte>());
                 long present = probe.ExpectedStoredBytes();
                 if (bitmap.Length != (probe.PageCount + 7) / 8 || stored != present - (long)refs.Count * PageImage.PageSize
                     || (refs.Count > 0 && (long)refs[^1].Ordinal * PageImage.PageSize + PageImage.PageSize > present))
                     throw Bad($"component '{name}' area '{areaName}': its page map does not match its size");
                 string what = $"component '{name}' area '{areaName}'";
-                var pages = PageImage.Decompress(data, at, compressedLength, stored, $"machine state file: {what}");
+                var pages = format >= 2
+                    ? PageImage.DecompressChunks(data, chunks, stored, $"machine state file: {what}")
+                    : PageImage.Decompress(data, chunks[0].Offset, chunks[0].Count, stored, $"machine state file: {what}");
                 if (refs.Count > 0)
                 {
                     foreach (var m in refs.Select(x => (int)x.Medium).Distinct()) Medium(m, what);
