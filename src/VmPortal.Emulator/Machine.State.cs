@@ -160,7 +160,9 @@ public sealed partial class Machine
             if (w.Json == null) throw new InvalidOperationException($"state component '{name}' saved no fields");
             components.Add(new ComponentState(name, component.StateVersion, w.Json, w.Areas));
         }
-        return new MachineSnapshot(components);
+        // boot files the guest cannot change: pages equal to their contents become references (MediaPages)
+        string?[] media = [Config.KernelPath, Config.InitrdPath, Config.CdRomImage, Config.SecondCdRomImage];
+        return new MachineSnapshot(components) { ReferenceMedia = media.OfType<string>().ToList() };
     }
 
     /// <summary>Builds a fresh board and loads <paramref name="snapshot"/> into it; on any error the machine (and its clock) is as before.</summary>

@@ -5,7 +5,10 @@ using VmPortal.Tests.Infrastructure;
 
 namespace VmPortal.E2E;
 
-/// <summary>The Snapshots tab of a stopped VM in chromium: take two, revert to the first, delete the second, a bad name.</summary>
+/// <summary>
+/// The Snapshots tab of a stopped VM in chromium: take two, revert to the first, delete the second, a bad name; each
+/// operation is on the Tasks page as a succeeded task of the VM.
+/// </summary>
 [Collection(BrowserCollection.Name)]
 public sealed class SnapshotsTabTests(BrowserFixture fx)
 {
@@ -70,6 +73,16 @@ public sealed class SnapshotsTabTests(BrowserFixture fx)
         await Assertions.Expect(rows).ToHaveCountAsync(1);
         Assert.Single(await ApiListAsync());
         await page.ShotAsync("snapshots-02-after-delete");
+
+        // each operation ran as a task of this VM: the Tasks page lists them, succeeded
+        await page.GotoAsync("/tasks");
+        await page.WaitForCircuitAsync();
+        var taskRows = page.Locator("[data-testid=tasks-table] tbody tr").Filter(new() { HasText = name });
+        foreach (var type in new[] { "vm.snapshot", "vm.snapshot-revert", "vm.snapshot-delete" })
+        {
+            var exact = new System.Text.RegularExpressions.Regex(System.Text.RegularExpressions.Regex.Escape(type) + "(?![-\\w])");
+            await Assertions.Expect(taskRows.Filter(new() { HasTextRegex = exact }).Filter(new() { HasText = "succeeded" }).First).ToBeVisibleAsync();
+        }
         await page.Context.CloseAsync();
     }
 }

@@ -52,6 +52,8 @@ public sealed class PortalCrashTests : IAsyncLifetime
         Guid id;
         string guestMd5;
         using var c = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromMinutes(15) };
+        // actions answer 202 + a task by default; hold the answer until the task has ended
+        c.DefaultRequestHeaders.Add("Prefer", VmPortal.Tests.Infrastructure.PortalAppFixture.HoldAnswers);
         try
         {
             await WaitUntilServing(c, portal);

@@ -2,9 +2,12 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using VmPortal.Core.Console;
 using VmPortal.Core.Disks;
 using VmPortal.Core.Runtime;
+using VmPortal.Core.Tasks;
 using VmPortal.Data;
 using VmPortal.Data.Entities;
 using VmPortal.Emulator;
@@ -28,10 +31,23 @@ public sealed record SnapshotOpResult(SnapshotInfo? Snapshot, TimeSpan Total, Ti
 /// overlay and starts a new empty one over the snapshot's layer (and loads its machine state). Delete merges the
 /// snapshot's layer into whatever reads through it (its child snapshots' layers and, if it is the current position,
 /// the VM's running overlay) and then removes it, so no other branch changes. The database row and the files are
-/// changed in an order that leaves the previous state usable after a crash at any point. One operation per VM at a time.
+/// changed in an order that leaves the previous state usable after a crash at any point; what such a crash leaves
+/// behind (an overlay or state file no row names) is removed by <see cref="SweepOrphansAsync"/> at the next start.
+/// One operation per VM at a time. Each operation takes an optional <see cref="TaskContext"/> for its progress.
 /// </summary>
-public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> dbFactory, VmDiskStore disks, VmHost host, TimeProvider clock)
+public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> dbFactory, VmDiskStore disks, VmHost host, TimeProvider clock,
+    ILogger<SnapshotService>? log = null)
 {
+    private readonly ILogger logger = (ILogger?)log ?? NullLogger.Instance;
+
+    /// <summary>
+    /// Tests only: called at the points where a portal crash is most harmful (<c>take:before-commit</c>,
+    /// <c>revert:before-commit</c>, <c>delete:before-files</c>); a test throws from it to stop the operation there as a
+    /// crash would (no clean-up of files; the database transaction is rolled back as PostgreSQL does when the
+    /// connection dies).
+    /// </summary>
+    internal Action<string>? CrashPoint { get; set; }
+
     /// <summary>Longest chain of snapshots from the first to the current one (each adds a layer to the disks' backing chain).</summary>
     public const int MaxDepth = 12;
     public const string SuspendFileName = "suspended.vmstate";
@@ -70,7 +86,8 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
     /// Takes a snapshot of the VM's disks (any state but starting, stopping or suspended) and, with
     /// <paramref name="includeMemory"/>, of its running machine (running or paused only).
     /// </summary>
-    public async Task<OpResult<SnapshotOpResult>> TakeAsync(Guid vmId, string? name, string? description, bool includeMemory, CancellationToken ct = default)
+    public async Task<OpResult<SnapshotOpResult>> TakeAsync(Guid vmId, string? name, string? description, bool includeMemory, CancellationToken ct = default,
+        TaskContext? task = null)
     {
         var errors = Validate(name, description);
         if (errors.Count > 0) return OpResult<SnapshotOpResult>.Invalid(errors);
@@ -95,6 +112,8 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
             if (Depth(snaps, current) >= MaxDepth)
                 return OpResult<SnapshotOpResult>.Conflict($"The current position is {MaxDepth} snapshots deep (each one adds a layer every disk read passes through): delete an older snapshot first.");
 
+            int steps = includeMemory ? 4 : 3;
+            Progress(task, 1, steps, running ? (includeMemory ? "pausing the guest: capturing the machine and freezing the disks" : "freezing the disks (the guest stands still)") : "freezing the disks");
             var snap = new VmSnapshot
             {
                 VmId = vmId, ParentId = current?.Id, Name = name!, Description = description ?? "",
@@ -134,11 +153,14 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
                 else Freeze();
                 if (state is not null)
                 {
+                    Progress(task, 2, steps, $"the guest runs on (paused {paused.TotalMilliseconds:0} ms); writing its memory");
                     snap.StateFile = $"snapshot-{snap.Id:N}.vmstate";
                     WriteStateFile(Path.Combine(disks.VmDirectory(vmId), snap.StateFile), state);
                 }
+                Progress(task, steps - 1, steps, "recording the snapshot");
                 snap.SizeBytes = SizeOf(vmId, snap);
                 await db.SaveChangesAsync(ct);
+                CrashPoint?.Invoke("take:before-commit");
                 await tx.CommitAsync(ct);
             }
             catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DbUpdateException)
@@ -166,7 +188,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
     /// is switched to the saved state and runs. A stopped VM reverted to a snapshot with memory gets
     /// <see cref="SnapshotOpResult.StartWithState"/>: the caller starts it from that state (quota and capacity apply).
     /// </summary>
-    public async Task<OpResult<SnapshotOpResult>> RevertAsync(Guid vmId, Guid snapshotId, CancellationToken ct = default)
+    public async Task<OpResult<SnapshotOpResult>> RevertAsync(Guid vmId, Guid snapshotId, CancellationToken ct = default, TaskContext? task = null)
     {
         var gate = locks.GetOrAdd(vmId, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(ct);
@@ -190,6 +212,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
             MachineSnapshot? state = null;
             if (snap.IncludesMemory)
             {
+                Progress(task, 1, 3, "reading and checking the saved memory");
                 try
                 {
                     await using var fs = File.OpenRead(Path.Combine(disks.VmDirectory(vmId), snap.StateFile!));
@@ -215,6 +238,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
                 }
             }
 
+            Progress(task, 2, 3, running ? "pausing the guest: loading the saved machine, new overlays over the snapshot" : "new overlays over the snapshot");
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             foreach (var s in snaps) s.IsCurrent = s.Id == snap.Id;
             for (int i = 0; i < vm.Disks.Count; i++) vm.Disks[i].File = newFiles[i];
@@ -244,6 +268,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
                     });
                 }
                 else NewOverlays();
+                CrashPoint?.Invoke("revert:before-commit");
                 await tx.CommitAsync(ct);
             }
             catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DbUpdateException)
@@ -255,6 +280,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
             {
                 return OpResult<SnapshotOpResult>.Conflict(e.Message);
             }
+            Progress(task, 3, 3, "removing the discarded overlays");
             VmDiskStore.DeleteFiles(oldFiles); // the discarded overlays (never a snapshot's layer)
             return OpResult<SnapshotOpResult>.Ok(new SnapshotOpResult(Info(snap), total.Elapsed, paused,
                 StartWithState: running ? null : state));
@@ -273,7 +299,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
     /// while that merge runs), its children move up to its parent, and its files are removed. Other branches are not
     /// touched. Allowed in any state but starting and stopping.
     /// </summary>
-    public async Task<OpResult<SnapshotOpResult>> DeleteAsync(Guid vmId, Guid snapshotId, CancellationToken ct = default)
+    public async Task<OpResult<SnapshotOpResult>> DeleteAsync(Guid vmId, Guid snapshotId, CancellationToken ct = default, TaskContext? task = null)
     {
         var gate = locks.GetOrAdd(vmId, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(ct);
@@ -308,6 +334,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
             }
 
             TimeSpan paused = TimeSpan.Zero;
+            Progress(task, 1, 3, inRunningChain ? "merging its data into the running disks (the guest stands still)" : "merging its data into what reads through it");
             try
             {
                 // merges first: each keeps what its image reads, so a crash here leaves every snapshot usable
@@ -322,6 +349,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
                 await db.SaveChangesAsync(ct); // children re-parented first: the parent link must not dangle
                 db.Snapshots.Remove(snap);
                 await db.SaveChangesAsync(ct);
+                CrashPoint?.Invoke("delete:before-files");
             }
             catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DbUpdateException)
             {
@@ -331,6 +359,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
             {
                 return OpResult<SnapshotOpResult>.Conflict(e.Message);
             }
+            Progress(task, 2, 3, $"removing its files ({merged >> 20} MiB merged)");
             VmDiskStore.DeleteFiles(snap.Layers.Select(l => Path.Combine(dir, l.File)));
             if (snap.StateFile is not null) VmDiskStore.DeleteFiles([Path.Combine(dir, snap.StateFile)]);
             // sizes of the layers that took the merged data
@@ -351,7 +380,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
     /// temporary file, synced and renamed), the machine ends and frees its memory, the VM is Suspended. Starting it
     /// again (resume) continues the machine — also after a portal restart.
     /// </summary>
-    public async Task<OpResult<TimeSpan>> SuspendAsync(Guid vmId, CancellationToken ct = default)
+    public async Task<OpResult<TimeSpan>> SuspendAsync(Guid vmId, CancellationToken ct = default, TaskContext? task = null)
     {
         var gate = locks.GetOrAdd(vmId, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(ct);
@@ -366,9 +395,11 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
             string path = SuspendFilePath(vmId);
             try
             {
+                Progress(task, 1, 2, "pausing the guest and capturing the machine");
                 await hosted.SuspendAsync(async m =>
                 {
                     var (state, _) = await m.CaptureState();
+                    Progress(task, 2, 2, "writing its memory to disk");
                     WriteStateFile(path, state);
                 });
             }
@@ -400,7 +431,78 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
     /// <summary>After a successful resume: the saved state is used up.</summary>
     public void DiscardSuspendState(Guid vmId) => VmDiskStore.DeleteFiles([SuspendFilePath(vmId)]);
 
+    // ------------------------------------------------------------------ orphans
+
+    [GeneratedRegex("^(disk-[0-9a-f]{32}(-[0-9a-f]{8})?\\.qcow2|snapshot-[0-9a-f]{32}\\.vmstate|.*\\.vmstate\\.tmp)$")]
+    private static partial Regex SnapshotFilePattern();
+
+    /// <summary>
+    /// At portal start, before any VM runs: removes the files a crash in the middle of a snapshot operation left
+    /// behind — an overlay created for a take or revert whose transaction never committed, a layer of a deleted
+    /// snapshot or a discarded overlay not yet removed, a state file of a snapshot that was never recorded, a
+    /// half-written <c>*.vmstate.tmp</c>. Only names this service creates are considered (<c>disk-&lt;disk id&gt;[-…].qcow2</c>,
+    /// <c>snapshot-&lt;id&gt;.vmstate</c>, <c>*.vmstate.tmp</c>), and a file is kept when a VM disk, a snapshot row or
+    /// anything a kept image reads through (its qcow2 backing chain) names it. Returns the removed paths (each logged).
+    /// Not for a running portal: an operation in flight owns files no row names yet.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> SweepOrphansAsync(CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var vms = await db.VirtualMachines.AsNoTracking().ToListAsync(ct);
+        var snaps = (await db.Snapshots.AsNoTracking().ToListAsync(ct)).ToLookup(s => s.VmId);
+        var removed = new List<string>();
+        foreach (var vm in vms)
+        {
+            string dir = disks.VmDirectory(vm.Id);
+            if (!Directory.Exists(dir)) continue;
+            var keep = new HashSet<string>(StringComparer.Ordinal) { Path.GetFullPath(SuspendFilePath(vm.Id)) };
+            var images = vm.Disks.Select(d => d.File).Concat(snaps[vm.Id].SelectMany(s => s.Layers.Select(l => l.File)))
+                .Select(f => Path.GetFullPath(Path.Combine(dir, f))).ToList();
+            foreach (var s in snaps[vm.Id])
+                if (s.StateFile is not null) keep.Add(Path.GetFullPath(Path.Combine(dir, s.StateFile)));
+            foreach (var image in images)
+            {
+                // the image and everything it reads through
+                string? at = image;
+                for (int depth = 0; at is not null && depth <= DiskImageFile.MaxBackingChainDepth && keep.Add(at) && File.Exists(at); depth++)
+                {
+                    try
+                    {
+                        var info = DiskImageFile.Probe(at);
+                        at = info.BackingFile is { } b ? DiskImageFile.ResolveBacking(at, b) : null;
+                    }
+                    catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+                    {
+                        at = null;
+                    }
+                }
+            }
+            foreach (var file in Directory.EnumerateFiles(dir))
+            {
+                if (!SnapshotFilePattern().IsMatch(Path.GetFileName(file)) || keep.Contains(Path.GetFullPath(file))) continue;
+                try
+                {
+                    File.Delete(file);
+                    removed.Add(file);
+                    logger.LogWarning("Removed {File} of VM {Id}: no disk or snapshot uses it (left by an interrupted snapshot operation)", Path.GetFileName(file), vm.Id);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    logger.LogWarning("Could not remove the orphaned {File} of VM {Id}: {Message}", file, vm.Id, e.Message);
+                }
+            }
+        }
+        return removed;
+    }
+
     // ------------------------------------------------------------------ helpers
+
+    private static void Progress(TaskContext? task, int step, int steps, string message)
+    {
+        if (task is null) return;
+        task.Report(step - 1, steps, message);
+        task.Log(message);
+    }
 
     /// <summary>Whether the VM has a machine (running or paused), or why a snapshot operation must wait.</summary>
     private (bool Running, string? Refusal) RunState(VirtualMachine vm, string what)

@@ -31,6 +31,12 @@ public sealed class MachineSnapshot
 
     public IReadOnlyList<ComponentState> Components { get; }
 
+    /// <summary>
+    /// Read-only files the machine booted from (kernel, initrd, CD images): pages equal to their contents are stored
+    /// as references to them (<see cref="MediaPages"/>). Not part of <see cref="Hash"/>.
+    /// </summary>
+    public IReadOnlyList<string> ReferenceMedia { get; init; } = [];
+
     public ComponentState? Find(string name) => Components.FirstOrDefault(c => c.Name == name);
 
     /// <summary>SHA-256 (hex) over every component's name, version, fields and memory areas (expanded to their full size).</summary>

@@ -5,12 +5,18 @@ using System.Text;
 namespace VmPortal.Emulator.Snapshots;
 
 /// <summary>
-/// The machine state file (format version 1, little-endian):
+/// The machine state file (format version 2, little-endian; version 1 — without the media table and page
+/// references — is still read):
 /// <code>
 ///  "VMPSTATE"  u32 format version  u64 file length (checksum included)  u32 component count
+///  u16 media count, per medium: path (u16 length + UTF-8)  i64 length  SHA-256 (32 bytes)
 ///  per component: name (u16 length + UTF-8)  i32 version  i32 JSON length + JSON (the record's fields by name)
 ///                 u16 area count, per area: name  i64 length  i32 bitmap length + bitmap of non-zero 4 KiB pages
-///                                           i64 stored bytes  i32 compressed length + zlib(stored pages)
+///                                           i32 reference count, per reference: i32 ordinal among the present
+///                                               pages  u16 medium  i64 offset (a 4 KiB page equal to the medium there)
+///                                           i64 stored bytes (the other present pages)  i32 chunk count, per chunk
+///                                               (4 MiB of those bytes each, the last shorter): i32 length + zlib
+///                                               (version 1: one i32 length + zlib of them all)
 ///  SHA-256 of everything before it (32 bytes)
 /// </code>
 /// Reading checks magic, format version, length and checksum before anything else, so a truncated or damaged file
@@ -18,7 +24,8 @@ namespace VmPortal.Emulator.Snapshots;
 /// </summary>
 public static class StateFile
 {
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
+    private const int OldestFormatVersion = 1;
     public static ReadOnlySpan<byte> Magic => "VMPSTATE"u8;
     private const int HeaderSize = 8 + 4 + 8 + 4;
     private const int ChecksumSize = 32;
@@ -26,16 +33,28 @@ public static class StateFile
     /// <summary>Writes the snapshot (areas compressed in parallel); returns the bytes written.</summary>
     public static long Write(Stream stream, MachineSnapshot snapshot)
     {
-        var compressed = new byte[snapshot.Components.Count][][];
+        var compressed = new byte[snapshot.Components.Count][][][];
+        var refs = new List<MediaPages.PageRef>[snapshot.Components.Count][];
+        var stored = new long[snapshot.Components.Count][];
+        var media = MediaPages.Load(snapshot.ReferenceMedia);
+        var index = new MediaPages.Index(media);
         // Compressing RAM is the slow part: do the areas in parallel (they are independent).
-        var jobs = new List<(int C, int A, byte[] Data)>();
+        var jobs = new List<(int C, int A, PageImage Image)>();
         for (int c = 0; c < snapshot.Components.Count; c++)
         {
             var areas = snapshot.Components[c].Areas;
-            compressed[c] = new byte[areas.Count][];
-            for (int a = 0; a < areas.Count; a++) jobs.Add((c, a, areas[a].Image.Pages));
+            compressed[c] = new byte[areas.Count][][];
+            refs[c] = new List<MediaPages.PageRef>[areas.Count];
+            stored[c] = new long[areas.Count];
+            for (int a = 0; a < areas.Count; a++) jobs.Add((c, a, areas[a].Image));
         }
-        Parallel.ForEach(jobs, j => compressed[j.C][j.A] = PageImage.Compress(j.Data));
+        Parallel.ForEach(jobs, j =>
+        {
+            var (r, rest) = MediaPages.Split(j.Image, index);
+            refs[j.C][j.A] = r;
+            stored[j.C][j.A] = rest.Length;
+            compressed[j.C][j.A] = PageImage.CompressChunks(rest);
+        });
 
         using var body = new MemoryStream();
         var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true);
@@ -43,6 +62,13 @@ public static class StateFile
         w.Write((uint)FormatVersion);
         w.Write(0UL); // file length, patched below
         w.Write((uint)snapshot.Components.Count);
+        w.Write((ushort)media.Count);
+        foreach (var m in media)
+        {
+            WriteString(w, m.Path);
+            w.Write(m.Length);
+            w.Write(m.Sha256);
+        }
         for (int c = 0; c < snapshot.Components.Count; c++)
         {
             var comp = snapshot.Components[c];
@@ -58,9 +84,20 @@ public static class StateFile
                 w.Write(image.Length);
                 w.Write(image.PresentBitmap.Length);
                 w.Write(image.PresentBitmap);
-                w.Write((long)image.Pages.Length);
+                w.Write(refs[c][a].Count);
+                foreach (var r in refs[c][a])
+                {
+                    w.Write(r.Ordinal);
+                    w.Write(r.Medium);
+                    w.Write(r.Offset);
+                }
+                w.Write(stored[c][a]);
                 w.Write(compressed[c][a].Length);
-                w.Write(compressed[c][a]);
+                foreach (var chunk in compressed[c][a])
+                {
+                    w.Write(chunk.Length);
+                    w.Write(chunk);
+                }
             }
         }
         w.Flush();
@@ -93,8 +130,8 @@ public static class StateFile
         if (data.Length < HeaderSize)
             throw Bad($"the file is truncated: {data.Length} bytes, shorter than its header");
         uint format = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(8));
-        if (format != FormatVersion)
-            throw Bad($"format version {format} is not supported (this build reads format version {FormatVersion})");
+        if (format is < OldestFormatVersion or > FormatVersion)
+            throw Bad($"format version {format} is not supported (this build reads format versions {OldestFormatVersion} to {FormatVersion})");
         ulong total = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(12));
         if ((ulong)data.Length < total)
             throw Bad($"the file is truncated: {data.Length} of {total} bytes");
@@ -108,6 +145,24 @@ public static class StateFile
 
         var r = new Cursor(data, HeaderSize - 4, bodyLength);
         uint count = r.U32();
+        var mediaTable = new List<(string Path, long Length, byte[] Sha)>();
+        if (format >= 2)
+            for (int m = r.U16(); m > 0; m--) mediaTable.Add((r.String(), r.I64(), r.Bytes(32)));
+        var media = new MediaPages.Medium?[mediaTable.Count];
+        MediaPages.Medium Medium(int m, string what)
+        {
+            if (media[m] is { } loaded) return loaded;
+            var (path, length, sha) = mediaTable[m];
+            byte[] bytes;
+            try { bytes = File.ReadAllBytes(path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw Bad($"{what} holds pages of {path}, which cannot be read ({e.Message})");
+            }
+            if (bytes.Length != length || !SHA256.HashData(bytes).AsSpan().SequenceEqual(sha))
+                throw Bad($"{what} holds pages of {path}, which has changed since the state was saved");
+            return (media[m] = new MediaPages.Medium(path, length, sha, bytes));
+        }
         var components = new List<ComponentState>();
         for (uint c = 0; c < count; c++)
         {
@@ -122,20 +177,58 @@ public static class StateFile
                 long length = r.I64();
                 if (length < 0 || length > int.MaxValue) throw Bad($"component '{name}' area '{areaName}' has an invalid length {length}");
                 byte[] bitmap = r.Bytes(r.Length("page map"));
+                var refs = new List<MediaPages.PageRef>();
+                if (format >= 2)
+                {
+                    int refCount = r.I32();
+                    if (refCount < 0 || refCount > bitmap.Length * 8) throw Bad($"component '{name}' area '{areaName}' has an invalid page reference count {refCount}");
+                    for (int i = 0; i < refCount; i++)
+                    {
+                        var pr = new MediaPages.PageRef(r.I32(), r.U16(), r.I64());
+                        if (pr.Medium >= mediaTable.Count || pr.Offset < 0 || pr.Offset + PageImage.PageSize > mediaTable[pr.Medium].Length
+                            || pr.Ordinal < 0 || (refs.Count > 0 && pr.Ordinal <= refs[^1].Ordinal))
+                            throw Bad($"component '{name}' area '{areaName}': page reference {i} is invalid");
+                        refs.Add(pr);
+                    }
+                }
                 long stored = r.I64();
-                int compressedLength = r.Length("compressed pages");
-                int at = r.Skip(compressedLength);
+                var chunks = new List<(int Offset, int Count)>();
+                if (format >= 2)
+                {
+                    int chunkCount = r.I32();
+                    if (chunkCount < 1 || chunkCount > PageImage.ChunkCount(int.MaxValue)) throw Bad($"component '{name}' area '{areaName}' has an invalid chunk count {chunkCount}");
+                    for (int i = 0; i < chunkCount; i++)
+                    {
+                        int chunkLength = r.Length("compressed pages");
+                        chunks.Add((r.Skip(chunkLength), chunkLength));
+                    }
+                }
+                else
+                {
+                    int compressedLength = r.Length("compressed pages");
+                    chunks.Add((r.Skip(compressedLength), compressedLength));
+                }
                 var probe = new PageImage(length, bitmap, Array.Empty<byte>());
-                if (bitmap.Length != (probe.PageCount + 7) / 8 || stored != probe.ExpectedStoredBytes())
+                long present = probe.ExpectedStoredBytes();
+                if (bitmap.Length != (probe.PageCount + 7) / 8 || stored != present - (long)refs.Count * PageImage.PageSize
+                    || (refs.Count > 0 && (long)refs[^1].Ordinal * PageImage.PageSize + PageImage.PageSize > present))
                     throw Bad($"component '{name}' area '{areaName}': its page map does not match its size");
-                var pages = PageImage.Decompress(data, at, compressedLength, stored, $"machine state file: component '{name}' area '{areaName}'");
+                string what = $"component '{name}' area '{areaName}'";
+                var pages = format >= 2
+                    ? PageImage.DecompressChunks(data, chunks, stored, $"machine state file: {what}")
+                    : PageImage.Decompress(data, chunks[0].Offset, chunks[0].Count, stored, $"machine state file: {what}");
+                if (refs.Count > 0)
+                {
+                    foreach (var m in refs.Select(x => (int)x.Medium).Distinct()) Medium(m, what);
+                    pages = MediaPages.Join(present, refs, pages, media!, what);
+                }
                 areas.Add((areaName, new PageImage(length, bitmap, pages)));
             }
             if (components.Any(x => x.Name == name)) throw Bad($"component '{name}' appears twice");
             components.Add(new ComponentState(name, version, json, areas));
         }
         if (r.Position != bodyLength) throw Bad($"{bodyLength - r.Position} unexplained bytes after the last component");
-        return new MachineSnapshot(components);
+        return new MachineSnapshot(components) { ReferenceMedia = mediaTable.Select(m => m.Path).ToList() };
     }
 
     private static void WriteString(BinaryWriter w, string s)

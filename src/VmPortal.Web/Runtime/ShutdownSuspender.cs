@@ -11,7 +11,9 @@ namespace VmPortal.Web.Runtime;
 /// A clean portal shutdown (Ctrl-C, SIGTERM, <c>docker stop</c>) suspends the running and paused VMs to disk
 /// (config <c>Runtime:OnShutdown</c>: <c>suspend</c>, the default, or <c>poweroff</c> to leave them to the host's
 /// power-off as before) and marks them; the next start of the portal resumes exactly those. VMs a user suspended stay
-/// suspended. Registered after <see cref="VmRuntimeStartup"/>, so it starts after the reconcile and stops before it.
+/// suspended. At start, before resuming, it removes the files interrupted snapshot operations left
+/// (<see cref="SnapshotService.SweepOrphansAsync"/>). Registered after <see cref="VmRuntimeStartup"/>, so it starts
+/// after the reconcile and stops before it.
 /// </summary>
 public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration config, ILogger<ShutdownSuspender> log) : IHostedService
 {
@@ -21,10 +23,12 @@ public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration 
     private Task? resuming;
     private int stopping; // StopAsync may be called more than once (test hosts): suspend once
 
-    public Task StartAsync(CancellationToken ct)
+    public async Task StartAsync(CancellationToken ct)
     {
+        // before any VM runs: remove what a crash in the middle of a snapshot operation left behind
+        try { await services.GetRequiredService<SnapshotService>().SweepOrphansAsync(ct); }
+        catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Looking for files left by interrupted snapshot operations failed"); }
         resuming = Task.Run(ResumeMarkedAsync, CancellationToken.None);
-        return Task.CompletedTask;
     }
 
     private async Task ResumeMarkedAsync()

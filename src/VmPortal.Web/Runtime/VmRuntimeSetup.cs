@@ -26,6 +26,7 @@ public static class VmRuntimeSetup
         services.AddSingleton<VmStateSync>();
         services.AddSingleton<VmRuntime>();
         services.AddSingleton<VmPortal.Core.Snapshots.SnapshotService>();
+        services.AddSingleton<SnapshotTasks>();
         services.AddHostedService<VmRuntimeStartup>();
         services.AddHostedService<ShutdownSuspender>(); // after the reconcile: stopped before it
         services.AddSignalR(o =>

@@ -191,4 +191,76 @@ public sealed class SnapshotServiceTests(SnapshotFixture f) : IClassFixture<Snap
         await using (var db = f.Db.CreateDbContext())
             Assert.Equal(0, await db.Snapshots.CountAsync(s => s.VmId == vm.Id));
     }
+
+    private sealed class SimulatedCrash(string point) : Exception($"simulated crash at {point}");
+
+    /// <summary>Runs an operation that "crashes" at <paramref name="point"/>: it stops there without any clean-up.</summary>
+    private async Task CrashAtAsync(string point, Func<Task> operation)
+    {
+        f.Snapshots.CrashPoint = p => { if (p == point) throw new SimulatedCrash(p); };
+        try { await Assert.ThrowsAsync<SimulatedCrash>(operation); }
+        finally { f.Snapshots.CrashPoint = null; }
+    }
+
+    private static SortedSet<string> Files(string dir) => new(Directory.GetFiles(dir).Select(p => Path.GetFileName(p)!), StringComparer.Ordinal);
+
+    [Fact]
+    public async Task A_crash_in_the_middle_leaves_the_previous_state_usable_and_the_next_start_removes_the_leftovers()
+    {
+        var vm = await f.NewVmAsync("crash");
+        string dir = f.Disks.VmDirectory(vm.Id);
+        await f.WriteAsync(vm.Id, At, "one");
+        var s1 = await TakeAsync(vm.Id, "s1");
+        await f.WriteAsync(vm.Id, At, "two");
+        var clean = Files(dir);
+        string active = await f.ActiveDiskAsync(vm.Id);
+
+        // take: the new overlay exists, the transaction never commits → still at s1, the disk as it was
+        await CrashAtAsync("take:before-commit", () => f.Snapshots.TakeAsync(vm.Id, "s2", null, includeMemory: false));
+        Assert.Equal(active, await f.ActiveDiskAsync(vm.Id));
+        Assert.Equal("two", await ContentAsync(vm.Id));
+        var list = await f.Snapshots.ListAsync(vm.Id);
+        Assert.Equal(s1, Assert.Single(list).Id);
+        Assert.True(list[0].Current);
+        Assert.Single(Files(dir).Except(clean)); // the overlay the crash left
+
+        // revert: the new overlay exists, not committed → the VM's disk is untouched
+        await CrashAtAsync("revert:before-commit", () => f.Snapshots.RevertAsync(vm.Id, s1));
+        Assert.Equal(active, await f.ActiveDiskAsync(vm.Id));
+        Assert.Equal("two", await ContentAsync(vm.Id));
+        Assert.Equal(2, Files(dir).Except(clean).Count());
+
+        // what a crash while writing a snapshot's memory or a suspend leaves: a state file no row names, a half-written one
+        File.WriteAllText(Path.Combine(dir, $"snapshot-{Guid.NewGuid():N}.vmstate"), "VMPSTATE (cut short)");
+        File.WriteAllText(Path.Combine(dir, "suspended.vmstate.tmp"), "VMPSTATE (cut short)");
+        File.WriteAllText(Path.Combine(dir, "notes.txt"), "not the snapshot code's: stays");
+
+        // the operations work on after the crashes
+        var s2 = await TakeAsync(vm.Id, "s2");
+        await f.WriteAsync(vm.Id, At, "three");
+        Assert.Equal("three", await ContentAsync(vm.Id));
+
+        // delete s1: merged into s2's layer and the row removed, then the crash before its file is removed
+        await CrashAtAsync("delete:before-files", () => f.Snapshots.DeleteAsync(vm.Id, s1));
+        list = await f.Snapshots.ListAsync(vm.Id);
+        Assert.Equal(s2, Assert.Single(list).Id);
+        Assert.Null(list[0].ParentId);
+        Assert.Equal("three", await ContentAsync(vm.Id));
+
+        var referenced = new SortedSet<string>(StringComparer.Ordinal) { Path.GetFileName(await f.ActiveDiskAsync(vm.Id)), "notes.txt" };
+        foreach (var l in await LayersAsync(s2)) referenced.Add(l.File);
+        var leftovers = Files(dir).Except(referenced).ToList();
+        Assert.Equal(5, leftovers.Count); // take's and revert's overlays, s1's layer, two state files
+
+        // the next start of the portal: exactly the leftovers go; everything still reads the same
+        var removed = await f.Snapshots.SweepOrphansAsync();
+        Assert.Equal(leftovers.Order(), removed.Where(p => Path.GetDirectoryName(p) == dir).Select(p => Path.GetFileName(p)!).Order());
+        Assert.Equal(referenced, Files(dir));
+        Assert.Equal("three", await ContentAsync(vm.Id));
+        Assert.Equal("BASE", SnapshotFixture.ReadWithQemu(await f.ActiveDiskAsync(vm.Id), 0, 4));
+        f.AssertAllClean(vm.Id);
+        await RevertAsync(vm.Id, s2);
+        Assert.Equal("two", await ContentAsync(vm.Id));
+        Assert.DoesNotContain(await f.Snapshots.SweepOrphansAsync(), p => Path.GetDirectoryName(p) == dir);
+    }
 }

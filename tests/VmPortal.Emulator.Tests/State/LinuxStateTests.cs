@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using VmPortal.Emulator.Firmware;
+using VmPortal.Emulator.Snapshots;
 using VmPortal.Emulator.Tests.Boot;
 
 namespace VmPortal.Emulator.Tests.State;
@@ -10,7 +11,11 @@ internal static class LinuxGuest
     public const string Name = "Debian's i386 686 kernel";
 }
 
-/// <summary>Determinism with a real guest: the rescue Linux kernel (direct boot) under the deterministic clock.</summary>
+/// <summary>
+/// Determinism with a real guest: the rescue Linux kernel (direct boot) under the deterministic clock. The same boot
+/// shows the pages stored as references to the kernel and initrd files (<c>MediaPages</c>): the file is smaller by
+/// them, loads to the same hash, and is refused, naming the file, once the kernel file has changed or is gone.
+/// </summary>
 public class LinuxStateDeterminismTests
 {
     [BootFact(LinuxGuest.Needs, LinuxGuest.Name, GuestImages.RescueKernel, GuestImages.RescueInitrd)]
@@ -18,9 +23,14 @@ public class LinuxStateDeterminismTests
     {
         const long N = 400_000_000, M = 100_000_000;
         var config = BootHarness.Config(kernel: GuestImages.RescueKernel, initrd: GuestImages.RescueInitrd, append: GuestImages.RescueCommandLine);
+        // copies of the boot files: the test changes them afterwards
+        string dir = Directory.CreateTempSubdirectory("vmportal-state-media-").FullName;
+        string kernel = Path.Combine(dir, "vmlinuz"), initrd = Path.Combine(dir, "initrd.gz");
+        File.Copy(config.KernelPath!, kernel);
+        File.Copy(config.InitrdPath!, initrd);
         config = new MachineConfig
         {
-            Name = config.Name, MemoryMiB = config.MemoryMiB, KernelPath = config.KernelPath, InitrdPath = config.InitrdPath,
+            Name = config.Name, MemoryMiB = config.MemoryMiB, KernelPath = kernel, InitrdPath = initrd,
             KernelCommandLine = config.KernelCommandLine, OnTripleFault = TripleFaultAction.PowerOff, DeterministicClock = true,
         };
         using var a = new Machine(config);
@@ -41,6 +51,29 @@ public class LinuxStateDeterminismTests
         // The guest really was in the kernel (protected mode, paging) and moved on after the save.
         Assert.Contains("prot", a.DescribeCpu());
         Assert.NotEqual(saved, a.InstructionCount);
+
+        // the kernel's compressed image lies in RAM: stored as references, the file is MiBs smaller than without them
+        file.Position = 0;
+        var snapshot = StateFile.Read(file);
+        Assert.Equal([kernel, initrd], snapshot.ReferenceMedia);
+        using var plain = new MemoryStream();
+        StateFile.Write(plain, new MachineSnapshot(snapshot.Components));
+        Assert.True(plain.Length - file.Length > 1 << 20, $"with references {file.Length} bytes, without {plain.Length}");
+
+        // the kernel file changed (one byte) or gone: refused naming it, the running machine untouched
+        string before = await b.StateHash();
+        var bytes = File.ReadAllBytes(kernel);
+        bytes[^100] ^= 0xFF;
+        File.WriteAllBytes(kernel, bytes);
+        file.Position = 0;
+        var e = await Assert.ThrowsAsync<InvalidDataException>(() => b.LoadState(file));
+        Assert.Contains($"holds pages of {kernel}, which has changed since the state was saved", e.Message);
+        File.Delete(kernel);
+        file.Position = 0;
+        e = await Assert.ThrowsAsync<InvalidDataException>(() => b.LoadState(file));
+        Assert.Contains($"holds pages of {kernel}, which cannot be read", e.Message);
+        Assert.Equal(before, await b.StateHash());
+        Directory.Delete(dir, recursive: true);
     }
 }
 
@@ -56,7 +89,9 @@ public class LinuxStateShellTests
         var config = BootHarness.Config(kernel: GuestImages.RescueKernel, initrd: GuestImages.RescueInitrd, append: GuestImages.RescueCommandLine);
         using var h = new BootHarness(config);
         await h.Start();
-        await h.WaitFor(GuestImages.ReadyLine, serial: false);
+        // a loaded 2-core host needs far more than the usual 1–2 min to boot (as LinuxSnapshotRestTests allows)
+        var boot = BootHarness.StepTimeout > TimeSpan.FromMinutes(20) ? BootHarness.StepTimeout : TimeSpan.FromMinutes(20);
+        await h.WaitFor(GuestImages.ReadyLine, serial: false, timeout: boot);
         await h.WaitFor(@"^/ #$", serial: false); // the screen text has trailing blanks trimmed
         h.Machine.TypeText("echo one > /tmp/f\n");
         await h.WaitFor(@"echo one > /tmp/f\n/ #$", serial: false);

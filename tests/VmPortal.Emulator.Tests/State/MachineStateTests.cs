@@ -125,7 +125,7 @@ public class MachineStateTests
 
     public static TheoryData<string, string> BadFiles => new()
     {
-        { "format", "format version 7 is not supported (this build reads format version 1)" },
+        { "format", "format version 7 is not supported (this build reads format versions 1 to 2)" },
         { "component-version", "component 'pit' has state version 99; this build reads version 1" },
         { "unknown-component", "unknown component(s) 'sound-blaster': this build has no such device" },
         { "missing-component", "component(s) 'rtc' missing" },

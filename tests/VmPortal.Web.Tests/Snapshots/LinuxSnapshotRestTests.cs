@@ -11,9 +11,11 @@ namespace VmPortal.Web.Tests.Snapshots;
 
 /// <summary>
 /// Snapshots and suspend of a running rescue-Linux guest through the REST API on real Kestrel, one boot for all
-/// assertions: a file in the guest's RAM (tmpfs) says one thing at the snapshot, another after it; revert brings back
-/// the first, with the same screen, and the shell answers; suspend frees the machine and resume continues it; deleting
-/// the current snapshot merges it into the running disk. The disk files are checked with qemu-img.
+/// assertions: a file in the guest's RAM (tmpfs) and the start of its disk (written through the guest's own IDE
+/// driver, read back with the page cache dropped) say one thing at the snapshot, another after it; revert brings back
+/// the first in both, with the same screen, and the shell answers; suspend frees the machine and resume continues it;
+/// deleting the current snapshot merges it into the running disk. The disk files are checked with qemu-img. The
+/// client asks to wait for each operation's task (<c>Prefer: wait=300</c>) so the answers are the results.
 /// </summary>
 [Collection(PortalCollection.Name)]
 public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelper output) : ApiTestBase(app)
@@ -40,6 +42,9 @@ public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelp
 
     private async Task<string> StateAsync() => (await JsonAsync(await _c.GetAsync($"/api/vms/{_id}")))["state"]!.GetValue<string>();
 
+    /// <summary>Guest command: the tmpfs file and the disk's first bytes read from the disk itself (page cache dropped).</summary>
+    internal const string ShowBoth = "echo ram=$(cat /tmp/f); echo 3 > /proc/sys/vm/drop_caches; echo disk=$(head -c 11 /dev/sda)";
+
     [Fact]
     public async Task A_running_guest_reverts_to_a_snapshot_with_memory_and_suspends_and_resumes()
     {
@@ -54,6 +59,7 @@ public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelp
         var stranger = await App.NewUserAsync(Unique("snap-b"));
         _c = App.Client(owner.Token);
         _c.Timeout = TimeSpan.FromMinutes(25);
+        _c.DefaultRequestHeaders.Add("Prefer", "wait=300");
         using var other = App.Client(stranger.Token);
         var created = await _c.PostAsJsonAsync("/api/vms", new
         {
@@ -69,7 +75,11 @@ public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelp
         {
             await WaitAsync("VMPORTAL-GUEST-READY", 1200); // a loaded 2-core host needs far more than the usual 1–2 min
             await WaitAsync("(?m)^/ #");
-            await TypeAsync("echo snap-one-$((40+2)) > /tmp/f; cat /tmp/f\n");
+            // the IDE driver (its kernel messages off the console), then a quiet screen
+            await TypeAsync("vmportal-disks && dmesg -n 1 && echo disks-$((40+2))\n");
+            await WaitAsync("(?m)^disks-42", 300);
+            // the same text in tmpfs and at the start of the disk (synced: it is on the disk, not only in the page cache)
+            await TypeAsync("clear; echo snap-one-$((40+2)) > /tmp/f; cat /tmp/f > /dev/sda; sync; cat /tmp/f\n");
             await WaitAsync("(?m)^snap-one-42\n/ #"); // the output and the next prompt: the guest is idle at the shell
 
             // take a snapshot with memory (of the paused guest, so the screen read now is the screen of the snapshot;
@@ -94,7 +104,7 @@ public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelp
             Assert.True(File.Exists(Path.Combine(dir, $"snapshot-{before:N}.vmstate")));
 
             // change the file, take a disk-only snapshot (allowed while running)
-            await TypeAsync("echo snap-two-$((40+2)) > /tmp/f; cat /tmp/f\n");
+            await TypeAsync("echo snap-two-$((40+2)) > /tmp/f; cat /tmp/f > /dev/sda; sync; cat /tmp/f\n");
             await WaitAsync("(?m)^snap-two-42");
             var diskOnly = await _c.PostAsJsonAsync($"/api/vms/{_id}/snapshots", new { name = "disk-only", includeMemory = false });
             Assert.Equal(HttpStatusCode.Created, diskOnly.StatusCode);
@@ -118,10 +128,11 @@ public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelp
             output.WriteLine($"revert with memory: {sw.ElapsedMilliseconds} ms over REST, guest paused {reverted["pausedMs"]} ms");
             Assert.Equal("running", reverted["vmState"]!.GetValue<string>());
             Assert.Equal(screenAtSnapshot, await ScreenAsync());
-            await TypeAsync("cat /tmp/f; echo answered-$((6*7))\n");
+            await TypeAsync(ShowBoth + "; echo answered-$((6*7))\n");
             await WaitAsync("(?m)^answered-42");
             var screen = await ScreenAsync();
-            Assert.Contains("snap-one-42", screen);
+            Assert.Contains("ram=snap-one-42", screen);
+            Assert.Contains("disk=snap-one-42", screen); // read from the reverted disk (page cache dropped)
             Assert.DoesNotContain("snap-two", screen);
 
             var list = (await JsonAsync(await _c.GetAsync($"/api/vms/{_id}/snapshots").ContinueWith(t => WrapArray(t.Result))))["items"]!.AsArray();
@@ -144,8 +155,11 @@ public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelp
             output.WriteLine($"resume: {sw.ElapsedMilliseconds} ms over REST");
             Assert.Equal("running", await StateAsync());
             Assert.False(File.Exists(Path.Combine(dir, "suspended.vmstate")));
-            await TypeAsync("cat /tmp/f; echo resumed-$((6*7))\n");
+            await TypeAsync("clear; " + ShowBoth + "; echo resumed-$((6*7))\n");
             await WaitAsync("(?m)^resumed-42");
+            screen = await ScreenAsync();
+            Assert.Contains("ram=snap-one-42", screen);
+            Assert.Contains("disk=snap-one-42", screen);
 
             // delete the leaf, then the current snapshot (merged into the running disk): the guest runs on
             Assert.Equal(HttpStatusCode.OK, (await _c.DeleteAsync($"/api/vms/{_id}/snapshots/{diskOnlyId}")).StatusCode);

@@ -17,9 +17,12 @@ using VmPortal.Tests.Infrastructure;
 namespace VmPortal.Web.Tests.Snapshots;
 
 /// <summary>
-/// A clean portal shutdown suspends a running VM (SeaBIOS on an empty disk: a cheap guest that really runs) and the
-/// next portal on the same database and data directory resumes it: Suspended in between, the state file consumed,
-/// the machine continuing from its instruction count rather than booting.
+/// Suspend survives a portal restart, with the rescue Linux (one boot): a file in the guest's RAM and at the start of
+/// its disk says <c>one</c>; the user suspends the VM, the portal is shut down and a second portal on the same
+/// database and data directory shows it Suspended until the user resumes it — the same shell then shows the file in
+/// RAM and on the disk and answers the next command. Then a clean shutdown of that portal suspends the running VM by
+/// itself (<c>Runtime:OnShutdown=suspend</c>) and a third portal resumes it at its start: the machine continues from
+/// its instruction count rather than booting, and the shell answers again.
 /// </summary>
 public sealed class ShutdownSuspendTests : IAsyncLifetime
 {
@@ -49,7 +52,12 @@ public sealed class ShutdownSuspendTests : IAsyncLifetime
         f.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         f.StartServer();
         var address = f.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return (f, new HttpClient { BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1")), DefaultRequestHeaders = { { "Prefer", PortalAppFixture.HoldAnswers } } });
+        return (f, new HttpClient
+        {
+            BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1")),
+            DefaultRequestHeaders = { { "Prefer", PortalAppFixture.HoldAnswers } },
+            Timeout = TimeSpan.FromMinutes(25),
+        });
     }
 
     private static async Task<HttpClient> SignInAsync(HttpClient c)
@@ -64,53 +72,114 @@ public sealed class ShutdownSuspendTests : IAsyncLifetime
     private static async Task<string> StateAsync(HttpClient c, Guid id) =>
         JsonNode.Parse(await c.GetStringAsync($"/api/vms/{id}"))!["state"]!.GetValue<string>();
 
-    [Fact]
-    public async Task A_clean_shutdown_suspends_running_vms_and_the_next_start_resumes_them()
+    private static async Task TypeAsync(HttpClient c, Guid id, string text) =>
+        Assert.Equal(HttpStatusCode.OK, (await c.PostAsJsonAsync($"/api/vms/{id}/console/type", new { text })).StatusCode);
+
+    private static async Task WaitAsync(HttpClient c, Guid id, string pattern, int seconds = 120)
     {
-        Assert.True(FirmwareFiles.FindBios() is not null, FirmwareFiles.MissingMessage(FirmwareFiles.BiosFileName));
+        for (int left = seconds; ; left -= 600)
+        {
+            var r = await c.PostAsJsonAsync($"/api/vms/{id}/console/wait", new { pattern, timeoutSeconds = Math.Min(left, 600), source = "screen" });
+            if (r.StatusCode == HttpStatusCode.OK) return;
+            Assert.True(r.StatusCode == HttpStatusCode.RequestTimeout && left > 600, $"wait {pattern}: {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    private static async Task<string> ScreenAsync(HttpClient c, Guid id) =>
+        JsonNode.Parse(await c.GetStringAsync($"/api/vms/{id}/console/text"))!["text"]!.GetValue<string>();
+
+    /// <summary>The file in RAM and on the disk, and an answer to a new command.</summary>
+    private static async Task AssertShellAsync(HttpClient c, Guid id, string tag)
+    {
+        await TypeAsync(c, id, $"clear; {LinuxSnapshotRestTests.ShowBoth}; echo {tag}-$((6*7))\n");
+        await WaitAsync(c, id, $"(?m)^{tag}-42");
+        var screen = await ScreenAsync(c, id);
+        Assert.Contains("ram=one-42", screen);
+        Assert.Contains("disk=one-42", screen);
+    }
+
+    [Fact]
+    public async Task A_suspended_linux_guest_resumes_after_a_portal_restart_and_a_clean_shutdown_suspends_and_resumes_it()
+    {
+        var iso = GuestImages.PathOf(GuestImages.RescueIso);
+        Assert.True(File.Exists(iso), $"{iso} is missing: {GuestImages.BuildHint}");
         Guid id;
-        long instructionsBefore;
         string vmDir;
         var (first, c1) = Start();
         try
         {
             await SignInAsync(c1);
-            var created = await c1.PostAsJsonAsync("/api/vms", new { name = "keeps-running", memoryMiB = 32, disks = new[] { new { sizeMiB = 8 } }, bootOrder = new[] { "disk" } });
+            c1.DefaultRequestHeaders.Add("Prefer", "wait=300");
+            using (var upload = new StreamContent(File.OpenRead(iso)))
+                Assert.True((await c1.PostAsync("/api/images?name=rescue.iso", upload)).IsSuccessStatusCode);
+            var created = await c1.PostAsJsonAsync("/api/vms", new
+            {
+                name = "keeps-running", memoryMiB = 128, cdromImageId = "upload:rescue.iso", bootOrder = new[] { "cdrom" },
+                disks = new[] { new { sizeMiB = 16 } },
+            });
             Assert.Equal(HttpStatusCode.Created, created.StatusCode);
             id = JsonNode.Parse(await created.Content.ReadAsStringAsync())!["id"]!.GetValue<Guid>();
-            Assert.Equal(HttpStatusCode.OK, (await c1.PostAsync($"/api/vms/{id}/start", null)).StatusCode);
-            var wait = await c1.PostAsJsonAsync($"/api/vms/{id}/console/wait", new { pattern = "No bootable device", timeoutSeconds = 300, source = "screen" });
-            Assert.Equal(HttpStatusCode.OK, wait.StatusCode);
             vmDir = first.Services.GetRequiredService<Core.Disks.VmDiskStore>().VmDirectory(id);
-            instructionsBefore = first.Services.GetRequiredService<VmHost>().Get(id).Machine!.InstructionCount;
+            Assert.Equal(HttpStatusCode.OK, (await c1.PostAsync($"/api/vms/{id}/start", null)).StatusCode);
+            await WaitAsync(c1, id, "VMPORTAL-GUEST-READY", 1200);
+            await WaitAsync(c1, id, "(?m)^/ #");
+            await TypeAsync(c1, id, "vmportal-disks && dmesg -n 1 && echo disks-$((40+2))\n");
+            await WaitAsync(c1, id, "(?m)^disks-42", 300);
+            await TypeAsync(c1, id, "echo one-$((40+2)) > /tmp/f; cat /tmp/f > /dev/sda; sync; echo written-$((40+2))\n");
+            await WaitAsync(c1, id, "(?m)^written-42");
+
+            var suspend = await c1.PostAsync($"/api/vms/{id}/suspend", null);
+            Assert.True(suspend.StatusCode == HttpStatusCode.OK, $"suspend: {suspend.StatusCode} {await suspend.Content.ReadAsStringAsync()}");
+            Assert.Equal("suspended", await StateAsync(c1, id));
         }
         finally
         {
             c1.Dispose();
-            await first.DisposeAsync(); // a clean shutdown
+            await first.DisposeAsync(); // a clean shutdown: the suspended VM stays suspended
         }
-        Assert.True(File.Exists(Path.Combine(vmDir, "suspended.vmstate")), "the shutdown saved the machine");
-        Assert.True(File.Exists(Path.Combine(vmDir, Runtime.ShutdownSuspender.ResumeMarker)));
+        Assert.True(File.Exists(Path.Combine(vmDir, "suspended.vmstate")));
+        Assert.False(File.Exists(Path.Combine(vmDir, Runtime.ShutdownSuspender.ResumeMarker)), "a user's suspend is not resumed by the next start");
 
+        long instructionsBefore;
         var (second, c2) = Start();
         try
         {
             await SignInAsync(c2);
-            var deadline = DateTime.UtcNow.AddMinutes(3);
-            string state;
-            while ((state = await StateAsync(c2, id)) != "running" && DateTime.UtcNow < deadline) await Task.Delay(200);
-            Assert.Equal("running", state);
-            var machine = second.Services.GetRequiredService<VmHost>().Get(id).Machine!;
-            Assert.True(machine.InstructionCount >= instructionsBefore, $"resumed at {machine.InstructionCount}, ran {instructionsBefore} before: a fresh boot would start from 0");
+            Assert.Equal("suspended", await StateAsync(c2, id));
+            var resume = await c2.PostAsync($"/api/vms/{id}/resume", null);
+            Assert.True(resume.StatusCode == HttpStatusCode.OK, $"resume: {resume.StatusCode} {await resume.Content.ReadAsStringAsync()}");
+            Assert.Equal("running", await StateAsync(c2, id));
             Assert.False(File.Exists(Path.Combine(vmDir, "suspended.vmstate")));
-            Assert.False(File.Exists(Path.Combine(vmDir, Runtime.ShutdownSuspender.ResumeMarker)));
-            Assert.Contains("No bootable device", JsonNode.Parse(await c2.GetStringAsync($"/api/vms/{id}/console/text"))!["text"]!.GetValue<string>());
-            Assert.Equal(HttpStatusCode.OK, (await c2.PostAsync($"/api/vms/{id}/stop", null)).StatusCode);
+            await AssertShellAsync(c2, id, "resumed");
+            instructionsBefore = second.Services.GetRequiredService<VmHost>().Get(id).Machine!.InstructionCount;
         }
         finally
         {
             c2.Dispose();
-            await second.DisposeAsync();
+            await second.DisposeAsync(); // a clean shutdown: the running VM is suspended and marked
+        }
+        Assert.True(File.Exists(Path.Combine(vmDir, "suspended.vmstate")), "the shutdown saved the machine");
+        Assert.True(File.Exists(Path.Combine(vmDir, Runtime.ShutdownSuspender.ResumeMarker)));
+
+        var (third, c3) = Start();
+        try
+        {
+            await SignInAsync(c3);
+            var deadline = DateTime.UtcNow.AddMinutes(5);
+            string state;
+            while ((state = await StateAsync(c3, id)) != "running" && DateTime.UtcNow < deadline) await Task.Delay(200);
+            Assert.Equal("running", state);
+            var machine = third.Services.GetRequiredService<VmHost>().Get(id).Machine!;
+            Assert.True(machine.InstructionCount >= instructionsBefore, $"resumed at {machine.InstructionCount}, ran {instructionsBefore} before: a fresh boot would start from 0");
+            Assert.False(File.Exists(Path.Combine(vmDir, "suspended.vmstate")));
+            Assert.False(File.Exists(Path.Combine(vmDir, Runtime.ShutdownSuspender.ResumeMarker)));
+            await AssertShellAsync(c3, id, "again");
+            Assert.Equal(HttpStatusCode.OK, (await c3.PostAsync($"/api/vms/{id}/stop", null)).StatusCode);
+        }
+        finally
+        {
+            c3.Dispose();
+            await third.DisposeAsync();
         }
     }
 
