@@ -12,13 +12,19 @@ namespace VmPortal.Network;
 /// the socket pauses while too much waits: window full). FIN from the guest shuts the socket's send side (half
 /// close) while host data still flows; end of stream from the host becomes our FIN. RST from the guest resets the
 /// host socket; a host reset becomes RST to the guest. Lost segments to the guest (a full switch queue) are sent
-/// again after a second without progress; a zero window is probed. Runs on the network's event loop only.
+/// again after a second without progress; a zero window is probed. Window scaling (RFC 7323) when the guest's SYN or
+/// SYN-ACK offers it: we advertise up to <see cref="ReceiveCapacity"/> (scale <see cref="OurWindowShift"/>) and send
+/// within the guest's scaled window. Guest data is acknowledged once per batch of frames the network's thread takes,
+/// and at once whenever two full segments are unacknowledged (as RFC 1122/5681 receivers do), so a sender bursting a
+/// whole window keeps its ACK clock. Runs on the network's event loop only.
 /// </summary>
 internal sealed class NatTcpConnection
 {
     public enum Phase { Connecting, SynSent, SynAckSent, Established, Closed }
 
-    private const int ReceiveCapacity = 256 * 1024, ToGuestHighWater = 256 * 1024, HostChunk = 64 * 1024;
+    public const int ReceiveCapacity = 256 * 1024, ToGuestHighWater = 256 * 1024, HostChunk = 64 * 1024;
+    /// <summary>Our window scale: 65535 × 2^3 covers <see cref="ReceiveCapacity"/>.</summary>
+    public const int OurWindowShift = 3;
     private const long RetransmitMs = 1000;
 
     private readonly UserNetwork _net;
@@ -26,8 +32,9 @@ internal sealed class NatTcpConnection
     private readonly ByteQueue _toHost = new();
     private readonly SemaphoreSlim _readPermit = new(1);
     private Socket? _socket;
-    private uint _iss, _sndUna, _sndNxt, _rcvNxt;
+    private uint _iss, _sndUna, _sndNxt, _rcvNxt, _ackSent;
     private int _sndWnd, _mss = 536;
+    private int _sndShift, _rcvShift; // window scale of the guest's windows / of ours (0 unless both sides agreed)
     private bool _ackPending;
     private bool _hostEof, _finSent, _finAcked, _guestFin, _hostShutdown, _hostSending, _readWaiting, _zeroWindowAdvertised;
     private long _lastProgressMs;
@@ -46,7 +53,12 @@ internal sealed class NatTcpConnection
     public byte[] GuestMac { get; }
     public Phase State { get; private set; }
 
-    private ushort AdvertisedWindow => (ushort)Math.Clamp(ReceiveCapacity - _toHost.Count, 0, 65535);
+    /// <summary>Free receive space in bytes (what the window says, before scaling).</summary>
+    private int FreeSpace => Math.Max(ReceiveCapacity - _toHost.Count, 0);
+    private ushort AdvertisedWindow => (ushort)Math.Min(FreeSpace >> _rcvShift, 65535);
+
+    /// <summary>The guest's window scale and ours, as negotiated (for tests and diagnostics).</summary>
+    public (int Guest, int Ours) WindowShifts => (_sndShift, _rcvShift);
 
     // ---- opening -----------------------------------------------------------------------------------------
 
@@ -55,8 +67,9 @@ internal sealed class NatTcpConnection
     {
         State = Phase.Connecting;
         _rcvNxt = syn.Seq + 1;
-        _sndWnd = syn.Window;
+        _sndWnd = syn.Window; // never scaled in a SYN
         if (syn.Mss != 0) _mss = Math.Min(syn.Mss, (ushort)1460);
+        if (syn.WindowScale >= 0) (_sndShift, _rcvShift) = (syn.WindowScale, OurWindowShift);
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         _socket = s;
         _ = ConnectAsync(s, target);
@@ -81,7 +94,7 @@ internal sealed class NatTcpConnection
             return;
         }
         State = Phase.SynAckSent;
-        SendToGuest(_iss, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, default, mss: 1460);
+        SendSynAck();
         _sndNxt = _iss + 1;
     }
 
@@ -91,7 +104,7 @@ internal sealed class NatTcpConnection
         _socket = accepted;
         accepted.NoDelay = true;
         State = Phase.SynSent;
-        SendToGuest(_iss, 0, TcpFlags.Syn, default, mss: 1460);
+        SendSyn();
         _sndNxt = _iss + 1;
     }
 
@@ -112,8 +125,10 @@ internal sealed class NatTcpConnection
             {
                 _rcvNxt = seg.Seq + 1;
                 _sndUna = seg.Ack;
-                _sndWnd = seg.Window;
+                _sndWnd = seg.Window; // never scaled in a SYN-ACK
                 if (seg.Mss != 0) _mss = Math.Min(seg.Mss, (ushort)1460);
+                // our SYN offered scaling; it is on only if the guest's SYN-ACK offers it too
+                if (seg.WindowScale >= 0) (_sndShift, _rcvShift) = (seg.WindowScale, OurWindowShift);
                 Established();
                 SendAck();
             }
@@ -121,7 +136,7 @@ internal sealed class NatTcpConnection
         }
         if (seg.Has(TcpFlags.Syn))
         {
-            if (State == Phase.SynAckSent) SendToGuest(_iss, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, default, mss: 1460);
+            if (State == Phase.SynAckSent) SendSynAck();
             else SendAck();
             return;
         }
@@ -140,7 +155,7 @@ internal sealed class NatTcpConnection
             _sndUna = seg.Ack;
             _lastProgressMs = Environment.TickCount64;
         }
-        _sndWnd = seg.Window;
+        _sndWnd = seg.Window << _sndShift;
         bool ack = false;
         int len = seg.Payload.Length;
         if (len > 0)
@@ -166,8 +181,10 @@ internal sealed class NatTcpConnection
         else if (seg.Has(TcpFlags.Fin)) ack = true;
         KickHostSend();
         TrySendToGuest();
-        // one ACK per batch of frames (UserNetwork flushes after the batch), unless data to the guest carried it
-        if (ack && !_ackPending) { _ackPending = true; _net.AckLater(this); }
+        // one ACK per batch of frames (UserNetwork flushes after the batch), unless data to the guest carried it;
+        // at once when two full segments wait for one
+        if (ack && State != Phase.Closed && (int)(_rcvNxt - _ackSent) >= 2 * _mss) SendAck();
+        else if (ack && !_ackPending) { _ackPending = true; _net.AckLater(this); }
         CheckDone();
     }
 
@@ -296,7 +313,7 @@ internal sealed class NatTcpConnection
         if (State == Phase.SynSent && nowMs - _lastProgressMs > RetransmitMs)
         {
             _lastProgressMs = nowMs;
-            SendToGuest(_iss, 0, TcpFlags.Syn, default, mss: 1460);
+            SendSyn();
             return;
         }
         if (State != Phase.Established || nowMs - _lastProgressMs < RetransmitMs) return;
@@ -337,16 +354,29 @@ internal sealed class NatTcpConnection
     private void SendAck()
     {
         ushort w = AdvertisedWindow;
-        _zeroWindowAdvertised = w < _mss;
+        _zeroWindowAdvertised = (w << _rcvShift) < _mss;
         SendToGuest(_sndNxt, _rcvNxt, TcpFlags.Ack, default, window: w);
     }
 
-    private void SendToGuest(uint seq, uint ack, TcpFlags flags, ReadOnlySpan<byte> payload, ushort mss = 0, int window = -1)
+    /// <summary>Our SYN (port forward): MSS 1460 and our window scale offered; its window is never scaled.</summary>
+    private void SendSyn() =>
+        SendToGuest(_iss, 0, TcpFlags.Syn, default, mss: 1460, window: Math.Min(FreeSpace, 65535), windowScale: OurWindowShift);
+
+    /// <summary>Our SYN-ACK: MSS 1460, and our window scale only when the guest's SYN offered scaling.</summary>
+    private void SendSynAck() =>
+        SendToGuest(_iss, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, default, mss: 1460, window: Math.Min(FreeSpace, 65535),
+            windowScale: _rcvShift > 0 ? _rcvShift : -1);
+
+    private void SendToGuest(uint seq, uint ack, TcpFlags flags, ReadOnlySpan<byte> payload, ushort mss = 0, int window = -1, int windowScale = -1)
     {
         ushort w = window < 0 ? AdvertisedWindow : (ushort)window;
-        if ((flags & TcpFlags.Ack) != 0 && ack == _rcvNxt && w == AdvertisedWindow) _ackPending = false; // this segment is the ACK
+        if ((flags & TcpFlags.Ack) != 0)
+        {
+            if (ack == _rcvNxt && w == AdvertisedWindow) _ackPending = false; // this segment is the ACK
+            _ackSent = ack;
+        }
         _net.SendFrame(Packets.Tcp(GuestMac, _net.Options.GatewayMac, Key.RemoteIp, Key.RemotePort, Key.GuestIp, Key.GuestPort,
-            seq, ack, flags, w, payload, mss));
+            seq, ack, flags, w, payload, mss, windowScale));
     }
 
     private static bool SeqGt(uint a, uint b) => (int)(a - b) > 0;

@@ -73,9 +73,9 @@ public static class Packets
     }
 
     public static byte[] Tcp(ReadOnlySpan<byte> dstMac, ReadOnlySpan<byte> srcMac, uint src, ushort srcPort, uint dst, ushort dstPort,
-        uint seq, uint ack, TcpFlags flags, ushort window, ReadOnlySpan<byte> payload, ushort mssOption = 0)
+        uint seq, uint ack, TcpFlags flags, ushort window, ReadOnlySpan<byte> payload, ushort mssOption = 0, int windowScaleOption = -1)
     {
-        int hdr = TcpHeader + (mssOption != 0 ? 4 : 0);
+        int hdr = TcpHeader + (mssOption != 0 ? 4 : 0) + (windowScaleOption >= 0 ? 4 : 0);
         var f = Ipv4Frame(dstMac, srcMac, src, dst, ProtoTcp, hdr + payload.Length);
         var t = f.AsSpan(EthernetHeader + Ipv4Header);
         BinaryPrimitives.WriteUInt16BigEndian(t, srcPort);
@@ -89,6 +89,12 @@ public static class Packets
         {
             t[20] = 2; t[21] = 4;
             BinaryPrimitives.WriteUInt16BigEndian(t[22..], mssOption);
+        }
+        if (windowScaleOption >= 0)
+        {
+            int o = TcpHeader + (mssOption != 0 ? 4 : 0);
+            t[o] = 1; // NOP, so the header stays a multiple of 4 bytes
+            t[o + 1] = 3; t[o + 2] = 3; t[o + 3] = (byte)windowScaleOption;
         }
         payload.CopyTo(t[hdr..]);
         BinaryPrimitives.WriteUInt16BigEndian(t[16..], InternetChecksum.Finish(InternetChecksum.Add(InternetChecksum.PseudoHeader(src, dst, ProtoTcp, t.Length), t)));
