@@ -52,6 +52,8 @@ internal sealed class NatTcpConnection
     public ConnectionKey Key { get; }
     public byte[] GuestMac { get; }
     public Phase State { get; private set; }
+    /// <summary>Opened by the guest (through the outbound policy), not by a port forward.</summary>
+    public bool Outbound { get; private set; }
 
     /// <summary>Free receive space in bytes (what the window says, before scaling).</summary>
     private int FreeSpace => Math.Max(ReceiveCapacity - _toHost.Count, 0);
@@ -66,6 +68,7 @@ internal sealed class NatTcpConnection
     public void StartOutbound(TcpSegment syn, IPEndPoint target)
     {
         State = Phase.Connecting;
+        Outbound = true;
         _rcvNxt = syn.Seq + 1;
         _sndWnd = syn.Window; // never scaled in a SYN
         if (syn.Mss != 0) _mss = Math.Min(syn.Mss, (ushort)1460);
@@ -330,6 +333,15 @@ internal sealed class NatTcpConnection
     private void CheckDone()
     {
         if (State == Phase.Established && _guestFin && _finAcked && _toHost.Count == 0 && !_hostSending) Close(reset: false);
+    }
+
+    /// <summary>Resets both sides (RST to the guest and to the host): the network's policy no longer allows it.</summary>
+    public void Abort()
+    {
+        if (State == Phase.Closed) return;
+        if (State != Phase.Connecting) SendToGuest(_sndNxt, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, default, window: 0);
+        else SendToGuest(0, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, default, window: 0);
+        Close(reset: true);
     }
 
     /// <summary>Ends the connection; <paramref name="reset"/> makes the host socket send RST (the guest reset it).</summary>

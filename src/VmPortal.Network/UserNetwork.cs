@@ -45,7 +45,8 @@ public sealed class UserNetwork : IDisposable
         _thread.Start();
     }
 
-    public NetworkOptions Options { get; }
+    /// <summary>The network's settings; <see cref="Reconfigure"/> changes the policy and DHCP while it runs.</summary>
+    public NetworkOptions Options { get; private set; }
     public VirtualSwitch Switch { get; }
     public SwitchPort Port { get; }
     public DhcpServer Dhcp { get; }
@@ -136,6 +137,39 @@ public sealed class UserNetwork : IDisposable
         _tcp[key] = c;
         OpenConnections = _tcp.Count;
         c.StartForwarded(s);
+    }
+
+    /// <summary>
+    /// Changes what can change while guests use the network: the outbound policy and whether DHCP answers (leases are
+    /// kept). NAT connections and UDP flows the new policy refuses are reset (TCP: RST both ways) or closed, and counted
+    /// as refused; port-forward connections stay. Addresses, mode and DHCP range need a new network (stop its VMs).
+    /// Applied on the network's thread; returns once it is.
+    /// </summary>
+    public void Reconfigure(OutboundPolicy outbound, bool dhcpEnabled)
+    {
+        using var done = new ManualResetEventSlim();
+        Post(() =>
+        {
+            try
+            {
+                Options = Options with { Outbound = Options.Nat ? outbound : OutboundPolicy.Deny, DhcpEnabled = dhcpEnabled };
+                _dns.Options = Options;
+                foreach (var c in _tcp.Values.Where(c => c.Outbound && MapOutbound(c.Key.RemoteIp, c.Key.RemotePort) == null).ToList())
+                {
+                    c.Abort();
+                    Interlocked.Increment(ref _refusedByPolicy);
+                }
+                foreach (var u in _udp.Values.Where(u => MapOutbound(u.Key.RemoteIp, u.Key.RemotePort) == null).ToList())
+                {
+                    u.Close();
+                    _udp.Remove(u.Key);
+                    Interlocked.Increment(ref _refusedByPolicy);
+                }
+                OpenUdpFlows = _udp.Count;
+            }
+            finally { done.Set(); }
+        });
+        if (!_stopping) done.Wait(TimeSpan.FromSeconds(10));
     }
 
     // ---- event loop --------------------------------------------------------------------------------------

@@ -423,6 +423,52 @@ public class UserNetworkTests
         listener.Stop();
     }
 
+    [Fact]
+    public async Task APolicyChangedLiveResetsWhatItNoLongerAllowsAndDhcpCanBeSwitchedOff()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        var (gs, ns) = await Handshake(g, 40020, PortOf(listener));
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        using var udpHost = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        g.SendUdp(FakeGuest.Gateway, 40021, (ushort)((IPEndPoint)udpHost.Client.LocalEndPoint!).Port, "u"u8.ToArray());
+        await udpHost.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal((1, 1), (net.OpenConnections, net.OpenUdpFlows));
+
+        net.Reconfigure(OutboundPolicy.Deny, dhcpEnabled: false);
+        Assert.Equal(OutboundPolicy.Deny, net.Options.Outbound);
+        var rst = await g.WaitTcp(40020, t => t.Has(TcpFlags.Rst));
+        Assert.Equal(ns, rst.Seq);
+        await Assert.ThrowsAnyAsync<IOException>(async () =>
+        {
+            int n = await host.GetStream().ReadAsync(new byte[10]).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            if (n == 0) throw new IOException("orderly close instead of a reset");
+        });
+        Assert.Equal((0, 0), (net.OpenConnections, net.OpenUdpFlows));
+        Assert.Equal(2, net.Counters.RefusedByPolicy);
+        g.SendTcp(FakeGuest.Gateway, 40022, PortOf(listener), 1, 0, TcpFlags.Syn);
+        Assert.True((await g.WaitTcp(40022)).Has(TcpFlags.Rst));
+        Assert.False(listener.Pending());
+
+        // DHCP off: a DISCOVER goes unanswered; back on (and loopback again): answered, and the gateway reachable.
+        var m = new byte[300];
+        m[0] = 1; m[1] = 1; m[2] = 6;
+        g.Mac.CopyTo(m, 28);
+        BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(236), 0x63825363);
+        m[240] = 53; m[241] = 1; m[242] = DhcpServer.Discover; m[243] = 255;
+        g.SendUdp(0xFFFF_FFFF, 68, 67, m, src: 0);
+        await Assert.ThrowsAsync<TimeoutException>(() => g.WaitFor(f => Ipv4View.TryParse(f, out var v) && v.Protocol == Packets.ProtoUdp, 500));
+        net.Reconfigure(OutboundPolicy.Loopback, dhcpEnabled: true);
+        g.SendUdp(0xFFFF_FFFF, 68, 67, m, src: 0);
+        await g.WaitFor(f => Ipv4View.TryParse(f, out var v) && v.Protocol == Packets.ProtoUdp);
+        var accept2 = listener.AcceptTcpClientAsync();
+        await Handshake(g, 40023, PortOf(listener));
+        using var host2 = await accept2.WaitAsync(TimeSpan.FromSeconds(5));
+        listener.Stop();
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         for (int i = 0; i < 100 && !condition(); i++) await Task.Delay(50);
