@@ -25,6 +25,12 @@ internal sealed class NatTcpConnection
     public const int ReceiveCapacity = 256 * 1024, ToGuestHighWater = 256 * 1024, HostChunk = 64 * 1024;
     /// <summary>Our window scale: 65535 × 2^3 covers <see cref="ReceiveCapacity"/>.</summary>
     public const int OurWindowShift = 3;
+    /// <summary>
+    /// At most this much unacknowledged data to the guest, whatever its (scaled) window says: about 90 full frames, well
+    /// inside the switch port's queue (<see cref="VirtualSwitch.QueueLimitPerSource"/>, 256 frames), so a guest that is
+    /// slow to drain its receive ring holds the burst in the queue instead of losing its tail.
+    /// </summary>
+    public const int MaxInFlightToGuest = 128 * 1024;
     private const long RetransmitMs = 1000;
 
     private readonly UserNetwork _net;
@@ -36,6 +42,7 @@ internal sealed class NatTcpConnection
     private int _sndWnd, _mss = 536;
     private int _sndShift, _rcvShift; // window scale of the guest's windows / of ours (0 unless both sides agreed)
     private bool _ackPending;
+    private int _dupAcks;
     private bool _hostEof, _finSent, _finAcked, _guestFin, _hostShutdown, _hostSending, _readWaiting, _zeroWindowAdvertised;
     private long _lastProgressMs;
 
@@ -157,6 +164,16 @@ internal sealed class NatTcpConnection
             _toGuest.Discard(n);
             _sndUna = seg.Ack;
             _lastProgressMs = Environment.TickCount64;
+            _dupAcks = 0;
+        }
+        else if (seg.Ack == _sndUna && _sndNxt != _sndUna && seg.Payload.Length == 0 && !seg.Has(TcpFlags.Fin) && ++_dupAcks == 3)
+        {
+            // fast retransmit (RFC 5681): the third duplicate ACK says a segment was lost (a full switch queue);
+            // go back to it now instead of after the retransmission timeout
+            _sndNxt = _sndUna;
+            _finSent = false;
+            _lastProgressMs = Environment.TickCount64;
+            _net.CountFastRetransmit();
         }
         _sndWnd = seg.Window << _sndShift;
         bool ack = false;
@@ -255,7 +272,7 @@ internal sealed class NatTcpConnection
         {
             int inflight = (int)(_sndNxt - _sndUna) - (_finSent ? 1 : 0);
             int unsent = _toGuest.Count - inflight;
-            int room = _sndWnd - inflight;
+            int room = Math.Min(_sndWnd, MaxInFlightToGuest) - inflight;
             if (probe && room <= 0 && unsent > 0) { room = 1; probe = false; }
             if (unsent <= 0 || room <= 0 || _finSent) break;
             int n = Math.Min(Math.Min(_mss, unsent), room);

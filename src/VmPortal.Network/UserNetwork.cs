@@ -27,7 +27,7 @@ public sealed class UserNetwork : IDisposable
     private readonly TftpServer? _tftp;
     private readonly Thread _thread;
     private volatile bool _stopping;
-    private long _refusedByPolicy, _refusedByHost, _connections, _ignored, _udpFlows, _udpUnreachable, _udpDropped;
+    private long _refusedByPolicy, _refusedByHost, _connections, _ignored, _udpFlows, _udpUnreachable, _udpDropped, _fastRetransmits;
     private ushort _nextForwardPort = 40000;
 
     public UserNetwork(VirtualSwitch sw, NetworkOptions? options = null, TimeProvider? time = null)
@@ -54,7 +54,8 @@ public sealed class UserNetwork : IDisposable
 
     public NatCounters Counters => new(Interlocked.Read(ref _refusedByPolicy), Interlocked.Read(ref _refusedByHost),
         Interlocked.Read(ref _connections), Dhcp.MalformedRequests, _dns.MalformedQueries, Interlocked.Read(ref _ignored),
-        Interlocked.Read(ref _udpFlows), Interlocked.Read(ref _udpUnreachable), Interlocked.Read(ref _udpDropped));
+        Interlocked.Read(ref _udpFlows), Interlocked.Read(ref _udpUnreachable), Interlocked.Read(ref _udpDropped),
+        Interlocked.Read(ref _fastRetransmits));
 
     /// <summary>Open NAT connections (for diagnostics and tests).</summary>
     public int OpenConnections { get; private set; }
@@ -189,6 +190,7 @@ public sealed class UserNetwork : IDisposable
     internal void CountHostRefused() => Interlocked.Increment(ref _refusedByHost);
     internal void CountConnection() => Interlocked.Increment(ref _connections);
     internal void CountUdpDropped() => Interlocked.Increment(ref _udpDropped);
+    internal void CountFastRetransmit() => Interlocked.Increment(ref _fastRetransmits);
     internal void CountUdpPortUnreachable() => Interlocked.Increment(ref _udpUnreachable);
 
     internal void Remove(NatTcpConnection c)

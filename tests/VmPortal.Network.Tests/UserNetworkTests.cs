@@ -424,6 +424,31 @@ public class UserNetworkTests
     }
 
     [Fact]
+    public async Task AHugeGuestWindowStillLimitsDataInFlightAndThreeDuplicateAcksResendAtOnce()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        ushort port = PortOf(listener);
+        g.SendTcp(FakeGuest.Gateway, 40030, port, 1000, 0, TcpFlags.Syn, window: 64240, mss: 1460, wscale: 7);
+        uint ns = (await g.WaitTcp(40030)).Seq + 1;
+        g.SendTcp(FakeGuest.Gateway, 40030, port, 1001, ns, TcpFlags.Ack, window: 65535); // 8 MiB
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        await host.GetStream().WriteAsync(new byte[300_000]);
+        // 128 KiB at most, so a burst fits the switch port's queue (256 frames)
+        Assert.Equal(ns + 128 * 1024, await HighestDataEnd(g, 40030, ns));
+        g.Unclaimed().Clear();
+
+        // The first segment "was lost": the guest acknowledges what came before it three times.
+        for (int i = 0; i < 3; i++) g.SendTcp(FakeGuest.Gateway, 40030, port, 1001, ns, TcpFlags.Ack, window: 65535);
+        var again = await g.WaitTcp(40030, t => t.Data.Length > 0 && t.Seq == ns);
+        Assert.Equal(1460, again.Data.Length);
+        Assert.Equal(1, net.Counters.TcpFastRetransmits);
+        listener.Stop();
+    }
+
+    [Fact]
     public async Task APolicyChangedLiveResetsWhatItNoLongerAllowsAndDhcpCanBeSwitchedOff()
     {
         var (_, net, g) = Network();
