@@ -12,7 +12,7 @@ public sealed record NetworkDto(string Name, string Mode, string Subnet, string 
 public sealed record LeaseDto(string MacAddress, string Address, string? HostName, DateTimeOffset Expires, bool Bound, Guid? VmId = null, string? VmName = null);
 /// <summary>A switch port and its counters: in = frames the NIC sent, out = frames it took, dropped = did not fit its queue.</summary>
 public sealed record PortDto(string Name, long FramesIn, long BytesIn, long FramesOut, long BytesOut, long Dropped, long Errors, Guid? VmId = null);
-public sealed record NatCountersDto(long RefusedByPolicy, long RefusedByHost, long TcpConnections);
+public sealed record NatCountersDto(long RefusedByPolicy, long RefusedByHost, long TcpConnections, long UdpFlows = 0);
 
 /// <summary>A VM's NIC while it runs: its network, switch port counters, the host ports forwarded to it and its link.</summary>
 public sealed record VmNicStatus(string Network, PortDto Port, IReadOnlyList<string> Forwards, string? Address, bool LinkUp = true);
@@ -214,7 +214,7 @@ public sealed class NetworkHost : IDisposable
             NetworkDefinition.Format(d.DhcpStart), NetworkDefinition.Format(d.DhcpEnd), d.Outbound.ToString().ToLowerInvariant(), d.BuiltIn,
             s.Leases.Select(l => new LeaseDto(l.MacAddress, l.Address, l.HostName, l.Expires, l.Bound)).ToList(),
             s.Switch.Ports.Where(p => p != s.Port).Select(p => Port(p, owners.TryGetValue(p, out var id) ? id : null)).ToList(),
-            new NatCountersDto(c.RefusedByPolicy, c.RefusedByHost, c.TcpConnections));
+            new NatCountersDto(c.RefusedByPolicy, c.RefusedByHost, c.TcpConnections, c.UdpFlows));
     }
 
     public void Dispose()
