@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using VmPortal.Core;
+using VmPortal.Core.Console;
 using VmPortal.Core.Networks;
 using VmPortal.Web.Runtime;
 
@@ -38,7 +39,7 @@ public static class VmNicApi
     {
         if (body.Up is not bool up) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["up"] = ["'up' (true or false) is required."] });
         if (await rt.FindAsync(Caller.From(user), id) is null) return ApiResults.NotFound($"VM {id} not found.");
-        if (!rt.Host.TryFind(id, out var hosted))
+        if (!rt.Host.TryFind(id, out var hosted) || hosted.State != VmRunState.Running)
             return ApiResults.Conflict("The VM is not running; its NIC's 'enabled' setting is the link at the next start.");
         var failure = await ConsoleApi.Guard(() => { hosted.SetNicLink(up); return Task.CompletedTask; });
         if (failure is not null) return failure;
