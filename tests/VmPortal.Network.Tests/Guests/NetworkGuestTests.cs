@@ -107,10 +107,10 @@ Address:\s+10\.11\.12\.13"), udp);
         // The cable pulled while A runs: its e1000 driver sees the link go down, and up again when it is plugged in.
         int serialFrom = a.Harness.Serial.Length;
         a.Harness.Machine.SetNicLink(false);
-        await a.Harness.WaitFor(@"eth0: NIC Link is Down", screen: false, serialFrom: serialFrom);
+        await a.Harness.WaitFor(@"e1000: eth0 NIC Link is Down", screen: false, serialFrom: serialFrom);
         Assert.False(a.Harness.Machine.NicLinkUp);
         a.Harness.Machine.SetNicLink(true);
-        await a.Harness.WaitFor(@"eth0: NIC Link is Up", screen: false, serialFrom: serialFrom);
+        await a.Harness.WaitFor(@"e1000: eth0 NIC Link is Up", screen: false, serialFrom: serialFrom);
         Assert.Contains("0% packet loss", await a.RunToEnd("ping -c 1 10.0.2.2"));
 
         // Another network: B's cable moves to a different switch; A is unreachable from there.
