@@ -65,6 +65,7 @@ public sealed partial class Machine : IDisposable
     private Exception? _cpuHostError;
     private bool _disposed;
     private volatile int _nicLinkRequest = -1;
+    private int _nicLinkSet = -1; // the link last set by SetNicLink (-1: as configured); survives a reset
 
     public Machine(MachineConfig config)
     {
@@ -179,11 +180,25 @@ public sealed partial class Machine : IDisposable
         _wake.Set();
     }
 
-    /// <summary>Plugs the network card's cable in or pulls it (the guest sees a link change). Any thread.</summary>
+    /// <summary>
+    /// Plugs the network card's cable in or pulls it (the guest sees a link change: STATUS.LU and a link status change
+    /// interrupt). Any thread; applied by the machine thread within a slice, kept across a guest reset. A card whose
+    /// config has no port stays down.
+    /// </summary>
     public void SetNicLink(bool up)
     {
         _nicLinkRequest = up ? 1 : 0;
         _wake.Set();
+    }
+
+    /// <summary>Whether the network card's link is up now (false without a card or a port).</summary>
+    public bool NicLinkUp
+    {
+        get
+        {
+            int pending = _nicLinkRequest; // not applied yet
+            return pending >= 0 ? pending == 1 && Config.Nic?.Port != null : _board?.Nic?.LinkUp ?? false;
+        }
     }
 
     /// <summary>Presses or releases a key (scancode set 2 make code; 0xE0xx for extended keys).</summary>
@@ -434,6 +449,7 @@ public sealed partial class Machine : IDisposable
         string? vgaBiosPath = Config.VgaBiosPath ?? FirmwareFiles.FindVgaBios();
         byte[]? vgaBios = vgaBiosPath != null ? File.ReadAllBytes(vgaBiosPath) : null;
         var board = new PcBoard(Config, Clock, _media!, bios, vgaBios, kernel, initrd);
+        if (_nicLinkSet >= 0 && board.Nic != null) board.Nic.LinkUp = _nicLinkSet == 1 && Config.Nic?.Port != null; // a reset keeps the cable as it was
         board.DebugByte += b => _debugBuffer.Add(b);
         board.SerialByte += b => _serialBuffer.Add(b);
         board.WakeRequested += _wake.Set;
@@ -563,7 +579,8 @@ public sealed partial class Machine : IDisposable
         if (link >= 0 && board.Nic != null)
         {
             _nicLinkRequest = -1;
-            board.Nic.LinkUp = link == 1;
+            _nicLinkSet = link;
+            board.Nic.LinkUp = link == 1 && Config.Nic?.Port != null;
         }
         board.PumpInput();
         if (Volatile.Read(ref _powerButtonPresses) > 0 && Interlocked.Exchange(ref _powerButtonPresses, 0) > 0)

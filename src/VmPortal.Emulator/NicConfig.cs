@@ -23,6 +23,12 @@ public sealed class NicConfig
     /// <summary>Where frames go; null = a card with no cable (link down).</summary>
     public IFramePort? Port { get; init; }
 
+    /// <summary>
+    /// The link at power-on when <see cref="Port"/> is set: false = plugged into the switch with the link down (the
+    /// guest sees no carrier until <see cref="Machine.SetNicLink"/> brings it up).
+    /// </summary>
+    public bool LinkUp { get; init; } = true;
+
     /// <summary>Option ROM image (iPXE); null = <see cref="DefaultOptionRomPath"/> if installed, "" = none.</summary>
     public string? OptionRomPath { get; init; }
 

@@ -102,7 +102,7 @@ internal sealed partial class PcBoard
         if (config.Nic is { } nic)
         {
             Nic = new E1000(Io, Memory, Scheduler, NicConfig.ParseMac(nic.MacAddress)!, nic.Port, nic.LoadOptionRom());
-            Nic.LinkUp = nic.Port != null;
+            Nic.LinkUp = nic.Port != null && nic.LinkUp;
             Nic.CpuIdle = () => Cpu.Halted;
             Pci.Add(NicDevice, 0, Nic);
             if (nic.Port != null) nic.Port.FrameQueued = () => WakeRequested?.Invoke();

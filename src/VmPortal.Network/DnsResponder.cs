@@ -14,10 +14,13 @@ namespace VmPortal.Network;
 /// </summary>
 public sealed class DnsResponder
 {
-    private readonly NetworkOptions _options;
+    private volatile NetworkOptions _options;
     private long _malformed;
 
     public DnsResponder(NetworkOptions options) => _options = options;
+
+    /// <summary>The network's options (the outbound policy decides whether the host resolver is asked); replaceable live.</summary>
+    public NetworkOptions Options { get => _options; set => _options = value; }
 
     public long MalformedQueries => Interlocked.Read(ref _malformed);
 

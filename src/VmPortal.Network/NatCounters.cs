@@ -3,7 +3,11 @@ namespace VmPortal.Network;
 /// <summary>
 /// What a network's services saw: connections (TCP) and datagrams (UDP/ICMP) the outbound policy refused inside the
 /// NAT (they never left the process), connections the host side refused, TCP connections opened, DHCP/DNS requests
-/// that were malformed, and frames the services could not use.
+/// that were malformed, frames the services could not use, UDP flows opened (each a host socket), UDP datagrams the
+/// host answered with "port unreachable" (passed on to the guest as ICMP) and UDP datagrams dropped (send errors,
+/// IP fragments from the guest, which the NAT does not reassemble), and TCP data resent to guests at their third
+/// duplicate ACK (fast retransmit: a frame to the guest was lost).
 /// </summary>
 public readonly record struct NatCounters(long RefusedByPolicy, long RefusedByHost, long TcpConnections, long DhcpMalformed,
-    long DnsMalformed, long FramesIgnored);
+    long DnsMalformed, long FramesIgnored, long UdpFlows = 0, long UdpPortUnreachable = 0, long UdpDropped = 0,
+    long TcpFastRetransmits = 0);

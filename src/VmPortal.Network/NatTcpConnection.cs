@@ -12,13 +12,25 @@ namespace VmPortal.Network;
 /// the socket pauses while too much waits: window full). FIN from the guest shuts the socket's send side (half
 /// close) while host data still flows; end of stream from the host becomes our FIN. RST from the guest resets the
 /// host socket; a host reset becomes RST to the guest. Lost segments to the guest (a full switch queue) are sent
-/// again after a second without progress; a zero window is probed. Runs on the network's event loop only.
+/// again after a second without progress; a zero window is probed. Window scaling (RFC 7323) when the guest's SYN or
+/// SYN-ACK offers it: we advertise up to <see cref="ReceiveCapacity"/> (scale <see cref="OurWindowShift"/>) and send
+/// within the guest's scaled window. Guest data is acknowledged once per batch of frames the network's thread takes,
+/// and at once whenever two full segments are unacknowledged (as RFC 1122/5681 receivers do), so a sender bursting a
+/// whole window keeps its ACK clock. Runs on the network's event loop only.
 /// </summary>
 internal sealed class NatTcpConnection
 {
     public enum Phase { Connecting, SynSent, SynAckSent, Established, Closed }
 
-    private const int ReceiveCapacity = 256 * 1024, ToGuestHighWater = 256 * 1024, HostChunk = 64 * 1024;
+    public const int ReceiveCapacity = 256 * 1024, ToGuestHighWater = 256 * 1024, HostChunk = 64 * 1024;
+    /// <summary>Our window scale: 65535 × 2^3 covers <see cref="ReceiveCapacity"/>.</summary>
+    public const int OurWindowShift = 3;
+    /// <summary>
+    /// At most this much unacknowledged data to the guest, whatever its (scaled) window says: about 90 full frames, well
+    /// inside the switch port's queue (<see cref="VirtualSwitch.QueueLimitPerSource"/>, 256 frames), so a guest that is
+    /// slow to drain its receive ring holds the burst in the queue instead of losing its tail.
+    /// </summary>
+    public const int MaxInFlightToGuest = 128 * 1024;
     private const long RetransmitMs = 1000;
 
     private readonly UserNetwork _net;
@@ -26,9 +38,11 @@ internal sealed class NatTcpConnection
     private readonly ByteQueue _toHost = new();
     private readonly SemaphoreSlim _readPermit = new(1);
     private Socket? _socket;
-    private uint _iss, _sndUna, _sndNxt, _rcvNxt;
+    private uint _iss, _sndUna, _sndNxt, _rcvNxt, _ackSent;
     private int _sndWnd, _mss = 536;
+    private int _sndShift, _rcvShift; // window scale of the guest's windows / of ours (0 unless both sides agreed)
     private bool _ackPending;
+    private int _dupAcks;
     private bool _hostEof, _finSent, _finAcked, _guestFin, _hostShutdown, _hostSending, _readWaiting, _zeroWindowAdvertised;
     private long _lastProgressMs;
 
@@ -45,8 +59,15 @@ internal sealed class NatTcpConnection
     public ConnectionKey Key { get; }
     public byte[] GuestMac { get; }
     public Phase State { get; private set; }
+    /// <summary>Opened by the guest (through the outbound policy), not by a port forward.</summary>
+    public bool Outbound { get; private set; }
 
-    private ushort AdvertisedWindow => (ushort)Math.Clamp(ReceiveCapacity - _toHost.Count, 0, 65535);
+    /// <summary>Free receive space in bytes (what the window says, before scaling).</summary>
+    private int FreeSpace => Math.Max(ReceiveCapacity - _toHost.Count, 0);
+    private ushort AdvertisedWindow => (ushort)Math.Min(FreeSpace >> _rcvShift, 65535);
+
+    /// <summary>The guest's window scale and ours, as negotiated (for tests and diagnostics).</summary>
+    public (int Guest, int Ours) WindowShifts => (_sndShift, _rcvShift);
 
     // ---- opening -----------------------------------------------------------------------------------------
 
@@ -54,9 +75,11 @@ internal sealed class NatTcpConnection
     public void StartOutbound(TcpSegment syn, IPEndPoint target)
     {
         State = Phase.Connecting;
+        Outbound = true;
         _rcvNxt = syn.Seq + 1;
-        _sndWnd = syn.Window;
+        _sndWnd = syn.Window; // never scaled in a SYN
         if (syn.Mss != 0) _mss = Math.Min(syn.Mss, (ushort)1460);
+        if (syn.WindowScale >= 0) (_sndShift, _rcvShift) = (syn.WindowScale, OurWindowShift);
         var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         _socket = s;
         _ = ConnectAsync(s, target);
@@ -81,7 +104,7 @@ internal sealed class NatTcpConnection
             return;
         }
         State = Phase.SynAckSent;
-        SendToGuest(_iss, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, default, mss: 1460);
+        SendSynAck();
         _sndNxt = _iss + 1;
     }
 
@@ -91,7 +114,7 @@ internal sealed class NatTcpConnection
         _socket = accepted;
         accepted.NoDelay = true;
         State = Phase.SynSent;
-        SendToGuest(_iss, 0, TcpFlags.Syn, default, mss: 1460);
+        SendSyn();
         _sndNxt = _iss + 1;
     }
 
@@ -112,8 +135,10 @@ internal sealed class NatTcpConnection
             {
                 _rcvNxt = seg.Seq + 1;
                 _sndUna = seg.Ack;
-                _sndWnd = seg.Window;
+                _sndWnd = seg.Window; // never scaled in a SYN-ACK
                 if (seg.Mss != 0) _mss = Math.Min(seg.Mss, (ushort)1460);
+                // our SYN offered scaling; it is on only if the guest's SYN-ACK offers it too
+                if (seg.WindowScale >= 0) (_sndShift, _rcvShift) = (seg.WindowScale, OurWindowShift);
                 Established();
                 SendAck();
             }
@@ -121,7 +146,7 @@ internal sealed class NatTcpConnection
         }
         if (seg.Has(TcpFlags.Syn))
         {
-            if (State == Phase.SynAckSent) SendToGuest(_iss, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, default, mss: 1460);
+            if (State == Phase.SynAckSent) SendSynAck();
             else SendAck();
             return;
         }
@@ -139,8 +164,18 @@ internal sealed class NatTcpConnection
             _toGuest.Discard(n);
             _sndUna = seg.Ack;
             _lastProgressMs = Environment.TickCount64;
+            _dupAcks = 0;
         }
-        _sndWnd = seg.Window;
+        else if (seg.Ack == _sndUna && _sndNxt != _sndUna && seg.Payload.Length == 0 && !seg.Has(TcpFlags.Fin) && ++_dupAcks == 3)
+        {
+            // fast retransmit (RFC 5681): the third duplicate ACK says a segment was lost (a full switch queue);
+            // go back to it now instead of after the retransmission timeout
+            _sndNxt = _sndUna;
+            _finSent = false;
+            _lastProgressMs = Environment.TickCount64;
+            _net.CountFastRetransmit();
+        }
+        _sndWnd = seg.Window << _sndShift;
         bool ack = false;
         int len = seg.Payload.Length;
         if (len > 0)
@@ -166,8 +201,10 @@ internal sealed class NatTcpConnection
         else if (seg.Has(TcpFlags.Fin)) ack = true;
         KickHostSend();
         TrySendToGuest();
-        // one ACK per batch of frames (UserNetwork flushes after the batch), unless data to the guest carried it
-        if (ack && !_ackPending) { _ackPending = true; _net.AckLater(this); }
+        // one ACK per batch of frames (UserNetwork flushes after the batch), unless data to the guest carried it;
+        // at once when two full segments wait for one
+        if (ack && State != Phase.Closed && (int)(_rcvNxt - _ackSent) >= 2 * _mss) SendAck();
+        else if (ack && !_ackPending) { _ackPending = true; _net.AckLater(this); }
         CheckDone();
     }
 
@@ -235,7 +272,7 @@ internal sealed class NatTcpConnection
         {
             int inflight = (int)(_sndNxt - _sndUna) - (_finSent ? 1 : 0);
             int unsent = _toGuest.Count - inflight;
-            int room = _sndWnd - inflight;
+            int room = Math.Min(_sndWnd, MaxInFlightToGuest) - inflight;
             if (probe && room <= 0 && unsent > 0) { room = 1; probe = false; }
             if (unsent <= 0 || room <= 0 || _finSent) break;
             int n = Math.Min(Math.Min(_mss, unsent), room);
@@ -296,7 +333,7 @@ internal sealed class NatTcpConnection
         if (State == Phase.SynSent && nowMs - _lastProgressMs > RetransmitMs)
         {
             _lastProgressMs = nowMs;
-            SendToGuest(_iss, 0, TcpFlags.Syn, default, mss: 1460);
+            SendSyn();
             return;
         }
         if (State != Phase.Established || nowMs - _lastProgressMs < RetransmitMs) return;
@@ -313,6 +350,15 @@ internal sealed class NatTcpConnection
     private void CheckDone()
     {
         if (State == Phase.Established && _guestFin && _finAcked && _toHost.Count == 0 && !_hostSending) Close(reset: false);
+    }
+
+    /// <summary>Resets both sides (RST to the guest and to the host): the network's policy no longer allows it.</summary>
+    public void Abort()
+    {
+        if (State == Phase.Closed) return;
+        if (State != Phase.Connecting) SendToGuest(_sndNxt, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, default, window: 0);
+        else SendToGuest(0, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, default, window: 0);
+        Close(reset: true);
     }
 
     /// <summary>Ends the connection; <paramref name="reset"/> makes the host socket send RST (the guest reset it).</summary>
@@ -337,16 +383,29 @@ internal sealed class NatTcpConnection
     private void SendAck()
     {
         ushort w = AdvertisedWindow;
-        _zeroWindowAdvertised = w < _mss;
+        _zeroWindowAdvertised = (w << _rcvShift) < _mss;
         SendToGuest(_sndNxt, _rcvNxt, TcpFlags.Ack, default, window: w);
     }
 
-    private void SendToGuest(uint seq, uint ack, TcpFlags flags, ReadOnlySpan<byte> payload, ushort mss = 0, int window = -1)
+    /// <summary>Our SYN (port forward): MSS 1460 and our window scale offered; its window is never scaled.</summary>
+    private void SendSyn() =>
+        SendToGuest(_iss, 0, TcpFlags.Syn, default, mss: 1460, window: Math.Min(FreeSpace, 65535), windowScale: OurWindowShift);
+
+    /// <summary>Our SYN-ACK: MSS 1460, and our window scale only when the guest's SYN offered scaling.</summary>
+    private void SendSynAck() =>
+        SendToGuest(_iss, _rcvNxt, TcpFlags.Syn | TcpFlags.Ack, default, mss: 1460, window: Math.Min(FreeSpace, 65535),
+            windowScale: _rcvShift > 0 ? _rcvShift : -1);
+
+    private void SendToGuest(uint seq, uint ack, TcpFlags flags, ReadOnlySpan<byte> payload, ushort mss = 0, int window = -1, int windowScale = -1)
     {
         ushort w = window < 0 ? AdvertisedWindow : (ushort)window;
-        if ((flags & TcpFlags.Ack) != 0 && ack == _rcvNxt && w == AdvertisedWindow) _ackPending = false; // this segment is the ACK
+        if ((flags & TcpFlags.Ack) != 0)
+        {
+            if (ack == _rcvNxt && w == AdvertisedWindow) _ackPending = false; // this segment is the ACK
+            _ackSent = ack;
+        }
         _net.SendFrame(Packets.Tcp(GuestMac, _net.Options.GatewayMac, Key.RemoteIp, Key.RemotePort, Key.GuestIp, Key.GuestPort,
-            seq, ack, flags, w, payload, mss));
+            seq, ack, flags, w, payload, mss, windowScale));
     }
 
     private static bool SeqGt(uint a, uint b) => (int)(a - b) > 0;

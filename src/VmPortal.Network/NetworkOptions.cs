@@ -26,6 +26,10 @@ public sealed record NetworkOptions
     public byte[] GatewayMac { get; init; } = { 0x52, 0x55, 0x0A, 0x00, 0x02, 0x02 };
     /// <summary>Hosts file answering DNS names under the loopback and deny policies.</summary>
     public string HostsFile { get; init; } = "/etc/hosts";
+    /// <summary>A NAT UDP flow (and its host socket) closes after this long without a datagram either way.</summary>
+    public TimeSpan UdpIdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>At most this many UDP flows per network; a new one beyond closes the one idle longest.</summary>
+    public int MaxUdpFlows { get; init; } = 256;
 
     public uint SubnetMask => PrefixLength == 0 ? 0 : uint.MaxValue << (32 - PrefixLength);
     public uint Router => Nat ? Gateway : 0;

@@ -12,6 +12,11 @@ public static class Packets
     public const ushort EtherTypeIpv4 = 0x0800, EtherTypeArp = 0x0806;
     public const byte ProtoIcmp = 1, ProtoTcp = 6, ProtoUdp = 17;
     public const int EthernetHeader = 14, Ipv4Header = 20, UdpHeader = 8, TcpHeader = 20;
+    /// <summary>The largest IP packet in one frame (Ethernet MTU).</summary>
+    public const int Mtu = 1500;
+    /// <summary>ICMP destination unreachable codes: port unreachable, communication administratively prohibited.</summary>
+    public const byte IcmpPortUnreachable = 3, IcmpAdminProhibited = 13;
+    private static int _nextId;
     public static readonly byte[] Broadcast = { 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF };
 
     public static uint ToUInt(IPAddress a)
@@ -68,9 +73,9 @@ public static class Packets
     }
 
     public static byte[] Tcp(ReadOnlySpan<byte> dstMac, ReadOnlySpan<byte> srcMac, uint src, ushort srcPort, uint dst, ushort dstPort,
-        uint seq, uint ack, TcpFlags flags, ushort window, ReadOnlySpan<byte> payload, ushort mssOption = 0)
+        uint seq, uint ack, TcpFlags flags, ushort window, ReadOnlySpan<byte> payload, ushort mssOption = 0, int windowScaleOption = -1)
     {
-        int hdr = TcpHeader + (mssOption != 0 ? 4 : 0);
+        int hdr = TcpHeader + (mssOption != 0 ? 4 : 0) + (windowScaleOption >= 0 ? 4 : 0);
         var f = Ipv4Frame(dstMac, srcMac, src, dst, ProtoTcp, hdr + payload.Length);
         var t = f.AsSpan(EthernetHeader + Ipv4Header);
         BinaryPrimitives.WriteUInt16BigEndian(t, srcPort);
@@ -85,9 +90,60 @@ public static class Packets
             t[20] = 2; t[21] = 4;
             BinaryPrimitives.WriteUInt16BigEndian(t[22..], mssOption);
         }
+        if (windowScaleOption >= 0)
+        {
+            int o = TcpHeader + (mssOption != 0 ? 4 : 0);
+            t[o] = 1; // NOP, so the header stays a multiple of 4 bytes
+            t[o + 1] = 3; t[o + 2] = 3; t[o + 3] = (byte)windowScaleOption;
+        }
         payload.CopyTo(t[hdr..]);
         BinaryPrimitives.WriteUInt16BigEndian(t[16..], InternetChecksum.Finish(InternetChecksum.Add(InternetChecksum.PseudoHeader(src, dst, ProtoTcp, t.Length), t)));
         return f;
+    }
+
+    /// <summary>
+    /// ICMP destination unreachable (type 3, <paramref name="code"/>) quoting <paramref name="quote"/>: the IP header
+    /// and first 8 bytes of the packet it answers, so the receiver finds the socket it belongs to.
+    /// </summary>
+    public static byte[] IcmpUnreachable(ReadOnlySpan<byte> dstMac, ReadOnlySpan<byte> srcMac, uint src, uint dst, byte code, ReadOnlySpan<byte> quote)
+    {
+        var f = Ipv4Frame(dstMac, srcMac, src, dst, ProtoIcmp, 8 + quote.Length);
+        var icmp = f.AsSpan(EthernetHeader + Ipv4Header);
+        icmp[0] = 3;
+        icmp[1] = code;
+        quote.CopyTo(icmp[8..]);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[2..], InternetChecksum.Compute(icmp));
+        return f;
+    }
+
+    /// <summary>
+    /// The frame as it goes on the wire: itself when its IP packet fits <paramref name="mtu"/>, otherwise IP fragments
+    /// (RFC 791: payload split at multiples of 8 bytes, more-fragments flag on all but the last, one identification).
+    /// </summary>
+    public static IEnumerable<byte[]> Fragment(byte[] frame, int mtu = Mtu)
+    {
+        var ip = frame.AsSpan(EthernetHeader);
+        int hl = (ip[0] & 15) * 4, total = BinaryPrimitives.ReadUInt16BigEndian(ip[2..]);
+        if (total <= mtu) return new[] { frame };
+        int chunk = (mtu - hl) & ~7;
+        ushort id = (ushort)Interlocked.Increment(ref _nextId);
+        var list = new List<byte[]>();
+        for (int off = 0; off < total - hl; off += chunk)
+        {
+            int n = Math.Min(chunk, total - hl - off);
+            var f = new byte[EthernetHeader + hl + n];
+            frame.AsSpan(0, EthernetHeader + hl).CopyTo(f);
+            frame.AsSpan(EthernetHeader + hl + off, n).CopyTo(f.AsSpan(EthernetHeader + hl));
+            var h = f.AsSpan(EthernetHeader, hl);
+            BinaryPrimitives.WriteUInt16BigEndian(h[2..], (ushort)(hl + n));
+            BinaryPrimitives.WriteUInt16BigEndian(h[4..], id);
+            bool more = off + n < total - hl;
+            BinaryPrimitives.WriteUInt16BigEndian(h[6..], (ushort)((more ? 0x2000 : 0) | off / 8));
+            h[10] = 0; h[11] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(h[10..], InternetChecksum.Compute(h));
+            list.Add(f);
+        }
+        return list;
     }
 
     public static byte[] Arp(ReadOnlySpan<byte> dstMac, ReadOnlySpan<byte> srcMac, ushort op, ReadOnlySpan<byte> senderMac, uint senderIp,
@@ -139,6 +195,11 @@ public readonly ref struct Ipv4View
         view = new Ipv4View(frame, hl, total);
         return true;
     }
+
+    /// <summary>Whether the frame holds an IPv4 fragment (more fragments, or an offset): not parsed by <see cref="TryParse"/>.</summary>
+    public static bool IsFragment(ReadOnlySpan<byte> frame) =>
+        frame.Length >= Packets.EthernetHeader + Packets.Ipv4Header && Packets.EtherType(frame) == Packets.EtherTypeIpv4 &&
+        (BinaryPrimitives.ReadUInt16BigEndian(frame[(Packets.EthernetHeader + 6)..]) & 0x3FFF) != 0;
 
     public ReadOnlySpan<byte> Ip => Frame.Slice(Packets.EthernetHeader, TotalLength);
     public ReadOnlySpan<byte> SourceMac => Frame.Slice(6, 6);

@@ -9,10 +9,10 @@ namespace VmPortal.Network;
 /// The services of one network, plugged into its switch as one more port (MAC 52:55:0a:00:02:02), like QEMU's
 /// user-mode networking (slirp) without root or TAP: ARP for the gateway (10.0.2.2) and DNS (10.0.2.3) addresses,
 /// ICMP echo to them, DHCP (<see cref="DhcpServer"/>), DNS (<see cref="DnsResponder"/>), and — when
-/// <see cref="NetworkOptions.Nat"/> — the guests' TCP through ordinary host sockets (<see cref="NatTcpConnection"/>)
-/// within the <see cref="OutboundPolicy"/>: under loopback a connection to the gateway's PORT goes to 127.0.0.1:PORT
-/// and every other destination is refused inside the NAT (RST to the guest, counted, no packet leaves the process);
-/// deny refuses all; allow connects anywhere. Port forwards (<see cref="AddPortForward"/>) accept on a host address
+/// <see cref="NetworkOptions.Nat"/> — the guests' TCP and UDP through ordinary host sockets (<see cref="NatTcpConnection"/>,
+/// <see cref="NatUdpFlow"/>) within the <see cref="OutboundPolicy"/>: under loopback a connection or datagram to the
+/// gateway's PORT goes to 127.0.0.1:PORT and every other destination is refused inside the NAT (TCP: RST; UDP: ICMP
+/// "administratively prohibited"; counted, no packet leaves the process); deny refuses all; allow reaches anywhere. Port forwards (<see cref="AddPortForward"/>) accept on a host address
 /// and open a connection to the guest. Everything runs on one event-loop thread per network; sockets post back to it.
 /// </summary>
 public sealed class UserNetwork : IDisposable
@@ -20,13 +20,14 @@ public sealed class UserNetwork : IDisposable
     private readonly ConcurrentQueue<Action> _work = new();
     private readonly AutoResetEvent _signal = new(false);
     private readonly Dictionary<ConnectionKey, NatTcpConnection> _tcp = new();
+    private readonly Dictionary<ConnectionKey, NatUdpFlow> _udp = new();
     private readonly Dictionary<uint, byte[]> _arp = new();
     private readonly List<TcpListener> _listeners = new();
     private readonly DnsResponder _dns;
     private readonly TftpServer? _tftp;
     private readonly Thread _thread;
     private volatile bool _stopping;
-    private long _refusedByPolicy, _refusedByHost, _connections, _ignored;
+    private long _refusedByPolicy, _refusedByHost, _connections, _ignored, _udpFlows, _udpUnreachable, _udpDropped, _fastRetransmits;
     private ushort _nextForwardPort = 40000;
 
     public UserNetwork(VirtualSwitch sw, NetworkOptions? options = null, TimeProvider? time = null)
@@ -44,17 +45,23 @@ public sealed class UserNetwork : IDisposable
         _thread.Start();
     }
 
-    public NetworkOptions Options { get; }
+    /// <summary>The network's settings; <see cref="Reconfigure"/> changes the policy and DHCP while it runs.</summary>
+    public NetworkOptions Options { get; private set; }
     public VirtualSwitch Switch { get; }
     public SwitchPort Port { get; }
     public DhcpServer Dhcp { get; }
     public IReadOnlyList<DhcpLease> Leases => Dhcp.Leases;
 
     public NatCounters Counters => new(Interlocked.Read(ref _refusedByPolicy), Interlocked.Read(ref _refusedByHost),
-        Interlocked.Read(ref _connections), Dhcp.MalformedRequests, _dns.MalformedQueries, Interlocked.Read(ref _ignored));
+        Interlocked.Read(ref _connections), Dhcp.MalformedRequests, _dns.MalformedQueries, Interlocked.Read(ref _ignored),
+        Interlocked.Read(ref _udpFlows), Interlocked.Read(ref _udpUnreachable), Interlocked.Read(ref _udpDropped),
+        Interlocked.Read(ref _fastRetransmits));
 
     /// <summary>Open NAT connections (for diagnostics and tests).</summary>
     public int OpenConnections { get; private set; }
+
+    /// <summary>Open NAT UDP flows, each with its host socket (for diagnostics and tests).</summary>
+    public int OpenUdpFlows { get; private set; }
 
     /// <summary>
     /// Listens on <see cref="PortForward.HostAddress"/>:<see cref="PortForward.HostPort"/> and forwards each connection
@@ -133,6 +140,39 @@ public sealed class UserNetwork : IDisposable
         c.StartForwarded(s);
     }
 
+    /// <summary>
+    /// Changes what can change while guests use the network: the outbound policy and whether DHCP answers (leases are
+    /// kept). NAT connections and UDP flows the new policy refuses are reset (TCP: RST both ways) or closed, and counted
+    /// as refused; port-forward connections stay. Addresses, mode and DHCP range need a new network (stop its VMs).
+    /// Applied on the network's thread; returns once it is.
+    /// </summary>
+    public void Reconfigure(OutboundPolicy outbound, bool dhcpEnabled)
+    {
+        using var done = new ManualResetEventSlim();
+        Post(() =>
+        {
+            try
+            {
+                Options = Options with { Outbound = Options.Nat ? outbound : OutboundPolicy.Deny, DhcpEnabled = dhcpEnabled };
+                _dns.Options = Options;
+                foreach (var c in _tcp.Values.Where(c => c.Outbound && MapOutbound(c.Key.RemoteIp, c.Key.RemotePort) == null).ToList())
+                {
+                    c.Abort();
+                    Interlocked.Increment(ref _refusedByPolicy);
+                }
+                foreach (var u in _udp.Values.Where(u => MapOutbound(u.Key.RemoteIp, u.Key.RemotePort) == null).ToList())
+                {
+                    u.Close();
+                    _udp.Remove(u.Key);
+                    Interlocked.Increment(ref _refusedByPolicy);
+                }
+                OpenUdpFlows = _udp.Count;
+            }
+            finally { done.Set(); }
+        });
+        if (!_stopping) done.Wait(TimeSpan.FromSeconds(10));
+    }
+
     // ---- event loop --------------------------------------------------------------------------------------
 
     internal void Post(Action a)
@@ -149,6 +189,9 @@ public sealed class UserNetwork : IDisposable
     internal void AckLater(NatTcpConnection c) => _ackLater.Add(c);
     internal void CountHostRefused() => Interlocked.Increment(ref _refusedByHost);
     internal void CountConnection() => Interlocked.Increment(ref _connections);
+    internal void CountUdpDropped() => Interlocked.Increment(ref _udpDropped);
+    internal void CountFastRetransmit() => Interlocked.Increment(ref _fastRetransmits);
+    internal void CountUdpPortUnreachable() => Interlocked.Increment(ref _udpUnreachable);
 
     internal void Remove(NatTcpConnection c)
     {
@@ -161,7 +204,7 @@ public sealed class UserNetwork : IDisposable
         long lastTick = Environment.TickCount64;
         while (!_stopping)
         {
-            _signal.WaitOne(_tcp.Count > 0 || _tftp?.Busy == true ? 100 : Timeout.Infinite); // idle: sleep until a frame or a socket event
+            _signal.WaitOne(_tcp.Count > 0 || _udp.Count > 0 || _tftp?.Busy == true ? 100 : Timeout.Infinite); // idle: sleep until a frame or a socket event
             for (int budget = 0; budget < 1024 && Port.TryReceive(out var f); budget++)
             {
                 try { HandleFrame(f); }
@@ -180,17 +223,26 @@ public sealed class UserNetwork : IDisposable
             {
                 lastTick = now;
                 foreach (var c in _tcp.Values.ToList()) c.Tick(now);
+                ExpireUdpFlows(now);
                 _tftp?.Tick(now);
             }
         }
         foreach (var c in _tcp.Values.ToList()) c.Close(reset: true);
+        foreach (var u in _udp.Values) u.Close();
+        _udp.Clear();
     }
 
     private void HandleFrame(byte[] f)
     {
         ushort type = Packets.EtherType(f);
         if (type == Packets.EtherTypeArp) { HandleArp(f); return; }
-        if (!Ipv4View.TryParse(f, out var ip)) { Interlocked.Increment(ref _ignored); return; }
+        if (!Ipv4View.TryParse(f, out var ip))
+        {
+            // IP fragments are not reassembled: a guest's UDP datagram larger than one frame is dropped (counted)
+            if (Ipv4View.IsFragment(f) && f[Packets.EthernetHeader + 9] == Packets.ProtoUdp) Interlocked.Increment(ref _udpDropped);
+            else Interlocked.Increment(ref _ignored);
+            return;
+        }
         if (ip.Source != 0 && InSubnet(ip.Source)) _arp[ip.Source] = ip.SourceMac.ToArray();
         var payload = ip.Payload;
         switch (ip.Protocol)
@@ -268,9 +320,62 @@ public sealed class UserNetwork : IDisposable
             _ = AnswerDnsAsync(query, mac, src, sport);
             return;
         }
-        if (!IsOurs(ip.Destination) && !InSubnet(ip.Destination) || ip.Destination == Options.Gateway)
-            Interlocked.Increment(ref _refusedByPolicy); // no UDP leaves this NAT but DNS
-        else Interlocked.Increment(ref _ignored);
+        NatUdp(ip, sport, dport, data);
+    }
+
+    /// <summary>
+    /// A guest datagram for the NAT: broadcast, multicast and other addresses of the subnet are not ours (ignored);
+    /// a destination the outbound policy refuses gets ICMP "administratively prohibited" from the gateway (counted,
+    /// nothing leaves the process); otherwise the datagram goes out on the flow's host socket.
+    /// </summary>
+    private void NatUdp(Ipv4View ip, ushort sport, ushort dport, ReadOnlySpan<byte> data)
+    {
+        uint dst = ip.Destination;
+        if (dst >= 0xE000_0000 || InSubnet(dst) && dst != Options.Gateway)
+        {
+            Interlocked.Increment(ref _ignored);
+            return;
+        }
+        var key = new ConnectionKey(ip.Source, sport, dst, dport);
+        var quote = ip.Ip[..Math.Min(ip.HeaderLength + 8, ip.TotalLength)];
+        if (!_udp.TryGetValue(key, out var flow))
+        {
+            var target = MapOutbound(dst, dport);
+            if (target == null)
+            {
+                Interlocked.Increment(ref _refusedByPolicy);
+                SendFrame(Packets.IcmpUnreachable(ip.SourceMac, Options.GatewayMac, Options.Gateway, ip.Source, Packets.IcmpAdminProhibited, quote));
+                return;
+            }
+            if (_udp.Count >= Options.MaxUdpFlows)
+            {
+                var oldest = _udp.Values.MinBy(u => u.LastActiveMs)!;
+                oldest.Close();
+                _udp.Remove(oldest.Key);
+            }
+            try { flow = new NatUdpFlow(this, key, ip.SourceMac.ToArray(), target); }
+            catch (Exception)
+            {
+                Interlocked.Increment(ref _udpDropped);
+                return;
+            }
+            _udp[key] = flow;
+            OpenUdpFlows = _udp.Count;
+            Interlocked.Increment(ref _udpFlows);
+        }
+        flow.FromGuest(data, quote);
+    }
+
+    private void ExpireUdpFlows(long now)
+    {
+        if (_udp.Count == 0) return;
+        long idle = (long)Options.UdpIdleTimeout.TotalMilliseconds;
+        foreach (var u in _udp.Values.Where(u => now - u.LastActiveMs >= idle).ToList())
+        {
+            u.Close();
+            _udp.Remove(u.Key);
+        }
+        OpenUdpFlows = _udp.Count;
     }
 
     private async Task AnswerDnsAsync(byte[] query, byte[] mac, uint src, ushort sport)

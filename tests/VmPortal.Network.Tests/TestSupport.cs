@@ -60,8 +60,8 @@ public sealed class FakeGuest
     public const uint Gateway = 0x0A00_0202, Dns = 0x0A00_0203;
 
     public void SendTcp(uint dst, ushort sport, ushort dport, uint seq, uint ack, TcpFlags flags, ushort window = 65535,
-        byte[]? data = null, ushort mss = 0) =>
-        Port.Send(Packets.Tcp(GatewayMac, Mac, Ip, sport, dst, dport, seq, ack, flags, window, data ?? Array.Empty<byte>(), mss));
+        byte[]? data = null, ushort mss = 0, int wscale = -1) =>
+        Port.Send(Packets.Tcp(GatewayMac, Mac, Ip, sport, dst, dport, seq, ack, flags, window, data ?? Array.Empty<byte>(), mss, wscale));
 
     public void SendUdp(uint dst, ushort sport, ushort dport, byte[] data, uint? src = null) =>
         Port.Send(Packets.Udp(GatewayMac, Mac, src ?? Ip, sport, dst, dport, data));
@@ -96,7 +96,8 @@ public sealed class FakeGuest
     }
 
     /// <summary>A TCP segment as the guest sees it.</summary>
-    public sealed record Tcp(uint Src, uint Dst, ushort SrcPort, ushort DstPort, uint Seq, uint Ack, TcpFlags Flags, ushort Window, byte[] Data, bool ChecksumOk)
+    public sealed record Tcp(uint Src, uint Dst, ushort SrcPort, ushort DstPort, uint Seq, uint Ack, TcpFlags Flags, ushort Window, byte[] Data, bool ChecksumOk,
+        int WindowScale = -1)
     {
         public bool Has(TcpFlags f) => (Flags & f) != 0;
 
@@ -109,8 +110,22 @@ public sealed class FakeGuest
             bool ok = InternetChecksum.Finish(InternetChecksum.Add(InternetChecksum.PseudoHeader(ip.Source, ip.Destination, 6, s.Length), s)) == 0;
             t = new Tcp(ip.Source, ip.Destination, BinaryPrimitives.ReadUInt16BigEndian(s), BinaryPrimitives.ReadUInt16BigEndian(s[2..]),
                 BinaryPrimitives.ReadUInt32BigEndian(s[4..]), BinaryPrimitives.ReadUInt32BigEndian(s[8..]), (TcpFlags)s[13],
-                BinaryPrimitives.ReadUInt16BigEndian(s[14..]), s[off..].ToArray(), ok);
+                BinaryPrimitives.ReadUInt16BigEndian(s[14..]), s[off..].ToArray(), ok, WindowScaleOption(s[20..off]));
             return true;
+        }
+
+        /// <summary>The shift of a window scale option (kind 3) among TCP options, or -1.</summary>
+        private static int WindowScaleOption(ReadOnlySpan<byte> o)
+        {
+            for (int i = 0; i < o.Length;)
+            {
+                if (o[i] == 0) break;
+                if (o[i] == 1) { i++; continue; }
+                if (i + 1 >= o.Length || o[i + 1] < 2) break;
+                if (o[i] == 3 && o[i + 1] == 3 && i + 2 < o.Length) return o[i + 2];
+                i += o[i + 1];
+            }
+            return -1;
         }
     }
 }

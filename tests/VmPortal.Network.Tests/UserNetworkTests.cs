@@ -315,6 +315,185 @@ public class UserNetworkTests
         Assert.Throws<FormatException>(() => PortForward.Parse("tcp:127.0.0.1:99999-:22"));
     }
 
+    /// <summary>Data segments to the guest's <paramref name="port"/> until none came for 300 ms: the highest sequence end seen.</summary>
+    private static async Task<uint> HighestDataEnd(FakeGuest g, ushort port, uint from)
+    {
+        uint end = from;
+        while (true)
+        {
+            FakeGuest.Tcp seg;
+            try { seg = await g.WaitTcp(port, t => t.Data.Length > 0, timeoutMs: 300); }
+            catch (TimeoutException) { return end; }
+            uint e = seg.Seq + (uint)seg.Data.Length;
+            if ((int)(e - end) > 0) end = e;
+        }
+    }
+
+    [Fact]
+    public async Task WindowScalingIsOnWhenTheGuestsSynOffersItAndScalesBothWindows()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        ushort port = PortOf(listener);
+        g.SendTcp(FakeGuest.Gateway, 40010, port, 1000, 0, TcpFlags.Syn, window: 64240, mss: 1460, wscale: 7);
+        var synAck = await g.WaitTcp(40010);
+        Assert.True(synAck.Has(TcpFlags.Syn | TcpFlags.Ack));
+        Assert.Equal(3, synAck.WindowScale);
+        Assert.Equal(65535, synAck.Window); // a SYN's window is never scaled
+        uint ns = synAck.Seq + 1;
+        // From now on the guest's windows count in units of 2^7: 100 means 12,800 bytes.
+        g.SendTcp(FakeGuest.Gateway, 40010, port, 1001, ns, TcpFlags.Ack, window: 100);
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        await host.GetStream().WriteAsync(new byte[40_000]);
+        Assert.Equal(ns + 12_800, await HighestDataEnd(g, 40010, ns));
+
+        // Ours count in units of 2^3: with 1000 bytes waiting at most, the window says ~256 KiB, beyond 16 bits.
+        g.SendTcp(FakeGuest.Gateway, 40010, port, 1001, ns, TcpFlags.Ack | TcpFlags.Psh, window: 100, data: new byte[1000]);
+        var ack = await g.WaitTcp(40010, t => t.Ack == 2001);
+        Assert.InRange(ack.Window << 3, 200_000, 256 * 1024);
+        listener.Stop();
+    }
+
+    [Fact]
+    public async Task WithoutTheGuestsOfferThereIsNoWindowScaling()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        ushort port = PortOf(listener);
+        g.SendTcp(FakeGuest.Gateway, 40011, port, 1000, 0, TcpFlags.Syn, window: 2000, mss: 1460);
+        var synAck = await g.WaitTcp(40011);
+        Assert.Equal(-1, synAck.WindowScale);
+        uint ns = synAck.Seq + 1;
+        g.SendTcp(FakeGuest.Gateway, 40011, port, 1001, ns, TcpFlags.Ack, window: 2000);
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        await host.GetStream().WriteAsync(new byte[10_000]);
+        Assert.Equal(ns + 2000, await HighestDataEnd(g, 40011, ns)); // 2000 bytes, not 2000 × 2^n
+        g.SendTcp(FakeGuest.Gateway, 40011, port, 1001, ns, TcpFlags.Ack | TcpFlags.Psh, window: 2000, data: new byte[10]);
+        Assert.Equal(65535, (await g.WaitTcp(40011, t => t.Ack == 1011)).Window);
+        listener.Stop();
+    }
+
+    [Fact]
+    public async Task APortForwardOffersWindowScalingAndUsesTheGuestsScale()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        g.Port.Send(Packets.Arp(Packets.Broadcast, g.Mac, 1, g.Mac, g.Ip, new byte[6], FakeGuest.Gateway));
+        await g.WaitFor(f => Packets.EtherType(f) == Packets.EtherTypeArp);
+        int port = net.AddPortForward(new PortForward("127.0.0.1", 0, 22, GuestAddress: "10.0.2.15"));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var syn = await g.WaitTcp(22, t => t.Has(TcpFlags.Syn));
+        Assert.Equal(3, syn.WindowScale);
+        g.SendTcp(FakeGuest.Gateway, 22, syn.SrcPort, 9000, syn.Seq + 1, TcpFlags.Syn | TcpFlags.Ack, window: 1000, mss: 1460, wscale: 2);
+        await g.WaitTcp(22, t => t.Ack == 9001 && !t.Has(TcpFlags.Syn));
+        g.SendTcp(FakeGuest.Gateway, 22, syn.SrcPort, 9001, syn.Seq + 1, TcpFlags.Ack, window: 1000); // 4000 bytes
+        await client.GetStream().WriteAsync(new byte[10_000]);
+        Assert.Equal(syn.Seq + 1 + 4000, await HighestDataEnd(g, 22, syn.Seq + 1));
+    }
+
+    [Fact]
+    public async Task AtMostTwoFullSegmentsWaitForAnAckEvenWithinOneBatch()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        var (gs, ns) = await Handshake(g, 40012, PortOf(listener));
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        // Four full segments queued at once: the NAT takes them in one batch and still ACKs every second one.
+        for (int i = 0; i < 4; i++)
+            g.SendTcp(FakeGuest.Gateway, 40012, PortOf(listener), gs + (uint)(i * 1460), ns, TcpFlags.Ack, data: new byte[1460]);
+        // However the NAT's thread splits them into batches, no ACK leaves more than two segments unacknowledged.
+        uint acked = gs;
+        while (acked != gs + 4 * 1460)
+        {
+            var ack = await g.WaitTcp(40012, t => t.Has(TcpFlags.Ack) && (int)(t.Ack - acked) > 0);
+            Assert.True(ack.Ack - acked <= 2 * 1460, $"an ACK for {ack.Ack - acked} bytes at once");
+            acked = ack.Ack;
+        }
+        var buf = new byte[8192];
+        int got = 0;
+        while (got < 4 * 1460) got += await host.GetStream().ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(4 * 1460, got);
+        listener.Stop();
+    }
+
+    [Fact]
+    public async Task AHugeGuestWindowStillLimitsDataInFlightAndThreeDuplicateAcksResendAtOnce()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        ushort port = PortOf(listener);
+        g.SendTcp(FakeGuest.Gateway, 40030, port, 1000, 0, TcpFlags.Syn, window: 64240, mss: 1460, wscale: 7);
+        uint ns = (await g.WaitTcp(40030)).Seq + 1;
+        g.SendTcp(FakeGuest.Gateway, 40030, port, 1001, ns, TcpFlags.Ack, window: 65535); // 8 MiB
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        await host.GetStream().WriteAsync(new byte[300_000]);
+        // 128 KiB at most, so a burst fits the switch port's queue (256 frames)
+        Assert.Equal(ns + 128 * 1024, await HighestDataEnd(g, 40030, ns));
+        g.Unclaimed().Clear();
+
+        // The first segment "was lost": the guest acknowledges what came before it three times.
+        for (int i = 0; i < 3; i++) g.SendTcp(FakeGuest.Gateway, 40030, port, 1001, ns, TcpFlags.Ack, window: 65535);
+        var again = await g.WaitTcp(40030, t => t.Data.Length > 0 && t.Seq == ns);
+        Assert.Equal(1460, again.Data.Length);
+        Assert.Equal(1, net.Counters.TcpFastRetransmits);
+        listener.Stop();
+    }
+
+    [Fact]
+    public async Task APolicyChangedLiveResetsWhatItNoLongerAllowsAndDhcpCanBeSwitchedOff()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        var (gs, ns) = await Handshake(g, 40020, PortOf(listener));
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        using var udpHost = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        g.SendUdp(FakeGuest.Gateway, 40021, (ushort)((IPEndPoint)udpHost.Client.LocalEndPoint!).Port, "u"u8.ToArray());
+        await udpHost.ReceiveAsync().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal((1, 1), (net.OpenConnections, net.OpenUdpFlows));
+
+        net.Reconfigure(OutboundPolicy.Deny, dhcpEnabled: false);
+        Assert.Equal(OutboundPolicy.Deny, net.Options.Outbound);
+        var rst = await g.WaitTcp(40020, t => t.Has(TcpFlags.Rst));
+        Assert.Equal(ns, rst.Seq);
+        await Assert.ThrowsAnyAsync<IOException>(async () =>
+        {
+            int n = await host.GetStream().ReadAsync(new byte[10]).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            if (n == 0) throw new IOException("orderly close instead of a reset");
+        });
+        Assert.Equal((0, 0), (net.OpenConnections, net.OpenUdpFlows));
+        Assert.Equal(2, net.Counters.RefusedByPolicy);
+        g.SendTcp(FakeGuest.Gateway, 40022, PortOf(listener), 1, 0, TcpFlags.Syn);
+        Assert.True((await g.WaitTcp(40022)).Has(TcpFlags.Rst));
+        Assert.False(listener.Pending());
+
+        // DHCP off: a DISCOVER goes unanswered; back on (and loopback again): answered, and the gateway reachable.
+        var m = new byte[300];
+        m[0] = 1; m[1] = 1; m[2] = 6;
+        g.Mac.CopyTo(m, 28);
+        BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(236), 0x63825363);
+        m[240] = 53; m[241] = 1; m[242] = DhcpServer.Discover; m[243] = 255;
+        g.SendUdp(0xFFFF_FFFF, 68, 67, m, src: 0);
+        await Assert.ThrowsAsync<TimeoutException>(() => g.WaitFor(f => Ipv4View.TryParse(f, out var v) && v.Protocol == Packets.ProtoUdp, 500));
+        net.Reconfigure(OutboundPolicy.Loopback, dhcpEnabled: true);
+        g.SendUdp(0xFFFF_FFFF, 68, 67, m, src: 0);
+        await g.WaitFor(f => Ipv4View.TryParse(f, out var v) && v.Protocol == Packets.ProtoUdp);
+        var accept2 = listener.AcceptTcpClientAsync();
+        await Handshake(g, 40023, PortOf(listener));
+        using var host2 = await accept2.WaitAsync(TimeSpan.FromSeconds(5));
+        listener.Stop();
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         for (int i = 0; i < 100 && !condition(); i++) await Task.Delay(50);

@@ -149,15 +149,25 @@ public sealed class NetworkAdminTests(PortalAppFixture app) : ApiTestBase(app)
             var ports = JsonNode.Parse(await c.GetStringAsync($"/api/networks/{net}"))!["ports"]!.AsArray();
             var port = Assert.Single(ports)!;
             Assert.Equal(id, port["vmId"]!.GetValue<string>());
-            var put = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, outbound = "deny" });
+            // The outbound policy and DHCP on/off change live; addresses and mode only once the VMs stop.
+            var live = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, outbound = "deny", dhcp = false });
+            Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+            var changed = await JsonAsync(live);
+            Assert.Equal("deny", changed["outbound"]!.GetValue<string>());
+            Assert.False(changed["dhcp"]!.GetValue<bool>());
+            Assert.Single(changed["ports"]!.AsArray()); // the running VM kept its port
+            var put = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, mode = "isolated" });
             await AssertProblemAsync(put, HttpStatusCode.Conflict);
-            Assert.Contains("running VMs", await put.Content.ReadAsStringAsync());
+            var message = await put.Content.ReadAsStringAsync();
+            Assert.Contains("running VMs", message);
+            Assert.Contains("stop them first", message);
+            Assert.Equal("nat", JsonNode.Parse(await c.GetStringAsync($"/api/networks/{net}"))!["mode"]!.GetValue<string>());
         }
         finally
         {
             await c.PostAsync($"/api/vms/{id}/stop", null);
         }
-        Assert.Equal(HttpStatusCode.OK, (await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, outbound = "deny" })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, mode = "isolated" })).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await c.DeleteAsync($"/api/vms/{id}")).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await c.DeleteAsync($"/api/networks/{net}")).StatusCode);
     }

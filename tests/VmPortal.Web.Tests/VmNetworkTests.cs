@@ -36,6 +36,20 @@ public sealed class VmNetworkTests(PortalAppFixture app) : ApiTestBase(app)
         {
             var ports = JsonNode.Parse(await c.GetStringAsync("/api/networks/default"))!["ports"]!.AsArray();
             Assert.Contains(ports, p => p!["name"]!.GetValue<string>() == $"vm:{name}");
+
+            // The cable of the running VM: pulled and plugged in again live; the card stays on its switch port.
+            var nic = JsonNode.Parse(await c.GetStringAsync($"/api/vms/{id}/nic"))!;
+            Assert.True(nic["linkUp"]!.GetValue<bool>());
+            Assert.Equal("default", nic["network"]!.GetValue<string>());
+            var down = await c.PostAsJsonAsync($"/api/vms/{id}/nic/link", new { up = false });
+            Assert.Equal(HttpStatusCode.OK, down.StatusCode);
+            Assert.False((await JsonAsync(down))["linkUp"]!.GetValue<bool>());
+            Assert.False(JsonNode.Parse(await c.GetStringAsync($"/api/vms/{id}/nic"))!["linkUp"]!.GetValue<bool>());
+            Assert.Contains(JsonNode.Parse(await c.GetStringAsync("/api/networks/default"))!["ports"]!.AsArray(),
+                p => p!["name"]!.GetValue<string>() == $"vm:{name}");
+            var up = await c.PostAsJsonAsync($"/api/vms/{id}/nic/link", new { up = true });
+            Assert.True((await JsonAsync(up))["linkUp"]!.GetValue<bool>());
+            await AssertProblemAsync(await c.PostAsJsonAsync($"/api/vms/{id}/nic/link", new { }), HttpStatusCode.BadRequest);
         }
         finally
         {
@@ -43,6 +57,26 @@ public sealed class VmNetworkTests(PortalAppFixture app) : ApiTestBase(app)
         }
         var after = JsonNode.Parse(await c.GetStringAsync("/api/networks/default"))!["ports"]!.AsArray();
         Assert.DoesNotContain(after, p => p!["name"]!.GetValue<string>() == $"vm:{name}");
+        var stopped = await c.PostAsJsonAsync($"/api/vms/{id}/nic/link", new { up = true });
+        await AssertProblemAsync(stopped, HttpStatusCode.Conflict);
+        Assert.Contains("not running", await stopped.Content.ReadAsStringAsync());
+        await AssertProblemAsync(await c.GetAsync($"/api/vms/{id}/nic"), HttpStatusCode.Conflict);
+        await AssertProblemAsync(await c.PostAsJsonAsync($"/api/vms/{Guid.NewGuid()}/nic/link", new { up = true }), HttpStatusCode.NotFound);
+
+        // A NIC stored as disabled ("cable unplugged") starts on its switch with the link down, and can be plugged in live.
+        var offName = Unique("nicoff");
+        var off = await JsonAsync(await c.PostAsJsonAsync("/api/vms", new { name = offName, memoryMiB = 32, bootOrder = new[] { "cdrom" }, nic = new { enabled = false, network = "default" } }));
+        var offId = off["id"]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.OK, (await c.PostAsync($"/api/vms/{offId}/start", null)).StatusCode);
+        try
+        {
+            Assert.False(JsonNode.Parse(await c.GetStringAsync($"/api/vms/{offId}/nic"))!["linkUp"]!.GetValue<bool>());
+            Assert.True((await JsonAsync(await c.PostAsJsonAsync($"/api/vms/{offId}/nic/link", new { up = true })))["linkUp"]!.GetValue<bool>());
+        }
+        finally
+        {
+            await c.PostAsync($"/api/vms/{offId}/stop", null);
+        }
         Assert.NotNull(JsonNode.Parse(await c.GetStringAsync("/api/networks/default/leases")) as JsonArray);
         await AssertProblemAsync(await c.GetAsync("/api/networks/nope"), HttpStatusCode.NotFound);
 

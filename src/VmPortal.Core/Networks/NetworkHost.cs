@@ -12,10 +12,10 @@ public sealed record NetworkDto(string Name, string Mode, string Subnet, string 
 public sealed record LeaseDto(string MacAddress, string Address, string? HostName, DateTimeOffset Expires, bool Bound, Guid? VmId = null, string? VmName = null);
 /// <summary>A switch port and its counters: in = frames the NIC sent, out = frames it took, dropped = did not fit its queue.</summary>
 public sealed record PortDto(string Name, long FramesIn, long BytesIn, long FramesOut, long BytesOut, long Dropped, long Errors, Guid? VmId = null);
-public sealed record NatCountersDto(long RefusedByPolicy, long RefusedByHost, long TcpConnections);
+public sealed record NatCountersDto(long RefusedByPolicy, long RefusedByHost, long TcpConnections, long UdpFlows = 0);
 
-/// <summary>A VM's NIC while it runs: its network, switch port counters and the host ports forwarded to it.</summary>
-public sealed record VmNicStatus(string Network, PortDto Port, IReadOnlyList<string> Forwards, string? Address);
+/// <summary>A VM's NIC while it runs: its network, switch port counters, the host ports forwarded to it and its link.</summary>
+public sealed record VmNicStatus(string Network, PortDto Port, IReadOnlyList<string> Forwards, string? Address, bool LinkUp = true);
 
 /// <summary>
 /// The host's virtual networks: each an in-process learning switch (<see cref="VirtualSwitch"/>) with its services
@@ -32,7 +32,10 @@ public sealed class NetworkHost : IDisposable
     private readonly Dictionary<Guid, VmAttachment> vmPorts = new();
     private readonly Lock gate = new();
 
-    private sealed record VmAttachment(string Network, SwitchPort Port, string Mac, List<PortForward> Forwards);
+    private sealed record VmAttachment(string Network, SwitchPort Port, string Mac, List<PortForward> Forwards)
+    {
+        public bool LinkUp { get; set; } = true;
+    }
 
     public NetworkHost(VmHost? host = null)
     {
@@ -45,13 +48,22 @@ public sealed class NetworkHost : IDisposable
             };
     }
 
-    /// <summary>Creates the network, or replaces its services and switch (only while no VM is connected).</summary>
+    /// <summary>
+    /// Creates the network, or changes it: the outbound policy and DHCP on/off live (<see cref="UserNetwork.Reconfigure"/>),
+    /// anything else by replacing its services and switch, only while no VM is connected.
+    /// </summary>
     public void Apply(NetworkDefinition definition)
     {
         lock (gate)
         {
             if (networks.TryGetValue(definition.Name, out var old))
             {
+                if (ChangesLive(old.Definition, definition))
+                {
+                    old.Services.Reconfigure(definition.Outbound, definition.Dhcp);
+                    networks[definition.Name] = (definition, old.Services);
+                    return;
+                }
                 if (vmPorts.Values.Any(a => a.Network == definition.Name))
                     throw new InvalidOperationException($"Network '{definition.Name}' has running VMs.");
                 old.Services.Dispose();
@@ -59,6 +71,10 @@ public sealed class NetworkHost : IDisposable
             networks[definition.Name] = (definition, new UserNetwork(new VirtualSwitch(definition.Name), definition.ToOptions()));
         }
     }
+
+    /// <summary>Whether <paramref name="next"/> differs from <paramref name="current"/> only in what a running network can change: outbound policy, DHCP on/off.</summary>
+    public static bool ChangesLive(NetworkDefinition current, NetworkDefinition next) =>
+        current with { Outbound = next.Outbound, Dhcp = next.Dhcp } == next;
 
     /// <summary>Removes a network (its services stop; VMs still connected lose their cable).</summary>
     public void Remove(string name)
@@ -93,7 +109,8 @@ public sealed class NetworkHost : IDisposable
     /// guest with <paramref name="mac"/>); one that cannot (port taken, privileged, not NAT) undoes everything and
     /// throws <see cref="PortForwardException"/> with the reason.
     /// </summary>
-    public SwitchPort? ConnectVm(Guid vmId, string network, string vmName, string? mac = null, IReadOnlyList<PortForward>? forwards = null)
+    public SwitchPort? ConnectVm(Guid vmId, string network, string vmName, string? mac = null, IReadOnlyList<PortForward>? forwards = null,
+        bool linkUp = true)
     {
         DisconnectVm(vmId);
         lock (gate)
@@ -118,8 +135,19 @@ public sealed class NetworkHost : IDisposable
                 }
             }
             var port = n.Services.Switch.Connect($"vm:{vmName}");
-            vmPorts[vmId] = new VmAttachment(network, port, mac ?? "", started);
+            vmPorts[vmId] = new VmAttachment(network, port, mac ?? "", started) { LinkUp = linkUp };
             return port;
+        }
+    }
+
+    /// <summary>Records the link of a running VM's NIC (the machine itself is told by its host); false when not connected.</summary>
+    public bool SetVmLink(Guid vmId, bool up)
+    {
+        lock (gate)
+        {
+            if (!vmPorts.TryGetValue(vmId, out var a)) return false;
+            a.LinkUp = up;
+            return true;
         }
     }
 
@@ -144,7 +172,7 @@ public sealed class NetworkHost : IDisposable
             if (!vmPorts.TryGetValue(vmId, out var a) || !networks.TryGetValue(a.Network, out var n)) return null;
             uint ip = a.Mac.Length > 0 ? n.Services.Dhcp.AddressOf(a.Mac) : 0;
             return new VmNicStatus(a.Network, Port(a.Port, vmId), a.Forwards.Select(f => $"{f.HostAddress}:{f.HostPort} → :{f.GuestPort}").ToList(),
-                ip == 0 ? null : NetworkDefinition.Format(ip));
+                ip == 0 ? null : NetworkDefinition.Format(ip), a.LinkUp);
         }
     }
 
@@ -186,7 +214,7 @@ public sealed class NetworkHost : IDisposable
             NetworkDefinition.Format(d.DhcpStart), NetworkDefinition.Format(d.DhcpEnd), d.Outbound.ToString().ToLowerInvariant(), d.BuiltIn,
             s.Leases.Select(l => new LeaseDto(l.MacAddress, l.Address, l.HostName, l.Expires, l.Bound)).ToList(),
             s.Switch.Ports.Where(p => p != s.Port).Select(p => Port(p, owners.TryGetValue(p, out var id) ? id : null)).ToList(),
-            new NatCountersDto(c.RefusedByPolicy, c.RefusedByHost, c.TcpConnections));
+            new NatCountersDto(c.RefusedByPolicy, c.RefusedByHost, c.TcpConnections, c.UdpFlows));
     }
 
     public void Dispose()

@@ -10,8 +10,9 @@ namespace VmPortal.Core.Networks;
 /// <summary>
 /// Networks as admin-managed objects: stored in <c>networks</c>, live in <see cref="NetworkHost"/>. Everyone signed
 /// in lists them (to pick one for a NIC), but a user sees only the leases and switch ports of their own VMs; admins
-/// see all and create, replace and delete. A network with running VMs cannot be replaced, one that a VM or template
-/// names cannot be deleted (409); subnets must not overlap (400). The built-in <c>default</c> is fixed.
+/// see all and create, replace and delete. A network with running VMs changes its outbound policy and DHCP on/off
+/// live; its addresses and mode only while none runs (409 naming them); one that a VM or template names cannot be
+/// deleted (409); subnets must not overlap (400). The built-in <c>default</c> is fixed.
 /// </summary>
 public sealed class NetworkService(IDbContextFactory<PortalDbContext> dbFactory, NetworkHost host, AuditLog audit, TimeProvider clock)
 {
@@ -70,8 +71,9 @@ public sealed class NetworkService(IDbContextFactory<PortalDbContext> dbFactory,
         if (host.Definitions.FirstOrDefault(d => d.Name != name && d.Overlaps(def)) is { } clash)
             return OpResult<NetworkDto>.Invalid("subnet", $"{def.Cidr} overlaps network '{clash.Name}' ({clash.Cidr}).");
         if (def == current) return OpResult<NetworkDto>.Ok(host.Get(name)!);
-        if (await RunningVmNamesAsync(name, ct) is { Count: > 0 } running)
-            return OpResult<NetworkDto>.Conflict($"Network '{name}' is in use by running VMs ({string.Join(", ", running)}); stop them first.");
+        if (!NetworkHost.ChangesLive(current, def) && await RunningVmNamesAsync(name, ct) is { Count: > 0 } running)
+            return OpResult<NetworkDto>.Conflict($"Network '{name}' is in use by running VMs ({string.Join(", ", running)}): its mode, subnet, " +
+                "gateway, DNS address and DHCP range change only while none runs; stop them first (the outbound policy and DHCP on/off change live).");
 
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var entity = await db.Networks.FirstOrDefaultAsync(n => n.Name == name, ct);

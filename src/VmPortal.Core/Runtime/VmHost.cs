@@ -476,6 +476,17 @@ public sealed class HostedVm : IDisposable
 
     public void SerialInput(ReadOnlySpan<byte> bytes) => RunningMachine("send serial input to").SendSerial(bytes);
 
+    /// <summary>Plugs the running machine's network cable in or pulls it (the guest sees the link change); 409-worthy when not running.</summary>
+    public void SetNicLink(bool up)
+    {
+        var m = RunningMachine("change the network link of");
+        if (m.Config.Nic is null) throw new VmHostException("The VM has no network card.");
+        m.SetNicLink(up);
+    }
+
+    /// <summary>Whether the running machine's network link is up (null when it is not running or has no card).</summary>
+    public bool? NicLinkUp => Machine is { Config.Nic: not null } m ? m.NicLinkUp : null;
+
     /// <summary>The text-mode screen (null in graphics modes or when stopped).</summary>
     public string? ScreenText() => Machine?.ReadScreenText();
 

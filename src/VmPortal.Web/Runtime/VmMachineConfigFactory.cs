@@ -69,26 +69,25 @@ public sealed class VmMachineConfigFactory(ImageCatalog images, VmDiskStore disk
                 return (null, $"Cannot start '{vm.Name}': the first-boot seed could not be written ({e.Message}).");
             }
         }
-        // the NIC: an Intel e1000 on its network's switch (a disconnected NIC is a card with no cable: link down)
+        // the NIC: an Intel e1000 on its network's switch; a disabled NIC ("cable unplugged") is on the switch with its
+        // link down, so the portal can plug it in while the VM runs (POST /api/vms/{id}/nic/link)
         NicConfig? nic = null;
         if (!string.IsNullOrEmpty(vm.Nic.MacAddress))
         {
             if (!NicConfig.Models.Contains(vm.Nic.Model))
                 return (null, $"Cannot start '{vm.Name}': the NIC model '{vm.Nic.Model}' does not exist (models: {string.Join(", ", NicConfig.Models)}).");
-            VmPortal.Emulator.Io.IFramePort? port = null;
-            if (vm.Nic.Enabled)
+            VmPortal.Emulator.Io.IFramePort? port;
+            try
             {
-                try
-                {
-                    port = networks.ConnectVm(vm.Id, vm.Nic.Network, vm.Name, vm.Nic.MacAddress, Core.Networks.PortForwardRules.ToNetwork(vm.Nic.PortForwards));
-                }
-                catch (VmPortal.Network.PortForwardException e)
-                {
-                    return (null, $"Cannot start '{vm.Name}': port forward: {e.Message}.");
-                }
-                if (port is null) return (null, $"Cannot start '{vm.Name}': the network '{vm.Nic.Network}' does not exist (networks: {string.Join(", ", networks.Names)}).");
+                port = networks.ConnectVm(vm.Id, vm.Nic.Network, vm.Name, vm.Nic.MacAddress, Core.Networks.PortForwardRules.ToNetwork(vm.Nic.PortForwards),
+                    linkUp: vm.Nic.Enabled);
             }
-            nic = new NicConfig { Model = vm.Nic.Model, MacAddress = vm.Nic.MacAddress, Port = port };
+            catch (VmPortal.Network.PortForwardException e)
+            {
+                return (null, $"Cannot start '{vm.Name}': port forward: {e.Message}.");
+            }
+            if (port is null) return (null, $"Cannot start '{vm.Name}': the network '{vm.Nic.Network}' does not exist (networks: {string.Join(", ", networks.Names)}).");
+            nic = new NicConfig { Model = vm.Nic.Model, MacAddress = vm.Nic.MacAddress, Port = port, LinkUp = vm.Nic.Enabled };
         }
         var config = new MachineConfig
         {

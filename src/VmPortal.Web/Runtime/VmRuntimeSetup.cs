@@ -52,6 +52,7 @@ public static class VmRuntimeSetup
     public static void MapVmRuntime(this WebApplication app)
     {
         app.MapVmPowerApi();
+        app.MapVmNicApi();
         app.MapVmDisksApi();
         app.MapSnapshotApi();
         app.MapVmCloneApi();

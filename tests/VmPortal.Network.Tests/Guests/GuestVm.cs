@@ -33,7 +33,8 @@ public sealed class GuestVm : IDisposable
     public async Task BootAsync()
     {
         await Harness.Start();
-        string up = await Harness.WaitFor(@"VMPORTAL-NET-UP eth0 [0-9.]+", screen: false);
+        // two guests boot at once; on the shared 2-core machine under heavy load that took up to 12 minutes
+        string up = await Harness.WaitFor(@"VMPORTAL-NET-UP eth0 [0-9.]+", screen: false, timeout: TimeSpan.FromMinutes(15));
         Address = up.Split(' ')[2];
         await Harness.WaitFor(GuestImages.ReadyLine, screen: false);
         await Harness.WaitFor(@"/ # ", screen: false);

@@ -16,7 +16,8 @@ namespace VmPortal.Emulator.Devices.E1000;
 /// (<see cref="E1000Eeprom"/>), MDIC (<see cref="E1000Phy"/>), ICR (read clears) / ICS / IMS / IMC, ITR (interrupt
 /// throttling: at most one interrupt per ITR × 256 ns while the CPU is busy, at once while it idles in HLT; one guest
 /// timer armed only while an interrupt waits),
-/// RCTL/TCTL, the receive and transmit rings (RDBAL/RDBAH/RDLEN/RDH/RDT, TDBAL/…/TDT), RAL/RAH, MTA, the statistics
+/// RCTL/TCTL, RXCSUM (receive checksum offload: the card checks IPv4/TCP/UDP checksums and reports them in the
+/// descriptor, <see cref="E1000RxChecksum"/>), the receive and transmit rings (RDBAL/RDBAH/RDLEN/RDH/RDT, TDBAL/…/TDT), RAL/RAH, MTA, the statistics
 /// (clear on read) and delay registers (RDTR/RADV/TIDV/TADV are kept but interrupts are not delayed beyond ITR).
 /// Frames move by bus-master DMA: transmit when the guest moves TDT (<see cref="E1000Transmitter"/>), receive from
 /// the <see cref="IFramePort"/> into the guest's buffers while free receive descriptors exist (frames wait in the
@@ -109,6 +110,7 @@ public sealed class E1000 : PciFunction, IMmioDevice
         _regs[Ral0 / 4] = BinaryPrimitives.ReadUInt32LittleEndian(_mac);
         _regs[Rah0 / 4] = BinaryPrimitives.ReadUInt16LittleEndian(_mac.AsSpan(4)) | RahAddressValid;
         _regs[Mdic / 4] = MdicReady;
+        _regs[Rxcsum / 4] = RxcsumIpofl | RxcsumTuofl;
         _intAsserted = false;
         _itrTimer.Cancel();
         SetIntx(false);
@@ -388,6 +390,7 @@ public sealed class E1000 : PciFunction, IMmioDevice
         if (free < needed) return false;
         ulong ring = (ulong)_regs[Rdbah / 4] << 32 | _regs[Rdbal / 4];
         uint head = _regs[Rdh / 4];
+        var (csumStatus, csumErrors) = E1000RxChecksum.Check(frame, _regs[Rxcsum / 4]);
         int done = 0;
         Span<byte> d = stackalloc byte[8];
         while (done < length)
@@ -399,8 +402,10 @@ public sealed class E1000 : PciFunction, IMmioDevice
             done += n;
             BinaryPrimitives.WriteUInt16LittleEndian(d, (ushort)n);
             d[2] = 0; d[3] = 0;
-            d[4] = (byte)(RxStatusDd | RxStatusIxsm | (done >= length ? RxStatusEop : 0));
-            d[5] = 0; d[6] = 0; d[7] = 0;
+            bool last = done >= length; // status and errors of a frame are in its last descriptor
+            d[4] = (byte)(RxStatusDd | (last ? RxStatusEop | csumStatus : 0));
+            d[5] = last ? csumErrors : (byte)0;
+            d[6] = 0; d[7] = 0;
             _memory.WriteBytes(at + 8, d);
             head = (uint)((head + 1) % count);
         }

@@ -17,6 +17,7 @@ public static class E1000Registers
     public const int Gorcl = 0x4088, Gorch = 0x408C, Gotcl = 0x4090, Gotch = 0x4094, Rnbc = 0x40A0;
     public const int Torl = 0x40C0, Torh = 0x40C4, Totl = 0x40C8, Toth = 0x40CC, Tpr = 0x40D0, Tpt = 0x40D4;
     public const int Mptc = 0x40F0, Bptc = 0x40F4;
+    public const int Rxcsum = 0x5000;
     public const int Mta = 0x5200, MtaEntries = 128, Ral0 = 0x5400, Rah0 = 0x5404, ReceiveAddresses = 16;
 
     // CTRL
@@ -28,6 +29,8 @@ public static class E1000Registers
     // RCTL
     public const uint RctlEnable = 1u << 1, RctlUnicastPromisc = 1u << 3, RctlMulticastPromisc = 1u << 4,
         RctlBroadcastAccept = 1u << 15, RctlBsex = 1u << 25, RctlStripCrc = 1u << 26;
+    // RXCSUM (reset value: IPOFL | TUOFL)
+    public const uint RxcsumIpofl = 1u << 8, RxcsumTuofl = 1u << 9;
     // TCTL
     public const uint TctlEnable = 1u << 1;
     // RAH
@@ -42,7 +45,8 @@ public static class E1000Registers
 
     // Descriptors
     public const int DescriptorSize = 16;
-    public const byte RxStatusDd = 0x01, RxStatusEop = 0x02, RxStatusIxsm = 0x04;
+    public const byte RxStatusDd = 0x01, RxStatusEop = 0x02, RxStatusIxsm = 0x04, RxStatusTcpcs = 0x20, RxStatusIpcs = 0x40;
+    public const byte RxErrorTcpe = 0x20, RxErrorIpe = 0x40;
     public const byte TxCmdEop = 0x01, TxCmdIc = 0x04, TxCmdRs = 0x08, TxCmdRps = 0x10, TxCmdDext = 0x20, TxCmdTse = 0x04;
     public const byte TxStatusDd = 0x01;
     public const byte TxPoptsIxsm = 0x01, TxPoptsTxsm = 0x02;

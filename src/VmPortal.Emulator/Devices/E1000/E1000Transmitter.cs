@@ -134,7 +134,7 @@ public sealed class E1000Transmitter
             }
             else Put16(seg, _tucss + 4, (ushort)l4Length);
             // The guest left the pseudo-header sum without the length in the checksum field: add this segment's length.
-            uint sum = Sum(seg[_tucss..]) + (uint)l4Length;
+            ulong sum = Sum(seg[_tucss..]) + (uint)l4Length;
             Put16(seg, _tucso, (ushort)~Fold(sum));
             send(seg);
             offset += n;
@@ -150,22 +150,9 @@ public sealed class E1000Transmitter
         Put16(p, cso, (ushort)~Fold(Sum(p[css..end])));
     }
 
-    private static uint Sum(ReadOnlySpan<byte> data)
-    {
-        ulong sum = 0;
-        int i = 0;
-        for (; i + 1 < data.Length; i += 2) sum += (uint)(data[i] << 8 | data[i + 1]);
-        if (i < data.Length) sum += (uint)data[i] << 8;
-        while (sum > 0xFFFF_FFFF) sum = (sum & 0xFFFF_FFFF) + (sum >> 32);
-        return (uint)sum;
-    }
+    private static ulong Sum(ReadOnlySpan<byte> data) => E1000RxChecksum.Sum(data);
 
-    private static ushort Fold(uint sum)
-    {
-        ulong s = sum;
-        while (s > 0xFFFF) s = (s & 0xFFFF) + (s >> 16);
-        return (ushort)s;
-    }
+    private static ushort Fold(ulong sum) => E1000RxChecksum.Fold(sum);
 
     private static ushort Get16(ReadOnlySpan<byte> p, int at) => BinaryPrimitives.ReadUInt16BigEndian(p[at..]);
     private static void Put16(Span<byte> p, int at, ushort v) { if (at + 2 <= p.Length) BinaryPrimitives.WriteUInt16BigEndian(p[at..], v); }

@@ -441,6 +441,82 @@ public class E1000Tests
         Assert.Equal(E1000.State.CurrentVersion, state.Version);
     }
 
+    /// <summary>An IPv4 frame to our MAC with correct header and TCP/UDP checksums (computed here, independently of the card).</summary>
+    private static byte[] Ipv4Frame(byte proto, int payload, ushort fragment = 0)
+    {
+        int l4 = (proto == 6 ? 20 : 8) + payload;
+        var f = new byte[14 + 20 + l4];
+        MacBytes.CopyTo(f, 0);
+        f[6] = 0x52; f[11] = 2;
+        f[12] = 0x08;
+        var ip = f.AsSpan(14);
+        ip[0] = 0x45; ip[8] = 64; ip[9] = proto;
+        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)(20 + l4));
+        BinaryPrimitives.WriteUInt16BigEndian(ip[6..], fragment);
+        BinaryPrimitives.WriteUInt32BigEndian(ip[12..], 0x0A00_0202);
+        BinaryPrimitives.WriteUInt32BigEndian(ip[16..], 0x0A00_020F);
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], (ushort)~Fold(Sum(ip[..20])));
+        var t = ip[20..];
+        BinaryPrimitives.WriteUInt16BigEndian(t, 80);
+        BinaryPrimitives.WriteUInt16BigEndian(t[2..], 40000);
+        if (proto == 6) t[12] = 0x50; else BinaryPrimitives.WriteUInt16BigEndian(t[4..], (ushort)l4);
+        for (int i = 0; i < payload; i++) t[l4 - payload + i] = (byte)(i * 7 + 1);
+        int cso = proto == 6 ? 16 : 6;
+        ushort c = (ushort)~Fold(0x0A00u + 0x0202 + 0x0A00 + 0x020F + proto + (uint)l4 + Sum(t));
+        BinaryPrimitives.WriteUInt16BigEndian(t[cso..], proto == 17 && c == 0 ? (ushort)0xFFFF : c);
+        return f;
+    }
+
+    /// <summary>Linux's e1000_rx_checksum: the stack skips verifying a segment only with TCPCS, without IXSM or TCPE.</summary>
+    private static bool LinuxTrusts(byte status, byte errors) =>
+        (status & RxStatusIxsm) == 0 && (errors & RxErrorTcpe) == 0 && (status & RxStatusTcpcs) != 0;
+
+    [Fact]
+    public void ReceiveChecksumOffloadReportsWhatLinuxMayTrustAndFlagsBadChecksums()
+    {
+        var r = new Rig();
+        Assert.Equal(RxcsumIpofl | RxcsumTuofl, r.Read(Rxcsum)); // the reset value
+        r.Write(Rxcsum, r.Read(Rxcsum) | RxcsumTuofl); // what e1000_configure_rx does with rx checksumming on
+        r.SetUpRx(16, RctlEnable | RctlBroadcastAccept | RctlStripCrc);
+        r.Write(Rdt, 15);
+        var badTcp = Ipv4Frame(6, 1000);
+        badTcp[^1] ^= 0x40; // corrupted on the way
+        var badIp = Ipv4Frame(17, 10);
+        badIp[14 + 8] = 1; // TTL changed, header checksum not updated
+        var noUdpSum = Ipv4Frame(17, 10);
+        noUdpSum[34 + 6] = 0; noUdpSum[34 + 7] = 0; // UDP without a checksum
+        var arp = Ipv4Frame(17, 10);
+        arp[12] = 0x08; arp[13] = 0x06;
+        var cases = new (string Name, byte[] Frame, byte Status, byte Errors)[]
+        {
+            ("TCP", Ipv4Frame(6, 1460), RxStatusIpcs | RxStatusTcpcs, 0),
+            ("UDP", Ipv4Frame(17, 300), RxStatusIpcs | RxStatusTcpcs, 0),
+            ("bad TCP", badTcp, RxStatusIpcs | RxStatusTcpcs, RxErrorTcpe),
+            ("bad IP header", badIp, RxStatusIpcs | RxStatusTcpcs, RxErrorIpe),
+            ("UDP without checksum", noUdpSum, RxStatusIpcs | RxStatusTcpcs, 0),
+            ("IP fragment", Ipv4Frame(17, 10, fragment: 0x2000), RxStatusIpcs, 0),
+            ("ICMP", Ipv4Frame(1, 0), RxStatusIpcs, 0),
+            ("ARP", arp, 0, 0),
+        };
+        for (int i = 0; i < cases.Length; i++)
+        {
+            Assert.True(r.Nic.Receive(cases[i].Frame), cases[i].Name);
+            uint desc = RxRing + (uint)i * 16;
+            byte status = r.Memory.Read8(desc + 12), errors = r.Memory.Read8(desc + 13);
+            Assert.Equal((cases[i].Name, RxStatusDd | RxStatusEop | cases[i].Status, cases[i].Errors), (cases[i].Name, (int)status, errors));
+            // the TCP/UDP checksum verdict; Linux's ip_rcv checks the IP header itself, whatever IPE says
+            bool good = cases[i].Name is "TCP" or "UDP" or "UDP without checksum" or "bad IP header";
+            Assert.Equal((cases[i].Name, good), (cases[i].Name, LinuxTrusts(status, errors)));
+        }
+
+        // Offload off (RXCSUM 0): IXSM, nothing checked, Linux verifies every segment itself.
+        r.Write(Rxcsum, 0);
+        Assert.True(r.Nic.Receive(Ipv4Frame(6, 100)));
+        byte s0 = r.Memory.Read8(RxRing + (uint)cases.Length * 16 + 12);
+        Assert.Equal(RxStatusDd | RxStatusEop | RxStatusIxsm, s0);
+        Assert.False(LinuxTrusts(s0, 0));
+    }
+
     private static void WriteTxDescriptor(Rig r, int index, uint buffer, int length, byte cmd)
     {
         uint at = TxRing + (uint)index * 16;
