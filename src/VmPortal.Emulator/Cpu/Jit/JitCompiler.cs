@@ -38,13 +38,8 @@ public sealed unsafe partial class Cpu
         public static (JitBlockFn Fn, int IlSize) Compile(CodeBlock[] region)
         {
             var dm = new DynamicMethod($"jit_{region[0].Offset:X}", typeof(void), ParamTypes, typeof(Cpu), skipVisibility: true);
-            // A dry run finds the registers the region reads and writes, so the real one loads and stores only those.
-            var dry = new JitEmitter(new DynamicMethod("jit_dry", typeof(void), ParamTypes, typeof(Cpu), skipVisibility: true).GetILGenerator(), region);
-            dry.Emit();
             var il = dm.GetILGenerator();
-            var e = new JitEmitter(il, region);
-            e.SetRegisterSets(dry.Used, dry.Written);
-            e.Emit();
+            JitEmitter.EmitRegion(il, region);
             int size = il.ILOffset;
             var ops = Array.ConvertAll(region, x => x.Ops);
             return ((JitBlockFn)dm.CreateDelegate(typeof(JitBlockFn), ops), size);

@@ -35,11 +35,17 @@ public sealed unsafe partial class Cpu
             FSegMaxW = F(nameof(_segMaxW)), FSegLimit = F(nameof(_segLimit)), FTlbUserBase = F(nameof(_tlbUserBase)),
             FTlbTag = F(nameof(_tlbTag)), FTlbDelta = F(nameof(_tlbDelta)), FRam = F(nameof(_ram)), FLazy = F(nameof(_lazy)),
             FFlags = F(nameof(_flags)), FLfOp = F(nameof(_lfOp)), FLfA = F(nameof(_lfA)), FLfB = F(nameof(_lfB)),
-            FLfRes = F(nameof(_lfRes)), FLfMask = F(nameof(_lfMask)), FLfSign = F(nameof(_lfSign)), FSs32 = F(nameof(_ss32));
+            FLfRes = F(nameof(_lfRes)), FLfMask = F(nameof(_lfMask)), FLfSign = F(nameof(_lfSign)), FSs32 = F(nameof(_ss32)), FIpMask = F(nameof(_ipMask));
 
         private static readonly MethodInfo MReadSlow = M(nameof(JReadSlow)), MWriteSlow = M(nameof(JWriteSlow)),
             MCheckNear = M(nameof(JCheckNear)), MGo = M(nameof(JGo)), MCondition = M(nameof(Condition)), MGetCF = M(nameof(GetCF)),
-            MParity = M(nameof(JParity)), MIncDecCpuCf = M(nameof(SetLazyIncDec));
+            MParity = M(nameof(JParity)), MIncDecCpuCf = M(nameof(SetLazyIncDec)),
+            MSync = M(nameof(JSync)), MFlushArith = M(nameof(JFlushArith)), MFlushIncDec = M(nameof(JFlushIncDec)), MFlushShift = M(nameof(JFlushShift));
+
+        private static readonly MethodInfo MArrayData = typeof(System.Runtime.InteropServices.MemoryMarshal).GetMethods()
+            .First(m => m.Name == nameof(System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference) && m.IsGenericMethodDefinition);
+        private static readonly Dictionary<Type, MethodInfo> ArrayData = new[] { typeof(uint), typeof(int), typeof(long), typeof(byte) }
+            .ToDictionary(t => t, t => MArrayData.MakeGenericMethod(t));
 
         private static readonly Type[] HandlerParams = { typeof(Cpu), typeof(DecodedOp).MakeByRefType() };
 
@@ -59,14 +65,54 @@ public sealed unsafe partial class Cpu
         private readonly bool[] _liveIn;
         private readonly HashSet<int> _returnSites = new();
         private FlagState _fs;
+        private readonly FlagState[] _entry;           // the flag state each block starts with
+        private readonly List<FlagState>[] _incoming;  // the states region-internal jumps bring to each block
+        private readonly bool _dry;
+        private readonly LocalBuilder _slowSeen;       // an out-of-line call ran (or the region may wrap IP): full JGo checks
         private int _pending;   // instructions of the current block retired since InstructionCount was last updated
         private int _block, _k, _start, _next; // current block, instruction index, its EIP and the next (relative to eip0)
         private bool _touchedMem;
 
-        public JitEmitter(ILGenerator il, CodeBlock[] region)
+        /// <summary>
+        /// Emits a region. Flag states cross region-internal jumps in the IL locals when every jump into a block brings
+        /// the same static state (a CMP in one block, its Jcc's target testing the flags): dry runs (IL thrown away)
+        /// find a fixed point of the blocks' entry states, starting from "flags in the CPU" everywhere; the entry block
+        /// is also entered from the block loop, so it always starts with the flags in the CPU. The last dry run also
+        /// gives the registers the region uses and writes.
+        /// </summary>
+        public static void EmitRegion(ILGenerator il, CodeBlock[] region)
+        {
+            var entry = new FlagState[region.Length];
+            JitEmitter dry;
+            for (int iter = 0; ; iter++)
+            {
+                dry = new JitEmitter(new DynamicMethod("jit_dry", typeof(void), JitCompiler.ParamTypes, typeof(Cpu), skipVisibility: true).GetILGenerator(),
+                    region, entry, dry: true);
+                dry.Emit();
+                var next = new FlagState[region.Length];
+                for (int t = 1; t < region.Length; t++)
+                {
+                    var inc = dry._incoming[t];
+                    if (inc.Count > 0 && inc.TrueForAll(x => x == inc[0]) && inc[0].Kind != FK.Cpu) next[t] = inc[0];
+                }
+                if (next.AsSpan().SequenceEqual(entry)) break;
+                entry = next;
+                if (iter == 4) { entry = new FlagState[region.Length]; break; } // no fixed point: flags in the CPU at every block
+            }
+            var e = new JitEmitter(il, region, entry, dry: false);
+            e.SetRegisterSets(dry.Used, dry.Written);
+            e.Emit();
+        }
+
+        private JitEmitter(ILGenerator il, CodeBlock[] region, FlagState[] entry, bool dry)
         {
             _il = il;
             _region = region;
+            _entry = entry;
+            _dry = dry;
+            _incoming = new List<FlagState>[region.Length];
+            for (int j = 0; j < region.Length; j++) _incoming[j] = new();
+            _slowSeen = il.DeclareLocal(typeof(int));
             for (int i = 0; i < 8; i++) _reg[i] = il.DeclareLocal(typeof(uint));
             _rref = il.DeclareLocal(typeof(uint).MakeByRefType());
             _eip0 = il.DeclareLocal(typeof(uint));
@@ -109,6 +155,12 @@ public sealed unsafe partial class Cpu
             LdC(); il.Emit(OpCodes.Ldfld, FEip); il.Emit(OpCodes.Stloc, _eip0);
             LdC(); il.Emit(OpCodes.Ldfld, FFetchPage); il.Emit(OpCodes.Stloc, _fetch0);
             LdC(); il.Emit(OpCodes.Ldfld, FCsBase); il.Emit(OpCodes.Stloc, _csBase0);
+            // slowSeen starts set when a block of the region could wrap IP (then every jump checks it).
+            int maxEnd = 0;
+            foreach (var b in _region) maxEnd = Math.Max(maxEnd, b.Offset - _region[0].Offset + b.Bytes);
+            il.Emit(OpCodes.Ldloc, _eip0); il.Emit(OpCodes.Conv_U8); il.Emit(OpCodes.Ldc_I8, (long)maxEnd); il.Emit(OpCodes.Add);
+            LdC(); il.Emit(OpCodes.Ldfld, FIpMask); il.Emit(OpCodes.Conv_U8); il.Emit(OpCodes.Ldc_I8, 1L); il.Emit(OpCodes.Add);
+            il.Emit(OpCodes.Cgt_Un); il.Emit(OpCodes.Stloc, _slowSeen);
             il.Emit(OpCodes.Br, prologue);
 
             for (int j = 0; j < _region.Length; j++)
@@ -121,7 +173,7 @@ public sealed unsafe partial class Cpu
             for (int i = 0; i < _stubs.Count; i++) _stubs[i]();
 
             il.MarkLabel(prologue);
-            LdC(); il.Emit(OpCodes.Ldfld, FR); il.Emit(OpCodes.Ldc_I4_0); il.Emit(OpCodes.Ldelema, typeof(uint)); il.Emit(OpCodes.Stloc, _rref);
+            LdC(); il.Emit(OpCodes.Ldfld, FR); il.Emit(OpCodes.Call, ArrayData[typeof(uint)]); il.Emit(OpCodes.Stloc, _rref);
             ReloadRegs();
             il.Emit(OpCodes.Br, _blockLabels[0]);
         }
@@ -131,7 +183,7 @@ public sealed unsafe partial class Cpu
             var b = _region[j];
             _block = j;
             _pending = 0;
-            _fs = new FlagState(FK.Cpu, 0, 0, false);
+            _fs = _entry[j];
             int delta = b.Offset - _region[0].Offset;
             int off = delta;
             bool handlerLast = false;
@@ -476,7 +528,7 @@ public sealed unsafe partial class Cpu
             var ok = _il.DefineLabel();
             var slow = _il.DefineLabel();
             _il.Emit(OpCodes.Ldloc, _tT);
-            LdC(); _il.Emit(OpCodes.Ldfld, FSegLimit); LdI(CS); _il.Emit(OpCodes.Ldelem_U4);
+            LdElem(FSegLimit, CS);
             _il.Emit(OpCodes.Bgt_Un, slow);
             _il.MarkLabel(ok);
             var st = Capture();
@@ -503,11 +555,21 @@ public sealed unsafe partial class Cpu
             {
                 il.Emit(OpCodes.Ldloc, target); LdEip(delta); il.Emit(OpCodes.Bne_Un, no);
             }
+            // Nothing pending and the budget covers block t; after an out-of-line call (which may have flushed the TLB,
+            // changed CS or the mode) also the rest of the block loop's checks.
+            var ok = il.DefineLabel();
+            LdC(); il.Emit(OpCodes.Ldfld, FCheck); il.Emit(OpCodes.Brtrue, no);
+            il.Emit(OpCodes.Ldarg_3); LdC(); il.Emit(OpCodes.Ldfld, FCount); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Ldc_I8, (long)b.Count); il.Emit(OpCodes.Blt, no);
+            il.Emit(OpCodes.Ldloc, _slowSeen); il.Emit(OpCodes.Brfalse, ok);
             LdC(); LdEip(delta); il.Emit(OpCodes.Ldarg_3); LdI(b.Count); LdI(b.Bytes);
             il.Emit(OpCodes.Ldloc, _fetch0); il.Emit(OpCodes.Ldloc, _csBase0); LdI(_region[0].Cs32 ? 1 : 0);
             il.Emit(OpCodes.Call, MGo);
             il.Emit(OpCodes.Brfalse, no);
-            if (_liveIn[t]) FlushFlags(_fs);
+            il.MarkLabel(ok);
+            var want = _entry[t];
+            _incoming[t].Add(_fs);
+            if (want.Kind == FK.Cpu) { if (_liveIn[t]) FlushFlags(_fs); }
+            else if (want != _fs && !_dry) throw new InvalidOperationException("JIT: inconsistent flag state at a region jump");
             il.Emit(OpCodes.Br, _blockLabels[t]);
             il.MarkLabel(no);
         }
@@ -528,29 +590,45 @@ public sealed unsafe partial class Cpu
 
         /// <summary>Makes the CPU state exact for the current instruction before an out-of-line call: registers, flags,
         /// _startEip, EIP at the next instruction, the instructions retired before it.</summary>
-        private void EmitSync(Sync s)
+        private void EmitSync(Sync s, bool eipFromCpu = false)
         {
-            WriteBackRegs();
-            FlushFlags(s.Flags);
-            LdC(); LdEip(s.Start); _il.Emit(OpCodes.Stfld, FStartEip);
-            LdC(); LdEip(s.Next); _il.Emit(OpCodes.Stfld, FEip);
-            AddCount(s.Pending);
+            // Out of line and rare: small IL (calls of helpers) rather than inline stores, so regions compile faster.
+            LdI(1); _il.Emit(OpCodes.Stloc, _slowSeen);
+            int mask = 0;
+            for (int r = 0; r < 8; r++) if (_writtenFinal[r]) mask |= 1 << r;
+            LdC(); LdEip(s.Start);
+            if (eipFromCpu) { LdC(); _il.Emit(OpCodes.Ldfld, FEip); } else LdEip(s.Next);
+            LdI(s.Pending); LdI(mask);
+            for (int r = 0; r < 8; r++) _il.Emit(OpCodes.Ldloc, _reg[r]);
+            _il.Emit(OpCodes.Call, MSync);
+            var f = s.Flags;
+            switch (f.Kind)
+            {
+                case FK.Arith:
+                    LdC(); LdI((int)f.Op); _il.Emit(OpCodes.Ldloc, _fa); _il.Emit(OpCodes.Ldloc, _fb); _il.Emit(OpCodes.Ldloc, _fr); LdI(f.Size);
+                    _il.Emit(OpCodes.Call, MFlushArith);
+                    break;
+                case FK.IncDec:
+                    LdC(); LdI((int)f.Op); _il.Emit(OpCodes.Ldloc, _fa); _il.Emit(OpCodes.Ldloc, _fr); LdI(f.Size);
+                    if (f.CfCpu) LdI(-1); else _il.Emit(OpCodes.Ldloc, _fcf);
+                    _il.Emit(OpCodes.Call, MFlushIncDec);
+                    break;
+                case FK.Shift:
+                    LdC(); _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fcf); _il.Emit(OpCodes.Ldloc, _fof);
+                    _il.Emit(OpCodes.Call, MFlushShift);
+                    break;
+            }
         }
 
         /// <summary>An exit after the current instruction (an event is pending).</summary>
         private Label ExitStub(bool setEip)
         {
             var l = _il.DefineLabel();
-            var s = Capture();
-            int retired = _pending; // the current instruction already counted
+            var s = Capture(); // Pending: the current instruction already counted
             _stubs.Add(() =>
             {
                 _il.MarkLabel(l);
-                WriteBackRegs();
-                FlushFlags(s.Flags);
-                LdC(); LdEip(s.Start); _il.Emit(OpCodes.Stfld, FStartEip);
-                if (setEip) { LdC(); LdEip(s.Next); _il.Emit(OpCodes.Stfld, FEip); }
-                AddCount(retired);
+                EmitSync(s, eipFromCpu: !setEip);
                 _il.Emit(OpCodes.Ret);
             });
             return l;
@@ -605,6 +683,14 @@ public sealed unsafe partial class Cpu
             _stubs.Add(() =>
             {
                 _il.MarkLabel(l);
+                if (JitFallbackCounts != null && !_dry)
+                {
+                    _il.Emit(OpCodes.Ldsfld, typeof(Cpu).GetField(nameof(JitFallbackCounts), BindingFlags.NonPublic | BindingFlags.Static)!);
+                    LdI(FallbackId(handler));
+                    _il.Emit(OpCodes.Ldelema, typeof(long));
+                    _il.Emit(OpCodes.Call, typeof(Interlocked).GetMethod(nameof(Interlocked.Increment), new[] { typeof(long).MakeByRefType() })!);
+                    _il.Emit(OpCodes.Pop);
+                }
                 EmitSync(s);
                 EmitCalli(block, k, handler);
                 ReloadRegs();
@@ -678,18 +764,18 @@ public sealed unsafe partial class Cpu
             int sizeIdx = size == 1 ? 0 : size == 2 ? 1 : 2;
             // if ((long)(uint)(off - segLo[seg]) > segMax[seg*3+sizeIdx]) slow
             il.Emit(OpCodes.Ldloc, _tEa);
-            LdC(); il.Emit(OpCodes.Ldfld, FSegLo); LdI(seg); il.Emit(OpCodes.Ldelem_U4);
+            LdElem(FSegLo, seg);
             il.Emit(OpCodes.Sub); il.Emit(OpCodes.Conv_U8);
-            LdC(); il.Emit(OpCodes.Ldfld, write ? FSegMaxW : FSegMaxR); LdI(seg * 3 + sizeIdx); il.Emit(OpCodes.Ldelem_I8);
+            LdElem(write ? FSegMaxW : FSegMaxR, seg * 3 + sizeIdx);
             il.Emit(OpCodes.Bgt, slow);
-            LdC(); il.Emit(OpCodes.Ldfld, FSegBase); LdI(seg); il.Emit(OpCodes.Ldelem_U4);
+            LdElem(FSegBase, seg);
             il.Emit(OpCodes.Ldloc, _tEa); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, _tLin);
             // tIdx = tlbUserBase (+ TlbEntries for writes) + ((lin >> 12) & mask)
             LdC(); il.Emit(OpCodes.Ldfld, FTlbUserBase);
             if (write) { LdI(TlbEntries); il.Emit(OpCodes.Add); }
             il.Emit(OpCodes.Ldloc, _tLin); LdI(12); il.Emit(OpCodes.Shr_Un); LdI((int)TlbIndexMask); il.Emit(OpCodes.And);
             il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, _tIdx);
-            LdC(); il.Emit(OpCodes.Ldfld, FTlbTag); il.Emit(OpCodes.Ldloc, _tIdx); il.Emit(OpCodes.Ldelem_U4);
+            LdElem(FTlbTag, _tIdx);
             il.Emit(OpCodes.Ldloc, _tLin); LdU(0xFFFF_F000); il.Emit(OpCodes.And);
             il.Emit(OpCodes.Bne_Un, slow);
             if (size > 1)
@@ -703,10 +789,11 @@ public sealed unsafe partial class Cpu
         private void LdRamRef()
         {
             var il = _il;
-            LdC(); il.Emit(OpCodes.Ldfld, FRam);
-            LdC(); il.Emit(OpCodes.Ldfld, FTlbDelta); il.Emit(OpCodes.Ldloc, _tIdx); il.Emit(OpCodes.Ldelem_I4);
+            LdC(); il.Emit(OpCodes.Ldfld, FRam); il.Emit(OpCodes.Call, ArrayData[typeof(byte)]);
+            LdElem(FTlbDelta, _tIdx);
             il.Emit(OpCodes.Ldloc, _tLin); il.Emit(OpCodes.Add);
-            il.Emit(OpCodes.Ldelema, typeof(byte));
+            il.Emit(OpCodes.Conv_I);
+            il.Emit(OpCodes.Add);
         }
 
         /// <summary>Pushes the r/m operand (memory: its EA into tEa, then the load).</summary>
@@ -992,6 +1079,31 @@ public sealed unsafe partial class Cpu
         // ---------------- small IL helpers ----------------
 
         private void LdC() => _il.Emit(OpCodes.Ldarg_1);
+
+        /// <summary>Pushes element <paramref name="index"/> (a constant) of the CPU's array field, without a bounds check
+        /// (the arrays have fixed sizes; the interpreter's At() does the same).</summary>
+        private void LdElem(FieldInfo f, int index)
+        {
+            var t = f.FieldType.GetElementType()!;
+            LdC(); _il.Emit(OpCodes.Ldfld, f); _il.Emit(OpCodes.Call, ArrayData[t]);
+            int scaled = index * System.Runtime.InteropServices.Marshal.SizeOf(t);
+            if (scaled != 0) { LdI(scaled); _il.Emit(OpCodes.Add); }
+            LdInd(t);
+        }
+
+        /// <summary>Pushes element [local] of the CPU's array field, without a bounds check.</summary>
+        private void LdElem(FieldInfo f, LocalBuilder index)
+        {
+            var t = f.FieldType.GetElementType()!;
+            LdC(); _il.Emit(OpCodes.Ldfld, f); _il.Emit(OpCodes.Call, ArrayData[t]);
+            _il.Emit(OpCodes.Ldloc, index); _il.Emit(OpCodes.Conv_I);
+            int size = System.Runtime.InteropServices.Marshal.SizeOf(t);
+            if (size != 1) { LdI(size); _il.Emit(OpCodes.Mul); }
+            _il.Emit(OpCodes.Add);
+            LdInd(t);
+        }
+
+        private void LdInd(Type t) => _il.Emit(t == typeof(uint) ? OpCodes.Ldind_U4 : t == typeof(int) ? OpCodes.Ldind_I4 : t == typeof(long) ? OpCodes.Ldind_I8 : OpCodes.Ldind_U1);
         private void LdI(int v) => _il.Emit(OpCodes.Ldc_I4, v);
         private void LdU(uint v) => _il.Emit(OpCodes.Ldc_I4, unchecked((int)v));
 
@@ -1016,6 +1128,33 @@ public sealed unsafe partial class Cpu
         }
     }
 
+    // ---- diagnostics: VMPORTAL_JIT_FALLBACKS=1 counts the instructions compiled code runs through decoded-cache
+    // handlers (by handler) and prints the counts to stderr at process exit ----
+
+    private static readonly long[]? JitFallbackCounts = Environment.GetEnvironmentVariable("VMPORTAL_JIT_FALLBACKS") == "1" ? InitFallbackCounts() : null;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<nint, int> FallbackIds = new();
+    private static readonly string[] FallbackNames = new string[256];
+
+    private static long[] InitFallbackCounts()
+    {
+        var counts = new long[256];
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (var (i, n) in counts.Select((n, i) => (i, n)).Where(x => x.n > 0).OrderByDescending(x => x.n).Take(30))
+                Console.Error.WriteLine($"JIT fallback {FallbackNames[i]}: {n:N0}");
+        };
+        return counts;
+    }
+
+    private static int FallbackId(nint handler) => FallbackIds.GetOrAdd(handler, h =>
+    {
+        int id = Math.Min(FallbackIds.Count, 255);
+        var m = typeof(Cpu).GetMethods(BindingFlags.NonPublic | BindingFlags.Static)
+            .FirstOrDefault(x => x.Name.StartsWith("Op", StringComparison.Ordinal) && x.GetParameters().Length == 2 && x.MethodHandle.GetFunctionPointer() == h);
+        FallbackNames[id] = m?.Name ?? $"0x{h:X}";
+        return id;
+    });
+
     // ---- helpers called from compiled code (out of line) ----
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -1023,6 +1162,38 @@ public sealed unsafe partial class Cpu
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void JWriteSlow(Cpu c, int seg, uint off, uint v, int size) => c.WriteSized(seg, off, size, v);
+
+    /// <summary>Before an out-of-line call: the registers the region writes (mask), _startEip, EIP, retired count.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void JSync(Cpu c, uint startEip, uint eip, int pending, int mask, uint r0, uint r1, uint r2, uint r3, uint r4, uint r5, uint r6, uint r7)
+    {
+        var r = c._r;
+        if ((mask & 1) != 0) r[0] = r0;
+        if ((mask & 2) != 0) r[1] = r1;
+        if ((mask & 4) != 0) r[2] = r2;
+        if ((mask & 8) != 0) r[3] = r3;
+        if ((mask & 16) != 0) r[4] = r4;
+        if ((mask & 32) != 0) r[5] = r5;
+        if ((mask & 64) != 0) r[6] = r6;
+        if ((mask & 128) != 0) r[7] = r7;
+        c._startEip = startEip;
+        c._eip = eip;
+        c.InstructionCount += pending;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void JFlushArith(Cpu c, int op, uint a, uint b, uint r, int size) => c.SetLazy((LazyOp)op, a, b, r, size);
+
+    /// <summary>INC/DEC flags with CF given (0/1), or still in the CPU's flags (-1).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void JFlushIncDec(Cpu c, int op, uint a, uint r, int size, int cf)
+    {
+        if (cf >= 0) { c._lazy &= ~CF; c._flags = (c._flags & ~CF) | (uint)cf; }
+        c.SetLazyIncDec((LazyOp)op, a, r, size);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void JFlushShift(Cpu c, uint r, int cf, int of) => c.SetFlagsResult(r, 4, cf != 0, of != 0, false);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void JCheckNear(Cpu c, uint target) => c.CheckNearTarget(target);
