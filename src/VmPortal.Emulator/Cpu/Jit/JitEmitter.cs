@@ -59,7 +59,7 @@ public sealed unsafe partial class Cpu
         private readonly CodeBlock[] _region;
         private readonly LocalBuilder[] _reg = new LocalBuilder[8];
         private readonly bool[] _used = new bool[8], _written = new bool[8];
-        private readonly LocalBuilder _rref, _eip0, _fetch0, _csBase0, _fa, _fb, _fr, _fcf, _fof, _tEa, _tLin, _tIdx, _tV, _tA, _tB, _tR, _tT, _tW, _tCf;
+        private readonly LocalBuilder _rref, _eip0, _fetch0, _csBase0, _fa, _fb, _fr, _fcf, _fof, _tEa, _tLin, _tIdx, _tV, _tA, _tB, _tR, _tT, _tW, _tCf, _tL;
         private readonly List<Action> _stubs = new();
         private readonly Label[] _blockLabels;
         private readonly bool[] _liveIn;
@@ -124,6 +124,7 @@ public sealed unsafe partial class Cpu
             _tV = il.DeclareLocal(typeof(uint)); _tA = il.DeclareLocal(typeof(uint)); _tB = il.DeclareLocal(typeof(uint));
             _tR = il.DeclareLocal(typeof(uint)); _tT = il.DeclareLocal(typeof(uint)); _tW = il.DeclareLocal(typeof(uint));
             _tCf = il.DeclareLocal(typeof(int));
+            _tL = il.DeclareLocal(typeof(long));
             _blockLabels = new Label[region.Length];
             for (int j = 0; j < region.Length; j++) _blockLabels[j] = il.DefineLabel();
             _liveIn = new bool[region.Length];
@@ -303,6 +304,24 @@ public sealed unsafe partial class Cpu
                 if (sxb) _il.Emit(OpCodes.Conv_I1);
                 if (sxw) _il.Emit(OpCodes.Conv_I2);
                 StReg(size, o.Reg);
+                return true;
+            }
+            if (size == 4 && (Is(ref o, &OpImulRegRm) || Is(ref o, &OpImulImm)))
+            {
+                // IMUL r32, r/m32 (, imm): the low half, CF = OF = the product does not fit; SF/ZF/PF from the result,
+                // AF clear (IMul2's SetFlagsResult) — the shift flag state.
+                EmitReadRm(ref o, 4); _il.Emit(OpCodes.Stloc, _tB);
+                if (Is(ref o, &OpImulImm)) LdU(o.Imm); else LdReg(4, o.Reg);
+                _il.Emit(OpCodes.Conv_I8);
+                _il.Emit(OpCodes.Ldloc, _tB); _il.Emit(OpCodes.Conv_I8);
+                _il.Emit(OpCodes.Mul); _il.Emit(OpCodes.Stloc, _tL);
+                _il.Emit(OpCodes.Ldloc, _tL); _il.Emit(OpCodes.Conv_U4); _il.Emit(OpCodes.Stloc, _tR);
+                _il.Emit(OpCodes.Ldloc, _tR); StReg(4, o.Reg);
+                _il.Emit(OpCodes.Ldloc, _tL); _il.Emit(OpCodes.Ldloc, _tL); _il.Emit(OpCodes.Conv_I4); _il.Emit(OpCodes.Conv_I8);
+                _il.Emit(OpCodes.Ceq); LdI(0); _il.Emit(OpCodes.Ceq); _il.Emit(OpCodes.Dup);
+                _il.Emit(OpCodes.Stloc, _fcf); _il.Emit(OpCodes.Stloc, _fof);
+                _il.Emit(OpCodes.Ldloc, _tR); _il.Emit(OpCodes.Stloc, _fr);
+                _fs = new FlagState(FK.Shift, LazyOp.Result, 4, false);
                 return true;
             }
             if (Is(ref o, &OpSetcc))
