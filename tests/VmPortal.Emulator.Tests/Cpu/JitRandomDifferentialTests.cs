@@ -9,10 +9,12 @@ namespace VmPortal.Emulator.Tests.Cpu;
 /// boundaries) run from RAM with paging on. Between instructions the program sometimes marks one data page not
 /// present, so a later load or store faults (#PF) in the middle of a compiled block; the handler makes it present
 /// again and IRETs, so the faulting instruction restarts with the EFLAGS pushed at the fault: registers, flags and
-/// the retired count at the fault must be exactly the interpreter's. Some programs also store into their own code
+/// the retired count at the fault must be exactly the interpreter's (the handler mixes the registers, EIP and EFLAGS
+/// it sees at each fault into a checksum that is compared too). Functions in the body are called twice, so CALL and
+/// RET run inside compiled regions. Some programs also store into their own code
 /// (the immediate of an instruction further on). Each program runs under the interpreter alone, with every block
 /// compiled (threshold 0), with a threshold of 2 (blocks switch tiers mid-run; also with regions of up to 256
-/// instructions, Cpu.JitRegionMaxOps) and with a threshold of 2 on the
+/// instructions, Cpu.JitRegionMaxOps, and at threshold 0 with such regions) and with a threshold of 2 on the
 /// background compiler (blocks switch tiers whenever that thread delivers); final registers, EFLAGS, EIP,
 /// instruction count, output, data memory and code memory must be equal.
 /// </summary>
@@ -58,8 +60,12 @@ public sealed class JitRandomDifferentialTests
             sb.AppendLine($"    PUT '{n}', {r}");
         sb.AppendLine("    PUT 'f', [0x20F00]");
         sb.AppendLine("    PUT 'n', [0x20F04]");
+        sb.AppendLine("    PUT 'h', [0x20F10]");
         sb.AppendLine("    EXIT32");
         sb.AppendLine("pf_handler:");
+        // Mix the state at the fault into a checksum: the eight registers (PUSHAD), the error code, EIP, CS and EFLAGS
+        // pushed by the fault — what compiled code holding registers and flags in locals must hand over exactly.
+        sb.AppendLine("    pushad\n    lea esi, [esp]\n    mov ecx, 12\n.mix:\n    mov eax, [0x20F10]\n    rol eax, 5\n    xor eax, [esi]\n    mov [0x20F10], eax\n    add esi, 4\n    loop .mix\n    popad");
         sb.AppendLine($"    or dword [0x11000 + 0x{ToggledPage >> 12:X}*4], 1\n    invlpg [0x{ToggledPage:X}]\n    inc dword [0x20F04]\n    add esp, 4\n    iret");
         sb.AppendLine("body:");
         int label = 0;
@@ -90,6 +96,20 @@ public sealed class JitRandomDifferentialTests
                 // The data page at ToggledPage becomes not present: the next access to it faults.
                 sb.AppendLine($"    and dword [0x11000 + 0x{ToggledPage >> 12:X}*4], 0xFFFFFFFE");
                 sb.AppendLine($"    invlpg [0x{ToggledPage:X}]");
+            }
+            else if (kind == 4)
+            {
+                // A function in the same page and its call: CALL/RET inside a compiled region (the return site).
+                sb.AppendLine($"    jmp .A{label}");
+                sb.AppendLine($".C{label}:");
+                int k = rng.Next(1, 5);
+                for (int j = 0; j < k; j++) sb.AppendLine("    " + Instruction(rng));
+                sb.AppendLine("    ret");
+                sb.AppendLine($".A{label}:");
+                sb.AppendLine($"    call .C{label}");
+                if (rng.Next(2) == 0) sb.AppendLine($"    j{Cc[rng.Next(Cc.Length)]} .A{label}x\n    {Instruction(rng)}\n.A{label}x:");
+                sb.AppendLine($"    call .C{label}");
+                label++;
             }
             else if (kind == 3)
             {
@@ -183,7 +203,7 @@ public sealed class JitRandomDifferentialTests
         var interpreted = AsmProgram.RunOurs(rom, blockCache: false);
         Assert.True(interpreted.Exited, "interpreter run did not finish:\n" + interpreted.Output);
         Assert.DoesNotContain("~exception 13", interpreted.Output);
-        foreach (var (threshold, background, region) in new[] { (0, false, 0), (2, false, 0), (2, false, 256), (2, true, 0) })
+        foreach (var (threshold, background, region) in new[] { (0, false, 0), (0, false, 256), (2, false, 0), (2, false, 256), (2, true, 0) })
         {
             var jit = AsmProgram.RunOurs(rom, jit: true, jitThreshold: threshold, jitBackground: background, jitRegionOps: region);
             JitTests.AssertSameState(interpreted, jit);

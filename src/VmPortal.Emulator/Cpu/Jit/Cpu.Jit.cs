@@ -126,12 +126,16 @@ public sealed partial class Cpu
     /// <summary>Blocks of a region at most.</summary>
     private const int JitRegionMaxBlocks = 16;
 
-    private int _jitRegionMaxOps =
-        int.TryParse(Environment.GetEnvironmentVariable("VMPORTAL_JIT_REGION_OPS"), out int v) && v >= 0 ? v : 0;
+    /// <summary>Default of <see cref="JitRegionMaxOps"/>: chosen by measurement (docs/performance.md "JIT tier"): the
+    /// CPU loop runs 2.3× faster in one region than in four single blocks, the Linux boot costs the same (its region
+    /// methods take longer to compile); regions stay far below the IL size at which the .NET JIT stops optimising.</summary>
+    public const int DefaultJitRegionMaxOps = 64;
 
-    /// <summary>Instructions of a compiled region at most; 0 (the default, VMPORTAL_JIT_REGION_OPS): every block
-    /// compiles alone. Regions are correct but did not pay in the Linux boot (docs/performance.md "JIT tier"): the
-    /// .NET JIT compiles a region's larger method more slowly, and optimises it worse.</summary>
+    private int _jitRegionMaxOps =
+        int.TryParse(Environment.GetEnvironmentVariable("VMPORTAL_JIT_REGION_OPS"), out int v) && v >= 0 ? v : DefaultJitRegionMaxOps;
+
+    /// <summary>Instructions of a compiled region at most (default <see cref="DefaultJitRegionMaxOps"/>,
+    /// VMPORTAL_JIT_REGION_OPS); 0: every block compiles alone.</summary>
     public int JitRegionMaxOps
     {
         get => _jitRegionMaxOps;
