@@ -83,7 +83,8 @@ public class VmHostTests : IDisposable
 
         var e = Assert.Throws<TypeQueueFullException>(() => vm.TypeText("more text"));
         Assert.Equal(HostedVm.MaxTypedPending, e.Capacity);
-        Assert.Equal(vm.TypedPending, e.Pending);
+        // (the machine thread may still be handing the first keystrokes to the i8042 meanwhile)
+        Assert.InRange(vm.TypedPending, e.Pending - 5, e.Pending);
         Assert.Contains("typing queue is full", e.Message);
         vm.Key("ControlLeft", true); // single keys are not held back by a full text queue
         vm.Key("ControlLeft", false);
