@@ -66,12 +66,17 @@ public sealed class MachineClock
     private bool _measuring;
     private long _lastSliceHostNs, _lastSliceCount;
 
-    public MachineClock(TimeProvider? time = null, bool manual = false, long nsPerInstruction = 0)
+    /// <param name="firstGuessNsPerInstruction">The pace before this clock measured one; default: the last host speed
+    /// any machine of this process measured (tests give one, so other machines running beside them do not matter).</param>
+    public MachineClock(TimeProvider? time = null, bool manual = false, long nsPerInstruction = 0, double? firstGuessNsPerInstruction = null)
     {
         _time = time ?? TimeProvider.System;
         Manual = manual;
         _manualNsPerInstruction = nsPerInstruction;
+        _firstGuess = firstGuessNsPerInstruction;
     }
+
+    private readonly double? _firstGuess;
 
     /// <summary>When true, time moves only through <see cref="Advance"/> (and per instruction, if so configured).</summary>
     public bool Manual { get; }
@@ -181,7 +186,9 @@ public sealed class MachineClock
             Resyncs++;
         }
         double factor = Math.Clamp(1.0 + (double)behind / CatchUpHorizonNs, MinPaceFactor, MaxPaceFactor);
-        double target = (_hostNsPerInstruction > 0 ? _hostNsPerInstruction : s_lastHostNsPerInstruction) * factor;
+        // (a new machine's first slices run firmware in the interpreter: another machine's JIT-compiled loop, ~2 ns per
+        // instruction, is no guess for them, and a pace far too slow takes long to drift up)
+        double target = (_hostNsPerInstruction > 0 ? _hostNsPerInstruction : _firstGuess ?? Math.Clamp(s_lastHostNsPerInstruction, 5, 200)) * factor;
         // The pace drifts (by at most e^(PaceDriftPerGuestMs) per guest millisecond) instead of jumping, so a guest
         // loop timing itself over a few milliseconds sees steady time; a sudden host slowdown (preemption, GC) is
         // absorbed by the gap to host time and caught up afterwards.

@@ -23,7 +23,9 @@ public class MachineClockTests
 
     private MachineClock PacedClock()
     {
-        var clock = new MachineClock(_host);
+        // the first guess is fixed: by default it is the last speed any machine of the process measured, and the
+        // machines of tests running beside these (a fast JIT loop: ~2 ns per instruction) would set it
+        var clock = new MachineClock(_host, firstGuessNsPerInstruction: MachineClock.InitialNsPerInstruction);
         clock.AttachInstructionCounter(() => _instructions);
         clock.Start();
         return clock;
