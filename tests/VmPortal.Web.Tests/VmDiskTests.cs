@@ -39,7 +39,8 @@ public sealed class VmDiskTests(PortalAppFixture app) : ApiTestBase(app)
         return JsonNode.Parse(output)!.AsObject();
     }
 
-    private static (int Code, string Output) Run(string file, params string[] args)
+    /// <summary>Runs a host tool (qemu-img, kill…): its exit code and output.</summary>
+    internal static (int Code, string Output) Run(string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
