@@ -83,22 +83,13 @@ public sealed class ApiClient : IDisposable
     }
 
     /// <summary>A POST whose answer may be a task (202 + <c>Location: /api/tasks/{id}</c>): the status and the body.</summary>
-    public async Task<(int Status, JsonNode? Body)> PostActionAsync(string path, object? body = null, CancellationToken ct = default)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path.TrimStart('/'));
-        if (body is not null) request.Content = JsonContent.Create(body, options: Json);
-        HttpResponseMessage r;
-        try { r = await http.SendAsync(request, ct); }
-        catch (HttpRequestException e) { throw new ApiException(CliExit.Refused, $"cannot reach {http.BaseAddress}: {e.Message}"); }
-        using (r)
-        {
-            if (!r.IsSuccessStatusCode) throw await ProblemAsync(r, ct);
-            var text = await r.Content.ReadAsStringAsync(ct);
-            return ((int)r.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
-        }
-    }
+    public Task<(int Status, JsonNode? Body)> PostActionAsync(string path, object? body = null, CancellationToken ct = default) =>
+        SendWithStatusAsync(HttpMethod.Post, path, body, ct);
 
-    private async Task<JsonNode?> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct)
+    private async Task<JsonNode?> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct) =>
+        (await SendWithStatusAsync(method, path, body, ct)).Body;
+
+    private async Task<(int Status, JsonNode? Body)> SendWithStatusAsync(HttpMethod method, string path, object? body, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path.TrimStart('/'));
         if (body is not null) request.Content = JsonContent.Create(body, options: Json);
@@ -109,7 +100,7 @@ public sealed class ApiClient : IDisposable
         {
             if (!r.IsSuccessStatusCode) throw await ProblemAsync(r, ct);
             var text = await r.Content.ReadAsStringAsync(ct);
-            return text.Length == 0 ? null : JsonNode.Parse(text);
+            return ((int)r.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
         }
     }
 
