@@ -278,6 +278,7 @@ internal sealed class NatTcpConnection
             int n = Math.Min(Math.Min(_mss, unsent), room);
             SendToGuest(_sndNxt, _rcvNxt, TcpFlags.Ack | TcpFlags.Psh, _toGuest.Peek(inflight, n));
             _sndNxt += (uint)n;
+            probe = false; // a probe is one byte into a closed window, never a byte beyond what an open one allowed
         }
         if (_hostEof && !_finSent && _toGuest.Count == (int)(_sndNxt - _sndUna))
         {
