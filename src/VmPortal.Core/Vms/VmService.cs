@@ -117,6 +117,18 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         db.VirtualMachines.Add(vm);
         audit.Add(db, caller.UserId, caller.UserName, AuditActions.VmCreate, "vm", vm.Id.ToString(),
             $"name={vm.Name} owner={owner.UserName} memory={vm.MemoryMiB}MiB disks={DiskSummary(vm)}" + (templateId is { } tid ? $" template={tid}" : ""));
+        if (spec.TemplateLease is { } lease)
+        {
+            // the template's lease: the VM expires that long after it is made (the usual warning, power-off, grace, delete)
+            var expires = now + TimeSpan.FromHours(lease.Hours);
+            db.Leases.Add(new VmLease
+            {
+                VmId = vm.Id, ExpiresAt = expires, DeleteAt = expires + TimeSpan.FromHours(lease.GraceHours),
+                SetByName = $"template {lease.TemplateName}", UpdatedAt = now,
+            });
+            audit.Add(db, caller.UserId, caller.UserName, Leases.LeaseService.AuditSet, "vm", vm.Id.ToString(),
+                $"name={vm.Name} expires={expires:u} delete={expires + TimeSpan.FromHours(lease.GraceHours):u} (template {lease.TemplateName}: {lease.Hours} h)");
+        }
         try
         {
             await db.SaveChangesAsync(ct);
