@@ -45,7 +45,6 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         var pageSize = Math.Clamp(query.PageSize, 1, MaxPageSize);
         var page = Math.Max(1, query.Page);
         if (!PageInRange(page, pageSize)) return new PagedResult<VmDto>([], await q.CountAsync(ct), page, pageSize);
-        var total = await q.CountAsync(ct);
         var d = query.Descending;
         var ordered = query.Sort switch
         {
@@ -58,8 +57,11 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         };
         var rows = await ordered.ThenBy(v => v.Id)
             .Skip((int)((long)(page - 1) * pageSize)).Take(pageSize)
-            .Select(v => new { Vm = v, OwnerName = v.Owner!.UserName })
+            // the total rides along as an uncorrelated subquery (PostgreSQL evaluates it once): one round trip per page
+            .Select(v => new { Vm = v, OwnerName = v.Owner!.UserName, Total = q.Count() })
             .ToListAsync(ct);
+        // a page past the end has no row to carry the total
+        var total = rows.Count > 0 ? rows[0].Total : page == 1 ? 0 : await q.CountAsync(ct);
         return new PagedResult<VmDto>(rows.Select(r => VmDto.From(r.Vm, r.OwnerName ?? "")).ToList(), total, page, pageSize);
     }
 
