@@ -18,7 +18,8 @@ namespace VmPortal.Benchmarks.SelfService;
 /// <item>50 concurrent clients reading (<c>GET /api/vms?pageSize=20</c> and <c>GET /api/vms/{id}</c>) for a fixed
 /// time: requests/s, p50, p95, and every non-200 answer counted.</item>
 /// </list>
-/// Usage: <c>dotnet run -c Release --project benchmarks/selfservice -- [provisions] [seconds]</c>
+/// Usage: <c>dotnet run -c Release --project benchmarks/selfservice -- [provisions] [seconds] [paging rounds]</c> (provisions 0: paging and
+/// concurrency only; each paging round reads every page once, default 10)
 /// (after <c>dotnet build src/VmPortal.Web -c Release</c>).
 /// </summary>
 public static class SelfServiceBenchmark
@@ -45,7 +46,8 @@ public static class SelfServiceBenchmark
         var store = Path.Combine(portal.DataDirectory, "images");
         Directory.CreateDirectory(store);
         var bases = new List<(string Label, string ImageId)>();
-        foreach (var (label, mib) in new[] { ("50 MiB", 50), ("2 GiB", 2048) })
+        // provisions = 0: only the paging and concurrency parts (no bases written, nothing provisioned)
+        foreach (var (label, mib) in provisions == 0 ? [] : new[] { ("50 MiB", 50), ("2 GiB", 2048) })
         {
             var file = $"bench-base-{mib}.img";
             var sw0 = Stopwatch.StartNew();
@@ -55,7 +57,7 @@ public static class SelfServiceBenchmark
         }
 
         System.Console.WriteLine();
-        System.Console.WriteLine($"1. request → provisioned VM from a template ({provisions} VMs per base, one after another)");
+        if (provisions > 0) System.Console.WriteLine($"1. request → provisioned VM from a template ({provisions} VMs per base, one after another)");
         foreach (var (label, imageId) in bases)
         {
             var t = await admin.PostAsJsonAsync("api/templates", new { name = $"bench-{label.Replace(" ", "")}", imageId, memoryMiB = 64 });
@@ -89,11 +91,17 @@ public static class SelfServiceBenchmark
         var total = JsonNode.Parse(await admin.GetStringAsync("api/vms?pageSize=1"))!["total"]!.GetValue<int>();
         for (int i = total; i < 100; i++)
             (await admin.PostAsJsonAsync("api/vms", new { name = $"list-{i}", memoryMiB = 32 })).EnsureSuccessStatusCode();
-        await Task.Delay(2000); // the 202 creates above finish in the background
-        total = JsonNode.Parse(await admin.GetStringAsync("api/vms?pageSize=1"))!["total"]!.GetValue<int>();
+        // the 202 creates above finish in the background (slowly on a loaded host): wait for all of them
+        for (var waited = 0; waited < 120; waited++)
+        {
+            total = JsonNode.Parse(await admin.GetStringAsync("api/vms?pageSize=1"))!["total"]!.GetValue<int>();
+            if (total >= 100) break;
+            await Task.Delay(500);
+        }
         var pages = (total + 19) / 20;
         var pageTimes = new List<double>();
-        for (int round = 0; round < 10; round++)
+        int rounds = args.Length > 2 ? int.Parse(args[2]) : 10;
+        for (int round = 0; round < rounds; round++)
             for (int page = 1; page <= pages; page++)
             {
                 var sw = Stopwatch.StartNew();

@@ -109,6 +109,12 @@ public sealed class VmListTests(PortalAppFixture app) : ApiTestBase(app)
         Assert.Equal([$"{tag}-a", $"{tag}-b"], byName["items"]!.AsArray().Select(v => v!["name"]!.GetValue<string>()).ToArray());
         var page2 = await JsonAsync(await c.GetAsync($"/api/vms?name={tag}&pageSize=2&page=2"));
         Assert.Equal($"{tag}-c", Assert.Single(page2["items"]!.AsArray())!["name"]!.GetValue<string>());
+        Assert.Equal(3, page2["total"]!.GetValue<int>());
+        // a page past the end is empty but still says how many there are; no match at all is 0
+        var past = await JsonAsync(await c.GetAsync($"/api/vms?name={tag}&pageSize=2&page=5"));
+        Assert.Empty(past["items"]!.AsArray());
+        Assert.Equal(3, past["total"]!.GetValue<int>());
+        Assert.Equal(0, (await JsonAsync(await c.GetAsync($"/api/vms?name={tag}-none")))["total"]!.GetValue<int>());
 
         var byMemory = await JsonAsync(await c.GetAsync($"/api/vms?name={tag}&sort=memoryMiB&desc=true"));
         Assert.Equal([300, 200, 100], byMemory["items"]!.AsArray().Select(v => v!["memoryMiB"]!.GetValue<int>()).ToArray());

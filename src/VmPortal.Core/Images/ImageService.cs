@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using VmPortal.Core.Audit;
+using VmPortal.Core.Tasks;
 using VmPortal.Data;
 
 namespace VmPortal.Core.Images;
@@ -9,10 +10,78 @@ namespace VmPortal.Core.Images;
 /// <summary>
 /// Uploads and deletes images in the image store (admins; enforced by callers). An upload is written to a hidden
 /// temporary file and renamed when complete, so a half-written file is never listed. Built-in images are read-only.
+/// <see cref="StartUpload"/> runs an upload as a task (<c>image.upload</c>): the task runs while the body streams
+/// in (progress: bytes received of the announced length), then checks the content; cancelling it stops the upload.
 /// </summary>
 public sealed partial class ImageService(
-    ImageCatalog catalog, IOptions<ImageStoreOptions> options, IDbContextFactory<PortalDbContext> dbFactory, AuditLog audit)
+    ImageCatalog catalog, IOptions<ImageStoreOptions> options, IDbContextFactory<PortalDbContext> dbFactory, AuditLog audit,
+    TaskService tasks)
 {
+    public const string UploadTaskType = "image.upload";
+
+    /// <summary>A running upload task: the task as created, when the body has been received, and how it ended.</summary>
+    public sealed record UploadRun(TaskDto Task, Task Received, Task<OpResult<ImageInfo>> Outcome);
+
+    /// <summary>
+    /// Starts an upload of <paramref name="content"/> as a task; the name is checked first (invalid: no task, the
+    /// result at once). <paramref name="expectedBytes"/> (e.g. Content-Length) is the progress total (null: unknown).
+    /// <paramref name="aborted"/> is the request's abort token: a client that goes away ends the task failed (400,
+    /// "Upload incomplete"), nothing stored. <paramref name="present"/> turns the stored image into the task's result.
+    /// </summary>
+    public async Task<(UploadRun? Run, OpResult<ImageInfo>? Refused)> StartUpload(Caller caller, string? fileName, Stream content,
+        long maxBytes, long? expectedBytes, Func<ImageInfo, object> present, CancellationToken aborted)
+    {
+        if (FileNameError(fileName) is { } error) return (null, OpResult<ImageInfo>.Invalid("name", error));
+        var store = Path.GetFullPath(options.Value.StorePath);
+        Directory.CreateDirectory(store);
+        if (NameTaken(store, fileName!) is { } taken) return (null, OpResult<ImageInfo>.Conflict(taken));
+        var outcome = new TaskCompletionSource<OpResult<ImageInfo>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var task = await tasks.StartAsync(caller, UploadTaskType, new TaskTarget("image", "upload:" + fileName, fileName!), async ctx =>
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ctx.CancellationToken, aborted);
+            OpResult<ImageInfo> r;
+            try
+            {
+                ctx.Step($"receiving {fileName}" + (expectedBytes is { } n ? $" ({n} bytes)" : ""));
+                r = await UploadAsync(caller, fileName, content, maxBytes, linked.Token, ctx, expectedBytes, received);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException && !ctx.CancellationToken.IsCancellationRequested
+                                      && (aborted.IsCancellationRequested || e is Microsoft.AspNetCore.Http.BadHttpRequestException))
+            {
+                // the client closed the connection (or the body ended early): nothing is stored
+                var failed = new TaskFailedException(400, "Upload incomplete", $"The upload of '{fileName}' ended early: {(e is OperationCanceledException ? "the client closed the connection" : e.Message)}. Nothing was stored.");
+                await audit.WriteAsync(caller.UserId, caller.UserName, AuditActions.ImageUpload, "image", "upload:" + fileName, $"task={ctx.Id} {failed.Message}", success: false);
+                outcome.TrySetException(failed);
+                received.TrySetResult();
+                throw failed;
+            }
+            catch (OperationCanceledException e)
+            {
+                await audit.WriteAsync(caller.UserId, caller.UserName, AuditActions.ImageUpload, "image", "upload:" + fileName, $"task={ctx.Id} cancelled; nothing stored", success: false);
+                outcome.TrySetException(e);
+                received.TrySetResult();
+                throw;
+            }
+            catch (Exception e)
+            {
+                outcome.TrySetException(e);
+                received.TrySetResult();
+                throw;
+            }
+            received.TrySetResult();
+            outcome.TrySetResult(r);
+            if (!r.IsOk)
+            {
+                var failed = TaskErrors.ToException(r);
+                await audit.WriteAsync(caller.UserId, caller.UserName, AuditActions.ImageUpload, "image", "upload:" + fileName, $"task={ctx.Id} refused: {failed.Message}", success: false);
+                throw failed;
+            }
+            return present(r.Value!);
+        }, CancellationToken.None);
+        return (new UploadRun(task, received.Task, outcome.Task), null);
+    }
+
     public const int FileNameMaxLength = 128;
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -26,7 +95,12 @@ public sealed partial class ImageService(
         return null;
     }
 
-    public async Task<OpResult<ImageInfo>> UploadAsync(Caller caller, string? fileName, Stream content, long maxBytes, CancellationToken ct = default)
+    /// <summary>
+    /// Stores an upload. With a <paramref name="task"/> it reports bytes received (of <paramref name="expectedBytes"/>)
+    /// and its steps, and <paramref name="received"/> is completed once the whole body has been read.
+    /// </summary>
+    public async Task<OpResult<ImageInfo>> UploadAsync(Caller caller, string? fileName, Stream content, long maxBytes, CancellationToken ct = default,
+        TaskContext? task = null, long? expectedBytes = null, TaskCompletionSource? received = null)
     {
         if (FileNameError(fileName) is { } error) return OpResult<ImageInfo>.Invalid("name", error);
         var store = Path.GetFullPath(options.Value.StorePath);
@@ -47,9 +121,13 @@ public sealed partial class ImageService(
                     written += n;
                     if (written > maxBytes) return OpResult<ImageInfo>.Invalid("file", $"The image is larger than {maxBytes} bytes.");
                     await file.WriteAsync(buffer.AsMemory(0, n), ct);
+                    task?.Report(written, Math.Max(expectedBytes ?? 0, 0), $"receiving: {written >> 20}" + (expectedBytes is { } e ? $" of {e >> 20} MiB" : " MiB"));
                 }
             }
+            received?.TrySetResult();
+            task?.Log($"received {written} bytes");
             if (written == 0) return OpResult<ImageInfo>.Invalid("file", "The image is empty.");
+            task?.Step($"checking the content of {fileName}");
             if (ImageContent.Error(ImageCatalog.KindOf(fileName!), temp, fileName!) is { } contentError)
                 return OpResult<ImageInfo>.Invalid("file", contentError);
             if (NameTaken(store, fileName!) is { } taken2) return OpResult<ImageInfo>.Conflict(taken2); // raced meanwhile
@@ -61,7 +139,9 @@ public sealed partial class ImageService(
             if (File.Exists(temp)) File.Delete(temp);
         }
         var info = catalog.Find("upload:" + fileName) ?? throw new InvalidOperationException("uploaded image not listed");
-        await audit.WriteAsync(caller.UserId, caller.UserName, AuditActions.ImageUpload, "image", info.Id, $"size={written}", ct: ct);
+        task?.Log($"stored as {info.Id}" + (info.Format is { } f ? $" ({f}, {info.VirtualSizeBytes} bytes virtual)" : ""));
+        await audit.WriteAsync(caller.UserId, caller.UserName, AuditActions.ImageUpload, "image", info.Id,
+            $"size={written}" + (task is null ? "" : $" task={task.Id}"), ct: CancellationToken.None);
         return OpResult<ImageInfo>.Ok(info);
     }
 

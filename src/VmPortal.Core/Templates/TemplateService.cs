@@ -32,17 +32,21 @@ public sealed class TemplateSpec
     public bool? Published { get; set; }
     /// <summary>Groups allowed to use the template; null or empty: everyone.</summary>
     public List<Guid>? GroupIds { get; set; }
+    /// <summary>Each VM made from the template expires this many hours after it is made (1–8760; null: no lease).</summary>
+    public int? LeaseHours { get; set; }
+    /// <summary>Hours from that expiry (the VM is powered off) to its deletion (0–2160; null: 24).</summary>
+    public int? LeaseGraceHours { get; set; }
 }
 
 public sealed record TemplateDto(Guid Id, string Name, string Description, string Os, string Icon, string? ImageId, string? CdromImageId,
     int MemoryMiB, int MaxMemoryMiB, long DiskSizeMiB, long MaxDiskSizeMiB, IReadOnlyList<BootDevice> BootOrder, bool CloudInit,
     string HostnamePattern, string DefaultUser, bool NicEnabled, string Network, bool Published, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
-    IReadOnlyList<Guid>? GroupIds = null)
+    IReadOnlyList<Guid>? GroupIds = null, int? LeaseHours = null, int? LeaseGraceHours = null)
 {
     /// <summary><paramref name="groupIds"/>: the groups allowed to use it (empty: everyone).</summary>
     public static TemplateDto From(VmTemplate t, IReadOnlyList<Guid>? groupIds = null) => new(t.Id, t.Name, t.Description, t.Os, t.Icon, t.DiskImageId, t.CdromImageId,
         t.MemoryMiB, t.MaxMemoryMiB, t.DiskSizeMiB, t.MaxDiskSizeMiB, t.BootOrder.ToList(), t.CloudInit, t.HostnamePattern,
-        t.DefaultUser, t.NicEnabled, t.Network, t.Published, t.CreatedAt, t.UpdatedAt, groupIds ?? []);
+        t.DefaultUser, t.NicEnabled, t.Network, t.Published, t.CreatedAt, t.UpdatedAt, groupIds ?? [], t.LeaseHours, t.LeaseHours is null ? null : t.LeaseGraceHours ?? Leases.LeaseService.DefaultGraceHours);
 }
 
 /// <summary>
@@ -54,6 +58,8 @@ public sealed class TemplateService(IDbContextFactory<PortalDbContext> dbFactory
     public const string AuditCreate = "template.create";
     public const string AuditUpdate = "template.update";
     public const string AuditDelete = "template.delete";
+    /// <summary>Longest lease a template gives its VMs: a year.</summary>
+    public const int MaxLeaseHours = 24 * 365;
 
     public async Task<IReadOnlyList<TemplateDto>> ListAsync(Caller caller, CancellationToken ct = default)
     {
@@ -194,6 +200,9 @@ public sealed class TemplateService(IDbContextFactory<PortalDbContext> dbFactory
                 .ContainsKey("cloudInit.user"))
             Add("defaultUser", "User name must be 1-32 characters: lower-case letters, digits, '-' and '_', starting with a letter.");
         if (spec.Network is { } net && VmValidator.NameError(net) is { } ne) Add("network", ne.Replace("Name", "Network name"));
+        if (spec.LeaseHours is < 1 or > MaxLeaseHours) Add("leaseHours", $"A template's lease is 1 to {MaxLeaseHours} hours (leave it out for none).");
+        if (spec.LeaseGraceHours is < 0 or > Leases.LeaseService.MaxGraceHours) Add("leaseGraceHours", $"The grace period is 0 to {Leases.LeaseService.MaxGraceHours} hours.");
+        if (spec.LeaseGraceHours is not null && spec.LeaseHours is null) Add("leaseGraceHours", "A grace period needs leaseHours.");
         return errors.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
     }
 
@@ -215,6 +224,8 @@ public sealed class TemplateService(IDbContextFactory<PortalDbContext> dbFactory
         t.NicEnabled = s.NicEnabled ?? true;
         t.Network = s.Network ?? "default";
         t.Published = s.Published ?? true;
+        t.LeaseHours = s.LeaseHours;
+        t.LeaseGraceHours = s.LeaseHours is null ? null : s.LeaseGraceHours;
     }
 
     /// <summary>
@@ -280,6 +291,8 @@ public sealed class TemplateService(IDbContextFactory<PortalDbContext> dbFactory
             Nic = new NicSpec { Enabled = t.NicEnabled, Network = t.Network },
             StartAtBoot = request.StartAtBoot,
             CloudInit = cloudInit,
+            TemplateLease = t.LeaseHours is { } hours
+                ? new TemplateLease(t.Name, hours, t.LeaseGraceHours ?? Leases.LeaseService.DefaultGraceHours) : null,
         }, null, null);
     }
 }

@@ -3,8 +3,14 @@ using VmPortal.Data.Entities;
 namespace VmPortal.Core.Vms;
 
 /// <summary>What a client sends to create or update a VM (REST body and the UI dialog's model).</summary>
+/// <summary>The lease a template gives each VM provisioned from it (set by <c>TemplateService.ExpandAsync</c>, never by a request).</summary>
+public sealed record TemplateLease(string TemplateName, int Hours, int GraceHours);
+
 public sealed class VmSpec
 {
+    /// <summary>Set when the spec was expanded from a template with a lease (not part of the API: internal).</summary>
+    internal TemplateLease? TemplateLease { get; set; }
+
     /// <summary>Provision from this catalog template: only name, description, memoryMiB, the first disk's sizeMiB and cloudInit may be given besides.</summary>
     public Guid? TemplateId { get; set; }
     public string? Name { get; set; }

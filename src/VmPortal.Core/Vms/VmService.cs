@@ -45,7 +45,6 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         var pageSize = Math.Clamp(query.PageSize, 1, MaxPageSize);
         var page = Math.Max(1, query.Page);
         if (!PageInRange(page, pageSize)) return new PagedResult<VmDto>([], await q.CountAsync(ct), page, pageSize);
-        var total = await q.CountAsync(ct);
         var d = query.Descending;
         var ordered = query.Sort switch
         {
@@ -58,8 +57,11 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         };
         var rows = await ordered.ThenBy(v => v.Id)
             .Skip((int)((long)(page - 1) * pageSize)).Take(pageSize)
-            .Select(v => new { Vm = v, OwnerName = v.Owner!.UserName })
+            // the total rides along as an uncorrelated subquery (PostgreSQL evaluates it once): one round trip per page
+            .Select(v => new { Vm = v, OwnerName = v.Owner!.UserName, Total = q.Count() })
             .ToListAsync(ct);
+        // a page past the end has no row to carry the total
+        var total = rows.Count > 0 ? rows[0].Total : page == 1 ? 0 : await q.CountAsync(ct);
         return new PagedResult<VmDto>(rows.Select(r => VmDto.From(r.Vm, r.OwnerName ?? "")).ToList(), total, page, pageSize);
     }
 
@@ -117,6 +119,18 @@ public sealed class VmService(IDbContextFactory<PortalDbContext> dbFactory, Imag
         db.VirtualMachines.Add(vm);
         audit.Add(db, caller.UserId, caller.UserName, AuditActions.VmCreate, "vm", vm.Id.ToString(),
             $"name={vm.Name} owner={owner.UserName} memory={vm.MemoryMiB}MiB disks={DiskSummary(vm)}" + (templateId is { } tid ? $" template={tid}" : ""));
+        if (spec.TemplateLease is { } lease)
+        {
+            // the template's lease: the VM expires that long after it is made (the usual warning, power-off, grace, delete)
+            var expires = now + TimeSpan.FromHours(lease.Hours);
+            db.Leases.Add(new VmLease
+            {
+                VmId = vm.Id, ExpiresAt = expires, DeleteAt = expires + TimeSpan.FromHours(lease.GraceHours),
+                SetByName = $"template {lease.TemplateName}", UpdatedAt = now,
+            });
+            audit.Add(db, caller.UserId, caller.UserName, Leases.LeaseService.AuditSet, "vm", vm.Id.ToString(),
+                $"name={vm.Name} expires={expires:u} delete={expires + TimeSpan.FromHours(lease.GraceHours):u} (template {lease.TemplateName}: {lease.Hours} h)");
+        }
         try
         {
             await db.SaveChangesAsync(ct);

@@ -51,6 +51,10 @@ public sealed class VmTemplate
     public string Network { get; set; } = "default";
     /// <summary>Visible to every user in the catalog (otherwise admins only).</summary>
     public bool Published { get; set; } = true;
+    /// <summary>A lease for each VM made from it: the VM expires this many hours after it is made (null: no lease).</summary>
+    public int? LeaseHours { get; set; }
+    /// <summary>Hours between a template lease's expiry (the VM is stopped) and the VM's deletion (null: 24).</summary>
+    public int? LeaseGraceHours { get; set; }
     public DateTimeOffset CreatedAt { get; private set; }
     public DateTimeOffset UpdatedAt { get; set; }
     public uint Version { get; private set; }

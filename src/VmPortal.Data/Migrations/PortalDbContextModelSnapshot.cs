@@ -849,6 +849,12 @@ namespace VmPortal.Data.Migrations
                         .HasMaxLength(32)
                         .HasColumnType("character varying(32)");
 
+                    b.Property<int?>("LeaseGraceHours")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("LeaseHours")
+                        .HasColumnType("integer");
+
                     b.Property<long>("MaxDiskSizeMiB")
                         .HasColumnType("bigint");
 

@@ -2,7 +2,9 @@ using System.Security.Claims;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using VmPortal.Data.Entities;
+using VmPortal.Core;
 using VmPortal.Core.Images;
+using VmPortal.Core.Tasks;
 
 namespace VmPortal.Web.Api;
 
@@ -23,8 +25,10 @@ public static class ImagesApi
         var g = app.MapGroup("/api/images").WithTags("Images").RequireAuthorization();
         g.MapGet("/", List).WithSummary("List images (ids: builtin:<slug>, upload:<file>)");
         g.MapPost("/", Upload).RequireAuthorization(p => p.RequireRole(PortalRoles.Admin))
+            .Produces<ImageDto>(StatusCodes.Status201Created).Produces<TaskDto>(StatusCodes.Status202Accepted)
+            .ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             // (no .Accepts(): its content-type match runs before authorization and answered 415 to anonymous callers)
-            .WithSummary("Upload an image (Admin): raw body, ?name=<file name>; kind follows the extension");
+            .WithSummary("Upload an image (Admin): raw body, ?name=<file name>; kind follows the extension. Runs as a task (image.upload): the answer waits for it (201, Link: rel=monitor); Prefer: respond-async answers 202 + Location once the body is received");
         g.MapDelete("/{id}", Delete).RequireAuthorization(p => p.RequireRole(PortalRoles.Admin))
             .WithSummary("Delete an uploaded image that no VM uses (Admin)");
         return g;
@@ -33,7 +37,16 @@ public static class ImagesApi
     /// <summary>Largest accepted upload (bytes): config Images:MaxUploadBytes, default 8 GiB.</summary>
     public static long MaxUploadBytes(IConfiguration config) => config.GetValue<long?>("Images:MaxUploadBytes") ?? 8L << 30;
 
-    public static async Task<Results<Created<ImageDto>, ValidationProblem, ProblemHttpResult>> Upload(
+    /// <summary>
+    /// An upload runs as a task (<c>image.upload</c>, listed on the Tasks page with bytes received of the
+    /// Content-Length, then the content check; <c>POST /api/tasks/{id}/cancel</c> stops it and nothing is stored).
+    /// The body can only be read while the request lasts, so the default answer is held until the task ends: 201 +
+    /// the image (as before), or the problem (400/409), with <c>Link: &lt;/api/tasks/{id}&gt;; rel="monitor"</c>.
+    /// With <c>Prefer: respond-async</c> the answer is <c>202</c> + <c>Location: /api/tasks/{id}</c> as soon as the
+    /// whole body has been received; the content check goes on in the task. A bad name or a name taken is answered
+    /// at once, without a task.
+    /// </summary>
+    public static async Task<IResult> Upload(
         string? name, HttpContext http, ClaimsPrincipal user, ImageService images, IConfiguration config, CancellationToken ct)
     {
         if (http.Request.ContentType is { Length: > 0 } type && !type.StartsWith("application/octet-stream", StringComparison.OrdinalIgnoreCase))
@@ -43,7 +56,25 @@ public static class ImagesApi
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = max;
         if (http.Request.ContentLength is long len && len > max)
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["file"] = [$"The image is larger than {max} bytes."] });
-        var r = await images.UploadAsync(user.Caller(), name, http.Request.Body, max, ct);
+        var (run, refused) = await images.StartUpload(user.Caller(), name, http.Request.Body, max, http.Request.ContentLength,
+            i => ImageDto.From(i), http.RequestAborted);
+        if (refused is not null) return refused.Status == Core.OpStatus.Invalid ? ApiResults.Invalid(refused) : ApiResults.Failure(refused);
+        var task = run!.Task;
+        http.Items[TaskAnswer.TaskItem] = task.Id;
+        http.Response.Headers.Link = $"</api/tasks/{task.Id}>; rel=\"monitor\"";
+        if (TaskAnswer.AsksRespondAsync(http.Request))
+        {
+            await Task.WhenAny(run.Received, run.Outcome);
+            if (!run.Outcome.IsCompleted)
+            {
+                http.Response.Headers["Preference-Applied"] = "respond-async";
+                return TasksApi.Accepted(task);
+            }
+        }
+        OpResult<ImageInfo> r;
+        try { r = await run.Outcome; }
+        catch (TaskFailedException f) { return ApiResults.Problem(f.Status, f.Title, f.Message); }
+        catch (OperationCanceledException) { return ApiResults.Problem(StatusCodes.Status409Conflict, "Cancelled", "The upload was cancelled; nothing was stored."); }
         if (r.Status == Core.OpStatus.Invalid) return ApiResults.Invalid(r);
         if (!r.IsOk) return ApiResults.Failure(r);
         var i = r.Value!;

@@ -57,11 +57,12 @@ internal static class OpenApiExamples
         [typeof(VmPowerDto)] = () => new VmPowerDto(VmId, VmState.Running, null, 6144),
         [typeof(TemplateDto)] = () => new TemplateDto(TemplateId, "debian-12", "Debian 12 with cloud-init", "Debian 12", "linux",
             "builtin:debian-12-i386-img", null, 256, 1024, 0, 16384, [BootDevice.Disk, BootDevice.Cdrom], true, "{name}", "debian", true,
-            "default", true, At, At, []),
+            "default", true, At, At, [], LeaseHours: 168, LeaseGraceHours: 24),
         [typeof(TemplateSpec)] = () => new TemplateSpec
         {
             Name = "debian-12", Description = "Debian 12 with cloud-init", Os = "Debian 12", ImageId = "builtin:debian-12-i386-img",
             MemoryMiB = 256, MaxMemoryMiB = 1024, MaxDiskSizeMiB = 16384, CloudInit = true, DefaultUser = "debian", Published = true,
+            LeaseHours = 168, LeaseGraceHours = 24,
         },
         [typeof(TemplateFromVmSpec)] = () => new TemplateFromVmSpec("web-golden", "web-01 with nginx installed", "Debian 12", Published: true),
         [typeof(Core.Clones.CloneSpec)] = () => new Core.Clones.CloneSpec("web-02", Core.Clones.CloneMode.Linked),

@@ -83,7 +83,7 @@ internal static class TaskAnswer
     }
 
     /// <summary>Whether the request says <c>Prefer: respond-async</c> (what the default answer does anyway).</summary>
-    private static bool AsksRespondAsync(HttpRequest request) =>
+    internal static bool AsksRespondAsync(HttpRequest request) =>
         request.Headers["Prefer"].Any(v => (v ?? "").Split(',').Any(p => p.Split(';')[0].Trim().Equals("respond-async", StringComparison.OrdinalIgnoreCase)));
 }
 

@@ -84,6 +84,7 @@ public sealed class TokenScopeMiddleware(RequestDelegate next, IConfiguration co
                     return seg.Length >= 5 && seg[4] == "shares" ? (read ? [TokenScopes.VmsRead] : [TokenScopes.VmsWrite]) : [TokenScopes.Console];
                 if (seg.Length == 4 && !read && PowerActions.Contains(seg[3])) return [TokenScopes.VmsPower];
                 if (seg.Length == 4 && !read && seg[3] == "template") return [TokenScopes.Admin]; // a catalog template
+                if (seg.Length == 6 && !read && seg[3] == "disks" && seg[5] == "export") return [TokenScopes.VmsRead]; // reads the disk
                 return read ? [TokenScopes.VmsRead] : [TokenScopes.VmsWrite];
             case "tasks":
                 return read ? [TokenScopes.VmsRead] : [TokenScopes.VmsWrite];

@@ -27,6 +27,7 @@ public static class VmRuntimeSetup
         services.AddSingleton<VmRuntime>();
         services.AddSingleton<VmPortal.Core.Snapshots.SnapshotService>();
         services.AddSingleton<SnapshotTasks>();
+        services.AddSingleton<DiskExportTasks>(); // disk downloads and exports as tasks
         services.AddHostedService<VmRuntimeStartup>();
         services.AddHostedService<ShutdownSuspender>(); // after the reconcile: stopped before it
         services.AddSignalR(o =>
