@@ -33,7 +33,11 @@ public class MachineStateTests
     {
         var m = new Machine(config);
         await m.Start().WaitAsync(Wait);
-        await m.PauseAtInstruction(instructions).WaitAsync(Wait);
+        try { await m.PauseAtInstruction(instructions).WaitAsync(Wait); }
+        catch (InvalidOperationException) when (m.State == MachineState.Crashed)
+        {
+            Assert.Fail($"the machine crashed before instruction {instructions}: {m.CrashReason}");
+        }
         Assert.Equal(MachineState.Paused, m.State);
         return m;
     }
