@@ -190,6 +190,8 @@ internal sealed class NatTcpConnection
                 }
                 if (take < len) len = -1; // the rest did not fit: the FIN (if any) is not ours yet
             }
+            else if (SeqGt(seg.Seq, _rcvNxt)) _net.CountTcpOutOfOrder();
+            else _net.CountTcpDuplicate();
             ack = true;
         }
         if (seg.Has(TcpFlags.Fin) && len >= 0 && seg.Seq + (uint)len == _rcvNxt && !_guestFin)

@@ -15,7 +15,7 @@ namespace VmPortal.Benchmarks.Network;
 /// httpd), host→guest (wget from a server on 127.0.0.1 through 10.0.2.2) and guest→host (dd | nc 10.0.2.2), timed
 /// on the host. The same with qemu-system-i386 -accel tcg, the same guest and card model (user-mode network for the
 /// NAT figures, two QEMUs joined by -netdev socket on 127.0.0.1 with static addresses for VM↔VM).
-/// Usage: VmPortal.Benchmarks net [MiB] [--qemu]
+/// Usage: VmPortal.Benchmarks net [MiB] [--qemu] [--profile=System.map]
 /// </summary>
 public static class NetworkBenchmark
 {
@@ -23,6 +23,8 @@ public static class NetworkBenchmark
     {
         int mib = args.Length > 1 && int.TryParse(args[1], out int m) ? m : 64;
         bool qemu = args.Contains("--qemu");
+        // --profile=System.map: sample guest a's instruction pointer during guest→host and name the kernel functions
+        string? profileMap = args.FirstOrDefault(x => x.StartsWith("--profile="))?["--profile=".Length..];
         long bytes = (long)mib << 20;
         var lan = new VirtualSwitch("bench");
         using var services = new UserNetwork(lan);
@@ -51,6 +53,9 @@ public static class NetworkBenchmark
         string got = await b.Run($"wget -q -O /tmp/got http://{a.Address}:8080/big; {Sink}");
         double s = sw.Elapsed.TotalSeconds;
         Report("VM→VM (wget from the other VM's httpd)", got.Contains(bytes.ToString()) ? bytes : -1, s);
+        // a's RAM holds the served file; the download below goes to a's RAM too (64 MiB each of 256 MiB: wget was
+        // killed for memory with both, and the host saw a reset)
+        await a.Run("rm /tmp/big");
 
         // host → guest
         var down = new TcpListener(IPAddress.Loopback, 0);
@@ -88,14 +93,24 @@ public static class NetworkBenchmark
             return (total, t.Elapsed.TotalSeconds);
         });
         Mark();
+        var nat0 = services.Counters;
+        using var profiler = profileMap != null && a is Guest ga ? new GuestProfiler(ga.Machine, profileMap) : null;
         _ = a.Run($"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {((IPEndPoint)up.LocalEndpoint).Port}");
         var (total, secs) = await sink.WaitAsync(TimeSpan.FromMinutes(30));
+        profiler?.Stop();
         up.Stop();
         Report("guest→host (NAT, dd | nc to 127.0.0.1)", total, secs);
         if (!qemu)
         {
-            var port = lan.Ports.Single(p => p.Name == "a").Counters;
-            Console.WriteLine($"port a: in {port.FramesIn} frames, out {port.FramesOut}, dropped {port.Dropped}, errors {port.Errors}");
+            var nat = services.Counters;
+            Console.WriteLine($"NAT during guest→host: segments from the guest out of order {nat.TcpOutOfOrder - nat0.TcpOutOfOrder}, " +
+                $"resent by the guest {nat.TcpDuplicates - nat0.TcpDuplicates}, fast retransmits to guests {nat.TcpFastRetransmits - nat0.TcpFastRetransmits}");
+            foreach (var p in lan.Ports)
+            {
+                var port = p.Counters;
+                Console.WriteLine($"port {p.Name}: in {port.FramesIn} frames, out {port.FramesOut}, dropped {port.Dropped}, errors {port.Errors}");
+            }
+            profiler?.Print(Console.Out);
         }
         return 0;
     }
@@ -220,6 +235,7 @@ public static class NetworkBenchmark
 
         public string Address { get; set; } = "";
         public long Instructions => _machine.InstructionCount;
+        public Machine Machine => _machine;
 
         private string Serial { get { lock (_serial) return _serial.ToString(); } }
 
