@@ -189,6 +189,22 @@ public sealed class UserNetwork : IDisposable
 
     /// <summary>The connection owes the guest an ACK, sent once the current batch of frames is handled.</summary>
     internal void AckLater(NatTcpConnection c) => _ackLater.Add(c);
+
+    /// <summary>Sends the delayed ACKs that are due; the others wait (see <see cref="NatTcpConnection.DelayedAckMs"/>).</summary>
+    private void FlushDelayedAcks()
+    {
+        if (_ackLater.Count == 0) return;
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        _ackLater.RemoveAll(c => c.FlushAck(now));
+    }
+
+    private int DelayedAckWaitMs()
+    {
+        long due = _ackLater.Min(c => c.AckDue);
+        if (due == long.MaxValue) return 0;
+        long ticks = due - System.Diagnostics.Stopwatch.GetTimestamp();
+        return ticks <= 0 ? 0 : (int)Math.Min(100, (ticks * 1000 + System.Diagnostics.Stopwatch.Frequency - 1) / System.Diagnostics.Stopwatch.Frequency);
+    }
     internal void CountHostRefused() => Interlocked.Increment(ref _refusedByHost);
     internal void CountConnection() => Interlocked.Increment(ref _connections);
     internal void CountUdpDropped() => Interlocked.Increment(ref _udpDropped);
@@ -208,14 +224,15 @@ public sealed class UserNetwork : IDisposable
         long lastTick = Environment.TickCount64;
         while (!_stopping)
         {
-            _signal.WaitOne(_tcp.Count > 0 || _udp.Count > 0 || _reassembly.Pending > 0 || _tftp?.Busy == true ? 100 : Timeout.Infinite); // idle: sleep until a frame or a socket event
+            // idle: sleep until a frame or a socket event (or the next delayed ACK, or the 100 ms housekeeping)
+            _signal.WaitOne(_ackLater.Count > 0 ? DelayedAckWaitMs()
+                : _tcp.Count > 0 || _udp.Count > 0 || _reassembly.Pending > 0 || _tftp?.Busy == true ? 100 : Timeout.Infinite);
             for (int budget = 0; budget < 1024 && Port.TryReceive(out var f); budget++)
             {
                 try { HandleFrame(f); }
                 catch (Exception) { Interlocked.Increment(ref _ignored); }
             }
-            foreach (var c in _ackLater) c.FlushAck();
-            _ackLater.Clear();
+            FlushDelayedAcks();
             if (Port.Waiting > 0) _signal.Set();
             while (_work.TryDequeue(out var a))
             {
