@@ -129,7 +129,7 @@ public static class NetworkBenchmark
                 var port = p.Counters;
                 Console.WriteLine($"port {p.Name}: in {port.FramesIn} frames, out {port.FramesOut}, dropped {port.Dropped}, errors {port.Errors}");
             }
-            profiler?.Print(Console.Out);
+            if (profiler != null) profiler.Print(Console.Out, await a.Run(profiler.NameQuery()));
         }
     }
 
