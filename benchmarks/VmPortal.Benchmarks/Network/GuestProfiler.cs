@@ -47,30 +47,13 @@ internal sealed class GuestProfiler : IDisposable
         _thread.Join();
     }
 
-    private List<uint> Top => _eips.Where(e => e.Key >= 0xC000_0000).OrderByDescending(e => e.Value).Take(25).Select(e => e.Key).ToList();
-
-    /// <summary>
-    /// A command for the guest that prints the /proc/kallsyms lines near the most sampled kernel addresses (same 4 KiB
-    /// and the one before: busybox grep is quick where an awk loop over 80,000 symbols is not).
-    /// </summary>
-    public string NameQuery() => "grep -i " + string.Join(" ", Top.SelectMany(a => new[] { a >> 12, (a >> 12) - 1 }).Distinct()
-        .Select(p => $"-e '^{p:x5}'")) + " /proc/kallsyms";
-
-    public void Print(TextWriter w, string kallsyms)
+    public void Print(TextWriter w)
     {
-        var symbols = kallsyms.Split('\n').Select(l => l.Trim().Split(' '))
-            .Where(p => p.Length >= 3 && p[0].Length == 8 && p[1] is "t" or "T")
-            .Select(p => (Address: Convert.ToUInt32(p[0], 16), Name: p[2])).OrderBy(x => x.Address).ToList();
-        string Name(uint eip)
-        {
-            if (eip < 0xC000_0000) return "(user space)";
-            var best = symbols.LastOrDefault(x => x.Address <= eip && eip - x.Address < 0x2000);
-            return best.Name ?? "(other kernel)";
-        }
+        int user = _eips.Where(e => e.Key < 0xC000_0000).Sum(e => e.Value), kernel = _eips.Values.Sum() - user;
         double Pct(int n) => 100.0 * n / Math.Max(1, _samples);
-        w.WriteLine($"guest a profile: {_samples} samples, halted {Pct(_halted):F1} %");
-        foreach (var (name, n) in _eips.GroupBy(e => Name(e.Key)).Select(g => (g.Key, g.Sum(e => e.Value))).OrderByDescending(x => x.Item2).Take(25))
-            w.WriteLine($"  {Pct(n),5:F1} %  {name}");
+        w.WriteLine($"guest a: {_samples} samples, halted {Pct(_halted):F1} %, kernel {Pct(kernel):F1} %, user space {Pct(user):F1} %");
+        w.WriteLine("  most sampled kernel addresses (name them from the guest's /proc/kallsyms): " +
+            string.Join(", ", _eips.Where(e => e.Key >= 0xC000_0000).OrderByDescending(e => e.Value).Take(12).Select(e => $"{e.Key:x8} {Pct(e.Value):F1} %")));
     }
 
     public void Dispose()

@@ -114,8 +114,9 @@ public static class NetworkBenchmark
         Mark();
         var nat0 = services.Counters;
         using var profiler = profile && a is Guest ga ? new GuestProfiler(ga.Machine) : null;
-        _ = a.Run($"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {((IPEndPoint)up.LocalEndpoint).Port}");
+        var sending = a.Run($"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {((IPEndPoint)up.LocalEndpoint).Port}");
         var (total, secs) = await sink.WaitAsync(TimeSpan.FromMinutes(30));
+        await sending.WaitAsync(TimeSpan.FromMinutes(2)); // nc ends once the host closed: the shell is free again
         profiler?.Stop();
         up.Stop();
         Report("guest→host (NAT, dd | nc to 127.0.0.1)", total, secs);
@@ -129,7 +130,7 @@ public static class NetworkBenchmark
                 var port = p.Counters;
                 Console.WriteLine($"port {p.Name}: in {port.FramesIn} frames, out {port.FramesOut}, dropped {port.Dropped}, errors {port.Errors}");
             }
-            if (profiler != null) profiler.Print(Console.Out, await a.Run(profiler.NameQuery()));
+            profiler?.Print(Console.Out);
         }
     }
 
