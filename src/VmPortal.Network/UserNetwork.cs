@@ -27,7 +27,8 @@ public sealed class UserNetwork : IDisposable
     private readonly TftpServer? _tftp;
     private readonly Thread _thread;
     private volatile bool _stopping;
-    private long _refusedByPolicy, _refusedByHost, _connections, _ignored, _udpFlows, _udpUnreachable, _udpDropped, _fastRetransmits;
+    private long _refusedByPolicy, _refusedByHost, _connections, _ignored, _udpFlows, _udpUnreachable, _udpDropped, _fastRetransmits, _tcpOutOfOrder, _tcpDuplicates, _reassembled, _fragmentsDropped;
+    private readonly Ipv4Reassembly _reassembly = new();
     private ushort _nextForwardPort = 40000;
 
     public UserNetwork(VirtualSwitch sw, NetworkOptions? options = null, TimeProvider? time = null)
@@ -55,7 +56,8 @@ public sealed class UserNetwork : IDisposable
     public NatCounters Counters => new(Interlocked.Read(ref _refusedByPolicy), Interlocked.Read(ref _refusedByHost),
         Interlocked.Read(ref _connections), Dhcp.MalformedRequests, _dns.MalformedQueries, Interlocked.Read(ref _ignored),
         Interlocked.Read(ref _udpFlows), Interlocked.Read(ref _udpUnreachable), Interlocked.Read(ref _udpDropped),
-        Interlocked.Read(ref _fastRetransmits));
+        Interlocked.Read(ref _fastRetransmits), Interlocked.Read(ref _tcpOutOfOrder), Interlocked.Read(ref _tcpDuplicates),
+        Interlocked.Read(ref _reassembled), Interlocked.Read(ref _fragmentsDropped));
 
     /// <summary>Open NAT connections (for diagnostics and tests).</summary>
     public int OpenConnections { get; private set; }
@@ -187,10 +189,28 @@ public sealed class UserNetwork : IDisposable
 
     /// <summary>The connection owes the guest an ACK, sent once the current batch of frames is handled.</summary>
     internal void AckLater(NatTcpConnection c) => _ackLater.Add(c);
+
+    /// <summary>Sends the delayed ACKs that are due; the others wait (see <see cref="NatTcpConnection.DelayedAckMs"/>).</summary>
+    private void FlushDelayedAcks()
+    {
+        if (_ackLater.Count == 0) return;
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        _ackLater.RemoveAll(c => c.FlushAck(now));
+    }
+
+    private int DelayedAckWaitMs()
+    {
+        long due = _ackLater.Min(c => c.AckDue);
+        if (due == long.MaxValue) return 0;
+        long ticks = due - System.Diagnostics.Stopwatch.GetTimestamp();
+        return ticks <= 0 ? 0 : (int)Math.Min(100, (ticks * 1000 + System.Diagnostics.Stopwatch.Frequency - 1) / System.Diagnostics.Stopwatch.Frequency);
+    }
     internal void CountHostRefused() => Interlocked.Increment(ref _refusedByHost);
     internal void CountConnection() => Interlocked.Increment(ref _connections);
     internal void CountUdpDropped() => Interlocked.Increment(ref _udpDropped);
     internal void CountFastRetransmit() => Interlocked.Increment(ref _fastRetransmits);
+    internal void CountTcpOutOfOrder() => Interlocked.Increment(ref _tcpOutOfOrder);
+    internal void CountTcpDuplicate() => Interlocked.Increment(ref _tcpDuplicates);
     internal void CountUdpPortUnreachable() => Interlocked.Increment(ref _udpUnreachable);
 
     internal void Remove(NatTcpConnection c)
@@ -204,14 +224,15 @@ public sealed class UserNetwork : IDisposable
         long lastTick = Environment.TickCount64;
         while (!_stopping)
         {
-            _signal.WaitOne(_tcp.Count > 0 || _udp.Count > 0 || _tftp?.Busy == true ? 100 : Timeout.Infinite); // idle: sleep until a frame or a socket event
+            // idle: sleep until a frame or a socket event (or the next delayed ACK, or the 100 ms housekeeping)
+            _signal.WaitOne(_ackLater.Count > 0 ? DelayedAckWaitMs()
+                : _tcp.Count > 0 || _udp.Count > 0 || _reassembly.Pending > 0 || _tftp?.Busy == true ? 100 : Timeout.Infinite);
             for (int budget = 0; budget < 1024 && Port.TryReceive(out var f); budget++)
             {
                 try { HandleFrame(f); }
                 catch (Exception) { Interlocked.Increment(ref _ignored); }
             }
-            foreach (var c in _ackLater) c.FlushAck();
-            _ackLater.Clear();
+            FlushDelayedAcks();
             if (Port.Waiting > 0) _signal.Set();
             while (_work.TryDequeue(out var a))
             {
@@ -224,6 +245,8 @@ public sealed class UserNetwork : IDisposable
                 lastTick = now;
                 foreach (var c in _tcp.Values.ToList()) c.Tick(now);
                 ExpireUdpFlows(now);
+                _reassembly.Expire(now);
+                Interlocked.Exchange(ref _fragmentsDropped, _reassembly.Dropped);
                 _tftp?.Tick(now);
             }
         }
@@ -236,11 +259,18 @@ public sealed class UserNetwork : IDisposable
     {
         ushort type = Packets.EtherType(f);
         if (type == Packets.EtherTypeArp) { HandleArp(f); return; }
+        if (Ipv4View.IsFragment(f))
+        {
+            // a datagram larger than one frame: handled once all its fragments are here (bounded, see Ipv4Reassembly)
+            var whole = _reassembly.Add(f, Environment.TickCount64);
+            Interlocked.Exchange(ref _fragmentsDropped, _reassembly.Dropped);
+            Interlocked.Exchange(ref _reassembled, _reassembly.Reassembled);
+            if (whole == null) return;
+            f = whole;
+        }
         if (!Ipv4View.TryParse(f, out var ip))
         {
-            // IP fragments are not reassembled: a guest's UDP datagram larger than one frame is dropped (counted)
-            if (Ipv4View.IsFragment(f) && f[Packets.EthernetHeader + 9] == Packets.ProtoUdp) Interlocked.Increment(ref _udpDropped);
-            else Interlocked.Increment(ref _ignored);
+            Interlocked.Increment(ref _ignored);
             return;
         }
         if (ip.Source != 0 && InSubnet(ip.Source)) _arp[ip.Source] = ip.SourceMac.ToArray();
@@ -289,7 +319,7 @@ public sealed class UserNetwork : IDisposable
         icmp.CopyTo(r);
         r[0] = 0; r[2] = 0; r[3] = 0;
         BinaryPrimitives.WriteUInt16BigEndian(r[2..], InternetChecksum.Compute(r));
-        SendFrame(reply);
+        foreach (var part in Packets.Fragment(reply)) SendFrame(part); // a reassembled big ping is answered in fragments
     }
 
     private void HandleUdp(Ipv4View ip, ReadOnlySpan<byte> udp)

@@ -425,7 +425,7 @@ public class UserNetworkTests
     }
 
     [Fact]
-    public async Task AtMostTwoFullSegmentsWaitForAnAckEvenWithinOneBatch()
+    public async Task GuestDataIsAcknowledgedWithStretchAcksDelayedAcksAndAtOnceWhenOutOfOrder()
     {
         var (_, net, g) = Network();
         using var _ = net;
@@ -433,21 +433,41 @@ public class UserNetworkTests
         var accept = listener.AcceptTcpClientAsync();
         var (gs, ns) = await Handshake(g, 40012, PortOf(listener));
         using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
-        // Four full segments queued at once: the NAT takes them in one batch and still ACKs every second one.
-        for (int i = 0; i < 4; i++)
-            g.SendTcp(FakeGuest.Gateway, 40012, PortOf(listener), gs + (uint)(i * 1460), ns, TcpFlags.Ack, data: new byte[1460]);
-        // However the NAT's thread splits them into batches, no ACK leaves more than two segments unacknowledged.
+        // A burst of 48 full segments (70 KB): acknowledged every AckEveryBytes at most, not every second segment,
+        // and the tail by the delayed ACK; every byte acknowledged in the end.
+        const int n = 48, mss = 1460;
+        for (int i = 0; i < n; i++)
+            g.SendTcp(FakeGuest.Gateway, 40012, PortOf(listener), gs + (uint)(i * mss), ns, TcpFlags.Ack, data: new byte[mss]);
         uint acked = gs;
-        while (acked != gs + 4 * 1460)
+        int acks = 0;
+        while (acked != gs + n * mss)
         {
             var ack = await g.WaitTcp(40012, t => t.Has(TcpFlags.Ack) && (int)(t.Ack - acked) > 0);
-            Assert.True(ack.Ack - acked <= 2 * 1460, $"an ACK for {ack.Ack - acked} bytes at once");
+            Assert.True(ack.Ack - acked <= 32 * 1024 + mss, // NatTcpConnection.AckEveryBytes
+                $"an ACK for {ack.Ack - acked} bytes at once");
             acked = ack.Ack;
+            acks++;
         }
-        var buf = new byte[8192];
+        Assert.InRange(acks, 2, n / 8); // stretch ACKs: far fewer than one per two segments (24)
+        var buf = new byte[1 << 17];
         int got = 0;
-        while (got < 4 * 1460) got += await host.GetStream().ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
-        Assert.Equal(4 * 1460, got);
+        while (got < n * mss) got += await host.GetStream().ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(n * mss, got);
+
+        // One small segment alone: its ACK comes by the delayed-ACK timer.
+        uint next = gs + n * mss;
+        g.SendTcp(FakeGuest.Gateway, 40012, PortOf(listener), next, ns, TcpFlags.Ack | TcpFlags.Psh, data: new byte[100]);
+        Assert.Equal(next + 100, (await g.WaitTcp(40012, t => t.Ack == next + 100)).Ack);
+        next += 100;
+
+        // A segment beyond a lost one: the same ACK again at once, three times for three such segments (duplicate
+        // ACKs: the guest's fast retransmit), and the data is not passed on.
+        for (int i = 1; i <= 3; i++)
+        {
+            g.SendTcp(FakeGuest.Gateway, 40012, PortOf(listener), next + (uint)(i * mss), ns, TcpFlags.Ack, data: new byte[mss]);
+            Assert.Equal(next, (await g.WaitTcp(40012, t => t.Has(TcpFlags.Ack) && t.Data.Length == 0)).Ack);
+        }
+        Assert.Equal(3, net.Counters.TcpOutOfOrder);
         listener.Stop();
     }
 

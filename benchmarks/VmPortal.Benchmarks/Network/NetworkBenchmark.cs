@@ -15,7 +15,7 @@ namespace VmPortal.Benchmarks.Network;
 /// httpd), host→guest (wget from a server on 127.0.0.1 through 10.0.2.2) and guest→host (dd | nc 10.0.2.2), timed
 /// on the host. The same with qemu-system-i386 -accel tcg, the same guest and card model (user-mode network for the
 /// NAT figures, two QEMUs joined by -netdev socket on 127.0.0.1 with static addresses for VM↔VM).
-/// Usage: VmPortal.Benchmarks net [MiB] [--qemu]
+/// Usage: VmPortal.Benchmarks net [MiB] [--qemu] [--only=vm|down|up] [--profile]
 /// </summary>
 public static class NetworkBenchmark
 {
@@ -23,6 +23,12 @@ public static class NetworkBenchmark
     {
         int mib = args.Length > 1 && int.TryParse(args[1], out int m) ? m : 64;
         bool qemu = args.Contains("--qemu");
+        // --profile: sample guest a's instruction pointer during guest→host and name the kernel functions
+        bool profile = args.Contains("--profile");
+        // --only=vm|down|up: one transfer (down/up boot only guest a)
+        string only = args.FirstOrDefault(x => x.StartsWith("--only="))?["--only=".Length..] ?? "all";
+        bool Want(string what) => only == "all" || only == what;
+        bool needB = qemu || Want("vm");
         long bytes = (long)mib << 20;
         var lan = new VirtualSwitch("bench");
         using var services = new UserNetwork(lan);
@@ -32,14 +38,23 @@ public static class NetworkBenchmark
         string Dgram(int local, int remote) => $"-netdev dgram,id=s,local.type=inet,local.host=127.0.0.1,local.port={local},remote.type=inet,remote.host=127.0.0.1,remote.port={remote}";
         using IGuest a = qemu ? new QemuGuest("52:54:00:00:0c:01", $"-nic user,model=e1000,mac=52:54:00:00:0c:01 {Dgram(pa, pb)} -device e1000,netdev=s,mac=52:54:00:00:0d:01", "10.9.0.1")
             : new Guest("a", "52:54:00:00:0c:01", lan.Connect("a"));
-        using IGuest b = qemu ? new QemuGuest("52:54:00:00:0c:02", $"-nic none {Dgram(pb, pa)} -device e1000,netdev=s,mac=52:54:00:00:0d:02", "10.9.0.2")
+        using IGuest? second = !needB ? null : qemu ? new QemuGuest("52:54:00:00:0c:02", $"-nic none {Dgram(pb, pa)} -device e1000,netdev=s,mac=52:54:00:00:0d:02", "10.9.0.2")
             : new Guest("b", "52:54:00:00:0c:02", lan.Connect("b"));
+        IGuest b = second ?? a;
         (_ga, _gb, _qemu) = (a, b, qemu);
         var boot = Stopwatch.StartNew();
-        await Task.WhenAll(a.Boot(), b.Boot());
+        await Task.WhenAll(second != null ? new[] { a.Boot(), b.Boot() } : new[] { a.Boot() });
         if (qemu) { a.Address = "10.9.0.1"; }
-        Console.WriteLine($"both guests up in {boot.Elapsed.TotalSeconds:F0} s: a={a.Address} b={b.Address}");
+        Console.WriteLine($"guests up in {boot.Elapsed.TotalSeconds:F0} s: a={a.Address}" + (second != null ? $" b={b.Address}" : ""));
 
+        if (Want("vm")) await VmToVm(a, b, mib, bytes);
+        if (Want("down")) await HostToGuest(a, bytes);
+        if (Want("up")) await GuestToHost(a, lan, services, mib, bytes, qemu, profile);
+        return 0;
+    }
+
+    private static async Task VmToVm(IGuest a, IGuest b, int mib, long bytes)
+    {
         string ping = await b.Run($"ping -c 10 {a.Address}");
         Console.WriteLine($"ping VM→VM: {Regex.Match(ping, @"round-trip.*").Value.Trim()}  {Regex.Match(ping, @"\d+% packet loss").Value}");
         ping = await a.Run("ping -c 10 10.0.2.2");
@@ -51,6 +66,13 @@ public static class NetworkBenchmark
         string got = await b.Run($"wget -q -O /tmp/got http://{a.Address}:8080/big; {Sink}");
         double s = sw.Elapsed.TotalSeconds;
         Report("VM→VM (wget from the other VM's httpd)", got.Contains(bytes.ToString()) ? bytes : -1, s);
+        // a's RAM holds the served file; the download below goes to a's RAM too (64 MiB each of 256 MiB: wget was
+        // killed for memory with both, and the host saw a reset)
+        await a.Run("rm /tmp/big");
+    }
+
+    private static async Task HostToGuest(IGuest a, long bytes)
+    {
 
         // host → guest
         var down = new TcpListener(IPAddress.Loopback, 0);
@@ -65,15 +87,17 @@ public static class NetworkBenchmark
             var chunk = new byte[65536];
             for (long sent = 0; sent < bytes; sent += chunk.Length) await st.WriteAsync(chunk);
         });
-        sw.Restart();
+        var sw = Stopwatch.StartNew();
         Mark();
-        got = await a.Run($"wget -q -O /tmp/got http://10.0.2.2:{((IPEndPoint)down.LocalEndpoint).Port}/; {Sink}");
-        s = sw.Elapsed.TotalSeconds;
+        string got = await a.Run($"wget -q -O /tmp/got http://10.0.2.2:{((IPEndPoint)down.LocalEndpoint).Port}/; {Sink}");
+        double s = sw.Elapsed.TotalSeconds;
         await serve;
         down.Stop();
         Report("host→guest (NAT, wget from 127.0.0.1)", got.Contains(bytes.ToString()) ? bytes : -1, s);
+    }
 
-        // guest → host
+    private static async Task GuestToHost(IGuest a, VirtualSwitch lan, UserNetwork services, int mib, long bytes, bool qemu, bool profile)
+    {
         var up = new TcpListener(IPAddress.Loopback, 0);
         up.Start();
         var sink = Task.Run(async () =>
@@ -88,16 +112,26 @@ public static class NetworkBenchmark
             return (total, t.Elapsed.TotalSeconds);
         });
         Mark();
-        _ = a.Run($"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {((IPEndPoint)up.LocalEndpoint).Port}");
+        var nat0 = services.Counters;
+        using var profiler = profile && a is Guest ga ? new GuestProfiler(ga.Machine) : null;
+        var sending = a.Run($"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {((IPEndPoint)up.LocalEndpoint).Port}");
         var (total, secs) = await sink.WaitAsync(TimeSpan.FromMinutes(30));
+        await sending.WaitAsync(TimeSpan.FromMinutes(2)); // nc ends once the host closed: the shell is free again
+        profiler?.Stop();
         up.Stop();
         Report("guest→host (NAT, dd | nc to 127.0.0.1)", total, secs);
         if (!qemu)
         {
-            var port = lan.Ports.Single(p => p.Name == "a").Counters;
-            Console.WriteLine($"port a: in {port.FramesIn} frames, out {port.FramesOut}, dropped {port.Dropped}, errors {port.Errors}");
+            var nat = services.Counters;
+            Console.WriteLine($"NAT during guest→host: segments from the guest out of order {nat.TcpOutOfOrder - nat0.TcpOutOfOrder}, " +
+                $"resent by the guest {nat.TcpDuplicates - nat0.TcpDuplicates}, fast retransmits to guests {nat.TcpFastRetransmits - nat0.TcpFastRetransmits}");
+            foreach (var p in lan.Ports)
+            {
+                var port = p.Counters;
+                Console.WriteLine($"port {p.Name}: in {port.FramesIn} frames, out {port.FramesOut}, dropped {port.Dropped}, errors {port.Errors}");
+            }
+            profiler?.Print(Console.Out);
         }
-        return 0;
     }
 
     private static IGuest? _ga, _gb;
@@ -220,6 +254,7 @@ public static class NetworkBenchmark
 
         public string Address { get; set; } = "";
         public long Instructions => _machine.InstructionCount;
+        public Machine Machine => _machine;
 
         private string Serial { get { lock (_serial) return _serial.ToString(); } }
 

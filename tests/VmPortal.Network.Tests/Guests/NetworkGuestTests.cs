@@ -51,6 +51,12 @@ public class NetworkGuestTests
         Assert.Contains(content, page);
         Assert.Equal("/page.txt", http.LastPath);
         Assert.Contains("0% packet loss", await a.RunToEnd("ping -c 1 10.0.2.2"));
+        // A ping larger than one frame: the guest's kernel fragments it, the NAT reassembles it and answers in fragments.
+        long reassembledBefore = services.Counters.IpReassembled;
+        string bigPing = await a.RunToEnd("ping -c 2 -s 4000 10.0.2.2");
+        Assert.Contains("4008 bytes from 10.0.2.2", bigPing);
+        Assert.Contains("0% packet loss", bigPing);
+        Assert.True(services.Counters.IpReassembled >= reassembledBefore + 2, bigPing);
 
         // DNS: a name of the host's /etc/hosts resolves (to the gateway, the guest's way to the host's loopback).
         string name = DnsResponder.LoopbackNames("/etc/hosts").OrderBy(n => n == "localhost" ? 0 : 1).First();
