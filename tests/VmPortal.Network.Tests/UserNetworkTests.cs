@@ -448,7 +448,9 @@ public class UserNetworkTests
             acked = ack.Ack;
             acks++;
         }
-        Assert.InRange(acks, 2, n / 8); // stretch ACKs: far fewer than one per two segments (24)
+        // Stretch ACKs: far fewer than one per two segments (24). (Bound n/4, not the n/8 a quiet machine shows:
+        // when the sending test thread is descheduled mid-burst for over 2 ms, the delayed ACK rightly fires.)
+        Assert.InRange(acks, 2, n / 4);
         var buf = new byte[1 << 17];
         int got = 0;
         while (got < n * mss) got += await host.GetStream().ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
@@ -465,7 +467,7 @@ public class UserNetworkTests
         for (int i = 1; i <= 3; i++)
         {
             g.SendTcp(FakeGuest.Gateway, 40012, PortOf(listener), next + (uint)(i * mss), ns, TcpFlags.Ack, data: new byte[mss]);
-            Assert.Equal(next, (await g.WaitTcp(40012, t => t.Has(TcpFlags.Ack) && t.Data.Length == 0)).Ack);
+            await g.WaitTcp(40012, t => t.Has(TcpFlags.Ack) && t.Data.Length == 0 && t.Ack == next);
         }
         Assert.Equal(3, net.Counters.TcpOutOfOrder);
         listener.Stop();
