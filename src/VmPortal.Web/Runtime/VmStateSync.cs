@@ -122,9 +122,7 @@ public sealed class VmStateSync : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        host.StateChanged -= OnStateChanged;
-        gate.Dispose();
-    }
+    // The gate is not disposed: a write started by the last state change (the shutdown's suspend) may still hold it
+    // when the container goes away, and releasing a disposed semaphore would fail that write. It owns no handle.
+    public void Dispose() => host.StateChanged -= OnStateChanged;
 }
