@@ -36,7 +36,16 @@ public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration 
         disks = services.GetRequiredService<Core.Disks.VmDiskStore>();
         sync = services.GetRequiredService<VmStateSync>();
         // before any VM runs: remove what a crash in the middle of a snapshot operation left behind
-        try { await services.GetRequiredService<SnapshotService>().SweepOrphansAsync(ct); }
+        try
+        {
+            var removed = await services.GetRequiredService<SnapshotService>().SweepOrphansAsync(ct);
+            // visible to admins on the Audit page: one event per VM naming the files
+            var audit = services.GetRequiredService<Core.Audit.AuditLog>();
+            foreach (var dir in removed.GroupBy(Path.GetDirectoryName))
+                await audit.WriteAsync(null, "system", Core.Audit.AuditActions.SnapshotOrphansRemoved, "vm",
+                    Guid.TryParse(Path.GetFileName(dir.Key), out var vmId) ? vmId.ToString() : dir.Key,
+                    "Removed at start, left by an interrupted snapshot operation: " + string.Join(", ", dir.Select(Path.GetFileName)), ct: ct);
+        }
         catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Looking for files left by interrupted snapshot operations failed"); }
         resuming = Task.Run(ResumeMarkedAsync, CancellationToken.None);
     }

@@ -239,6 +239,22 @@ public sealed class ShutdownSuspendTests : IAsyncLifetime
             Assert.True(stored.State == VmState.Suspended, $"life {life}: stored {stored.State} ({stored.StateReason})");
             Assert.False(await db.AuditEvents.AnyAsync(e => e.TargetId == id.ToString() && e.Details == Runtime.VmRuntimeStartup.PortalShutDownReason),
                 $"life {life}: the shutdown powered the VM off");
+            if (life == 0)
+            {
+                // what a crash in the middle of a snapshot operation leaves: the next start removes it and says so
+                await File.WriteAllTextAsync(Path.Combine(vmDir, "suspended.vmstate.tmp"), "half-written");
+                await File.WriteAllTextAsync(Path.Combine(vmDir, $"snapshot-{Guid.NewGuid():N}.vmstate"), "never recorded");
+            }
+            else
+            {
+                Assert.False(File.Exists(Path.Combine(vmDir, "suspended.vmstate.tmp")));
+                Assert.Empty(Directory.GetFiles(vmDir, "snapshot-*.vmstate"));
+                var sweep = await db.AuditEvents.AsNoTracking().Where(e => e.Action == Core.Audit.AuditActions.SnapshotOrphansRemoved).ToListAsync();
+                var e = Assert.Single(sweep); // the first restart only
+                Assert.Equal(id.ToString(), e.TargetId);
+                Assert.Contains("suspended.vmstate.tmp", e.Details);
+                Assert.Contains("snapshot-", e.Details);
+            }
         }
     }
 
