@@ -94,7 +94,11 @@ internal sealed partial class PcBoard
     private void LoadVga(StateReader r)
     {
         var s = r.Record<Devices.Vga.Vga.State>();
-        Vga.LoadState(s with { Vram = r.Area("vram").ToArray() });
+        var vram = r.Area("vram");
+        if (vram.Length != Vga.VramSize) throw new InvalidDataException($"state component 'vga': VRAM image of {vram.Length} bytes, this card has {Vga.VramSize}");
+        // straight into the (fresh) card's VRAM: no 16 MiB copy in between
+        vram.Expand(Vga.Vram);
+        Vga.LoadState(s with { Vram = Vga.Vram });
     }
 
     private IdeState SaveIde() => new(IdeState.CurrentVersion, Ide.Primary.SaveState(), Ide.Secondary.SaveState(),

@@ -33,6 +33,8 @@ public static class AuditActions
     public const string ConsoleInput = "console.input";
     /// <summary>The host stopped a VM (portal shut down) or found it dead after a crash.</summary>
     public const string VmHostStopped = "vm.host-stopped";
+    /// <summary>At portal start: files an interrupted snapshot operation left behind were removed (details name them).</summary>
+    public const string SnapshotOrphansRemoved = "vm.snapshot-orphans-removed";
 }
 
 /// <summary>Records audit events and reads them back (admins only, enforced by callers).</summary>

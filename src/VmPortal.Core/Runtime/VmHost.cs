@@ -373,11 +373,20 @@ public sealed class HostedVm : IDisposable
     /// Pulls the plug; completes when the machine thread has ended. Also clears a crash. <paramref name="reason"/>
     /// becomes the stop reason (default <see cref="PortalPoweredOffReason"/>).
     /// </summary>
-    public async Task PowerOffAsync(string? reason = null)
+    public Task PowerOffAsync(string? reason = null) => PowerOffCoreAsync(reason, onlyWithMachine: false);
+
+    /// <summary>
+    /// Pulls the plug if the VM still has a machine when its turn comes (checked under the command gate): a VM that
+    /// was suspended, stopped or crashed meanwhile is left as it is. False when there was no machine.
+    /// </summary>
+    public Task<bool> PowerOffIfRunningAsync(string reason) => PowerOffCoreAsync(reason, onlyWithMachine: true);
+
+    private async Task<bool> PowerOffCoreAsync(string? reason, bool onlyWithMachine)
     {
         await commandGate.WaitAsync();
         try
         {
+            if (onlyWithMachine && Machine is null) return false;
             VmLifecycle.Next(Lifecycle.State, VmTransition.PowerOff);
             powerOffReason = reason;
             var m = Machine;
@@ -385,6 +394,7 @@ public sealed class HostedVm : IDisposable
             Ended(m, null); // idempotent when the PoweredOff event already did it
             powerOffReason = null; // not used when there was no machine to end
             if (Lifecycle.State is VmRunState.Crashed or VmRunState.Suspended) Lifecycle.TryApply(VmTransition.PowerOff);
+            return true;
         }
         finally
         {

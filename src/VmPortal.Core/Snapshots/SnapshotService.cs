@@ -555,6 +555,7 @@ public sealed partial class SnapshotService(IDbContextFactory<PortalDbContext> d
     private static void WriteStateFile(string path, MachineSnapshot state)
     {
         string temp = path + ".tmp";
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!); // a VM without disks has no directory yet
         using (var fs = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             StateFile.Write(fs, state);

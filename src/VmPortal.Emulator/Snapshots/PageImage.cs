@@ -59,7 +59,13 @@ public sealed class PageImage
         for (int p = 0; p < PageCount; p++)
         {
             var page = target.Slice(p * PageSize, (int)Math.Min(PageSize, Length - (long)p * PageSize));
-            if ((PresentBitmap[p >> 3] & (1 << (p & 7))) == 0) { page.Clear(); continue; }
+            if ((PresentBitmap[p >> 3] & (1 << (p & 7))) == 0)
+            {
+                // A load goes into a fresh board whose arrays are zero: reading a page costs far less than writing
+                // it (no copy-on-write fault for each untouched page of 128 MiB), so clear only what is not zero.
+                if (page.ContainsAnyExcept((byte)0)) page.Clear();
+                continue;
+            }
             Pages.AsSpan(at, page.Length).CopyTo(page);
             at += page.Length;
         }

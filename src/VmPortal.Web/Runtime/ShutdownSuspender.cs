@@ -21,12 +21,31 @@ public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration 
     public const string ResumeMarker = "suspended.resume-at-start";
 
     private Task? resuming;
-    private int stopping; // StopAsync may be called more than once (test hosts): suspend once
+    private Task? stopped; // the one suspend every StopAsync call waits for
+
+    // resolved at start: a stop that comes after the container was disposed still reaches the VMs
+    private VmHost? host;
+    private SnapshotService? snapshots;
+    private Core.Disks.VmDiskStore? disks;
+    private VmStateSync? sync;
 
     public async Task StartAsync(CancellationToken ct)
     {
+        host = services.GetRequiredService<VmHost>();
+        snapshots = services.GetRequiredService<SnapshotService>();
+        disks = services.GetRequiredService<Core.Disks.VmDiskStore>();
+        sync = services.GetRequiredService<VmStateSync>();
         // before any VM runs: remove what a crash in the middle of a snapshot operation left behind
-        try { await services.GetRequiredService<SnapshotService>().SweepOrphansAsync(ct); }
+        try
+        {
+            var removed = await services.GetRequiredService<SnapshotService>().SweepOrphansAsync(ct);
+            // visible to admins on the Audit page: one event per VM naming the files
+            var audit = services.GetRequiredService<Core.Audit.AuditLog>();
+            foreach (var dir in removed.GroupBy(Path.GetDirectoryName))
+                await audit.WriteAsync(null, "system", Core.Audit.AuditActions.SnapshotOrphansRemoved, "vm",
+                    Guid.TryParse(Path.GetFileName(dir.Key), out var vmId) ? vmId.ToString() : dir.Key,
+                    "Removed at start, left by an interrupted snapshot operation: " + string.Join(", ", dir.Select(Path.GetFileName)), ct: ct);
+        }
         catch (Exception e) when (e is not OperationCanceledException) { log.LogWarning(e, "Looking for files left by interrupted snapshot operations failed"); }
         resuming = Task.Run(ResumeMarkedAsync, CancellationToken.None);
     }
@@ -66,15 +85,32 @@ public sealed class ShutdownSuspender(IServiceProvider services, IConfiguration 
         }
     }
 
-    public async Task StopAsync(CancellationToken ct)
+    /// <summary>
+    /// Suspends the running and paused VMs, once. The host may stop twice at the same time — a host run by
+    /// <c>app.Run()</c> whose stop was started by someone else (WebApplicationFactory, an embedding host) stops it again
+    /// when <c>ApplicationStopping</c> fires, and disposes it when that second stop returns — so every call waits for
+    /// the same suspend: a second caller that returned at once would go on to <see cref="VmRuntimeStartup.StopAsync"/>
+    /// (power off every machine) and dispose the container while the suspend is still running.
+    /// </summary>
+    public Task StopAsync(CancellationToken ct)
+    {
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var shared = Interlocked.CompareExchange(ref stopped, mine.Task, null);
+        if (shared is not null) return shared;
+        _ = Task.Run(async () =>
+        {
+            try { await SuspendAllAsync(ct); }
+            catch (Exception e) { log.LogWarning(e, "Suspending the VMs at shutdown failed"); }
+            finally { mine.SetResult(); }
+        }, CancellationToken.None);
+        return mine.Task;
+    }
+
+    private async Task SuspendAllAsync(CancellationToken ct)
     {
         if (resuming is not null) await Task.WhenAny(resuming, Task.Delay(Timeout.Infinite, ct));
-        if (Interlocked.Exchange(ref stopping, 1) == 1) return;
         if (!string.Equals(config["Runtime:OnShutdown"] ?? "suspend", "suspend", StringComparison.OrdinalIgnoreCase)) return;
-        var host = services.GetRequiredService<VmHost>();
-        var snapshots = services.GetRequiredService<SnapshotService>();
-        var disks = services.GetRequiredService<Core.Disks.VmDiskStore>();
-        var sync = services.GetRequiredService<VmStateSync>();
+        if (host is null || snapshots is null || disks is null || sync is null) return; // never started
         foreach (var vm in host.All.Where(v => v.State is VmRunState.Running or VmRunState.Paused))
         {
             try

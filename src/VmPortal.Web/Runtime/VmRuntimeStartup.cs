@@ -87,11 +87,29 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
     /// A clean shutdown (SIGTERM, Ctrl-C): powers off every running VM with <see cref="PortalShutDownReason"/>, records
     /// it in the database and the audit log, so the VM list says why each one stopped.
     /// </summary>
-    public async Task StopAsync(CancellationToken ct)
+    /// <remarks>
+    /// Once, however often the host calls it: concurrent calls (see <see cref="ShutdownSuspender.StopAsync"/>) all wait
+    /// for the same power-off, which runs after the suspend and leaves the VMs it suspended alone.
+    /// </remarks>
+    public Task StopAsync(CancellationToken ct)
     {
-        if (starting is not null) await Task.WhenAny(starting, Task.Delay(Timeout.Infinite, ct));
-        if (host is not null) await PowerOffForShutdownAsync(host.All);
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var shared = Interlocked.CompareExchange(ref stopped, mine.Task, null);
+        if (shared is not null) return shared;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                if (starting is not null) await Task.WhenAny(starting, Task.Delay(Timeout.Infinite, ct));
+                if (host is not null) await PowerOffForShutdownAsync(host.All);
+            }
+            catch (Exception e) { log.LogWarning(e, "Powering off the VMs at shutdown failed"); }
+            finally { mine.SetResult(); }
+        }, CancellationToken.None);
+        return mine.Task;
     }
+
+    private Task? stopped; // the one power-off every StopAsync call waits for
 
     /// <summary>What <see cref="StopAsync"/> does to the hosted VMs (tests call it for their own VMs only).</summary>
     internal async Task PowerOffForShutdownAsync(IEnumerable<HostedVm> vms)
@@ -100,11 +118,14 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
         if (running.Count == 0) return;
         var sync = this.sync ?? services.GetRequiredService<VmStateSync>();
         var audit = this.audit ?? services.GetRequiredService<AuditLog>();
+        int poweredOff = 0;
         await Task.WhenAll(running.Select(async vm =>
         {
             try
             {
-                await vm.PowerOffAsync(PortalShutDownReason);
+                // a VM suspended (or stopped) since the list was taken keeps its state
+                if (!await vm.PowerOffIfRunningAsync(PortalShutDownReason)) return;
+                Interlocked.Increment(ref poweredOff);
                 await sync.SyncAsync(vm.Id, CancellationToken.None);
                 await audit.WriteAsync(null, "system", AuditActions.VmHostStopped, "vm", vm.Id.ToString(), PortalShutDownReason);
             }
@@ -113,6 +134,6 @@ public sealed class VmRuntimeStartup(IServiceProvider services, TimeProvider clo
                 log.LogWarning("Stopping VM {Id} at shutdown: {Message}", vm.Id, e.Message);
             }
         }));
-        log.LogInformation("Powered off {Count} running VMs at shutdown", running.Count);
+        if (poweredOff > 0) log.LogInformation("Powered off {Count} running VMs at shutdown", poweredOff);
     }
 }

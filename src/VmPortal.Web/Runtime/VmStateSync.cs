@@ -46,13 +46,11 @@ public sealed class VmStateSync : IDisposable
                 await using var db = await dbFactory.CreateDbContextAsync(ct);
                 var entity = await db.VirtualMachines.FirstOrDefaultAsync(v => v.Id == vmId, ct);
                 if (entity is null) return;
-                var target = VmState.Stopped;
-                string? reason = null;
-                if (host.TryFind(vmId, out var hosted))
-                {
-                    target = ToEntity(hosted.State);
-                    reason = target == VmState.Crashed ? hosted.Lifecycle.CrashReason : hosted.Lifecycle.StopReason;
-                }
+                // A VM the host does not know (deleted, or the host is being disposed at shutdown: a late write from a
+                // state change must not turn a VM the shutdown suspended into a stopped one) has nothing to write.
+                if (!host.TryFind(vmId, out var hosted)) return;
+                var target = ToEntity(hosted.State);
+                string? reason = target == VmState.Crashed ? hosted.Lifecycle.CrashReason : hosted.Lifecycle.StopReason;
                 if (entity.State == target && (entity.StateReason == reason || !entity.IsStopped || reason is null)) return;
                 MoveTo(entity, target, clock.GetUtcNow(), reason);
                 try
@@ -122,9 +120,7 @@ public sealed class VmStateSync : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        host.StateChanged -= OnStateChanged;
-        gate.Dispose();
-    }
+    // The gate is not disposed: a write started by the last state change (the shutdown's suspend) may still hold it
+    // when the container goes away, and releasing a disposed semaphore would fail that write. It owns no handle.
+    public void Dispose() => host.StateChanged -= OnStateChanged;
 }

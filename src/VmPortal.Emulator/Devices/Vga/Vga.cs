@@ -154,7 +154,7 @@ public sealed class Vga : IMmioDevice
         _featureControl = s.FeatureControl;
         _statusCounter = s.StatusCounter;
         Dispi.LoadState(s.Dispi);
-        s.Vram.CopyTo(Vram, 0);
+        if (!ReferenceEquals(s.Vram, Vram)) s.Vram.CopyTo(Vram, 0); // a board's state load fills Vram in place
         RegisterGeneration++;
         DacGeneration++;
         MarkAllDirty();
