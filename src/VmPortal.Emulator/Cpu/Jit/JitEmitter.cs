@@ -1278,11 +1278,27 @@ public sealed unsafe partial class Cpu
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(nint, string), int> FallbackIds = new();
     private static readonly string[] FallbackNames = new string[256];
 
+    // Why the block loop ran instructions in the decoded cache instead of compiled code (same switch): retired
+    // instructions by reason, and the REP iterations among them (counted as instructions, run in bulk by one handler).
+    private static readonly string[] InterpretedReasons =
+        { "block below the threshold", "waiting for the background compiler", "compiled, but budget short or event pending",
+          "block ends in the interpreter", "compile failed", "JIT off", "of these: REP iterations beyond the first" };
+    private static readonly long[] InterpretedCounts = new long[7];
+
+    private void CountInterpreted(CodeBlock b, int ops, long retired)
+    {
+        int why = !_jitEnabled ? 5 : b.Jit != null ? 2 : b.EndsInInterpreter ? 3 : b.CompileFailed ? 4 : b.JitQueued ? 1 : 0;
+        InterpretedCounts[why] += retired;
+        if (retired > ops) InterpretedCounts[6] += retired - ops;
+    }
+
     private static long[] InitFallbackCounts()
     {
         var counts = new long[256];
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
+            for (int i = 0; i < InterpretedReasons.Length; i++)
+                if (InterpretedCounts[i] > 0) Console.Error.WriteLine($"decoded cache: {InterpretedReasons[i]}: {InterpretedCounts[i]:N0} instructions");
             foreach (var (i, n) in counts.Select((n, i) => (i, n)).Where(x => x.n > 0).OrderByDescending(x => x.n).Take(30))
                 Console.Error.WriteLine($"JIT fallback {FallbackNames[i]}: {n:N0}");
         };
