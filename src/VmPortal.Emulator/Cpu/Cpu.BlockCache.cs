@@ -71,6 +71,8 @@ public sealed unsafe partial class Cpu
                 goto blockDone;
             }
             int n = b.Count <= budget ? b.Count : (int)budget;
+            long countBefore = JitFallbackCounts != null ? InstructionCount : 0;
+            int ran1 = 0;
             for (int i = 0; ;)
             {
                 uint e = _eip;
@@ -78,9 +80,10 @@ public sealed unsafe partial class Cpu
                 _eip = e + op.Len;
                 op.Handler(this, ref op);
                 InstructionCount++;
-                if (++i >= n || _checkEvents) break;
+                if (++i >= n || _checkEvents) { ran1 = i; break; }
                 op = ref Unsafe.Add(ref op, 1);
             }
+            if (JitFallbackCounts != null) CountInterpreted(b, ran1, InstructionCount - countBefore);
         blockDone:
             // After an interpreted instruction (it may have changed anything, e.g. halted) the run loop looks first.
             if (b.EndsInInterpreter || _checkEvents || InstructionCount >= end) return true;

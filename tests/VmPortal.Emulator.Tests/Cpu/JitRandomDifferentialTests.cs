@@ -4,7 +4,8 @@ namespace VmPortal.Emulator.Tests.Cpu;
 
 /// <summary>
 /// Random-program differential for the JIT tier: seeded generated programs (ALU with every flag, ADC/SBB chains,
-/// shifts and rotates, INC/DEC/NEG/NOT, MOV/LEA/MOVZX/MOVSX/XCHG, SETcc/CMOVcc, IMUL/MUL, PUSH/POP, REP STOSB, forward
+/// shifts and rotates, INC/DEC/NEG/NOT, MOV/LEA/MOVZX/MOVSX/XCHG, SETcc/CMOVcc, IMUL/MUL, DIV (also overflowing: #DE,
+/// whose handler mixes the state it sees into the checksum and steps over the DIV), PUSH/POP, REP STOSB, forward
 /// Jcc, counted loops that jump back to their own start, loads and stores of 1/2/4 bytes also across page
 /// boundaries) run from RAM with paging on. Between instructions the program sometimes marks one data page not
 /// present, so a later load or store faults (#PF) in the middle of a compiled block; the handler makes it present
@@ -42,6 +43,7 @@ public sealed class JitRandomDifferentialTests
         sb.AppendLine("bits 32");
         sb.AppendLine("main32:");
         sb.AppendLine("    SET_GATE 14, pf_handler, 0x8E, 0x08");
+        sb.AppendLine("    SET_GATE 0, de_handler, 0x8E, 0x08");
         // Identity-map 0-4 MiB (PD 10000h, PT 11000h), paging on.
         sb.AppendLine("    mov edi, 0x11000\n    mov eax, 0x003\n    mov ecx, 1024\n.fill:\n    mov [edi], eax\n    add eax, 0x1000\n    add edi, 4\n    loop .fill");
         sb.AppendLine("    mov dword [0x10000], 0x11003\n    mov eax, 0x10000\n    mov cr3, eax\n    mov eax, cr0\n    or eax, 0x80000000\n    mov cr0, eax");
@@ -67,6 +69,10 @@ public sealed class JitRandomDifferentialTests
         // pushed by the fault — what compiled code holding registers and flags in locals must hand over exactly.
         sb.AppendLine("    pushad\n    lea esi, [esp]\n    mov ecx, 12\n.mix:\n    mov eax, [0x20F10]\n    rol eax, 5\n    xor eax, [esi]\n    mov [0x20F10], eax\n    add esi, 4\n    loop .mix\n    popad");
         sb.AppendLine($"    or dword [0x11000 + 0x{ToggledPage >> 12:X}*4], 1\n    invlpg [0x{ToggledPage:X}]\n    inc dword [0x20F04]\n    add esp, 4\n    iret");
+        // #DE (a DIV that overflows): mix the eight registers, EIP, CS, EFLAGS at the fault, step over the 2-byte DIV r32.
+        sb.AppendLine("de_handler:");
+        sb.AppendLine("    pushad\n    lea esi, [esp]\n    mov ecx, 11\n.mixd:\n    mov eax, [0x20F10]\n    rol eax, 7\n    xor eax, [esi]\n    mov [0x20F10], eax\n    add esi, 4\n    loop .mixd\n    popad");
+        sb.AppendLine("    add dword [esp], 2\n    iret");
         sb.AppendLine("body:");
         int label = 0;
         for (int i = 0; i < count; i++)
@@ -185,7 +191,25 @@ public sealed class JitRandomDifferentialTests
                     _ => $"push 0x{rng.Next():X}\n    pop {Mem(rng, "dword")}",
                 };
             case 15: return rng.Next(2) == 0 ? $"set{Pick(Cc)} {(rng.Next(2) == 0 ? Pick(R8) : Mem(rng, "byte"))}" : $"cmov{Pick(Cc)} {Pick(R32)}, {(rng.Next(2) == 0 ? Pick(R32) : Mem(rng, "dword"))}";
-            case 16: return rng.Next(2) == 0 ? $"imul {Pick(R32)}, {Mem(rng, "dword")}, {rng.Next(-1000, 1000)}" : $"mul {(size == 0 ? Pick(R8) : Pick(R32))}";
+            case 16:
+            {
+                int v = rng.Next(6);
+                if (v == 3)
+                {
+                    // DIV r32 that fits (EDX < divisor)
+                    string d = Pick(new[] { "eax", "ebx", "ecx", "edi" });
+                    return $"and edx, 0xFF\n    or {d}, 0x100\n    div {d}";
+                }
+                return v switch
+                {
+                    0 => $"imul {Pick(R32)}, {Mem(rng, "dword")}, {rng.Next(-1000, 1000)}",
+                    1 => $"mul {(size == 0 ? Pick(R8) : Pick(R32))}",
+                    2 => $"{Pick(new[] { "mul", "imul" })} {(rng.Next(2) == 0 ? Pick(R32) : Mem(rng, "dword"))}",
+                    // any DIV r32: the random EDX:EAX mostly overflows, a #DE the de_handler checks and steps over
+                    4 => $"div {Pick(R32)}",
+                    _ => $"{Pick(new[] { "shl", "shr", "sar" })} {(size == 0 ? Pick(R8) : Pick(R16))}, {rng.Next(1, 20)}",
+                };
+            }
             case 17: return rng.Next(2) == 0 ? $"xchg {a}, {b}" : $"xchg {m}, {a}";
             case 18: return $"pushfd\n    pop {Pick(R32)}";
             case 19: return Pick(new[] { "clc", "stc", "cmc" });

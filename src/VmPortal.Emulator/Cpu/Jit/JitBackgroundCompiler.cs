@@ -64,6 +64,7 @@ public sealed partial class Cpu
                 try
                 {
                     var (fn, size) = JitCompiler.Compile(region);
+                    Interlocked.Add(ref owner._jitEmitTicks, Stopwatch.GetTimestamp() - t0);
                     fn(null!, ref Unsafe.NullRef<DecodedOp>(), -1); // the .NET JIT compiles it now
                     b.Pending = new JitCompiled(fn, size);
                 }

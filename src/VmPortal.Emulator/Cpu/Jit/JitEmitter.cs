@@ -232,20 +232,18 @@ public sealed unsafe partial class Cpu
             if (Is(ref o, &OpNop)) return true;
             if (Is(ref o, &OpAluRR32) || Is(ref o, &OpAluMR32) || Is(ref o, &OpAluRmReg))
             {
-                if ((o.Sub & 7) is 2 or 3) return false;
                 EmitAluRm(ref o, useImm: false);
                 return true;
             }
             if (Is(ref o, &OpAluRI32) || Is(ref o, &OpAluMI32) || Is(ref o, &OpAluRmImm))
             {
-                if ((o.Sub & 7) is 2 or 3) return false;
                 EmitAluRm(ref o, useImm: true);
                 return true;
             }
             if (Is(ref o, &OpAluRM32) || Is(ref o, &OpAluRegRm))
             {
-                if ((o.Sub & 7) is 2 or 3) return false;
                 // reg = reg op r/m
+                EmitCarryIn(o.Sub & 7);
                 EmitReadRm(ref o, size); _il.Emit(OpCodes.Stloc, _tB);
                 LdReg(size, o.Reg); _il.Emit(OpCodes.Stloc, _tA);
                 EmitAluOp(o.Sub & 7, size);
@@ -270,9 +268,20 @@ public sealed unsafe partial class Cpu
             if (Is(ref o, &OpShiftRI32))
             {
                 if (o.Imm8 == 0) return true;
-                EmitShift(ref o);
+                EmitShift(ref o, 4, o.Imm8);
                 return true;
             }
+            if (Is(ref o, &OpShiftImm) && reg && o.Sub >= 4)
+            {
+                // SHL/SHR/SAR of an 8/16/32-bit register by a constant: a count of 0 changes nothing, counts of the
+                // operand size or more stay with the handler.
+                int n = o.Imm8 & 0x1F;
+                if (n == 0) return true;
+                if (n >= size * 8) return false;
+                EmitShift(ref o, size, n);
+                return true;
+            }
+            if (Is(ref o, &OpGroup3) && EmitGroup3(ref o)) return true;
             if (Is(ref o, &OpMovRR32) || Is(ref o, &OpMovMemReg32) || Is(ref o, &OpMovRmReg))
             {
                 LdReg(size, o.Reg); _il.Emit(OpCodes.Stloc, _tV);
@@ -374,6 +383,7 @@ public sealed unsafe partial class Cpu
         private void EmitAluRm(ref DecodedOp o, bool useImm)
         {
             int size = o.Size, sub = o.Sub & 7;
+            EmitCarryIn(sub);
             if (o.Mem != 0)
             {
                 EmitEa(ref o); _il.Emit(OpCodes.Stloc, _tEa);
@@ -403,9 +413,20 @@ public sealed unsafe partial class Cpu
                 case 1: _il.Emit(OpCodes.Or); break;
                 case 4: _il.Emit(OpCodes.And); break;
                 case 6: _il.Emit(OpCodes.Xor); break;
+                case 2: _il.Emit(OpCodes.Add); _il.Emit(OpCodes.Ldloc, _tCf); _il.Emit(OpCodes.Add); Mask(size); break;
+                case 3: _il.Emit(OpCodes.Sub); _il.Emit(OpCodes.Ldloc, _tCf); _il.Emit(OpCodes.Sub); Mask(size); break;
                 default: _il.Emit(OpCodes.Sub); Mask(size); break;
             }
             _il.Emit(OpCodes.Stloc, _tR);
+        }
+
+        /// <summary>ADC/SBB (sub 2/3): tCf = CF (0/1) of the flag state before the instruction; nothing for the others.</summary>
+        private void EmitCarryIn(int sub)
+        {
+            if (sub is not (2 or 3)) return;
+            if (_fs.Kind == FK.Cpu) { LdC(); _il.Emit(OpCodes.Call, MGetCF); }
+            else LdFlag(CF);
+            _il.Emit(OpCodes.Stloc, _tCf);
         }
 
         private void SetArithFlags(int sub, int size)
@@ -413,7 +434,10 @@ public sealed unsafe partial class Cpu
             _il.Emit(OpCodes.Ldloc, _tA); _il.Emit(OpCodes.Stloc, _fa);
             _il.Emit(OpCodes.Ldloc, _tB); _il.Emit(OpCodes.Stloc, _fb);
             _il.Emit(OpCodes.Ldloc, _tR); _il.Emit(OpCodes.Stloc, _fr);
-            var op = sub switch { 0 => LazyOp.Add, 5 or 7 => LazyOp.Sub, _ => LazyOp.Logic };
+            // ADC/SBB: the carry-in goes to fcf; the CPU's lazy op is Adc/Sbb when it was set, Add/Sub when not (as
+            // the interpreter's AluCalc chooses), so Op Adc/Sbb here means "Add/Sub + fcf".
+            if (sub is 2 or 3) { _il.Emit(OpCodes.Ldloc, _tCf); _il.Emit(OpCodes.Stloc, _fcf); }
+            var op = sub switch { 0 => LazyOp.Add, 2 => LazyOp.Adc, 3 => LazyOp.Sbb, 5 or 7 => LazyOp.Sub, _ => LazyOp.Logic };
             _fs = new FlagState(FK.Arith, op, size, false);
         }
 
@@ -444,34 +468,107 @@ public sealed unsafe partial class Cpu
             _fs = new FlagState(FK.IncDec, inc ? LazyOp.Inc : LazyOp.Dec, size, cfCpu);
         }
 
-        /// <summary>SHL/SHR/SAR of a 32-bit register by a constant 1-31 (OpShiftRI32).</summary>
-        private void EmitShift(ref DecodedOp o)
+        /// <summary>SHL/SHR/SAR of a register (8/16/32-bit) by a constant 1 to size*8-1 (OpShiftRI32, OpShiftImm): the
+        /// interpreter's ShlCalc/ShrCalc/SarCalc; flags SF/ZF/PF from the result, CF/OF as computed, AF clear.</summary>
+        private void EmitShift(ref DecodedOp o, int size, int n)
         {
-            int n = o.Imm8, sub = o.Sub;
+            int sub = o.Sub, bits = size * 8;
             var il = _il;
-            LdReg(4, o.Rm); il.Emit(OpCodes.Stloc, _tA);
+            LdReg(size, o.Rm); il.Emit(OpCodes.Stloc, _tA);
             if (sub == 5)
             {
                 il.Emit(OpCodes.Ldloc, _tA); LdI(n); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Stloc, _tR);
                 il.Emit(OpCodes.Ldloc, _tA); LdI(n - 1); il.Emit(OpCodes.Shr_Un); LdI(1); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _fcf);
-                if (n == 1) { il.Emit(OpCodes.Ldloc, _tA); LdI(31); il.Emit(OpCodes.Shr_Un); } else LdI(0);
+                if (n == 1) { il.Emit(OpCodes.Ldloc, _tA); LdI(bits - 1); il.Emit(OpCodes.Shr_Un); } else LdI(0);
                 il.Emit(OpCodes.Stloc, _fof);
             }
             else if (sub == 7)
             {
-                il.Emit(OpCodes.Ldloc, _tA); LdI(n); il.Emit(OpCodes.Shr); il.Emit(OpCodes.Stloc, _tR);
-                il.Emit(OpCodes.Ldloc, _tA); LdI(n - 1); il.Emit(OpCodes.Shr); LdI(1); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _fcf);
+                // the operand sign-extended to 32 bits, shifted arithmetically
+                il.Emit(OpCodes.Ldloc, _tA); SignExtend(size, true); il.Emit(OpCodes.Stloc, _tB);
+                il.Emit(OpCodes.Ldloc, _tB); LdI(n); il.Emit(OpCodes.Shr); Mask(size); il.Emit(OpCodes.Stloc, _tR);
+                il.Emit(OpCodes.Ldloc, _tB); LdI(n - 1); il.Emit(OpCodes.Shr); LdI(1); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _fcf);
                 LdI(0); il.Emit(OpCodes.Stloc, _fof);
             }
             else
             {
-                il.Emit(OpCodes.Ldloc, _tA); LdI(n); il.Emit(OpCodes.Shl); il.Emit(OpCodes.Stloc, _tR);
-                il.Emit(OpCodes.Ldloc, _tA); LdI(32 - n); il.Emit(OpCodes.Shr_Un); LdI(1); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _fcf);
-                il.Emit(OpCodes.Ldloc, _tR); LdI(31); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Ldloc, _fcf); il.Emit(OpCodes.Xor); il.Emit(OpCodes.Stloc, _fof);
+                il.Emit(OpCodes.Ldloc, _tA); LdI(n); il.Emit(OpCodes.Shl); Mask(size); il.Emit(OpCodes.Stloc, _tR);
+                il.Emit(OpCodes.Ldloc, _tA); LdI(bits - n); il.Emit(OpCodes.Shr_Un); LdI(1); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _fcf);
+                il.Emit(OpCodes.Ldloc, _tR); LdI(bits - 1); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Ldloc, _fcf); il.Emit(OpCodes.Xor); il.Emit(OpCodes.Stloc, _fof);
             }
-            il.Emit(OpCodes.Ldloc, _tR); StReg(4, o.Rm);
+            il.Emit(OpCodes.Ldloc, _tR); StReg(size, o.Rm);
             il.Emit(OpCodes.Ldloc, _tR); il.Emit(OpCodes.Stloc, _fr);
-            _fs = new FlagState(FK.Shift, LazyOp.Result, 4, false);
+            _fs = new FlagState(FK.Shift, LazyOp.Result, size, false);
+        }
+
+        /// <summary>Group 3 (F6/F7 /2-/7, the operation in Reg): NOT and NEG of any size and operand, MUL/IMUL of a
+        /// 32-bit operand, DIV of a 32-bit register (a zero divisor or a quotient that does not fit goes to the
+        /// handler, which raises #DE with the state exact); false for the rest (IDIV, 8/16-bit MUL/DIV).</summary>
+        private bool EmitGroup3(ref DecodedOp o)
+        {
+            var il = _il;
+            int size = o.Size, op = o.Reg;
+            switch (op)
+            {
+                case 2: // NOT: no flags
+                case 3: // NEG: flags of 0 - a
+                    if (o.Mem != 0)
+                    {
+                        EmitEa(ref o); il.Emit(OpCodes.Stloc, _tEa);
+                        EmitLoad(o.Seg, size);
+                    }
+                    else LdReg(size, o.Rm);
+                    il.Emit(OpCodes.Stloc, _tB);
+                    if (op == 2) { il.Emit(OpCodes.Ldloc, _tB); il.Emit(OpCodes.Not); Mask(size); il.Emit(OpCodes.Stloc, _tR); }
+                    else { LdI(0); il.Emit(OpCodes.Stloc, _tA); EmitAluOp(5, size); }
+                    il.Emit(OpCodes.Ldloc, _tR);
+                    if (o.Mem != 0) { il.Emit(OpCodes.Stloc, _tV); EmitStore(o.Seg, size); }
+                    else StReg(size, o.Rm);
+                    if (op == 3) SetArithFlags(5, size);
+                    return true;
+                case 4: // MUL r/m32: EDX:EAX = EAX * src, CF = OF = high half non-zero
+                case 5: // IMUL r/m32 (one operand): signed, CF = OF = the product does not fit in 32 bits
+                    if (size != 4) return false;
+                    EmitReadRm(ref o, 4); il.Emit(OpCodes.Stloc, _tB);
+                    LdReg(4, EAX); il.Emit(op == 4 ? OpCodes.Conv_U8 : OpCodes.Conv_I8);
+                    il.Emit(OpCodes.Ldloc, _tB); il.Emit(op == 4 ? OpCodes.Conv_U8 : OpCodes.Conv_I8);
+                    il.Emit(OpCodes.Mul); il.Emit(OpCodes.Stloc, _tL);
+                    il.Emit(OpCodes.Ldloc, _tL); il.Emit(OpCodes.Conv_U4); il.Emit(OpCodes.Stloc, _tR);
+                    il.Emit(OpCodes.Ldloc, _tR); StReg(4, EAX);
+                    il.Emit(OpCodes.Ldloc, _tL); LdI(32); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Conv_U4); StReg(4, EDX);
+                    if (op == 4)
+                    {
+                        il.Emit(OpCodes.Ldloc, _tL); LdI(32); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Cgt_Un);
+                    }
+                    else
+                    {
+                        il.Emit(OpCodes.Ldloc, _tL); il.Emit(OpCodes.Ldloc, _tL); il.Emit(OpCodes.Conv_I4); il.Emit(OpCodes.Conv_I8);
+                        il.Emit(OpCodes.Ceq); LdI(0); il.Emit(OpCodes.Ceq);
+                    }
+                    il.Emit(OpCodes.Dup); il.Emit(OpCodes.Stloc, _fcf); il.Emit(OpCodes.Stloc, _fof);
+                    il.Emit(OpCodes.Ldloc, _tR); il.Emit(OpCodes.Stloc, _fr);
+                    _fs = new FlagState(FK.Shift, LazyOp.Result, 4, false);
+                    return true;
+                case 6: // DIV r32: EAX = EDX:EAX / src, EDX = the remainder; flags unchanged
+                {
+                    if (size != 4 || o.Mem != 0) return false;
+                    var done = il.DefineLabel();
+                    var slow = HandlerStub(ref o, done, flagNeutral: true);
+                    LdReg(4, o.Rm); il.Emit(OpCodes.Stloc, _tB);
+                    il.Emit(OpCodes.Ldloc, _tB); il.Emit(OpCodes.Brfalse, slow);
+                    LdReg(4, EDX); il.Emit(OpCodes.Conv_U8); LdI(32); il.Emit(OpCodes.Shl);
+                    LdReg(4, EAX); il.Emit(OpCodes.Conv_U8); il.Emit(OpCodes.Or); il.Emit(OpCodes.Stloc, _tL);
+                    // the quotient fits in 32 bits exactly when EDX < src
+                    LdReg(4, EDX); il.Emit(OpCodes.Ldloc, _tB); il.Emit(OpCodes.Bge_Un, slow);
+                    il.Emit(OpCodes.Ldloc, _tL); il.Emit(OpCodes.Ldloc, _tB); il.Emit(OpCodes.Conv_U8); il.Emit(OpCodes.Div_Un);
+                    il.Emit(OpCodes.Conv_U4); StReg(4, EAX);
+                    il.Emit(OpCodes.Ldloc, _tL); il.Emit(OpCodes.Ldloc, _tB); il.Emit(OpCodes.Conv_U8); il.Emit(OpCodes.Rem_Un);
+                    il.Emit(OpCodes.Conv_U4); StReg(4, EDX);
+                    il.MarkLabel(done);
+                    return true;
+                }
+                default: return false;
+            }
         }
 
         // ---------------- control transfers (the last instruction of a block) ----------------
@@ -624,7 +721,7 @@ public sealed unsafe partial class Cpu
             switch (f.Kind)
             {
                 case FK.Arith:
-                    LdC(); LdI((int)f.Op); _il.Emit(OpCodes.Ldloc, _fa); _il.Emit(OpCodes.Ldloc, _fb); _il.Emit(OpCodes.Ldloc, _fr); LdI(f.Size);
+                    LdC(); LdLazyOp(f.Op); _il.Emit(OpCodes.Ldloc, _fa); _il.Emit(OpCodes.Ldloc, _fb); _il.Emit(OpCodes.Ldloc, _fr); LdI(f.Size);
                     _il.Emit(OpCodes.Call, MFlushArith);
                     break;
                 case FK.IncDec:
@@ -633,7 +730,7 @@ public sealed unsafe partial class Cpu
                     _il.Emit(OpCodes.Call, MFlushIncDec);
                     break;
                 case FK.Shift:
-                    LdC(); _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fcf); _il.Emit(OpCodes.Ldloc, _fof);
+                    LdC(); _il.Emit(OpCodes.Ldloc, _fr); _il.Emit(OpCodes.Ldloc, _fcf); _il.Emit(OpCodes.Ldloc, _fof); LdI(f.Size);
                     _il.Emit(OpCodes.Call, MFlushShift);
                     break;
             }
@@ -697,6 +794,7 @@ public sealed unsafe partial class Cpu
             var s = Capture();
             int block = _block, k = _k;
             nint handler = (nint)o.Handler;
+            string fbKey = $" sub {o.Sub} size {o.Size}{(o.Mem != 0 ? " mem" : "")}";
             var l = _il.DefineLabel();
             _il.Emit(OpCodes.Br, l);
             _stubs.Add(() =>
@@ -705,7 +803,7 @@ public sealed unsafe partial class Cpu
                 if (JitFallbackCounts != null && !_dry)
                 {
                     _il.Emit(OpCodes.Ldsfld, typeof(Cpu).GetField(nameof(JitFallbackCounts), BindingFlags.NonPublic | BindingFlags.Static)!);
-                    LdI(FallbackId(handler));
+                    LdI(FallbackId(handler, fbKey));
                     _il.Emit(OpCodes.Ldelema, typeof(long));
                     _il.Emit(OpCodes.Call, typeof(Interlocked).GetMethod(nameof(Interlocked.Increment), new[] { typeof(long).MakeByRefType() })!);
                     _il.Emit(OpCodes.Pop);
@@ -922,16 +1020,32 @@ public sealed unsafe partial class Cpu
                     if (f.Kind == FK.IncDec) { LdC(); il.Emit(OpCodes.Call, MGetCF); return; }
                     if (f.Op == LazyOp.Add) { il.Emit(OpCodes.Ldloc, _fr); il.Emit(OpCodes.Ldloc, _fa); il.Emit(OpCodes.Clt_Un); return; }
                     if (f.Op == LazyOp.Sub) { il.Emit(OpCodes.Ldloc, _fa); il.Emit(OpCodes.Ldloc, _fb); il.Emit(OpCodes.Clt_Un); return; }
+                    if (f.Op == LazyOp.Adc)
+                    {
+                        // r < a, or r == a with a carry in
+                        il.Emit(OpCodes.Ldloc, _fr); il.Emit(OpCodes.Ldloc, _fa); il.Emit(OpCodes.Clt_Un);
+                        il.Emit(OpCodes.Ldloc, _fcf); il.Emit(OpCodes.Ldloc, _fr); il.Emit(OpCodes.Ldloc, _fa); il.Emit(OpCodes.Ceq);
+                        il.Emit(OpCodes.And); il.Emit(OpCodes.Or);
+                        return;
+                    }
+                    if (f.Op == LazyOp.Sbb)
+                    {
+                        // a < b, or a == b with a borrow in
+                        il.Emit(OpCodes.Ldloc, _fa); il.Emit(OpCodes.Ldloc, _fb); il.Emit(OpCodes.Clt_Un);
+                        il.Emit(OpCodes.Ldloc, _fcf); il.Emit(OpCodes.Ldloc, _fa); il.Emit(OpCodes.Ldloc, _fb); il.Emit(OpCodes.Ceq);
+                        il.Emit(OpCodes.And); il.Emit(OpCodes.Or);
+                        return;
+                    }
                     LdI(0); return;
                 case OF:
                     if (f.Kind == FK.Shift) { il.Emit(OpCodes.Ldloc, _fof); return; }
                     switch (f.Op)
                     {
-                        case LazyOp.Add: // (a ^ r) & (b ^ r) & sign
+                        case LazyOp.Add or LazyOp.Adc: // (a ^ r) & (b ^ r) & sign
                             il.Emit(OpCodes.Ldloc, _fa); il.Emit(OpCodes.Ldloc, _fr); il.Emit(OpCodes.Xor);
                             il.Emit(OpCodes.Ldloc, _fb); il.Emit(OpCodes.Ldloc, _fr); il.Emit(OpCodes.Xor); il.Emit(OpCodes.And);
                             break;
-                        case LazyOp.Sub: // (a ^ b) & (a ^ r) & sign
+                        case LazyOp.Sub or LazyOp.Sbb: // (a ^ b) & (a ^ r) & sign
                             il.Emit(OpCodes.Ldloc, _fa); il.Emit(OpCodes.Ldloc, _fb); il.Emit(OpCodes.Xor);
                             il.Emit(OpCodes.Ldloc, _fa); il.Emit(OpCodes.Ldloc, _fr); il.Emit(OpCodes.Xor); il.Emit(OpCodes.And);
                             break;
@@ -977,7 +1091,7 @@ public sealed unsafe partial class Cpu
                     il.Emit(OpCodes.Ldloc, _fcf); il.Emit(OpCodes.Or);
                     il.Emit(OpCodes.Ldloc, _fof); LdI(11); il.Emit(OpCodes.Shl); il.Emit(OpCodes.Or);
                     il.Emit(OpCodes.Stfld, FFlags);
-                    StoreLazy(LazyOp.Result, null, null, 4, SF | ZF | PF);
+                    StoreLazy(LazyOp.Result, null, null, f.Size, SF | ZF | PF);
                     return;
             }
         }
@@ -985,13 +1099,23 @@ public sealed unsafe partial class Cpu
         private void StoreLazy(LazyOp op, LocalBuilder? a, LocalBuilder? b, int size, uint lazy)
         {
             var il = _il;
-            LdC(); LdI((int)op); il.Emit(OpCodes.Stfld, FLfOp);
+            LdC(); LdLazyOp(op); il.Emit(OpCodes.Stfld, FLfOp);
             LdC(); if (a != null) il.Emit(OpCodes.Ldloc, a); else LdI(0); il.Emit(OpCodes.Stfld, FLfA);
             LdC(); if (b != null) il.Emit(OpCodes.Ldloc, b); else LdI(op is LazyOp.Inc or LazyOp.Dec ? 1 : 0); il.Emit(OpCodes.Stfld, FLfB);
             LdC(); il.Emit(OpCodes.Ldloc, _fr); il.Emit(OpCodes.Stfld, FLfRes);
             LdC(); LdU(SizeMask(size)); il.Emit(OpCodes.Stfld, FLfMask);
             LdC(); LdU(SignBit(size)); il.Emit(OpCodes.Stfld, FLfSign);
             LdC(); LdU(lazy); il.Emit(OpCodes.Stfld, FLazy);
+        }
+
+        /// <summary>Pushes the CPU's LazyOp for a local flag operation: Adc/Sbb become Add/Sub + the carry-in (fcf).</summary>
+        private void LdLazyOp(LazyOp op)
+        {
+            if (op is LazyOp.Adc or LazyOp.Sbb)
+            {
+                LdI((int)(op == LazyOp.Adc ? LazyOp.Add : LazyOp.Sub)); _il.Emit(OpCodes.Ldloc, _fcf); _il.Emit(OpCodes.Add);
+            }
+            else LdI((int)op);
         }
 
         /// <summary>Whether a block can observe the flags it is entered with before it overwrites them all: a flag
@@ -1148,29 +1272,46 @@ public sealed unsafe partial class Cpu
     }
 
     // ---- diagnostics: VMPORTAL_JIT_FALLBACKS=1 counts the instructions compiled code runs through decoded-cache
-    // handlers (by handler) and prints the counts to stderr at process exit ----
+    // handlers (by handler, sub-operation, operand size and memory operand) and prints the counts to stderr at exit ----
 
     private static readonly long[]? JitFallbackCounts = Environment.GetEnvironmentVariable("VMPORTAL_JIT_FALLBACKS") == "1" ? InitFallbackCounts() : null;
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<nint, int> FallbackIds = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(nint, string), int> FallbackIds = new();
     private static readonly string[] FallbackNames = new string[256];
+
+    // Why the block loop ran instructions in the decoded cache instead of compiled code (same switch): retired
+    // instructions by reason, and the REP iterations among them (counted as instructions, run in bulk by one handler).
+    private static readonly string[] InterpretedReasons =
+        { "block below the threshold", "waiting for the background compiler", "compiled, but budget short or event pending",
+          "block ends in the interpreter", "compile failed", "JIT off", "of these: REP iterations beyond the first" };
+    private static readonly long[] InterpretedCounts = new long[7];
+
+    private void CountInterpreted(CodeBlock b, int ops, long retired)
+    {
+        int why = !_jitEnabled ? 5 : b.Jit != null ? 2 : b.EndsInInterpreter ? 3 : b.CompileFailed ? 4 : b.JitQueued ? 1 : 0;
+        InterpretedCounts[why] += retired;
+        if (retired > ops) InterpretedCounts[6] += retired - ops;
+    }
 
     private static long[] InitFallbackCounts()
     {
         var counts = new long[256];
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
+            for (int i = 0; i < InterpretedReasons.Length; i++)
+                if (InterpretedCounts[i] > 0) Console.Error.WriteLine($"decoded cache: {InterpretedReasons[i]}: {InterpretedCounts[i]:N0} instructions");
             foreach (var (i, n) in counts.Select((n, i) => (i, n)).Where(x => x.n > 0).OrderByDescending(x => x.n).Take(30))
                 Console.Error.WriteLine($"JIT fallback {FallbackNames[i]}: {n:N0}");
         };
         return counts;
     }
 
-    private static int FallbackId(nint handler) => FallbackIds.GetOrAdd(handler, h =>
+    private static int FallbackId(nint handler, string key) => FallbackIds.GetOrAdd((handler, key), hk =>
     {
+        nint h = hk.Item1;
         int id = Math.Min(FallbackIds.Count, 255);
         var m = typeof(Cpu).GetMethods(BindingFlags.NonPublic | BindingFlags.Static)
             .FirstOrDefault(x => x.Name.StartsWith("Op", StringComparison.Ordinal) && x.GetParameters().Length == 2 && x.MethodHandle.GetFunctionPointer() == h);
-        FallbackNames[id] = m?.Name ?? $"0x{h:X}";
+        FallbackNames[id] = (m?.Name ?? $"0x{h:X}") + hk.Item2;
         return id;
     });
 
@@ -1212,7 +1353,7 @@ public sealed unsafe partial class Cpu
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void JFlushShift(Cpu c, uint r, int cf, int of) => c.SetFlagsResult(r, 4, cf != 0, of != 0, false);
+    private static void JFlushShift(Cpu c, uint r, int cf, int of, int size) => c.SetFlagsResult(r, size, cf != 0, of != 0, false);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void JCheckNear(Cpu c, uint target) => c.CheckNearTarget(target);
