@@ -104,11 +104,14 @@ public sealed class VmHost : IDisposable
 
     internal void OnStateChanged(HostedVm vm, VmRunState state, string? reason) => StateChanged?.Invoke(vm, state, reason);
 
+    /// <summary>True once <see cref="Dispose"/> began (the portal is shutting down): VMs leave the host without being deleted.</summary>
+    public bool IsDisposed => Volatile.Read(ref disposed);
+
     /// <summary>Powers off every machine and ends every console.</summary>
     public void Dispose()
     {
         if (disposed) return;
-        disposed = true;
+        Volatile.Write(ref disposed, true);
         foreach (var vm in vms.Values) vm.Dispose();
         vms.Clear();
     }

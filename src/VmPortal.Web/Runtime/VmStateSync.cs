@@ -46,11 +46,16 @@ public sealed class VmStateSync : IDisposable
                 await using var db = await dbFactory.CreateDbContextAsync(ct);
                 var entity = await db.VirtualMachines.FirstOrDefaultAsync(v => v.Id == vmId, ct);
                 if (entity is null) return;
-                // A VM the host does not know (deleted, or the host is being disposed at shutdown: a late write from a
-                // state change must not turn a VM the shutdown suspended into a stopped one) has nothing to write.
-                if (!host.TryFind(vmId, out var hosted)) return;
-                var target = ToEntity(hosted.State);
-                string? reason = target == VmState.Crashed ? hosted.Lifecycle.CrashReason : hosted.Lifecycle.StopReason;
+                var target = VmState.Stopped; // a VM the host forgot (deleted, or its row about to be) no longer runs
+                string? reason = null;
+                if (host.TryFind(vmId, out var hosted))
+                {
+                    target = ToEntity(hosted.State);
+                    reason = target == VmState.Crashed ? hosted.Lifecycle.CrashReason : hosted.Lifecycle.StopReason;
+                }
+                // While the host is disposed at shutdown its VMs leave it without being stopped by anyone: a late write
+                // from the shutdown's own suspend must not turn the VM it suspended into a stopped one.
+                else if (host.IsDisposed) return;
                 if (entity.State == target && (entity.StateReason == reason || !entity.IsStopped || reason is null)) return;
                 MoveTo(entity, target, clock.GetUtcNow(), reason);
                 try
