@@ -33,6 +33,7 @@ public sealed class TemplateLeaseBrowserTests(BrowserFixture fx)
         await Assertions.Expect(card.Locator("[data-testid=template-lease]")).ToHaveCountAsync(0);
         await card.GetByLabel($"Edit {template}").ClickAsync();
         await page.FillAsync("#template-lease-hours", "48");
+        await page.PressAsync("#template-lease-hours", "Tab"); // the grace field is enabled once the lease is set
         await page.FillAsync("#template-lease-grace", "6");
         await page.ClickAsync("[data-testid=template-save]");
         await Assertions.Expect(card.Locator("[data-testid=template-lease]")).ToContainTextAsync("expires 2 days after creation, deleted 6 hours later");
