@@ -126,7 +126,8 @@ public sealed partial class Machine
         lock (_lifecycle)
         {
             if (_thread == null || _board == null && !_startRestored)
-                throw new InvalidOperationException($"machine '{Config.Name}' is not running (state {_state})");
+                throw new InvalidOperationException($"machine '{Config.Name}' is not running (state {_state})" +
+                    (_state == MachineState.Crashed ? $": {CrashReason}" : ""));
             _commands.Enqueue(new Command(CommandKind.Invoke, done, () =>
             {
                 try
