@@ -72,6 +72,11 @@ for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
         m = r.find(".//t:Message", ns)
         first = (m.text or "").strip().splitlines()[0][:300] if m is not None and m.text else ""
         print(f"FAILED {r.get('testName')}: {first}")
+        st = r.find(".//t:StackTrace", ns)
+        # where in the test's own code it failed (the first frame in tests/), so the tail of a CI log says which step
+        frames = [l.strip() for l in (st.text or "").splitlines() if "/tests/" in l] if st is not None else []
+        if frames:
+            print(f"    {frames[0][:300]}")
 PY
 done
 echo "$passed passed, $failed failed, $skipped skipped"

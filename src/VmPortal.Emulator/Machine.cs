@@ -132,12 +132,26 @@ public sealed partial class Machine : IDisposable
     /// </summary>
     public Task Start() => StartThread(restored: false);
 
-    private Task StartThread(bool restored)
+    /// <summary>
+    /// Powers the machine on with a pause point already set (see <see cref="PauseAtInstruction"/>): the guest stops at
+    /// exactly <paramref name="instructionCount"/> however late the caller gets to run, where a <see cref="Start"/>
+    /// followed by <see cref="PauseAtInstruction"/> can find the guest already past it on a busy host. The task
+    /// completes when the machine has paused there, and fails if it stopped (crashed, switched off) before.
+    /// </summary>
+    public Task StartAndPauseAt(long instructionCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(instructionCount);
+        var paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return StartThread(restored: false, (instructionCount, paused)).ContinueWith(_ => paused.Task, TaskScheduler.Default).Unwrap();
+    }
+
+    private Task StartThread(bool restored, (long At, TaskCompletionSource Done)? pause = null)
     {
         lock (_lifecycle)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_thread != null) return _started.Task;
+            if (_thread != null)
+                return pause == null ? _started.Task : throw new InvalidOperationException($"machine '{Config.Name}' is already running: use PauseAtInstruction");
             _startRestored = restored;
             _started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -149,6 +163,11 @@ public sealed partial class Machine : IDisposable
             Interlocked.Exchange(ref _powerButtonPresses, 0);
             if (!restored) Interlocked.Exchange(ref _instructions, 0);
             while (_commands.TryDequeue(out var stale)) stale.Done.TrySetResult();
+            if (pause is var (at, done))
+            {
+                _pauseAtDone?.TrySetCanceled();
+                (_pauseAt, _pauseAtDone) = (at, done); // set before the thread starts, so its first slice honours it
+            }
             _thread = new Thread(ThreadMain) { IsBackground = true, Name = $"vm:{Config.Name}" };
             _thread.Start();
             return _started.Task;
@@ -433,6 +452,13 @@ public sealed partial class Machine : IDisposable
             SetState(MachineState.PoweredOff);
             SafeRaise(() => PoweredOff?.Invoke());
         }
+        // A pause point the machine never reached: whoever waits for it learns why (the state is final by now).
+        var pauseWaiter = _pauseAtDone;
+        long pauseAt = _pauseAt;
+        _pauseAtDone = null;
+        _pauseAt = -1;
+        pauseWaiter?.TrySetException(new InvalidOperationException(
+            $"machine '{Config.Name}' stopped before instruction {pauseAt} (state {_state})" + (crash != null ? $": {crash}" : "")));
         _started.TrySetResult();
         _stopped.TrySetResult();
     }

@@ -92,7 +92,11 @@ internal sealed partial class PcBoard
         Ide.Secondary.Attach(0, new AtapiCdrom(media.CdRom));
         if (media.SecondCdRom != null) Ide.Secondary.Attach(1, new AtapiCdrom(media.SecondCdRom));
         Pm = new Piix4PowerManagement(Io, Pic, Scheduler, com1Present: Com1 != null);
-        Pm.PowerOffRequested += () => PowerOffReason ??= "the guest powered off (ACPI S5)";
+        Pm.PowerOffRequested += () =>
+        {
+            PowerOffReason ??= "the guest powered off (ACPI S5)";
+            Cpu.RequestStop();
+        };
         Pci.Add(IsaBridgeDevice, PmFunction, Pm);
 
         Vga = new Vga(Io, Memory);
@@ -174,7 +178,11 @@ internal sealed partial class PcBoard
     /// <summary>Set when the guest asked for a reset (port 0x92, i8042 pulse, 0xCF9); the machine rebuilds the board.</summary>
     public string? ResetReason { get; private set; }
 
-    public void RequestReset(string reason) => ResetReason ??= reason;
+    public void RequestReset(string reason)
+    {
+        ResetReason ??= reason;
+        Cpu.RequestStop(); // the reset happens after this instruction: the guest runs nothing more on this board
+    }
 
     /// <summary>Set when the guest switched the machine off (ACPI soft-off, S5); the machine stops.</summary>
     public string? PowerOffReason { get; private set; }

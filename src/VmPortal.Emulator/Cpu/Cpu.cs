@@ -239,13 +239,27 @@ public sealed partial class Cpu
     /// <summary>Tells the CPU that an interrupt request may have appeared (for devices raising IRQs mid-slice).</summary>
     public void NotifyInterrupt() => _checkEvents = true;
 
+    /// <summary>Set by <see cref="RequestStop"/>: <see cref="Run"/> returns at the next instruction boundary, and at once from then on.</summary>
+    public bool StopRequested { get; private set; }
+
+    /// <summary>
+    /// The machine is about to be reset or switched off by the guest (a write to port 0xCF9, 0x92, the i8042, ACPI
+    /// S5): nothing after the instruction that asked may run. Firmware relies on it: SeaBIOS's reboot tries those
+    /// ports in turn and only then triple-faults on purpose, which must not happen after a reset that worked.
+    /// </summary>
+    public void RequestStop()
+    {
+        StopRequested = true;
+        _checkEvents = true;
+    }
+
     /// <summary>
     /// Runs up to <paramref name="maxInstructions"/> instructions. Returns early when the CPU halts with nothing
     /// to wake it or a shutdown happens. Returns the number executed. Never throws for guest behaviour.
     /// </summary>
     public int Run(int maxInstructions)
     {
-        if (ShutdownPending) return 0;
+        if (ShutdownPending || StopRequested) return 0;
         if (!ReferenceEquals(_ram, Memory.Backing) || _mapVersion != Memory.MappingVersion)
         {
             _ram = Memory.Backing;
@@ -254,7 +268,7 @@ public sealed partial class Cpu
         _checkEvents = true;
         long start = InstructionCount;
         long end = start + maxInstructions;
-        while (InstructionCount < end && !ShutdownPending)
+        while (InstructionCount < end && !ShutdownPending && !StopRequested)
         {
             try
             {
@@ -292,6 +306,7 @@ public sealed partial class Cpu
         {
             if (_checkEvents)
             {
+                if (StopRequested) return;
                 if (CheckEvents()) { if (Halted) return; continue; }
                 if (Halted || ShutdownPending) return;
             }

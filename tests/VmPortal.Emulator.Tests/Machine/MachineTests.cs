@@ -104,6 +104,52 @@ public class MachineTests
         await machine.PowerOff().WaitAsync(Wait);
     }
 
+    /// <summary>A guest's reset request takes effect after the instruction that made it: what follows never runs (SeaBIOS
+    /// triple-faults on purpose after its reset writes; that used to end a machine set to power off on a triple fault).</summary>
+    [Theory]
+    [InlineData(0xCF9, "reset through port 0xCF9")]
+    [InlineData(0x92, "reset through port 0x92")]
+    [InlineData(0x64, "reset through the keyboard controller")]
+    public async Task AGuestsResetRequestResetsAtOnceAndNothingAfterItRuns(int port, string expected)
+    {
+        using var machine = new Machine(TinyConfig(TestGuests.ResetThenTripleFault(port), $"reset-{port:x}", b => b.OnTripleFault = TripleFaultAction.PowerOff));
+        var reasons = new List<string>();
+        machine.ResetOccurred += r => { lock (reasons) reasons.Add(r); };
+        var output = new StringBuilder();
+        machine.DebugOutput += b => { lock (output) output.Append(Encoding.ASCII.GetString(b)); };
+        await machine.Start().WaitAsync(Wait);
+        await WaitFor(() => { lock (output) return output.ToString().StartsWith("RRR", StringComparison.Ordinal); });
+        await machine.Pause().WaitAsync(Wait);
+        Assert.Equal(MachineState.Paused, machine.State);
+        Assert.True(machine.ResetCount >= 2);
+        lock (reasons) Assert.All(reasons, r => Assert.Equal(expected, r));
+        await machine.PowerOff().WaitAsync(Wait);
+    }
+
+    /// <summary>A pause point set at power-on holds however late the caller looks (a Start followed by
+    /// PauseAtInstruction could find a busy host's guest far beyond it); a machine that stops before it fails the wait
+    /// with the reason.</summary>
+    [Fact]
+    public async Task AMachineStartedWithAPausePointStopsThereExactly()
+    {
+        using var machine = new Machine(TinyConfig(TestGuests.Ticker(), "pause-at-start", b => b.Deterministic = true));
+        var paused = machine.StartAndPauseAt(300_000);
+        await Task.Delay(1000); // the guest runs some 10⁷ instructions a second: long past the point without it
+        await paused.WaitAsync(Wait);
+        Assert.Equal(MachineState.Paused, machine.State);
+        Assert.Equal(300_000, machine.InstructionCount);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => machine.StartAndPauseAt(400_000));
+        await machine.PauseAtInstruction(400_000).WaitAsync(Wait);
+        Assert.Equal(400_000, machine.InstructionCount);
+        await machine.PowerOff().WaitAsync(Wait);
+
+        using var faulty = new Machine(TinyConfig(TestGuests.TripleFault(), "pause-at-crash", b => b.OnTripleFault = TripleFaultAction.PowerOff));
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => faulty.StartAndPauseAt(1_000_000).WaitAsync(Wait));
+        Assert.Equal(MachineState.Crashed, faulty.State);
+        Assert.Contains("before instruction 1000000", e.Message);
+        Assert.Contains("triple fault", e.Message);
+    }
+
     [CpuFact]
     public async Task PauseFreezesInstructionsAndGuestTime()
     {

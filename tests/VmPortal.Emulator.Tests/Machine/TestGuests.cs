@@ -34,6 +34,25 @@ public static class TestGuests
         return image;
     }
 
+    /// <summary>Writes "R" to port 0xE9, asks for a reset through <paramref name="port"/> (0xCF9, 0x92 or the i8042's
+    /// 0x64), then triple-faults on purpose as SeaBIOS's reboot does when no reset port worked.</summary>
+    public static byte[] ResetThenTripleFault(int port)
+    {
+        byte[] ask = port switch
+        {
+            0xCF9 => [0xBA, 0xF9, 0x0C, 0xB0, 0x06, 0xEE], // mov dx, 0xCF9; mov al, 6; out dx, al
+            0x92 => [0xB0, 0x01, 0xE6, 0x92],             // mov al, 1; out 0x92, al (fast reset)
+            0x64 => [0xB0, 0xFE, 0xE6, 0x64],             // mov al, 0xFE; out 0x64, al (pulse the reset line)
+            _ => throw new ArgumentOutOfRangeException(nameof(port)),
+        };
+        return Image([
+            0xB0, 0x52, 0xE6, 0xE9,                       // mov al, 'R'; out 0xE9, al
+            .. ask,
+            0xFA, 0x2E, 0x0F, 0x01, 0x1E, 0xE0, 0xFF,     // cli; lidt cs:[0xFFE0] (limit 0)
+            0xCC,                                         // int3
+        ]);
+    }
+
     /// <summary>Writes "H" to port 0xE9, then CLI; HLT forever: a guest that only idles.</summary>
     public static byte[] Halt() => Image(new byte[]
     {

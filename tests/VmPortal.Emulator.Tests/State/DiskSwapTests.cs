@@ -22,8 +22,7 @@ public sealed class DiskSwapTests : IDisposable
         DiskImageFile.CreateQcow2(a, 8 << 20);
         var config = new MachineConfig { Name = "swap", MemoryMiB = 32, DeterministicClock = true, OnTripleFault = TripleFaultAction.PowerOff, HardDisks = [new DiskConfig(a)] };
         using var m = new Machine(config);
-        await m.Start().WaitAsync(Wait);
-        await m.PauseAtInstruction(2_000_000).WaitAsync(Wait);
+        await m.StartAndPauseAt(2_000_000).WaitAsync(Wait);
 
         var r = await m.SwapDisks(() =>
         {

@@ -30,8 +30,7 @@ public class JitDeterminismTests
             TimeProvider = new FixedTime(), // the RTC starts from the host's time: the same for every run
         };
         using var m = new Machine(config);
-        await m.Start().WaitAsync(Wait);
-        try { await m.PauseAtInstruction(instructions).WaitAsync(Wait); }
+        try { await m.StartAndPauseAt(instructions).WaitAsync(Wait); }
         catch (InvalidOperationException) when (m.State == MachineState.Crashed)
         {
             Assert.Fail($"machine {i} crashed before instruction {instructions}: {m.CrashReason}");

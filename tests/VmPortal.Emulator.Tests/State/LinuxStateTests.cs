@@ -34,8 +34,7 @@ public class LinuxStateDeterminismTests
             KernelCommandLine = config.KernelCommandLine, OnTripleFault = TripleFaultAction.PowerOff, DeterministicClock = true,
         };
         using var a = new Machine(config);
-        await a.Start();
-        await a.PauseAtInstruction(N).WaitAsync(BootHarness.StepTimeout);
+        await a.StartAndPauseAt(N).WaitAsync(BootHarness.StepTimeout);
         using var file = new MemoryStream();
         await a.SaveState(file);
         long saved = a.InstructionCount;

@@ -32,8 +32,7 @@ public class MachineStateTests
     private static async Task<Machine> RunTo(MachineConfig config, long instructions)
     {
         var m = new Machine(config);
-        await m.Start().WaitAsync(Wait);
-        try { await m.PauseAtInstruction(instructions).WaitAsync(Wait); }
+        try { await m.StartAndPauseAt(instructions).WaitAsync(Wait); }
         catch (InvalidOperationException) when (m.State == MachineState.Crashed)
         {
             Assert.Fail($"the machine crashed before instruction {instructions}: {m.CrashReason}");
