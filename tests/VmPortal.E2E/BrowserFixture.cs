@@ -50,7 +50,7 @@ public sealed class BrowserFixture : IAsyncLifetime
             BaseURL = App.BaseAddress.ToString().TrimEnd('/'),
             ViewportSize = new ViewportSize { Width = 1366, Height = 900 },
         });
-        context.SetDefaultTimeout(15_000);
+        context.SetDefaultTimeout(30_000); // the portal shares 2 cores with the guests earlier tests left running
         // The console's "Copy text" writes to the clipboard; record it in window.__copied (headless chromium's
         // clipboard needs focus and permissions, which makes reading it back flaky).
         await context.AddInitScriptAsync(@"(() => {

@@ -44,7 +44,7 @@ public sealed class DebianSystemBrowserTests(BrowserFixture fx)
         Assert.True(r.StatusCode == HttpStatusCode.OK, $"waiting for {pattern}: {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
     }
 
-    [Fact(Skip = "Not in ./test.sh yet (issue 10): test.sh does not build the Debian image (~8 min of CPU under qemu-user, root and binfmt_misc) until that path has been through CI; the same image passes DebianSystemBootTests in 6 min 14 s (session 7)")]
+    [Fact(Skip = "Issue 10: the toolbar's Shut down did not stop the Debian guest within the 60 s the portal allows (session 7; the login on the canvas and uname worked); DebianSystemBootTests covers the image's boots in ./test.sh")]
     public async Task A_user_creates_a_debian_vm_with_first_boot_settings_logs_in_on_the_canvas_and_shuts_it_down()
     {
         var basePath = GuestImages.PathOf(DebianImage);

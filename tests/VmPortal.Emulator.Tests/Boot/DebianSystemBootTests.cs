@@ -64,7 +64,7 @@ public class DebianSystemBootTests(ITestOutputHelper output) : IDisposable
         return s[b..e].Replace("\r", "");
     }
 
-    [BootFact(LinuxNeeds, "Debian 12 (linux-image-686)", Image, Skip = "Not in ./test.sh yet (issue 10): passes when run (session 7, recipe-4 image: both boots in 6 min 14 s, 260 s CPU, a full test run beside it), but test.sh does not build the image (~8 min of CPU under qemu-user, root and binfmt_misc) until that path has been through CI; run it with VMPORTAL_DEBIAN_IMAGE=1 scripts/build-guest-images.sh and without this Skip")]
+    [BootFact(LinuxNeeds, "Debian 12 (linux-image-686)", Image)]
     public async Task BootsFromDiskConfiguredBySeedLogsInAndKeepsAFileAcrossPowerOff()
     {
         // A sparse copy of the base (cp --sparse=always): the image itself is never written.
