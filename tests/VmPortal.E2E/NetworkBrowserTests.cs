@@ -87,8 +87,9 @@ public sealed class NetworkBrowserTests(BrowserFixture fx)
             await page.FillAsync("#net-dhcp-end", $"{prefix}.120");
             await page.ShotAsync("net-02-edit-running");
             await page.ClickAsync("[data-testid=network-save]");
-            await Assertions.Expect(page.Locator(".mud-snackbar")).ToContainTextAsync($"running VMs keep their addresses until their DHCP lease renews, then get one from {prefix}.100–{prefix}.120");
-            await Assertions.Expect(page.Locator($"[data-testid=network-{name}]")).ToContainTextAsync($"DHCP {prefix}.100–{prefix}.120");
+            await Assertions.Expect(page.Locator(".mud-snackbar")).ToContainTextAsync($"running VMs keep their addresses until their DHCP lease renews, then get one from {prefix}.100–{prefix}.120",
+                new() { Timeout = 30_000 }); // shown for 4 s once the save returns, however long that takes on a loaded machine
+            await Assertions.Expect(page.Locator($"[data-testid=network-{name}]")).ToContainTextAsync($"DHCP {prefix}.100–{prefix}.120", new() { Timeout = 30_000 });
             var n = JsonNode.Parse(await admin.GetStringAsync($"/api/networks/{name}"))!;
             Assert.Equal(($"{prefix}.100", $"{prefix}.120"), (n["dhcpStart"]!.GetValue<string>(), n["dhcpEnd"]!.GetValue<string>()));
             Assert.Contains(n["ports"]!.AsArray(), p => p!["vmId"]?.GetValue<string>() == id); // the VM stayed connected
