@@ -19,7 +19,7 @@ public sealed class DhcpServer
     private const int FixedPart = 236;
     private const uint MagicCookie = 0x63825363;
 
-    private readonly NetworkOptions _options;
+    private volatile NetworkOptions _options;
     private readonly TimeProvider _time;
     private readonly object _lock = new();
     private readonly Dictionary<string, (uint Address, DateTimeOffset Expires, bool Bound, string? HostName)> _leases = new();
@@ -32,6 +32,13 @@ public sealed class DhcpServer
     }
 
     public long MalformedRequests => Interlocked.Read(ref _malformed);
+
+    /// <summary>
+    /// The pool, lease time and addresses it hands out. Changed while clients hold leases (a new DHCP range), the
+    /// leases stay: a client keeps its address until it renews, and a renewal of an address outside the new pool is
+    /// refused (NAK), so the client starts over and gets one from the new pool.
+    /// </summary>
+    public NetworkOptions Options { get => _options; set => _options = value; }
 
     public IReadOnlyList<DhcpLease> Leases
     {

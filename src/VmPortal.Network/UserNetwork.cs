@@ -144,20 +144,30 @@ public sealed class UserNetwork : IDisposable
 
     /// <summary>
     /// Changes what can change while guests use the network: the outbound policy and whether DHCP answers (leases are
-    /// kept). NAT connections and UDP flows the new policy refuses are reset (TCP: RST both ways) or closed, and counted
-    /// as refused; port-forward connections stay. Addresses, mode and DHCP range need a new network (stop its VMs).
-    /// Applied on the network's thread; returns once it is.
+    /// kept). See <see cref="Reconfigure(NetworkOptions)"/>.
     /// </summary>
-    public void Reconfigure(OutboundPolicy outbound, bool dhcpEnabled)
+    public void Reconfigure(OutboundPolicy outbound, bool dhcpEnabled) =>
+        Reconfigure(Options with { Outbound = Options.Nat ? outbound : OutboundPolicy.Deny, DhcpEnabled = dhcpEnabled });
+
+    /// <summary>
+    /// Applies <paramref name="next"/> while guests use the network: NAT on or off (an isolated network's outbound is
+    /// deny), the outbound policy, DHCP on/off and its range (<see cref="DhcpServer.Options"/>: leases are kept, a
+    /// renewal outside the new range gets a NAK and the guest a new address). NAT connections and UDP flows the new
+    /// settings refuse are reset (TCP: RST both ways) or closed, and counted as refused; port-forward connections stay
+    /// while the network still does NAT. The caller keeps the subnet, gateway and DNS address of a network guests use
+    /// (they hold those from their leases). Applied on the network's thread; returns once it is.
+    /// </summary>
+    public void Reconfigure(NetworkOptions next)
     {
         using var done = new ManualResetEventSlim();
         Post(() =>
         {
             try
             {
-                Options = Options with { Outbound = Options.Nat ? outbound : OutboundPolicy.Deny, DhcpEnabled = dhcpEnabled };
+                Options = next with { Outbound = next.Nat ? next.Outbound : OutboundPolicy.Deny };
+                Dhcp.Options = Options;
                 _dns.Options = Options;
-                foreach (var c in _tcp.Values.Where(c => c.Outbound && MapOutbound(c.Key.RemoteIp, c.Key.RemotePort) == null).ToList())
+                foreach (var c in _tcp.Values.Where(c => c.Outbound ? MapOutbound(c.Key.RemoteIp, c.Key.RemotePort) == null : !Options.Nat).ToList())
                 {
                     c.Abort();
                     Interlocked.Increment(ref _refusedByPolicy);

@@ -546,6 +546,66 @@ public class UserNetworkTests
         listener.Stop();
     }
 
+    [Fact]
+    public async Task NatSwitchedOffLiveResetsConnectionsAndANewDhcpRangeRefusesOldAddressesAtRenewal()
+    {
+        var (_, net, g) = Network();
+        using var _ = net;
+        var listener = Listen();
+        var accept = listener.AcceptTcpClientAsync();
+        var (_, ns) = await Handshake(g, 40030, PortOf(listener));
+        using var host = await accept.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(1, net.OpenConnections);
+
+        // isolated, DHCP from .100 to .110: the connection is reset, the gateway refuses new ones, the server answers
+        // from the new range (and names no router)
+        net.Reconfigure(net.Options with { Nat = false, DhcpStart = 0x0A00_0264, DhcpEnd = 0x0A00_026E });
+        Assert.Equal(OutboundPolicy.Deny, net.Options.Outbound);
+        Assert.Equal(ns, (await g.WaitTcp(40030, t => t.Has(TcpFlags.Rst))).Seq);
+        Assert.Equal(0, net.OpenConnections);
+        g.SendTcp(FakeGuest.Gateway, 40031, PortOf(listener), 1, 0, TcpFlags.Syn);
+        Assert.True((await g.WaitTcp(40031)).Has(TcpFlags.Rst));
+        Assert.False(listener.Pending());
+        var renew = Dhcp.Request(g.Mac, ciaddr: 0x0A00_020F);
+        Assert.Equal(DhcpServer.Nak, net.Dhcp.Handle(renew)!.Type);
+        var offer = net.Dhcp.Handle(Dhcp.Discover(g.Mac))!;
+        Assert.Equal(0x0A00_0264u, offer.Destination);
+        Assert.DoesNotContain((byte)3, Dhcp.OptionCodes(offer.Message));
+
+        // NAT again: connections to the gateway's ports reach the host's loopback, the offer names the router
+        net.Reconfigure(net.Options with { Nat = true, Outbound = OutboundPolicy.Loopback });
+        var accept2 = listener.AcceptTcpClientAsync();
+        await Handshake(g, 40032, PortOf(listener));
+        using var host2 = await accept2.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Contains((byte)3, Dhcp.OptionCodes(net.Dhcp.Handle(Dhcp.Discover(g.Mac))!.Message));
+        listener.Stop();
+    }
+
+    /// <summary>Minimal DHCP client messages for the tests above.</summary>
+    private static class Dhcp
+    {
+        public static byte[] Discover(byte[] mac) => Message(mac, DhcpServer.Discover, 0);
+        public static byte[] Request(byte[] mac, uint ciaddr) => Message(mac, DhcpServer.Request, ciaddr);
+
+        private static byte[] Message(byte[] mac, byte type, uint ciaddr)
+        {
+            var m = new byte[300];
+            m[0] = 1; m[1] = 1; m[2] = 6;
+            BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(12), ciaddr);
+            mac.CopyTo(m, 28);
+            BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(236), 0x63825363);
+            m[240] = 53; m[241] = 1; m[242] = type; m[243] = 255;
+            return m;
+        }
+
+        public static List<byte> OptionCodes(byte[] reply)
+        {
+            var codes = new List<byte>();
+            for (int i = 240; i + 1 < reply.Length && reply[i] != 255; i += reply[i] == 0 ? 1 : 2 + reply[i + 1]) codes.Add(reply[i]);
+            return codes;
+        }
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         for (int i = 0; i < 100 && !condition(); i++) await Task.Delay(50);

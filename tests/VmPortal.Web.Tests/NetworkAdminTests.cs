@@ -130,44 +130,98 @@ public sealed class NetworkAdminTests(PortalAppFixture app) : ApiTestBase(app)
     }
 
     [Fact]
-    public async Task A_network_a_vm_uses_cannot_be_deleted_and_one_with_running_vms_cannot_change()
+    public async Task A_network_with_running_vms_changes_kind_policy_and_dhcp_live_but_not_its_addresses()
     {
         using var c = App.Client(await App.AdminTokenAsync());
         var (net, subnet) = await CreateNetworkAsync(c);
-        var r = await c.PostAsJsonAsync("/api/vms", new { name = Unique("onnet"), memoryMiB = 32, bootOrder = new[] { "cdrom" }, nic = new { network = net } });
+        var prefix = subnet[..subnet.LastIndexOf('.')];
+        uint Ip(int last) => Packets.ToUInt(IPAddress.Parse($"{prefix}.{last}"));
+        var vmName = Unique("onnet");
+        var r = await c.PostAsJsonAsync("/api/vms", new { name = vmName, memoryMiB = 32, bootOrder = new[] { "cdrom" }, nic = new { network = net } });
         Assert.Equal(HttpStatusCode.Created, r.StatusCode);
-        var vm = await JsonAsync(r);
-        var id = vm["id"]!.GetValue<string>();
+        var id = (await JsonAsync(r))["id"]!.GetValue<string>();
 
         var del = await c.DeleteAsync($"/api/networks/{net}");
         await AssertProblemAsync(del, HttpStatusCode.Conflict);
-        Assert.Contains(vm["name"]!.GetValue<string>(), await del.Content.ReadAsStringAsync());
+        Assert.Contains(vmName, await del.Content.ReadAsStringAsync());
 
+        var host = App.Services.GetRequiredService<NetworkHost>();
         Assert.Equal(HttpStatusCode.OK, (await c.PostAsync($"/api/vms/{id}/start", null)).StatusCode);
+        var probe = host.Connect(net, "test-probe")!; // a DHCP client on the switch, beside the running VM
         try
         {
-            var ports = JsonNode.Parse(await c.GetStringAsync($"/api/networks/{net}"))!["ports"]!.AsArray();
-            var port = Assert.Single(ports)!;
+            var port = Assert.Single(JsonNode.Parse(await c.GetStringAsync($"/api/networks/{net}"))!["ports"]!.AsArray(), p => p!["vmId"] is not null)!;
             Assert.Equal(id, port["vmId"]!.GetValue<string>());
-            // The outbound policy and DHCP on/off change live; addresses and mode only once the VMs stop.
-            var live = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, outbound = "deny", dhcp = false });
-            Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+            byte[] client = [0x52, 0x54, 0x00, 0x00, 0x00, 0x51];
+            var offer = await DhcpAsync(probe, client, DhcpServer.Discover);
+            Assert.Equal((DhcpServer.Offer, Ip(15), Ip(2)), (offer.Type, offer.Address, offer.Router));
+            Assert.Equal(DhcpServer.Ack, (await DhcpAsync(probe, client, DhcpServer.Request, requested: Ip(15))).Type);
+
+            // Kind, DHCP range (and outbound policy, DHCP on/off) apply while the VM runs; its port stays.
+            var live = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, mode = "isolated", dhcpStart = $"{prefix}.100", dhcpEnd = $"{prefix}.120" });
+            Assert.True(live.StatusCode == HttpStatusCode.OK, await live.Content.ReadAsStringAsync());
             var changed = await JsonAsync(live);
-            Assert.Equal("deny", changed["outbound"]!.GetValue<string>());
-            Assert.False(changed["dhcp"]!.GetValue<bool>());
-            Assert.Single(changed["ports"]!.AsArray()); // the running VM kept its port
-            var put = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, mode = "isolated" });
-            await AssertProblemAsync(put, HttpStatusCode.Conflict);
-            var message = await put.Content.ReadAsStringAsync();
-            Assert.Contains("running VMs", message);
-            Assert.Contains("stop them first", message);
-            Assert.Equal("nat", JsonNode.Parse(await c.GetStringAsync($"/api/networks/{net}"))!["mode"]!.GetValue<string>());
+            Assert.Equal(("isolated", "deny", $"{prefix}.100", $"{prefix}.120"), (changed["mode"]!.GetValue<string>(), changed["outbound"]!.GetValue<string>(),
+                changed["dhcpStart"]!.GetValue<string>(), changed["dhcpEnd"]!.GetValue<string>()));
+            Assert.Contains(changed["ports"]!.AsArray(), p => p!["vmId"]?.GetValue<string>() == id);
+            // the DHCP server answers from the new range at once: the client's renewal of .15 is refused, it starts over
+            // and gets .100, without a router now that nothing leaves the network
+            var renew = await DhcpAsync(probe, client, DhcpServer.Request, ciaddr: Ip(15));
+            Assert.Equal(DhcpServer.Nak, renew.Type);
+            offer = await DhcpAsync(probe, client, DhcpServer.Discover);
+            Assert.Equal((DhcpServer.Offer, Ip(100), 0u), (offer.Type, offer.Address, offer.Router));
+            Assert.Equal(DhcpServer.Ack, (await DhcpAsync(probe, client, DhcpServer.Request, requested: Ip(100))).Type);
+            var lease = Assert.Single(JsonNode.Parse(await c.GetStringAsync($"/api/networks/{net}/leases"))!.AsArray(), l => l!["macAddress"]!.GetValue<string>() == "52:54:00:00:00:51")!;
+            Assert.Equal($"{prefix}.100", lease["address"]!.GetValue<string>());
+
+            // back to NAT with the deny policy, then DHCP off: live too
+            live = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, mode = "nat", outbound = "deny", dhcpStart = $"{prefix}.100", dhcpEnd = $"{prefix}.120" });
+            Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+            offer = await DhcpAsync(probe, client, DhcpServer.Discover);
+            Assert.Equal((Ip(100), Ip(2)), (offer.Address, offer.Router));
+            live = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, outbound = "deny", dhcp = false, dhcpStart = $"{prefix}.100", dhcpEnd = $"{prefix}.120" });
+            Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+            Assert.False((await JsonAsync(live))["dhcp"]!.GetValue<bool>());
+            await Assert.ThrowsAsync<TimeoutException>(() => DhcpAsync(probe, client, DhcpServer.Discover, wait: TimeSpan.FromSeconds(1)));
+
+            // The subnet, gateway and DNS address would cut the running guest off: 409 naming the VM and the settings.
+            foreach (var (body, setting) in new (object, string)[]
+                     {
+                         (new { subnet = FreeSubnet() }, "subnet"), (new { subnet, gateway = $"{prefix}.5" }, "gateway"), (new { subnet, dns = $"{prefix}.6" }, "DNS address"),
+                     })
+            {
+                var put = await c.PutAsJsonAsync($"/api/networks/{net}", body);
+                await AssertProblemAsync(put, HttpStatusCode.Conflict);
+                var detail = (await JsonAsync(put))["detail"]!.GetValue<string>();
+                Assert.Contains($"running VMs ({vmName})", detail);
+                Assert.Matches($"its [^:]*{setting}[^:]* cannot change while they run", detail);
+                Assert.Contains("stop them first", detail);
+            }
+            var now = JsonNode.Parse(await c.GetStringAsync($"/api/networks/{net}"))!;
+            Assert.Equal((subnet, $"{prefix}.2", "nat", false), (now["subnet"]!.GetValue<string>(), now["gateway"]!.GetValue<string>(),
+                now["mode"]!.GetValue<string>(), now["dhcp"]!.GetValue<bool>()));
         }
         finally
         {
+            host.Disconnect(probe);
             await c.PostAsync($"/api/vms/{id}/stop", null);
         }
-        Assert.Equal(HttpStatusCode.OK, (await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, mode = "isolated" })).StatusCode);
+
+        // A VM on the network with port forwards (running or not) keeps it from becoming isolated.
+        r = await c.PostAsJsonAsync("/api/vms", new { name = Unique("fwdnet"), memoryMiB = 32, nic = new { network = net, portForwards = new[] { new { hostPort = FreePort(), guestPort = 22 } } } });
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        var fwd = await JsonAsync(r);
+        var toIsolated = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, mode = "isolated" });
+        await AssertProblemAsync(toIsolated, HttpStatusCode.Conflict);
+        var why = (await JsonAsync(toIsolated))["detail"]!.GetValue<string>();
+        Assert.Contains(fwd["name"]!.GetValue<string>(), why);
+        Assert.Contains("port forwards", why);
+        Assert.Equal(HttpStatusCode.NoContent, (await c.DeleteAsync($"/api/vms/{fwd["id"]}")).StatusCode);
+
+        // once the VM is stopped the addresses change too
+        var moved = await c.PutAsJsonAsync($"/api/networks/{net}", new { subnet, mode = "isolated", gateway = $"{prefix}.5" });
+        Assert.True(moved.StatusCode == HttpStatusCode.OK, await moved.Content.ReadAsStringAsync());
+        Assert.Equal($"{prefix}.5", (await JsonAsync(moved))["gateway"]!.GetValue<string>());
         Assert.Equal(HttpStatusCode.NoContent, (await c.DeleteAsync($"/api/vms/{id}")).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await c.DeleteAsync($"/api/networks/{net}")).StatusCode);
     }
@@ -308,6 +362,45 @@ public sealed class NetworkAdminTests(PortalAppFixture app) : ApiTestBase(app)
             return true;
         }
         catch (SocketException) { return false; }
+    }
+
+    private sealed record DhcpAnswer(byte Type, uint Address, uint Router);
+
+    /// <summary>
+    /// Sends a DHCP message of <paramref name="type"/> from <paramref name="hw"/> into the switch (a REQUEST for
+    /// <paramref name="requested"/> as after an offer, or a renewal of <paramref name="ciaddr"/>) and returns the answer
+    /// with the same transaction id: its type, the address given and the router option (0 when absent).
+    /// </summary>
+    private static async Task<DhcpAnswer> DhcpAsync(SwitchPort port, byte[] hw, byte type, uint requested = 0, uint ciaddr = 0, TimeSpan? wait = null)
+    {
+        uint xid = (uint)Random.Shared.Next();
+        var m = new byte[300];
+        m[0] = 1; m[1] = 1; m[2] = 6;
+        BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(4), xid);
+        BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(12), ciaddr);
+        hw.CopyTo(m, 28);
+        BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(236), 0x63825363);
+        int o = 240;
+        m[o++] = 53; m[o++] = 1; m[o++] = type;
+        if (requested != 0) { m[o++] = 50; m[o++] = 4; BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(o), requested); o += 4; }
+        m[o] = 255;
+        port.Send(Packets.Udp([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], hw, ciaddr, 68, 0xFFFF_FFFF, 67, m));
+        const int bootp = 14 + 20 + 8;
+        for (var t = System.Diagnostics.Stopwatch.StartNew(); t.Elapsed < (wait ?? TimeSpan.FromSeconds(10)); await Task.Delay(20))
+            while (port.TryReceive(out var f))
+            {
+                if (f.Length < bootp + 244 || Packets.EtherType(f) != 0x0800 || f[14 + 9] != 17 || BinaryPrimitives.ReadUInt16BigEndian(f.AsSpan(14 + 20 + 2)) != 68 ||
+                    BinaryPrimitives.ReadUInt32BigEndian(f.AsSpan(bootp + 4)) != xid) continue;
+                byte answer = 0;
+                uint router = 0;
+                for (int i = bootp + 240; i + 1 < f.Length && f[i] != 255; i += f[i] == 0 ? 1 : 2 + f[i + 1])
+                {
+                    if (f[i] == 53) answer = f[i + 2];
+                    if (f[i] == 3) router = BinaryPrimitives.ReadUInt32BigEndian(f.AsSpan(i + 2));
+                }
+                return new DhcpAnswer(answer, BinaryPrimitives.ReadUInt32BigEndian(f.AsSpan(bootp + 16)), router);
+            }
+        throw new TimeoutException("no DHCP answer");
     }
 
     /// <summary>Sends a DHCPDISCOVER from <paramref name="mac"/> (or 52:54:00:00:00:n) into the switch and returns the offered address.</summary>

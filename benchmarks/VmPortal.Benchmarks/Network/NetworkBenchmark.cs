@@ -12,8 +12,10 @@ namespace VmPortal.Benchmarks.Network;
 /// <summary>
 /// Network throughput and latency with the rescue guest (e1000, busybox): two VMs on one switch with the user-mode
 /// services (loopback policy). Ping round trip VM→VM and VM→gateway; 64 MiB VM→VM (busybox wget from the other VM's
-/// httpd), host→guest (wget from a server on 127.0.0.1 through 10.0.2.2) and guest→host (dd | nc 10.0.2.2), timed
-/// on the host. The same with qemu-system-i386 -accel tcg, the same guest and card model (user-mode network for the
+/// httpd), host→guest (wget from a server on 127.0.0.1 through 10.0.2.2) and guest→host twice: dd | nc 10.0.2.2
+/// (busybox nc writes 1 KiB per system call) and the host fetching a file from the guest's httpd (sendfile) through a
+/// port forward; timed on the host. --profile also names the guest kernel's hottest functions (from its
+/// /proc/kallsyms) and prints the e1000's packets, TSO packets, interrupts and register accesses per MiB sent. The same with qemu-system-i386 -accel tcg, the same guest and card model (user-mode network for the
 /// NAT figures, two QEMUs joined by -netdev socket on 127.0.0.1 with static addresses for VM↔VM).
 /// Usage: VmPortal.Benchmarks net [MiB] [--qemu] [--only=vm|down|up] [--profile]
 /// </summary>
@@ -113,8 +115,20 @@ public static class NetworkBenchmark
         });
         Mark();
         var nat0 = services.Counters;
-        using var profiler = profile && a is Guest ga ? new GuestProfiler(ga.Machine) : null;
-        var sending = a.Run($"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {((IPEndPoint)up.LocalEndpoint).Port}");
+        string? kallsyms = profile && a is Guest ? await FetchAsync(a, "/proc/kallsyms") : null;
+        if (kallsyms != null) Mark();
+        using var profiler = profile && a is Guest ga ? new GuestProfiler(ga.Machine, kallsyms) : null;
+        string send = $"dd if=/dev/zero bs=64k count={mib * 16} 2>/dev/null | nc 10.0.2.2 {((IPEndPoint)up.LocalEndpoint).Port}";
+        Task sending;
+        if (profiler != null)
+        {
+            // in the background, so that the shell can read the sender's syscall counts (/proc/PID/io) half way
+            await a.Run($"({send}) >/dev/null 2>&1 & true");
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            Console.WriteLine("nc half way (/proc/PID/io): " + string.Join(" ", (await a.Run("cat /proc/$(pidof nc)/io")).Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("sysc") || l.EndsWith("char:") || l.Contains("char: "))));
+            sending = Task.CompletedTask;
+        }
+        else sending = a.Run(send);
         var (total, secs) = await sink.WaitAsync(TimeSpan.FromMinutes(30));
         await sending.WaitAsync(TimeSpan.FromMinutes(2)); // nc ends once the host closed: the shell is free again
         profiler?.Stop();
@@ -131,7 +145,78 @@ public static class NetworkBenchmark
                 Console.WriteLine($"port {p.Name}: in {port.FramesIn} frames, out {port.FramesOut}, dropped {port.Dropped}, errors {port.Errors}");
             }
             profiler?.Print(Console.Out);
+            await GuestToHostForwarded(a, services, mib, bytes, kallsyms);
         }
+    }
+
+    /// <summary>
+    /// Guest→host again, with a sender that writes big chunks: the host fetches a file from the guest's busybox httpd
+    /// (which uses sendfile) through a port forward on 127.0.0.1 — the same NAT connection code and direction as
+    /// dd | nc, whose busybox nc writes 1 KiB per system call (a poll, a read and a write per KiB, each write sent as
+    /// its own packet with its own interrupt: that, not the card, is where its guest instructions per byte go).
+    /// </summary>
+    private static async Task GuestToHostForwarded(IGuest a, UserNetwork services, int mib, long bytes, string? kallsyms)
+    {
+        int hostPort = services.AddPortForward(new PortForward("127.0.0.1", 0, 8081, GuestAddress: a.Address));
+        await a.Run($"dd if=/dev/zero of=/tmp/up bs=1M count={mib} 2>/dev/null; httpd -p 8081 -h /tmp");
+        Mark();
+        using var profiler = kallsyms != null && a is Guest ga ? new GuestProfiler(ga.Machine, kallsyms) : null;
+        var sw = Stopwatch.StartNew();
+        long total = 0;
+        using (var c = new TcpClient())
+        {
+            await c.ConnectAsync(IPAddress.Loopback, hostPort);
+            var st = c.GetStream();
+            await st.WriteAsync(Encoding.ASCII.GetBytes("GET /up HTTP/1.0\r\n\r\n"));
+            var buf = new byte[65536];
+            var head = new List<byte>();
+            bool body = false;
+            int n;
+            while ((n = await st.ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromMinutes(10))) > 0)
+            {
+                if (body) { total += n; continue; }
+                head.AddRange(buf.AsSpan(0, n).ToArray());
+                int end = Encoding.ASCII.GetString(head.ToArray()).IndexOf("\r\n\r\n", StringComparison.Ordinal);
+                if (end < 0) continue;
+                body = true;
+                total += head.Count - end - 4;
+            }
+        }
+        double secs = sw.Elapsed.TotalSeconds;
+        profiler?.Stop();
+        Report("guest→host (port forward: host GET from the guest's httpd, sendfile)", total == bytes ? bytes : -1, secs);
+        profiler?.Print(Console.Out);
+        services.RemovePortForward("127.0.0.1", hostPort);
+        await a.Run("rm /tmp/up");
+    }
+
+    /// <summary>A guest file sent to the host through the NAT (<c>nc 10.0.2.2 PORT &lt; file</c>); ends when 20 s pass without data.</summary>
+    private static async Task<string> FetchAsync(IGuest g, string path)
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var receive = Task.Run(async () =>
+        {
+            using var c = await l.AcceptTcpClientAsync();
+            var st = c.GetStream();
+            var all = new MemoryStream();
+            var buf = new byte[65536];
+            while (true)
+            {
+                var read = st.ReadAsync(buf).AsTask();
+                if (await Task.WhenAny(read, Task.Delay(20_000)) != read) break;
+                int n = await read;
+                if (n == 0) break;
+                all.Write(buf, 0, n);
+            }
+            return Encoding.ASCII.GetString(all.ToArray());
+        });
+        var sending = g.Run($"nc 10.0.2.2 {((IPEndPoint)l.LocalEndpoint).Port} < {path}");
+        string text = await receive.WaitAsync(TimeSpan.FromMinutes(10));
+        l.Stop();
+        await sending.WaitAsync(TimeSpan.FromMinutes(2));
+        Console.WriteLine($"{path}: {text.Length} bytes from the guest");
+        return text;
     }
 
     private static IGuest? _ga, _gb;

@@ -49,8 +49,11 @@ public sealed class NetworkHost : IDisposable
     }
 
     /// <summary>
-    /// Creates the network, or changes it: the outbound policy and DHCP on/off live (<see cref="UserNetwork.Reconfigure"/>),
-    /// anything else by replacing its services and switch, only while no VM is connected.
+    /// Creates the network, or changes it. What a running network can change is applied live
+    /// (<see cref="UserNetwork.Reconfigure(NetworkOptions)"/>): NAT on/off, the outbound policy, DHCP on/off and the DHCP
+    /// range; a network switched to isolated must have no running VM with port forwards. Its subnet, gateway and DNS
+    /// address change by replacing its services and switch, only while no VM is connected. A refused change throws
+    /// <see cref="InvalidOperationException"/> and leaves the network as it was.
     /// </summary>
     public void Apply(NetworkDefinition definition)
     {
@@ -60,7 +63,14 @@ public sealed class NetworkHost : IDisposable
             {
                 if (ChangesLive(old.Definition, definition))
                 {
-                    old.Services.Reconfigure(definition.Outbound, definition.Dhcp);
+                    if (!definition.Nat && vmPorts.Values.Any(a => a.Network == definition.Name && a.Forwards.Count > 0))
+                        throw new InvalidOperationException($"Network '{definition.Name}' has running VMs with port forwards; an isolated network has none.");
+                    var o = old.Services.Options;
+                    old.Services.Reconfigure(o with
+                    {
+                        Nat = definition.Nat, Outbound = definition.Outbound, DhcpEnabled = definition.Dhcp,
+                        DhcpStart = definition.DhcpStart, DhcpEnd = definition.DhcpEnd,
+                    });
                     networks[definition.Name] = (definition, old.Services);
                     return;
                 }
@@ -72,9 +82,24 @@ public sealed class NetworkHost : IDisposable
         }
     }
 
-    /// <summary>Whether <paramref name="next"/> differs from <paramref name="current"/> only in what a running network can change: outbound policy, DHCP on/off.</summary>
+    /// <summary>
+    /// The settings that differ between <paramref name="current"/> and <paramref name="next"/> and cannot change while
+    /// VMs run on the network ("subnet", "gateway", "DNS address"): the guests hold them from their DHCP leases until
+    /// they renew, so moving them would cut the guests off the gateway and DNS server at once. Empty when the change
+    /// applies live (NAT on/off, outbound policy, DHCP on/off, DHCP range).
+    /// </summary>
+    public static IReadOnlyList<string> FixedWhileRunning(NetworkDefinition current, NetworkDefinition next)
+    {
+        var fixedFields = new List<string>();
+        if (current.Subnet != next.Subnet || current.PrefixLength != next.PrefixLength) fixedFields.Add("subnet");
+        if (current.Gateway != next.Gateway) fixedFields.Add("gateway");
+        if (current.Dns != next.Dns) fixedFields.Add("DNS address");
+        return fixedFields;
+    }
+
+    /// <summary>Whether <paramref name="next"/> differs from <paramref name="current"/> only in what a running network can change.</summary>
     public static bool ChangesLive(NetworkDefinition current, NetworkDefinition next) =>
-        current with { Outbound = next.Outbound, Dhcp = next.Dhcp } == next;
+        current with { Nat = next.Nat, Outbound = next.Outbound, Dhcp = next.Dhcp, DhcpStart = next.DhcpStart, DhcpEnd = next.DhcpEnd } == next;
 
     /// <summary>Removes a network (its services stop; VMs still connected lose their cable).</summary>
     public void Remove(string name)

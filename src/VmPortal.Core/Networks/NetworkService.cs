@@ -10,9 +10,11 @@ namespace VmPortal.Core.Networks;
 /// <summary>
 /// Networks as admin-managed objects: stored in <c>networks</c>, live in <see cref="NetworkHost"/>. Everyone signed
 /// in lists them (to pick one for a NIC), but a user sees only the leases and switch ports of their own VMs; admins
-/// see all and create, replace and delete. A network with running VMs changes its outbound policy and DHCP on/off
-/// live; its addresses and mode only while none runs (409 naming them); one that a VM or template names cannot be
-/// deleted (409); subnets must not overlap (400). The built-in <c>default</c> is fixed.
+/// see all and create, replace and delete. A network with running VMs changes its kind (NAT/isolated), outbound policy,
+/// DHCP on/off and DHCP range live (running guests keep their leased addresses until they renew); its subnet, gateway
+/// and DNS address only while none runs (409 naming them); it becomes isolated only when no VM on it has port forwards
+/// (409); one that a VM or template names cannot be deleted (409); subnets must not overlap (400). The built-in
+/// <c>default</c> is fixed.
 /// </summary>
 public sealed class NetworkService(IDbContextFactory<PortalDbContext> dbFactory, NetworkHost host, AuditLog audit, TimeProvider clock)
 {
@@ -71,9 +73,11 @@ public sealed class NetworkService(IDbContextFactory<PortalDbContext> dbFactory,
         if (host.Definitions.FirstOrDefault(d => d.Name != name && d.Overlaps(def)) is { } clash)
             return OpResult<NetworkDto>.Invalid("subnet", $"{def.Cidr} overlaps network '{clash.Name}' ({clash.Cidr}).");
         if (def == current) return OpResult<NetworkDto>.Ok(host.Get(name)!);
-        if (!NetworkHost.ChangesLive(current, def) && await RunningVmNamesAsync(name, ct) is { Count: > 0 } running)
-            return OpResult<NetworkDto>.Conflict($"Network '{name}' is in use by running VMs ({string.Join(", ", running)}): its mode, subnet, " +
-                "gateway, DNS address and DHCP range change only while none runs; stop them first (the outbound policy and DHCP on/off change live).");
+        if (NetworkHost.FixedWhileRunning(current, def) is { Count: > 0 } fixedFields && await RunningVmNamesAsync(name, ct) is { Count: > 0 } running)
+            return OpResult<NetworkDto>.Conflict(FixedWhileRunningMessage(name, fixedFields, running));
+        if (current.Nat && !def.Nat && await VmsWithForwardsAsync(name, ct) is { Count: > 0 } forwarding)
+            return OpResult<NetworkDto>.Conflict($"Network '{name}' cannot become isolated while VMs on it have port forwards " +
+                $"({string.Join(", ", forwarding)}): an isolated network has none. Remove their port forwards first.");
 
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var entity = await db.Networks.FirstOrDefaultAsync(n => n.Name == name, ct);
@@ -83,9 +87,22 @@ public sealed class NetworkService(IDbContextFactory<PortalDbContext> dbFactory,
         audit.Add(db, caller.UserId, caller.UserName, "network.update", "network", name, $"{Summary(current)} -> {Summary(def)}");
         await db.SaveChangesAsync(ct);
         try { host.Apply(def); }
-        catch (InvalidOperationException e) { return OpResult<NetworkDto>.Conflict(e.Message + " Stop them and save again."); }
+        catch (InvalidOperationException e)
+        {
+            // a VM started between the check and now: the stored settings go back to what runs
+            current.CopyTo(entity);
+            await db.SaveChangesAsync(ct);
+            return OpResult<NetworkDto>.Conflict(NetworkHost.FixedWhileRunning(current, def) is { Count: > 0 } f
+                ? FixedWhileRunningMessage(name, f, await RunningVmNamesAsync(name, ct)) : e.Message);
+        }
         return OpResult<NetworkDto>.Ok(host.Get(name)!);
     }
+
+    /// <summary>Why <paramref name="fixedFields"/> cannot change now, naming the running VMs.</summary>
+    private static string FixedWhileRunningMessage(string name, IReadOnlyList<string> fixedFields, IReadOnlyList<string> running) =>
+        $"Network '{name}' is in use by running VMs ({string.Join(", ", running)}): its {string.Join(", ", fixedFields)} cannot change " +
+        "while they run, since their guests keep the old addresses from their DHCP leases and would lose the gateway and DNS server " +
+        "at once; stop them first. The kind, outbound policy, DHCP on/off and DHCP range change live.";
 
     public async Task<OpResult<bool>> DeleteAsync(Caller caller, string name, CancellationToken ct = default)
     {
@@ -105,6 +122,14 @@ public sealed class NetworkService(IDbContextFactory<PortalDbContext> dbFactory,
         await db.SaveChangesAsync(ct);
         host.Remove(name);
         return OpResult<bool>.Ok(true);
+    }
+
+    /// <summary>VMs (running or not) whose NIC on <paramref name="network"/> has port forwards.</summary>
+    private async Task<List<string>> VmsWithForwardsAsync(string network, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.VirtualMachines.Where(v => v.Nic.Network == network && v.Nic.PortForwards.Any()).OrderBy(v => v.Name)
+            .Select(v => v.Name).Take(10).ToListAsync(ct);
     }
 
     private async Task<List<string>> RunningVmNamesAsync(string network, CancellationToken ct)

@@ -21,7 +21,7 @@ public static class NetworksApi
         g.MapPost("/", Create).RequireAuthorization(p => p.RequireRole(PortalRoles.Admin))
             .WithSummary("Create a network (Admin): {name, mode: nat|isolated, subnet: \"10.0.3.0/24\", dhcp, outbound: loopback|deny|allow, gateway?, dns?, dhcpStart?, dhcpEnd?}");
         g.MapPut("/{name}", Update).RequireAuthorization(p => p.RequireRole(PortalRoles.Admin))
-            .WithSummary("Replace a network's settings (Admin); 409 while VMs using it run");
+            .WithSummary("Replace a network's settings (Admin): kind, outbound policy, DHCP on/off and range change live; subnet, gateway and DNS 409 while VMs using it run");
         g.MapDelete("/{name}", Delete).RequireAuthorization(p => p.RequireRole(PortalRoles.Admin))
             .WithSummary("Delete a network (Admin); 409 while a VM or template uses it");
         return g;

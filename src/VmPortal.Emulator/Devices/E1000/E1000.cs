@@ -88,6 +88,17 @@ public sealed class E1000 : PciFunction, IMmioDevice
     public long BytesReceived { get; private set; }
     public long FramesDropped { get; private set; }
 
+    /// <summary>Times the card raised INTA#, guest writes of TDT (transmit kicks) and transmit descriptors it processed.</summary>
+    public long InterruptsRaised { get; private set; }
+    public long TransmitKicks { get; private set; }
+    public long TransmitDescriptors { get; private set; }
+
+    /// <summary>
+    /// Diagnostics (benchmarks): when set, the guest's register reads and writes are counted per register, reads at
+    /// index offset/4 × 2, writes at offset/4 × 2 + 1 (MMIO and the I/O window alike). Null (the default) costs nothing.
+    /// </summary>
+    public long[]? RegisterAccessCounts { get; set; }
+
     /// <summary>The cable: link down drops traffic both ways and raises a link status change interrupt.</summary>
     public bool LinkUp
     {
@@ -144,6 +155,7 @@ public sealed class E1000 : PciFunction, IMmioDevice
     public uint ReadRegister(int reg)
     {
         if ((uint)reg >= MmioSize) return 0;
+        if (RegisterAccessCounts is { } counts) counts[reg / 4 * 2]++;
         switch (reg)
         {
             case Status:
@@ -172,6 +184,7 @@ public sealed class E1000 : PciFunction, IMmioDevice
     public void WriteRegister(int reg, uint value)
     {
         if ((uint)reg >= MmioSize) return;
+        if (RegisterAccessCounts is { } counts) counts[reg / 4 * 2 + 1]++;
         switch (reg)
         {
             case Ctrl:
@@ -225,6 +238,7 @@ public sealed class E1000 : PciFunction, IMmioDevice
                 return;
             case Tdt:
                 _regs[Tdt / 4] = value & 0xFFFF;
+                TransmitKicks++;
                 Transmit();
                 return;
             case Itr:
@@ -272,6 +286,7 @@ public sealed class E1000 : PciFunction, IMmioDevice
         {
             _lastInterruptNs = now;
             _intAsserted = true;
+            InterruptsRaised++;
             if (_itrTimer.Armed) _itrTimer.Cancel();
             SetIntx(true);
         }
@@ -307,6 +322,7 @@ public sealed class E1000 : PciFunction, IMmioDevice
             if (Transmitter.Process(_descriptor, _memory, SendFrame))
                 _memory.Write8(at + 12, (byte)(_descriptor[12] | TxStatusDd));
             head = (uint)((head + 1) % count);
+            TransmitDescriptors++;
             any = true;
         }
         _regs[Tdh / 4] = head;

@@ -31,6 +31,10 @@ public sealed class E1000Transmitter
     /// <summary>Frames that were dropped (too large, or an unusable TSO context).</summary>
     public long Dropped { get; private set; }
 
+    /// <summary>Packets completed (EOP) and, of them, TCP segmentation (TSO) packets.</summary>
+    public long Packets { get; private set; }
+    public long TsoPackets { get; private set; }
+
     /// <summary>
     /// Handles one 16-byte descriptor (buffer contents read from <paramref name="memory"/>); complete frames go to
     /// <paramref name="send"/>. Returns the command byte's report-status request (RS/RPS).
@@ -80,6 +84,8 @@ public sealed class E1000Transmitter
         try
         {
             if (_overflow || _length < 14) { Dropped++; return; }
+            Packets++;
+            if (!legacy && _tse) TsoPackets++;
             var p = _packet.AsSpan(0, _length);
             if (legacy)
             {

@@ -243,8 +243,14 @@ public class E1000Tests
         r.Write(Tdbal, TxRing); r.Write(Tdlen, 8 * 16); r.Write(Tdh, 0); r.Write(Tdt, 0);
         r.Write(Tctl, TctlEnable);
         r.Write(Ims, IntTxdw);
+        r.Nic.RegisterAccessCounts = new long[E1000.MmioSize / 4 * 2];
+        long kicks = r.Nic.TransmitKicks; // TDT = 0 above was a kick with nothing to send
         r.Write(Tdt, 2);
         Assert.Equal(frame, Assert.Single(r.Port.Sent));
+        // the diagnostics the network benchmark prints: one kick, two descriptors, one packet, one interrupt
+        Assert.Equal((1L, 2L, 1L, 0L, 1L), (r.Nic.TransmitKicks - kicks, r.Nic.TransmitDescriptors, r.Nic.Transmitter.Packets, r.Nic.Transmitter.TsoPackets, r.Nic.InterruptsRaised));
+        Assert.Equal(1L, r.Nic.RegisterAccessCounts[Tdt / 4 * 2 + 1]);
+        Assert.Equal(0L, r.Nic.RegisterAccessCounts[Tdt / 4 * 2]);
         Assert.Equal(2u, r.Read(Tdh));
         Assert.Equal(TxStatusDd, r.Memory.Read8(TxRing + 16 + 12) & TxStatusDd);
         Assert.True(r.Nic.InterruptAsserted);
@@ -291,6 +297,7 @@ public class E1000Tests
         r.Write(Tdt, 2);
 
         Assert.Equal(3, r.Port.Sent.Count);
+        Assert.Equal((1L, 1L), (r.Nic.Transmitter.Packets, r.Nic.Transmitter.TsoPackets));
         int offset = 0;
         for (int s = 0; s < 3; s++)
         {
