@@ -61,8 +61,9 @@ public sealed class PageImage
             var page = target.Slice(p * PageSize, (int)Math.Min(PageSize, Length - (long)p * PageSize));
             if ((PresentBitmap[p >> 3] & (1 << (p & 7))) == 0)
             {
-                // A load goes into a fresh board whose arrays are zero: reading a page costs far less than writing
-                // it (no copy-on-write fault for each untouched page of 128 MiB), so clear only what is not zero.
+                // Clear only what is not zero: a fresh board's arrays are zero, and reading a page costs far less
+                // than writing it (no copy-on-write fault for each untouched page of 128 MiB); a revert reuses the
+                // running board's arrays, where most absent pages are zero already.
                 if (page.ContainsAnyExcept((byte)0)) page.Clear();
                 continue;
             }
