@@ -85,6 +85,8 @@ internal sealed partial class PcBoard
     }
 
     private PageImage? _loadedRam, _loadedVram;
+    /// <summary>RAM / VRAM are arrays of this board's own, still all zero: nothing runs or writes to them before a state load.</summary>
+    private readonly bool _freshRam, _freshVram;
 
     /// <summary>
     /// Writes the loaded RAM and VRAM images into the board's arrays: the last step of a state load, after every
@@ -93,8 +95,8 @@ internal sealed partial class PcBoard
     /// </summary>
     public void CompleteStateLoad()
     {
-        _loadedRam?.Expand(Memory.Backing.AsSpan(0, (int)Memory.RamSize));
-        _loadedVram?.Expand(Vga.Vram);
+        _loadedRam?.Expand(Memory.Backing.AsSpan(0, (int)Memory.RamSize), targetIsZero: _freshRam);
+        _loadedVram?.Expand(Vga.Vram, targetIsZero: _freshVram);
         _loadedRam = _loadedVram = null;
     }
 

@@ -49,6 +49,7 @@ internal sealed partial class PcBoard
         Clock = clock;
         Scheduler = new TimerScheduler(clock);
         Memory = new PhysicalMemory((uint)config.MemoryMiB * 1024 * 1024, replaces?.Memory.Backing);
+        _freshRam = !ReferenceEquals(Memory.Backing, replaces?.Memory.Backing);
         Io = new IoBus();
         Bios = SystemBios.Map(Memory, biosImage);
 
@@ -104,6 +105,7 @@ internal sealed partial class PcBoard
         Pci.Add(IsaBridgeDevice, PmFunction, Pm);
 
         Vga = new Vga(Io, Memory, reuseVram: replaces?.Vga.Vram);
+        _freshVram = !ReferenceEquals(Vga.Vram, replaces?.Vga.Vram);
         VgaPci = new StdVgaPci(Vga, Memory, vgaBios ?? ReadOnlySpan<byte>.Empty);
         Pci.Add(VgaDevice, 0, VgaPci);
 
