@@ -75,14 +75,15 @@ public sealed partial class Machine
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_thread == null)
             {
-                var (board, info) = Restore(snapshot);
+                var (board, info) = Restore(snapshot, replaces: null);
                 _board = board;
                 Interlocked.Exchange(ref _instructions, info.Instructions);
                 return StartThread(restored: true);
             }
             onThread = OnMachineThread(() =>
             {
-                var (board, info) = Restore(snapshot);
+                // the running board's RAM and VRAM are reused: no 150 MiB to allocate and fault in
+                var (board, info) = Restore(snapshot, replaces: _board);
                 FlushOutput();
                 _board = board;
                 Interlocked.Exchange(ref _instructions, info.Instructions);
@@ -166,8 +167,13 @@ public sealed partial class Machine
         return new MachineSnapshot(components) { ReferenceMedia = media.OfType<string>().ToList() };
     }
 
-    /// <summary>Builds a fresh board and loads <paramref name="snapshot"/> into it; on any error the machine (and its clock) is as before.</summary>
-    private (PcBoard Board, MachineInfo Info) Restore(MachineSnapshot snapshot)
+    /// <summary>
+    /// Builds a fresh board and loads <paramref name="snapshot"/> into it; on any error the machine (and its clock) is
+    /// as before. With <paramref name="replaces"/> (the running board, machine thread) the new board takes over its RAM
+    /// and VRAM arrays; they are written only once every component has loaded, so a refused state leaves them as they
+    /// were (the ROM images copied in again are restored too), and on success the old board must not run again.
+    /// </summary>
+    private (PcBoard Board, MachineInfo Info) Restore(MachineSnapshot snapshot, PcBoard? replaces)
     {
         var mc = snapshot.Find(MachineComponent) ?? throw StateFile.Bad($"the '{MachineComponent}' component is missing");
         if (mc.Version != MachineInfo.CurrentVersion)
@@ -184,7 +190,21 @@ public sealed partial class Machine
         if (mismatch.Count > 0) throw StateFile.Bad("it was saved from a differently configured machine (" + string.Join("; ", mismatch) + ")");
 
         _media ??= MachineMedia.Open(Config);
-        var board = BuildBoard(attachClock: false);
+        // the ROM images live after the RAM in the same array: a new board copies them in again (the same files)
+        var backing = replaces?.Memory.Backing;
+        int ramSize = (int)(replaces?.Memory.RamSize ?? 0);
+        byte[]? romTail = backing?[ramSize..];
+        try { return BuildAndLoad(snapshot, info, replaces); }
+        catch
+        {
+            romTail?.CopyTo(backing!, ramSize);
+            throw;
+        }
+    }
+
+    private (PcBoard Board, MachineInfo Info) BuildAndLoad(MachineSnapshot snapshot, MachineInfo info, PcBoard? replaces)
+    {
+        var board = BuildBoard(attachClock: false, replaces);
         var registry = board.StateComponents.Components;
         var fileNames = snapshot.Components.Select(c => c.Name).Where(n => n != MachineComponent).ToList();
         var unknown = fileNames.Except(registry.Select(c => c.Name)).ToList();
@@ -220,6 +240,7 @@ public sealed partial class Machine
                     throw StateFile.Bad($"component '{name}': {e.Message}");
                 }
             }
+            board.CompleteStateLoad(); // RAM and VRAM last: nothing can refuse the state any more
             return (board, info);
         }
         catch

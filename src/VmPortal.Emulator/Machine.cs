@@ -463,7 +463,7 @@ public sealed partial class Machine : IDisposable
         _stopped.TrySetResult();
     }
 
-    private PcBoard BuildBoard(bool attachClock = true)
+    private PcBoard BuildBoard(bool attachClock = true, PcBoard? replaces = null)
     {
         string biosPath = Config.BiosPath ?? FirmwareFiles.FindBios()
             ?? throw new FileNotFoundException(FirmwareFiles.MissingMessage(FirmwareFiles.BiosFileName));
@@ -474,7 +474,7 @@ public sealed partial class Machine : IDisposable
         byte[]? initrd = Config.InitrdPath != null ? File.ReadAllBytes(Config.InitrdPath) : null;
         string? vgaBiosPath = Config.VgaBiosPath ?? FirmwareFiles.FindVgaBios();
         byte[]? vgaBios = vgaBiosPath != null ? File.ReadAllBytes(vgaBiosPath) : null;
-        var board = new PcBoard(Config, Clock, _media!, bios, vgaBios, kernel, initrd);
+        var board = new PcBoard(Config, Clock, _media!, bios, vgaBios, kernel, initrd, replaces);
         if (_nicLinkSet >= 0 && board.Nic != null) board.Nic.LinkUp = _nicLinkSet == 1 && Config.Nic?.Port != null; // a reset keeps the cable as it was
         board.DebugByte += b => _debugBuffer.Add(b);
         board.SerialByte += b => _serialBuffer.Add(b);

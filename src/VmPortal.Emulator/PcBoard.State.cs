@@ -80,8 +80,24 @@ internal sealed partial class PcBoard
             throw new InvalidDataException($"state component 'memory': the state has {s.RamBytes / (1024 * 1024)} MiB of RAM, this machine {Memory.RamSize / (1024 * 1024)} MiB");
         var ram = r.Area("ram");
         if (ram.Length != Memory.RamSize) throw new InvalidDataException($"state component 'memory': RAM image of {ram.Length} bytes, expected {Memory.RamSize}");
-        ram.Expand(Memory.Backing.AsSpan(0, (int)Memory.RamSize));
+        _loadedRam = ram; // written by CompleteStateLoad, once every component has loaded
         Memory.A20Enabled = s.A20Enabled;
+    }
+
+    private PageImage? _loadedRam, _loadedVram;
+    /// <summary>RAM / VRAM are arrays of this board's own, still all zero: nothing runs or writes to them before a state load.</summary>
+    private readonly bool _freshRam, _freshVram;
+
+    /// <summary>
+    /// Writes the loaded RAM and VRAM images into the board's arrays: the last step of a state load, after every
+    /// component's record loaded without error. Deferred so that a board built over the arrays of the board it
+    /// replaces (<c>replaces</c>) leaves them untouched when a component is refused.
+    /// </summary>
+    public void CompleteStateLoad()
+    {
+        _loadedRam?.Expand(Memory.Backing.AsSpan(0, (int)Memory.RamSize), targetIsZero: _freshRam);
+        _loadedVram?.Expand(Vga.Vram, targetIsZero: _freshVram);
+        _loadedRam = _loadedVram = null;
     }
 
     private void SaveVga(StateWriter w)
@@ -96,8 +112,8 @@ internal sealed partial class PcBoard
         var s = r.Record<Devices.Vga.Vga.State>();
         var vram = r.Area("vram");
         if (vram.Length != Vga.VramSize) throw new InvalidDataException($"state component 'vga': VRAM image of {vram.Length} bytes, this card has {Vga.VramSize}");
-        // straight into the (fresh) card's VRAM: no 16 MiB copy in between
-        vram.Expand(Vga.Vram);
+        // straight into the card's VRAM (by CompleteStateLoad): no 16 MiB copy in between
+        _loadedVram = vram;
         Vga.LoadState(s with { Vram = Vga.Vram });
     }
 

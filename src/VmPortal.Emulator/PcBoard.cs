@@ -38,13 +38,18 @@ internal sealed partial class PcBoard
 {
     public const int IsaBridgeDevice = 1, IdeFunction = 1, PmFunction = 3, VgaDevice = 2, NicDevice = 3;
 
+    /// <param name="replaces">A board this one replaces before it runs again (a state load into a running machine):
+    /// its RAM and VRAM arrays are reused as they are, without clearing — the state load overwrites every byte
+    /// (<see cref="CompleteStateLoad"/>) — instead of allocating and first-touching ~150 MiB. That board must not run
+    /// afterwards unless <see cref="CompleteStateLoad"/> was never called.</param>
     public PcBoard(MachineConfig config, MachineClock clock, MachineMedia media, byte[] biosImage, byte[]? vgaBios,
-        LinuxKernelImage? kernel, byte[]? initrd)
+        LinuxKernelImage? kernel, byte[]? initrd, PcBoard? replaces = null)
     {
         Config = config;
         Clock = clock;
         Scheduler = new TimerScheduler(clock);
-        Memory = new PhysicalMemory((uint)config.MemoryMiB * 1024 * 1024);
+        Memory = new PhysicalMemory((uint)config.MemoryMiB * 1024 * 1024, replaces?.Memory.Backing);
+        _freshRam = !ReferenceEquals(Memory.Backing, replaces?.Memory.Backing);
         Io = new IoBus();
         Bios = SystemBios.Map(Memory, biosImage);
 
@@ -99,7 +104,8 @@ internal sealed partial class PcBoard
         };
         Pci.Add(IsaBridgeDevice, PmFunction, Pm);
 
-        Vga = new Vga(Io, Memory);
+        Vga = new Vga(Io, Memory, reuseVram: replaces?.Vga.Vram);
+        _freshVram = !ReferenceEquals(Vga.Vram, replaces?.Vga.Vram);
         VgaPci = new StdVgaPci(Vga, Memory, vgaBios ?? ReadOnlySpan<byte>.Empty);
         Pci.Add(VgaDevice, 0, VgaPci);
 

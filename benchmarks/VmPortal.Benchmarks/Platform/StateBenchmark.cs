@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using VmPortal.Emulator;
 using VmPortal.Emulator.Firmware;
+using VmPortal.Emulator.Snapshots;
 
 namespace VmPortal.Benchmarks.Platform;
 
@@ -65,9 +66,11 @@ public static class StateBenchmark
         }
         await Task.Delay(1000);
 
+        string loadBefore = File.ReadAllText("/proc/loadavg").Trim();
         string file = Path.Combine(Path.GetTempPath(), $"vmportal-state-bench-{Environment.ProcessId}.state");
         var paused = new List<double>(); var save = new List<double>(); var load = new List<double>(); var revert = new List<double>();
         var saveCpu = new List<double>(); var loadCpu = new List<double>(); var revertCpu = new List<double>();
+        var revertRead = new List<double>(); var revertReadCpu = new List<double>(); var revertGc = new List<double>();
         long bytes = 0;
         try
         {
@@ -97,20 +100,30 @@ public static class StateBenchmark
 
                 sw.Restart();
                 cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-                await using (var f = File.OpenRead(file)) await machine.LoadState(f);
+                int gen2 = GC.CollectionCount(2);
+                MachineSnapshot snapshot;
+                await using (var f = File.OpenRead(file)) snapshot = StateFile.Read(f);
+                revertRead.Add(sw.Elapsed.TotalMilliseconds);
+                revertReadCpu.Add((Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds);
+                await machine.LoadState(snapshot);
                 revert.Add(sw.Elapsed.TotalMilliseconds);
                 revertCpu.Add((Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds);
+                revertGc.Add(GC.CollectionCount(2) - gen2);
                 await machine.Resume();
                 await Task.Delay(500);
             }
-            Console.WriteLine($"128 MiB rescue Linux{(atInstructions > 0 ? " (booting)" : " at its prompt")}, {rounds} rounds (median / min / max, ms):");
+            Console.WriteLine($"128 MiB rescue Linux{(atInstructions > 0 ? " (booting)" : " at its prompt")}, {rounds} rounds (median / min / max, ms), {DateTime.UtcNow:HH:mm} UTC, load average before {loadBefore}:");
             Console.WriteLine($"  save: guest paused   {Stats(paused)}");
             Console.WriteLine($"  save: whole (to file) {Stats(save)}");
             Console.WriteLine($"  load into a fresh machine {Stats(load)}");
             Console.WriteLine($"  revert the running machine {Stats(revert)}");
+            Console.WriteLine($"    of which read + check the file {Stats(revertRead)}");
             Console.WriteLine($"  CPU time, guest paused: save {Stats(saveCpu)}");
             Console.WriteLine($"  CPU time, guest paused: load into a fresh machine {Stats(loadCpu)}");
             Console.WriteLine($"  CPU time, guest paused: revert {Stats(revertCpu)}");
+            Console.WriteLine($"    of which read + check the file {Stats(revertReadCpu)}");
+            Console.WriteLine($"  full (gen 2) collections during a revert {Stats(revertGc)}");
+            Console.WriteLine($"  load average {File.ReadAllText("/proc/loadavg").Trim()}");
             Console.WriteLine($"  file size {bytes / 1048576.0:F1} MiB");
             if (atInstructions > 0) return 0;
             machine.TypeText("echo $((6*7))\n");

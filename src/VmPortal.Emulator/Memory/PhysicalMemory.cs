@@ -33,12 +33,19 @@ public sealed class PhysicalMemory
     /// <summary>Called with the physical page number when a page marked as code is written.</summary>
     public Action<uint>? CodePageWritten { get; set; }
 
-    public PhysicalMemory(uint ramSizeBytes)
+    /// <summary>
+    /// RAM of <paramref name="ramSizeBytes"/>, zero — or, with <paramref name="reuse"/> (the <see cref="Backing"/> of a
+    /// memory of the same size that is being replaced, e.g. by a state load), that array as it is: its RAM bytes are
+    /// kept (the caller overwrites them) and ROM images are copied in again. Reusing saves allocating and first-touching
+    /// the whole RAM (a page fault per 4 KiB page of a fresh array).
+    /// </summary>
+    public PhysicalMemory(uint ramSizeBytes, byte[]? reuse = null)
     {
         if (ramSizeBytes < 1024 * 1024 || ramSizeBytes > 3u * 1024 * 1024 * 1024)
             throw new ArgumentOutOfRangeException(nameof(ramSizeBytes), "RAM must be between 1 MiB and 3 GiB.");
         RamSize = ramSizeBytes & ~(PageSize - 1);
-        Backing = GC.AllocateArray<byte>((int)RamSize + 4 * 1024 * 1024, pinned: true);
+        Backing = reuse != null && reuse.Length >= (long)RamSize + 4 * 1024 * 1024 ? reuse
+            : GC.AllocateArray<byte>((int)RamSize + 4 * 1024 * 1024, pinned: true);
         _backingUsed = (int)RamSize;
         Array.Fill(_readMap, Unmapped);
         Array.Fill(_writeMap, Unmapped);

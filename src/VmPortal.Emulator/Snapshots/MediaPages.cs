@@ -104,29 +104,28 @@ public static class MediaPages
         return (refs, rest);
     }
 
-    /// <summary>The area's present pages again: <paramref name="rest"/> with the referenced pages put back from the media.</summary>
-    public static byte[] Join(long storedBytes, List<PageRef> refs, byte[] rest, IReadOnlyList<Medium> media, string what)
+    /// <summary>
+    /// Where the stored (not referenced) pages go among the area's <paramref name="presentBytes"/> of present pages:
+    /// the byte offset of each, in order. A load inflates them straight there (<see cref="PageImage"/>).
+    /// </summary>
+    public static int[] StoredPageOffsets(long presentBytes, List<PageRef> refs)
     {
-        if (refs.Count == 0) return rest;
-        var pages = GC.AllocateUninitializedArray<byte>(checked((int)storedBytes));
-        int count = (int)((storedBytes + PageImage.PageSize - 1) / PageImage.PageSize);
-        int r = 0, from = 0;
+        int count = (int)((presentBytes + PageImage.PageSize - 1) / PageImage.PageSize);
+        var offsets = new int[count - refs.Count];
+        int r = 0, s = 0;
         for (int i = 0; i < count; i++)
         {
-            int at = i * PageImage.PageSize;
-            int len = (int)Math.Min(PageImage.PageSize, storedBytes - at);
-            if (r < refs.Count && refs[r].Ordinal == i)
-            {
-                var (_, m, off) = refs[r++];
-                media[m].Bytes.AsSpan((int)off, PageImage.PageSize).CopyTo(pages.AsSpan(at));
-                continue;
-            }
-            if (from + len > rest.Length) throw StateFile.Bad($"{what}: its pages do not add up");
-            rest.AsSpan(from, len).CopyTo(pages.AsSpan(at));
-            from += len;
+            if (r < refs.Count && refs[r].Ordinal == i) { r++; continue; }
+            offsets[s++] = i * PageImage.PageSize;
         }
-        if (from != rest.Length) throw StateFile.Bad($"{what}: its pages do not add up");
-        return pages;
+        return offsets;
+    }
+
+    /// <summary>Copies the referenced pages from the media to their places among the present pages.</summary>
+    public static void CopyReferenced(byte[] pages, List<PageRef> refs, IReadOnlyList<Medium> media)
+    {
+        foreach (var (ordinal, m, off) in refs)
+            media[m].Bytes.AsSpan((int)off, PageImage.PageSize).CopyTo(pages.AsSpan(ordinal * PageImage.PageSize));
     }
 
     private static ulong Key(ReadOnlySpan<byte> w) =>

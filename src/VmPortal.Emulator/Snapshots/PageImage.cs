@@ -51,18 +51,24 @@ public sealed class PageImage
         return new PageImage(area.Length, bitmap, data);
     }
 
-    /// <summary>Writes the area into <paramref name="target"/> (exactly <see cref="Length"/> bytes; absent pages become zero).</summary>
-    public void Expand(Span<byte> target)
+    /// <summary>
+    /// Writes the area into <paramref name="target"/> (exactly <see cref="Length"/> bytes; absent pages become zero).
+    /// <paramref name="targetIsZero"/>: the target is known to be all zero (a freshly allocated array nothing wrote
+    /// to), so absent pages are not even read — reading an untouched page of a fresh array costs a page fault.
+    /// </summary>
+    public void Expand(Span<byte> target, bool targetIsZero = false)
     {
         if (target.Length != Length) throw new InvalidDataException($"memory area of {Length} bytes does not fit {target.Length} bytes");
         int at = 0;
         for (int p = 0; p < PageCount; p++)
         {
+            bool present = (PresentBitmap[p >> 3] & (1 << (p & 7))) != 0;
+            if (!present && targetIsZero) continue;
             var page = target.Slice(p * PageSize, (int)Math.Min(PageSize, Length - (long)p * PageSize));
-            if ((PresentBitmap[p >> 3] & (1 << (p & 7))) == 0)
+            if (!present)
             {
-                // A load goes into a fresh board whose arrays are zero: reading a page costs far less than writing
-                // it (no copy-on-write fault for each untouched page of 128 MiB), so clear only what is not zero.
+                // Clear only what is not zero: reading a page costs far less than writing it; a revert reuses the
+                // running board's arrays, where most absent pages are zero already.
                 if (page.ContainsAnyExcept((byte)0)) page.Clear();
                 continue;
             }
@@ -118,32 +124,44 @@ public sealed class PageImage
     /// <summary>The chunks (offset and length in <paramref name="buffer"/>) inflated in parallel into one array.</summary>
     internal static byte[] DecompressChunks(byte[] buffer, IReadOnlyList<(int Offset, int Count)> chunks, long expectedLength, string what)
     {
+        var result = GC.AllocateUninitializedArray<byte>(checked((int)expectedLength));
+        DecompressChunks(buffer, chunks, expectedLength, result, null, what);
+        return result;
+    }
+
+    /// <summary>
+    /// The chunks inflated in parallel into <paramref name="target"/>: stored byte i goes to
+    /// <c>pageOffsets[i / PageSize] + i % PageSize</c> (or to i when <paramref name="pageOffsets"/> is null). Lets a load
+    /// put the stored pages straight between the pages taken from boot files, with no array and copy in between.
+    /// </summary>
+    internal static void DecompressChunks(byte[] buffer, IReadOnlyList<(int Offset, int Count)> chunks, long expectedLength, byte[] target,
+        int[]? pageOffsets, string what)
+    {
         if (chunks.Count != ChunkCount(expectedLength))
             throw new InvalidDataException($"{what}: {chunks.Count} compressed chunks for {expectedLength} bytes, expected {ChunkCount(expectedLength)}");
-        var result = GC.AllocateUninitializedArray<byte>(checked((int)expectedLength));
         try
         {
             Parallel.For(0, chunks.Count, i =>
             {
                 int at = i * ChunkBytes;
-                Inflate(buffer, chunks[i].Offset, chunks[i].Count, result, at, (int)Math.Min(ChunkBytes, expectedLength - at), what);
+                Inflate(buffer, chunks[i].Offset, chunks[i].Count, target, at, (int)Math.Min(ChunkBytes, expectedLength - at), pageOffsets, what);
             });
         }
         catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is InvalidDataException) is { } bad)
         {
             throw bad;
         }
-        return result;
     }
 
     internal static byte[] Decompress(byte[] buffer, int offset, int count, long expectedLength, string what)
     {
         var result = GC.AllocateUninitializedArray<byte>(checked((int)expectedLength));
-        Inflate(buffer, offset, count, result, 0, result.Length, what);
+        Inflate(buffer, offset, count, result, 0, result.Length, null, what);
         return result;
     }
 
-    private static void Inflate(byte[] buffer, int offset, int count, byte[] result, int at, int length, string what)
+    /// <summary>Inflates stored bytes [at, at + length) to their places in <paramref name="result"/> (see <see cref="DecompressChunks(byte[], IReadOnlyList{ValueTuple{int, int}}, long, byte[], int[], string)"/>).</summary>
+    private static void Inflate(byte[] buffer, int offset, int count, byte[] result, int at, int length, int[]? pageOffsets, string what)
     {
         using var input = new MemoryStream(buffer, offset, count, writable: false);
         using var z = new ZLibStream(input, CompressionMode.Decompress);
@@ -152,7 +170,17 @@ public sealed class PageImage
         {
             while (read < length)
             {
-                int n = z.Read(result, at + read, length - read);
+                int pos = at + read, run = length - read, dest = pos;
+                if (pageOffsets != null)
+                {
+                    // the longest run of stored pages that lie back to back in the result
+                    int page = pos / PageSize;
+                    dest = pageOffsets[page] + pos % PageSize;
+                    int end = (page + 1) * PageSize;
+                    while (end < at + length && pageOffsets[page + 1] == pageOffsets[page] + PageSize) { page++; end += PageSize; }
+                    run = Math.Min(run, end - pos);
+                }
+                int n = z.Read(result, dest, run);
                 if (n == 0) break;
                 read += n;
             }

@@ -136,6 +136,9 @@ public class MachineStateTests
         { "checksum", "checksum mismatch" },
         { "not-a-state-file", "not a VmPortal machine state file" },
         { "fields", "state component 'cpu' (version 1): its fields do not match this build" },
+        // refused at the last component, after RAM and VRAM were read: a running machine's arrays, which the new board
+        // reuses, must be as they were
+        { "late-fields", "state component 'timers' (version 1): its fields do not match this build" },
         { "memory", "saved 32, this machine 64" },
     };
 
@@ -157,6 +160,8 @@ public class MachineStateTests
             "not-a-state-file" => "hello, world"u8.ToArray(),
             "fields" => Rewrite(good, cs => cs.Select(c => c.Name == "cpu"
                 ? new ComponentState(c.Name, c.Version, System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(c.Json).Replace("\"Eax\"", "\"Rax\"")), c.Areas) : c).ToList()),
+            "late-fields" => Rewrite(good, cs => cs.Select(c => c.Name == "timers"
+                ? new ComponentState(c.Name, c.Version, System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(c.Json).Replace("\"Timers\"", "\"Clocks\"")), c.Areas) : c).ToList()),
             "memory" => good,
             _ => throw new ArgumentException(kind),
         };

@@ -78,11 +78,13 @@ public sealed class Vga : IMmioDevice
     internal volatile int FontGeneration;
     internal volatile int DacGeneration;
 
-    public Vga(IoBus bus, PhysicalMemory memory, int vramSize = DefaultVramSize)
+    /// <param name="reuseVram">The VRAM of a card of the same size that this one replaces (a state load overwrites it):
+    /// used as it is instead of a fresh array (no page faults on first touch).</param>
+    public Vga(IoBus bus, PhysicalMemory memory, int vramSize = DefaultVramSize, byte[]? reuseVram = null)
     {
         if (vramSize < PlanarSize || (vramSize & (vramSize - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(vramSize), "VRAM must be a power of two of at least 256 KiB.");
-        Vram = GC.AllocateArray<byte>(vramSize, pinned: true);
+        Vram = reuseVram?.Length == vramSize ? reuseVram : GC.AllocateArray<byte>(vramSize, pinned: true);
         DirtyPages = new byte[vramSize >> DirtyPageShift];
         Dispi = new BochsDispi(vramSize);
         Dispi.LayoutChanged += () => RegisterGeneration++;
