@@ -235,7 +235,7 @@ public sealed class JitRandomDifferentialTests
         var interpreted = AsmProgram.RunOurs(rom, blockCache: false);
         Assert.True(interpreted.Exited, "interpreter run did not finish:\n" + interpreted.Output);
         Assert.DoesNotContain("~exception 13", interpreted.Output);
-        foreach (var (threshold, background, region) in new[] { (0, false, 0), (0, false, 256), (2, false, 0), (2, false, 256), (2, true, 0) })
+        foreach (var (threshold, background, region) in new[] { (0, false, 0), (0, false, 12), (0, false, 256), (2, false, 0), (2, false, 256), (2, true, 0) })
         {
             var jit = AsmProgram.RunOurs(rom, jit: true, jitThreshold: threshold, jitBackground: background, jitRegionOps: region);
             JitTests.AssertSameState(interpreted, jit);
