@@ -41,7 +41,8 @@ public sealed unsafe partial class Cpu
     /// </summary>
     private bool RunBlock(long end)
     {
-        bool ran = false;
+        bool ran = false, afterJit = false;
+        int jitPage = 0;
         while (true)
         {
             uint lin = _csBase + _eip;
@@ -58,6 +59,7 @@ public sealed unsafe partial class Cpu
             if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) return ran;
             long budget = end - InstructionCount;
             ref DecodedOp op = ref MemoryMarshal.GetArrayDataReference(b.Ops);
+            if (afterJit && JitFallbackCounts != null) CountAfterJit(b, budget, jitPage);
             if (_jitEnabled && b.Jit == null && b.Hits++ >= _jitThreshold && !b.CompileFailed) JitHot(b);
             // Compiled code runs whole blocks; with an event already pending (single-step armed, an interrupt shadow)
             // the interpreter's loop below runs just the one instruction the event allows.
@@ -68,6 +70,8 @@ public sealed unsafe partial class Cpu
                 if (b.JitRan) b.Jit(this, ref op, end);
                 else JitFirstRun(b, ref op, end);
                 JitInstructions += InstructionCount - before;
+                afterJit = true;
+                jitPage = b.Offset >> 12;
                 goto blockDone;
             }
             int n = b.Count <= budget ? b.Count : (int)budget;
@@ -84,6 +88,7 @@ public sealed unsafe partial class Cpu
                 op = ref Unsafe.Add(ref op, 1);
             }
             if (JitFallbackCounts != null) CountInterpreted(b, ran1, InstructionCount - countBefore);
+            afterJit = false;
         blockDone:
             // After an interpreted instruction (it may have changed anything, e.g. halted) the run loop looks first.
             if (b.EndsInInterpreter || _checkEvents || InstructionCount >= end) return true;

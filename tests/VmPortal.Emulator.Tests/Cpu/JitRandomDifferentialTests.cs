@@ -4,7 +4,7 @@ namespace VmPortal.Emulator.Tests.Cpu;
 
 /// <summary>
 /// Random-program differential for the JIT tier: seeded generated programs (ALU with every flag, ADC/SBB chains,
-/// shifts and rotates, INC/DEC/NEG/NOT, MOV/LEA/MOVZX/MOVSX/XCHG, SETcc/CMOVcc, IMUL/MUL, DIV (also overflowing: #DE,
+/// shifts and rotates (also SHL/SHR/SAR by CL with counts 0, 1-31, past an 8/16-bit width), INC/DEC/NEG/NOT, MOV/LEA/MOVZX/MOVSX/XCHG, SETcc/CMOVcc, IMUL/MUL, DIV (also overflowing: #DE,
 /// whose handler mixes the state it sees into the checksum and steps over the DIV), PUSH/POP, REP STOSB, forward
 /// Jcc, counted loops that jump back to their own start, loads and stores of 1/2/4 bytes also across page
 /// boundaries) run from RAM with paging on. Between instructions the program sometimes marks one data page not
@@ -193,7 +193,15 @@ public sealed class JitRandomDifferentialTests
             case 15: return rng.Next(2) == 0 ? $"set{Pick(Cc)} {(rng.Next(2) == 0 ? Pick(R8) : Mem(rng, "byte"))}" : $"cmov{Pick(Cc)} {Pick(R32)}, {(rng.Next(2) == 0 ? Pick(R32) : Mem(rng, "dword"))}";
             case 16:
             {
-                int v = rng.Next(6);
+                int v = rng.Next(7);
+                if (v == 6)
+                {
+                    // SHL/SHR/SAR of a register by CL with chosen counts: 0 (flags unchanged), 1, up to 31, at or past
+                    // an 8/16-bit operand's width, and with bits above the 5-bit mask (0x21 = 1)
+                    string r = size == 0 ? Pick(R8.Where(x => x != "cl").ToArray()) : size == 1 ? Pick(R16) : Pick(R32);
+                    int n = Pick(new[] { 0, 0, 1, 1, 2, 5, 7, 8, 9, 15, 16, 17, 24, 31, 0x20, 0x21, 0xFF });
+                    return $"mov cl, 0x{n:X}\n    {Pick(new[] { "shl", "shr", "sar" })} {r}, cl";
+                }
                 if (v == 3)
                 {
                     // DIV r32 that fits (EDX < divisor)
@@ -227,7 +235,7 @@ public sealed class JitRandomDifferentialTests
         var interpreted = AsmProgram.RunOurs(rom, blockCache: false);
         Assert.True(interpreted.Exited, "interpreter run did not finish:\n" + interpreted.Output);
         Assert.DoesNotContain("~exception 13", interpreted.Output);
-        foreach (var (threshold, background, region) in new[] { (0, false, 0), (0, false, 256), (2, false, 0), (2, false, 256), (2, true, 0) })
+        foreach (var (threshold, background, region) in new[] { (0, false, 0), (0, false, 12), (0, false, 256), (2, false, 0), (2, false, 256), (2, true, 0) })
         {
             var jit = AsmProgram.RunOurs(rom, jit: true, jitThreshold: threshold, jitBackground: background, jitRegionOps: region);
             JitTests.AssertSameState(interpreted, jit);

@@ -139,6 +139,48 @@ public sealed class JitTests
         Assert.True(jit.JitEntries < 40, $"{jit.JitEntries} entries");
     }
 
+    [Theory]
+    [InlineData(0x7FFF, 0x0001)]
+    [InlineData(0x1234, 0x00F0)]
+    [InlineData(0xFF80, 0x0081)]
+    public void RegionExitsHandOverTheirOwnFlags(ushort ax, ushort bx)
+    {
+        // One region (real mode, 0000:1000, threshold 2: its blocks are decoded before it compiles) with two exits to
+        // another page whose flag states differ in operation and size (the compiled method has one shared epilogue
+        // per flag state): the flags right after each exit must be the interpreter's.
+        //   1000: add ax, bx ; cmp cx, 5 ; je 100A     (block 1)
+        //   1007: jmp near 2000                         (block 2: exits with CMP's flags, 16-bit)
+        //   100A: add al, bl ; jmp near 2100            (block 3: exits with ADD's flags, 8-bit)
+        //   2000: mov cx, 5 ; jmp near 1000             2100: mov cx, 7 ; jmp near 1000
+        byte[] code = { 0x01, 0xD8, 0x83, 0xF9, 0x05, 0x74, 0x03, 0xE9, 0xF6, 0x0F, 0x00, 0xD8, 0xE9, 0xF1, 0x10 };
+        CpuCore Make(bool jit)
+        {
+            var mem = new PhysicalMemory(2 * 1024 * 1024);
+            mem.WriteBytes(0x1000, code);
+            mem.WriteBytes(0x2000, new byte[] { 0xB9, 0x05, 0x00, 0xE9, 0xFA, 0xEF });
+            mem.WriteBytes(0x2100, new byte[] { 0xB9, 0x07, 0x00, 0xE9, 0xFA, 0xEE });
+            var c = new CpuCore(mem, new IoBus()) { JitEnabled = jit, JitThreshold = 2, JitBackground = false, JitRegionMaxOps = 64 };
+            c.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
+            c.Eip = 0x1000;
+            (c.Ecx, c.Eax, c.Ebx) = (7u, ax, bx);
+            return c;
+        }
+        var jit = Make(true);
+        var interpreted = Make(false);
+        for (int pass = 0; pass < 30; pass++)
+        {
+            // 4 instructions to the exit at 2000, 2 back, 5 to the exit at 2100, 2 back: compare right after each exit.
+            foreach (var (n, at) in new[] { (4, 0x2000u), (2, 0x1000u), (5, 0x2100u), (2, 0x1000u) })
+            {
+                Assert.Equal(interpreted.Run(n), jit.Run(n));
+                Assert.Equal(at, jit.Eip);
+                Assert.Equal((interpreted.Eax, interpreted.Ebx, interpreted.Ecx), (jit.Eax, jit.Ebx, jit.Ecx));
+                Assert.Equal(interpreted.Eflags, jit.Eflags);
+            }
+        }
+        Assert.True(jit.JitInstructions > 300, $"{jit.JitInstructions} instructions compiled");
+    }
+
     [Fact]
     public void CodeCacheIsBounded()
     {

@@ -5,12 +5,13 @@ namespace VmPortal.Emulator.Cpu;
 
 /// <summary>Counters of the JIT tier: blocks compiled, host time spent compiling, the code cache's content (compiled
 /// blocks and their IL bytes), evictions from the bounded cache, and guest instructions retired in compiled code.
-/// <paramref name="EmitTime"/> is the part of the compile time spent writing IL (the rest is the .NET JIT's).</summary>
+/// <paramref name="EmitTime"/> is the part of the compile time spent writing IL (the rest is the .NET JIT's);
+/// <paramref name="CompileCpuTime"/> the background compiler thread's CPU time (compile time and emit time are wall time).</summary>
 public readonly record struct JitStatistics(bool Enabled, long BlocksCompiled, TimeSpan CompileTime, int CacheBlocks, long CacheIlBytes,
-    long Evictions, long Instructions, long Entries = 0, TimeSpan EmitTime = default)
+    long Evictions, long Instructions, long Entries = 0, TimeSpan EmitTime = default, TimeSpan CompileCpuTime = default)
 {
     public override string ToString() =>
-        $"{BlocksCompiled:N0} blocks compiled in {CompileTime.TotalSeconds:F2} s (IL emission {EmitTime.TotalSeconds:F2} s), code cache {CacheBlocks:N0} blocks / {CacheIlBytes / 1024.0:F0} KiB IL, " +
+        $"{BlocksCompiled:N0} blocks compiled in {CompileTime.TotalSeconds:F2} s (IL emission {EmitTime.TotalSeconds:F2} s; compiler thread CPU {CompileCpuTime.TotalSeconds:F2} s), code cache {CacheBlocks:N0} blocks / {CacheIlBytes / 1024.0:F0} KiB IL, " +
         $"{Evictions:N0} evicted, {Instructions:N0} instructions run compiled in {Entries:N0} entries";
 }
 
@@ -30,7 +31,7 @@ public sealed partial class Cpu
     private bool _jitBackground = Environment.GetEnvironmentVariable("VMPORTAL_JIT_BACKGROUND") != "0";
     private CodeBlock?[] _jitFifo = new CodeBlock?[DefaultJitCacheCapacity];
     private int _jitFifoNext, _jitFifoCount, _jitLive;
-    private long _jitCompileTicks, _jitEmitTicks;
+    private long _jitCompileTicks, _jitEmitTicks, _jitCompileCpuNs;
 
     /// <summary>Default number of compiled blocks kept (the FIFO bound of the code cache).</summary>
     public const int DefaultJitCacheCapacity = 8192;
@@ -89,6 +90,10 @@ public sealed partial class Cpu
     /// <summary>The part of <see cref="JitCompileTime"/> spent emitting IL (dry runs included); the rest is the .NET JIT's.</summary>
     public TimeSpan JitEmitTime => TimeSpan.FromTicks(Volatile.Read(ref _jitEmitTicks) * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
 
+    /// <summary>CPU time the background compiler thread spent compiling this CPU's blocks (IL emission and the .NET JIT;
+    /// Linux only, else zero): unlike <see cref="JitCompileTime"/> not inflated by the machine's load.</summary>
+    public TimeSpan JitCompileCpuTime => TimeSpan.FromTicks(Volatile.Read(ref _jitCompileCpuNs) / 100);
+
     /// <summary>Compiled blocks currently in the code cache (with their code: not evicted, not dropped from the block table).</summary>
     public int JitCacheBlocks => _jitLive;
 
@@ -104,7 +109,7 @@ public sealed partial class Cpu
 
     /// <summary>The JIT tier's counters (read from any thread: a snapshot for statistics, not synchronised).</summary>
     public JitStatistics GetJitStatistics() =>
-        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions, JitEntries, JitEmitTime);
+        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions, JitEntries, JitEmitTime, JitCompileCpuTime);
 
     /// <summary>A block reached the threshold: compile it now (threshold 0 or no background compiler: on this thread,
     /// deterministic for tests), or hand it to the background compiler and install its result once it is ready.</summary>

@@ -59,7 +59,7 @@ public sealed unsafe partial class Cpu
         private readonly CodeBlock[] _region;
         private readonly LocalBuilder[] _reg = new LocalBuilder[8];
         private readonly bool[] _used = new bool[8], _written = new bool[8];
-        private readonly LocalBuilder _rref, _eip0, _fetch0, _csBase0, _fa, _fb, _fr, _fcf, _fof, _tEa, _tLin, _tIdx, _tV, _tA, _tB, _tR, _tT, _tW, _tCf, _tL;
+        private readonly LocalBuilder _rref, _eip0, _fetch0, _csBase0, _fa, _fb, _fr, _fcf, _fof, _tEa, _tLin, _tIdx, _tV, _tA, _tB, _tR, _tT, _tW, _tCf, _tN, _tL;
         private readonly List<Action> _stubs = new();
         private readonly Label[] _blockLabels;
         private readonly bool[] _liveIn;
@@ -123,7 +123,7 @@ public sealed unsafe partial class Cpu
             _tEa = il.DeclareLocal(typeof(uint)); _tLin = il.DeclareLocal(typeof(uint)); _tIdx = il.DeclareLocal(typeof(int));
             _tV = il.DeclareLocal(typeof(uint)); _tA = il.DeclareLocal(typeof(uint)); _tB = il.DeclareLocal(typeof(uint));
             _tR = il.DeclareLocal(typeof(uint)); _tT = il.DeclareLocal(typeof(uint)); _tW = il.DeclareLocal(typeof(uint));
-            _tCf = il.DeclareLocal(typeof(int));
+            _tCf = il.DeclareLocal(typeof(int)); _tN = il.DeclareLocal(typeof(int));
             _tL = il.DeclareLocal(typeof(long));
             _blockLabels = new Label[region.Length];
             for (int j = 0; j < region.Length; j++) _blockLabels[j] = il.DefineLabel();
@@ -175,6 +175,10 @@ public sealed unsafe partial class Cpu
 
             il.MarkLabel(prologue);
             LdC(); il.Emit(OpCodes.Ldfld, FR); il.Emit(OpCodes.Call, ArrayData[typeof(uint)]); il.Emit(OpCodes.Stloc, _rref);
+            foreach (var (f, local) in _arrayRefs)
+            {
+                LdC(); il.Emit(OpCodes.Ldfld, f); il.Emit(OpCodes.Call, ArrayData[f.FieldType.GetElementType()!]); il.Emit(OpCodes.Stloc, local);
+            }
             ReloadRegs();
             il.Emit(OpCodes.Br, _blockLabels[0]);
         }
@@ -279,6 +283,11 @@ public sealed unsafe partial class Cpu
                 if (n == 0) return true;
                 if (n >= size * 8) return false;
                 EmitShift(ref o, size, n);
+                return true;
+            }
+            if (Is(ref o, &OpShiftCl) && reg && o.Sub >= 4)
+            {
+                EmitShiftCl(ref o, size);
                 return true;
             }
             if (Is(ref o, &OpGroup3) && EmitGroup3(ref o)) return true;
@@ -501,6 +510,59 @@ public sealed unsafe partial class Cpu
             _fs = new FlagState(FK.Shift, LazyOp.Result, size, false);
         }
 
+        /// <summary>SHL/SHR/SAR of an 8/16/32-bit register by CL (OpShiftCl): the count is CL &amp; 31, known only at run
+        /// time, so the flags end in the CPU on every path — a count of 0 leaves the flags of the state before (handed to
+        /// the CPU), counts 1 to size*8-1 hand the shift's flags over (ShlCalc/ShrCalc/SarCalc, AF clear), and for an
+        /// 8/16-bit operand a count of its size or more goes to the handler stub.</summary>
+        private void EmitShiftCl(ref DecodedOp o, int size)
+        {
+            int sub = o.Sub, bits = size * 8;
+            var il = _il;
+            var zero = il.DefineLabel();
+            var join = il.DefineLabel();
+            var before = _fs;
+            LdReg(1, ECX); LdI(0x1F); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _tN);
+            il.Emit(OpCodes.Ldloc, _tN); il.Emit(OpCodes.Brfalse, zero);
+            if (size < 4)
+            {
+                var slow = HandlerStub(ref o, join, flagNeutral: false);
+                il.Emit(OpCodes.Ldloc, _tN); LdI(bits); il.Emit(OpCodes.Bge, slow);
+            }
+            LdReg(size, o.Rm); il.Emit(OpCodes.Stloc, _tA);
+            if (sub == 5)
+            {
+                il.Emit(OpCodes.Ldloc, _tA); il.Emit(OpCodes.Ldloc, _tN); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Stloc, _tR);
+                il.Emit(OpCodes.Ldloc, _tA); il.Emit(OpCodes.Ldloc, _tN); LdI(1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Shr_Un);
+                LdI(1); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _fcf);
+                // OF: the operand's sign for a count of 1, else 0
+                il.Emit(OpCodes.Ldloc, _tN); LdI(1); il.Emit(OpCodes.Ceq);
+                il.Emit(OpCodes.Ldloc, _tA); LdI(bits - 1); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _fof);
+            }
+            else if (sub == 7)
+            {
+                il.Emit(OpCodes.Ldloc, _tA); SignExtend(size, true); il.Emit(OpCodes.Stloc, _tB);
+                il.Emit(OpCodes.Ldloc, _tB); il.Emit(OpCodes.Ldloc, _tN); il.Emit(OpCodes.Shr); Mask(size); il.Emit(OpCodes.Stloc, _tR);
+                il.Emit(OpCodes.Ldloc, _tB); il.Emit(OpCodes.Ldloc, _tN); LdI(1); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Shr);
+                LdI(1); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _fcf);
+                LdI(0); il.Emit(OpCodes.Stloc, _fof);
+            }
+            else
+            {
+                il.Emit(OpCodes.Ldloc, _tA); il.Emit(OpCodes.Ldloc, _tN); il.Emit(OpCodes.Shl); Mask(size); il.Emit(OpCodes.Stloc, _tR);
+                il.Emit(OpCodes.Ldloc, _tA); LdI(bits); il.Emit(OpCodes.Ldloc, _tN); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Shr_Un);
+                LdI(1); il.Emit(OpCodes.And); il.Emit(OpCodes.Stloc, _fcf);
+                il.Emit(OpCodes.Ldloc, _tR); LdI(bits - 1); il.Emit(OpCodes.Shr_Un); il.Emit(OpCodes.Ldloc, _fcf); il.Emit(OpCodes.Xor); il.Emit(OpCodes.Stloc, _fof);
+            }
+            il.Emit(OpCodes.Ldloc, _tR); StReg(size, o.Rm);
+            il.Emit(OpCodes.Ldloc, _tR); il.Emit(OpCodes.Stloc, _fr);
+            FlushFlags(new FlagState(FK.Shift, LazyOp.Result, size, false));
+            il.Emit(OpCodes.Br, join);
+            il.MarkLabel(zero);
+            FlushFlags(before);
+            il.MarkLabel(join);
+            _fs = new FlagState(FK.Cpu, 0, 0, false);
+        }
+
         /// <summary>Group 3 (F6/F7 /2-/7, the operation in Reg): NOT and NEG of any size and operand, MUL/IMUL of a
         /// 32-bit operand, DIV of a 32-bit register (a zero divisor or a quotient that does not fit goes to the
         /// handler, which raises #DE with the state exact); false for the rest (IDIV, 8/16-bit MUL/DIV).</summary>
@@ -690,13 +752,28 @@ public sealed unsafe partial class Cpu
             il.MarkLabel(no);
         }
 
-        /// <summary>Leaves the method at a block end (EIP and the retired count already set).</summary>
+        /// <summary>Leaves the method at a block end (EIP and the retired count already set): a jump to the region's
+        /// shared exit for the current flag state, which writes the registers back, hands the flags to the CPU and
+        /// returns (one copy per flag state instead of one per exit: less IL for the .NET JIT to compile).</summary>
         private void EmitExit()
         {
-            WriteBackRegs();
-            FlushFlags(_fs);
-            _il.Emit(OpCodes.Ret);
+            if (!_exits.TryGetValue(_fs, out var l))
+            {
+                l = _il.DefineLabel();
+                _exits[_fs] = l;
+                var f = _fs;
+                _stubs.Add(() =>
+                {
+                    _il.MarkLabel(l);
+                    WriteBackRegs();
+                    FlushFlags(f);
+                    _il.Emit(OpCodes.Ret);
+                });
+            }
+            _il.Emit(OpCodes.Br, l);
         }
+
+        private readonly Dictionary<FlagState, Label> _exits = new();
 
         // ---------------- out-of-line stubs ----------------
 
@@ -1228,7 +1305,7 @@ public sealed unsafe partial class Cpu
         private void LdElem(FieldInfo f, int index)
         {
             var t = f.FieldType.GetElementType()!;
-            LdC(); _il.Emit(OpCodes.Ldfld, f); _il.Emit(OpCodes.Call, ArrayData[t]);
+            LdArrayRef(f);
             int scaled = index * System.Runtime.InteropServices.Marshal.SizeOf(t);
             if (scaled != 0) { LdI(scaled); _il.Emit(OpCodes.Add); }
             LdInd(t);
@@ -1238,13 +1315,29 @@ public sealed unsafe partial class Cpu
         private void LdElem(FieldInfo f, LocalBuilder index)
         {
             var t = f.FieldType.GetElementType()!;
-            LdC(); _il.Emit(OpCodes.Ldfld, f); _il.Emit(OpCodes.Call, ArrayData[t]);
+            LdArrayRef(f);
             _il.Emit(OpCodes.Ldloc, index); _il.Emit(OpCodes.Conv_I);
             int size = System.Runtime.InteropServices.Marshal.SizeOf(t);
             if (size != 1) { LdI(size); _il.Emit(OpCodes.Mul); }
             _il.Emit(OpCodes.Add);
             LdInd(t);
         }
+
+        /// <summary>Pushes a ref to element 0 of one of the CPU's fixed (readonly) arrays: a byref local set once in the
+        /// prologue, so each access is a local load rather than a field load and an inlined GetArrayDataReference call
+        /// (less work for the .NET JIT: the memory fast path uses five such arrays).</summary>
+        private void LdArrayRef(FieldInfo f)
+        {
+            if (!f.IsInitOnly) { LdC(); _il.Emit(OpCodes.Ldfld, f); _il.Emit(OpCodes.Call, ArrayData[f.FieldType.GetElementType()!]); return; }
+            if (!_arrayRefs.TryGetValue(f, out var local))
+            {
+                local = _il.DeclareLocal(f.FieldType.GetElementType()!.MakeByRefType());
+                _arrayRefs[f] = local;
+            }
+            _il.Emit(OpCodes.Ldloc, local);
+        }
+
+        private readonly Dictionary<FieldInfo, LocalBuilder> _arrayRefs = new();
 
         private void LdInd(Type t) => _il.Emit(t == typeof(uint) ? OpCodes.Ldind_U4 : t == typeof(int) ? OpCodes.Ldind_I4 : t == typeof(long) ? OpCodes.Ldind_I8 : OpCodes.Ldind_U1);
         private void LdI(int v) => _il.Emit(OpCodes.Ldc_I4, v);
@@ -1292,11 +1385,24 @@ public sealed unsafe partial class Cpu
         if (retired > ops) InterpretedCounts[6] += retired - ops;
     }
 
+    // What the block loop ran right after compiled code returned to it (the case for chaining): a compiled block of the
+    // same or another page, or a block not compiled.
+    private static readonly string[] AfterJitReasons = { "compiled block, same page", "compiled block, other page", "block not compiled" };
+    private static readonly long[] AfterJitCounts = new long[3];
+
+    private void CountAfterJit(CodeBlock b, long budget, int page)
+    {
+        bool runs = b.Jit != null && budget >= b.Count && !_checkEvents;
+        AfterJitCounts[!runs ? 2 : b.Offset >> 12 == page ? 0 : 1]++;
+    }
+
     private static long[] InitFallbackCounts()
     {
         var counts = new long[256];
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
+            for (int i = 0; i < AfterJitReasons.Length; i++)
+                Console.Error.WriteLine($"after a compiled exit: {AfterJitReasons[i]}: {AfterJitCounts[i]:N0}");
             for (int i = 0; i < InterpretedReasons.Length; i++)
                 if (InterpretedCounts[i] > 0) Console.Error.WriteLine($"decoded cache: {InterpretedReasons[i]}: {InterpretedCounts[i]:N0} instructions");
             foreach (var (i, n) in counts.Select((n, i) => (i, n)).Where(x => x.n > 0).OrderByDescending(x => x.n).Take(30))
