@@ -7,9 +7,9 @@
 #       syslinux.cfg. The MBR code is SYSLINUX's mbr.bin (boots the active partition).
 #   p2  the rest, ext4 "debian-root" made with `mke2fs -d` from the mmdebstrap tree (no mount, no loop device).
 # The system: mmdebstrap --variant=minbase + linux-image-686 (initramfs-tools, MODULES=list: ata_piix, sd_mod,
-# ext4 ...), systemd, udev, openssh-server (no host keys baked in), sudo; systemd-networkd does DHCP on any wired
-# interface (en*, eth*); gettys on tty1 and ttyS0 (console=tty1 console=ttyS0,115200). No docs, man pages or
-# locales; apt timers, e2scrub and fstrim masked so boot is quick on a slow emulated CPU.
+# ext4 ...), systemd, udev, dbus (for logind: the power button), openssh-server (no host keys baked in), sudo;
+# systemd-networkd does DHCP on any wired interface (en*, eth*); gettys on tty1 and ttyS0 (console=tty1
+# console=ttyS0,115200). No docs, man pages or locales; apt timers, e2scrub and fstrim masked so boot is quick on a slow emulated CPU.
 # First boot: vmportal-firstboot.service reads a cloud-init NoCloud seed (a file system labelled cidata) - see
 # docs/platform.md, "Debian system image". Without a seed: user debian, password debian (console; SSH password
 # login stays off unless a seed sets ssh_pwauth).
@@ -21,7 +21,7 @@
 # Needs root (or sudo) for mmdebstrap's chroot and the binfmt registration; the disk assembly itself is rootless.
 set -euo pipefail
 
-RECIPE_VERSION=4
+RECIPE_VERSION=5
 HERE="$(cd "$(dirname "$0")" && pwd)"
 CACHE="${VMPORTAL_IMAGE_CACHE:-$HOME/.cache/vmportal/images}"
 OUT_NAME=debian-12-i386.img
@@ -122,7 +122,8 @@ EOF
 
 # --- the root file system -------------------------------------------------------------------------------------
 ROOT="$WORK/root"
-INCLUDE=lz4,linux-image-686,initramfs-tools,systemd,systemd-sysv,udev,kmod,openssh-server,sudo,iproute2,procps,e2fsprogs
+# dbus: systemd-logind needs the system bus; without it nothing acts on the ACPI power button (the portal's Shut down)
+INCLUDE=lz4,linux-image-686,initramfs-tools,systemd,systemd-sysv,udev,dbus,kmod,openssh-server,sudo,iproute2,procps,e2fsprogs
 DPKGOPTS=(--dpkgopt=force-unsafe-io)  # no fsync per file: the tree is packed into an image afterwards
 # (dpkg path-exclude filters for docs/locales make systemd's unpack fail under mmdebstrap: the documentation is
 # removed after installation instead.)
