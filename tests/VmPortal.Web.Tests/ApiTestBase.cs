@@ -52,6 +52,27 @@ public abstract class ApiTestBase(PortalAppFixture app)
     protected static async Task<JsonObject> JsonAsync(HttpResponseMessage r) =>
         JsonNode.Parse(await r.Content.ReadAsStringAsync())!.AsObject();
 
+    /// <summary>Types <paramref name="text"/> on a VM's console through the REST API.</summary>
+    protected static async Task ConsoleTypeAsync(HttpClient c, Guid vm, string text) =>
+        Assert.Equal(HttpStatusCode.OK, (await c.PostAsJsonAsync($"/api/vms/{vm}/console/type", new { text })).StatusCode);
+
+    /// <summary>The text on a VM's screen, through the REST API.</summary>
+    protected static async Task<string> ConsoleTextAsync(HttpClient c, Guid vm) =>
+        (await JsonAsync(await c.GetAsync($"/api/vms/{vm}/console/text")))["text"]!.GetValue<string>();
+
+    /// <summary>Waits for <paramref name="pattern"/> on a VM's screen (console/wait takes at most 600 s per call); a
+    /// failure shows the screen.</summary>
+    protected static async Task ConsoleWaitAsync(HttpClient c, Guid vm, string pattern, int seconds)
+    {
+        for (int left = seconds; ; left -= 600)
+        {
+            var r = await c.PostAsJsonAsync($"/api/vms/{vm}/console/wait", new { pattern, timeoutSeconds = Math.Min(left, 600), source = "screen" });
+            if (r.StatusCode == HttpStatusCode.OK) return;
+            Assert.True(r.StatusCode == HttpStatusCode.RequestTimeout && left > 600,
+                $"wait {pattern}: {r.StatusCode} {await r.Content.ReadAsStringAsync()}; screen:\n{await ConsoleTextAsync(c, vm)}");
+        }
+    }
+
     protected static async Task<JsonObject> CreateVmAsync(HttpClient c, string name, int memoryMiB = 128)
     {
         var r = await c.PostAsJsonAsync("/api/vms", VmBody(name, memoryMiB));

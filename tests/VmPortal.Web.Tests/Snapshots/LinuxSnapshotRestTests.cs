@@ -23,22 +23,9 @@ public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelp
     private HttpClient _c = null!;
     private Guid _id;
 
-    private async Task TypeAsync(string text) =>
-        Assert.Equal(HttpStatusCode.OK, (await _c.PostAsJsonAsync($"/api/vms/{_id}/console/type", new { text })).StatusCode);
-
-    private async Task WaitAsync(string pattern, int seconds = 120)
-    {
-        // console/wait takes at most 600 s per call
-        for (int left = seconds; ; left -= 600)
-        {
-            var r = await _c.PostAsJsonAsync($"/api/vms/{_id}/console/wait", new { pattern, timeoutSeconds = Math.Min(left, 600), source = "screen" });
-            if (r.StatusCode == HttpStatusCode.OK) return;
-            Assert.True(r.StatusCode == HttpStatusCode.RequestTimeout && left > 600, $"wait {pattern}: {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
-        }
-    }
-
-    private async Task<string> ScreenAsync() =>
-        (await JsonAsync(await _c.GetAsync($"/api/vms/{_id}/console/text")))["text"]!.GetValue<string>();
+    private Task TypeAsync(string text) => ConsoleTypeAsync(_c, _id, text);
+    private Task WaitAsync(string pattern, int seconds = 120) => ConsoleWaitAsync(_c, _id, pattern, seconds);
+    private Task<string> ScreenAsync() => ConsoleTextAsync(_c, _id);
 
     private async Task<string> StateAsync() => (await JsonAsync(await _c.GetAsync($"/api/vms/{_id}")))["state"]!.GetValue<string>();
 

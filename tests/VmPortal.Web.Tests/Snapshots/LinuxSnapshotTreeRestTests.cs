@@ -27,23 +27,9 @@ public sealed class LinuxSnapshotTreeRestTests(PortalAppFixture app, ITestOutput
     private Guid _id;
     private int _mark;
 
-    private async Task TypeAsync(string text) =>
-        Assert.Equal(HttpStatusCode.OK, (await _c.PostAsJsonAsync($"/api/vms/{_id}/console/type", new { text })).StatusCode);
-
-    /// <summary>Waits for <paramref name="pattern"/> on the guest's screen (console/wait takes at most 600 s per call).</summary>
-    private async Task WaitAsync(string pattern, int seconds = 600)
-    {
-        for (int left = seconds; ; left -= 600)
-        {
-            var r = await _c.PostAsJsonAsync($"/api/vms/{_id}/console/wait", new { pattern, timeoutSeconds = Math.Min(left, 600), source = "screen" });
-            if (r.StatusCode == HttpStatusCode.OK) return;
-            Assert.True(r.StatusCode == HttpStatusCode.RequestTimeout && left > 600,
-                $"wait {pattern}: {r.StatusCode} {await r.Content.ReadAsStringAsync()}; screen:\n{await ScreenAsync()}");
-        }
-    }
-
-    private async Task<string> ScreenAsync() =>
-        (await JsonAsync(await _c.GetAsync($"/api/vms/{_id}/console/text")))["text"]!.GetValue<string>();
+    private Task TypeAsync(string text) => ConsoleTypeAsync(_c, _id, text);
+    private Task WaitAsync(string pattern, int seconds = 600) => ConsoleWaitAsync(_c, _id, pattern, seconds);
+    private Task<string> ScreenAsync() => ConsoleTextAsync(_c, _id);
 
     /// <summary>
     /// Runs <paramref name="command"/> in the guest's shell on a cleared screen, followed by a marker computed by the
