@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
+using VmPortal.Emulator.Firmware;
 using VmPortal.Web.Hubs;
 using VmPortal.Tests.Infrastructure;
 
@@ -38,6 +39,19 @@ public abstract class ApiTestBase(PortalAppFixture app)
         pvd.CopyTo(iso, 16 * 2048);
         if (sectors > 17) end.CopyTo(iso, 17 * 2048);
         return iso;
+    }
+
+    /// <summary>The admin uploads the real rescue Linux ISO (the fixture's built-in image folder holds placeholders);
+    /// returns its image name (a CD-ROM is <c>upload:NAME</c>).</summary>
+    protected async Task<string> UploadRescueIsoAsync()
+    {
+        var iso = GuestImages.PathOf(GuestImages.RescueIso);
+        Assert.True(File.Exists(iso), $"{iso} is missing: {GuestImages.BuildHint}");
+        using var admin = App.Client(await App.AdminTokenAsync());
+        var isoName = Unique("rescue") + ".iso";
+        using (var upload = new StreamContent(File.OpenRead(iso)))
+            Assert.True((await admin.PostAsync($"/api/images?name={isoName}", upload)).IsSuccessStatusCode);
+        return isoName;
     }
 
     protected static object VmBody(string name, int memoryMiB = 128, object? extra = null) => new

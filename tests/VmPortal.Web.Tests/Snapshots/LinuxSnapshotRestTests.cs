@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Json;
 using Microsoft.Extensions.DependencyInjection;
 using VmPortal.Core.Disks;
-using VmPortal.Emulator.Firmware;
 using VmPortal.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -35,12 +34,7 @@ public sealed class LinuxSnapshotRestTests(PortalAppFixture app, ITestOutputHelp
     [Fact]
     public async Task A_running_guest_reverts_to_a_snapshot_with_memory_and_suspends_and_resumes()
     {
-        var iso = GuestImages.PathOf(GuestImages.RescueIso);
-        Assert.True(File.Exists(iso), $"{iso} is missing: {GuestImages.BuildHint}");
-        using var admin = App.Client(await App.AdminTokenAsync());
-        var isoName = Unique("rescue") + ".iso";
-        using (var upload = new StreamContent(File.OpenRead(iso)))
-            Assert.True((await admin.PostAsync($"/api/images?name={isoName}", upload)).IsSuccessStatusCode);
+        var isoName = await UploadRescueIsoAsync();
 
         var owner = await App.NewUserAsync(Unique("snap-a"));
         var stranger = await App.NewUserAsync(Unique("snap-b"));

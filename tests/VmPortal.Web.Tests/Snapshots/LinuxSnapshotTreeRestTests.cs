@@ -4,7 +4,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using VmPortal.Core.Disks;
-using VmPortal.Emulator.Firmware;
 using VmPortal.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -93,12 +92,7 @@ public sealed class LinuxSnapshotTreeRestTests(PortalAppFixture app, ITestOutput
     [Fact]
     public async Task A_running_guest_reverts_to_every_node_of_a_snapshot_tree_of_depth_3_with_two_branches()
     {
-        var iso = GuestImages.PathOf(GuestImages.RescueIso);
-        Assert.True(File.Exists(iso), $"{iso} is missing: {GuestImages.BuildHint}");
-        using var admin = App.Client(await App.AdminTokenAsync());
-        var isoName = Unique("rescue") + ".iso";
-        using (var upload = new StreamContent(File.OpenRead(iso)))
-            Assert.True((await admin.PostAsync($"/api/images?name={isoName}", upload)).IsSuccessStatusCode);
+        var isoName = await UploadRescueIsoAsync();
 
         var owner = await App.NewUserAsync(Unique("tree"));
         _c = App.Client(owner.Token);
