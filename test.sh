@@ -58,7 +58,7 @@ for proj in tests/*/*.csproj; do
   if [ $rc -ne 0 ]; then status=1; fi
 done
 
-# Name what failed (with the first line of its message) just above the totals, where a log's tail shows it.
+# Name what failed (with the first lines of its message) just above the totals, where a log's tail shows it.
 for trx in "$LOGDIR"/*.trx; do
   [ -f "$trx" ] || continue
   if ! command -v python3 >/dev/null; then
@@ -71,8 +71,11 @@ ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
 for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
     if r.get("outcome") == "Failed":
         m = r.find(".//t:Message", ns)
-        first = (m.text or "").strip().splitlines()[0][:300] if m is not None and m.text else ""
-        print(f"FAILED {r.get('testName')}: {first}")
+        lines = [l for l in (m.text or "").strip().splitlines() if l.strip()] if m is not None and m.text else []
+        print(f"FAILED {r.get('testName')}: {lines[0][:300] if lines else ''}")
+        # the next lines of the message too (a CLI's second stderr line, a screen excerpt), a few only
+        for l in lines[1:6]:
+            print(f"  | {l.rstrip()[:200]}")
         st = r.find(".//t:StackTrace", ns)
         # where in the test's own code it failed (the first two frames in tests/), so the tail of a CI log says which step
         frames = [l.strip() for l in (st.text or "").splitlines() if "/tests/" in l] if st is not None else []

@@ -81,6 +81,8 @@ public sealed class RunCommand
         machine.PoweredOff += () => _changed.Release();
 
         var sw = Stopwatch.StartNew();
+        bool typed = _options.TypeText == null;
+        int screenMatchesAtTyping = 0;
         if (_options.LoadState != null)
         {
             try
@@ -92,14 +94,20 @@ public sealed class RunCommand
                 _err.WriteLine($"vmportal run: {_options.LoadState}: {e.Message}");
                 return ExitHostError;
             }
-            await machine.Resume();
         }
+        if (!typed && _options.TypeAtStart)
+        {
+            // before the first instruction runs: the keys wait in the keyboard queue until the guest reads them
+            string? loaded = machine.ReadScreenText();
+            screenMatchesAtTyping = loaded != null && _options.Until != null ? _options.Until.Matches(loaded).Count : 0;
+            machine.TypeText(_options.TypeText!);
+            typed = true;
+        }
+        if (_options.LoadState != null) await machine.Resume();
         else await machine.Start();
         if (_options.SerialStdio && stdin != null) _ = Task.Run(() => PumpStdin(stdin, machine, cancel), CancellationToken.None);
 
-        bool typed = _options.TypeText == null;
         var prompt = new PromptSettle();
-        int screenMatchesAtTyping = 0;
         int exit;
         while (true)
         {

@@ -31,6 +31,8 @@ public sealed class RunOptions
     public string? Screenshot { get; set; }
     public string? TypeText { get; set; }
     public Regex TypeAfter { get; set; } = DefaultPrompt;
+    /// <summary>--type-after start: type before the machine starts or resumes, not after a prompt.</summary>
+    public bool TypeAtStart { get; set; }
     public bool Deterministic { get; set; }
     public string? SaveState { get; set; }
     public string? LoadState { get; set; }
@@ -69,6 +71,8 @@ public sealed class RunOptions
           --type TEXT           type TEXT on the PS/2 keyboard once a shell prompt appears (\n = Enter);
                                 with --until, only output after the typing counts
           --type-after REGEX    what to wait for before --type (default: a shell prompt)
+          --type-after start    type at once: the keys wait in the keyboard until the guest reads them (for a
+                                state saved at a prompt that times out, such as memtest86+'s)
           --screen-text         print the text screen when the run ends
           --screenshot FILE.png save the screen when the run ends
           --deterministic       guest time follows executed instructions instead of the host clock
@@ -133,7 +137,11 @@ public sealed class RunOptions
                     case "--screen-text": o.ScreenText = true; break;
                     case "--screenshot": o.Screenshot = Value(); break;
                     case "--type": o.TypeText = Unescape(Value()); break;
-                    case "--type-after": o.TypeAfter = ParseRegex(arg, Value()); break;
+                    case "--type-after":
+                        string after = Value();
+                        if (after == "start") o.TypeAtStart = true;
+                        else o.TypeAfter = ParseRegex(arg, after);
+                        break;
                     case "--deterministic": o.Deterministic = true; break;
                     case "--save-state": o.SaveState = Value(); break;
                     case "--load-state": o.LoadState = Value(); break;

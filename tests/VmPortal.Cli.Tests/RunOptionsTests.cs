@@ -36,6 +36,9 @@ public class RunOptionsTests
         Assert.True(o.ScreenText);
         Assert.Equal("s.png", o.Screenshot);
         Assert.Equal("uname -m\n", o.TypeText);
+        Assert.False(o.TypeAtStart);
+        Assert.True(Ok("--cdrom", "a.iso", "--type", "x", "--type-after", "start").TypeAtStart);
+        Assert.Matches(Ok("--cdrom", "a.iso", "--type-after", "login:").TypeAfter, "debian login:");
 
         var config = o.ToMachineConfig();
         Assert.Equal(256, config.MemoryMiB);
