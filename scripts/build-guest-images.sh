@@ -389,7 +389,7 @@ build_rescue_grub || { log "debian-i386-rescue-grub FAILED"; status=1; }
 build_memtest || { log "memtest86plus FAILED"; status=1; }
 build_ipxe || { log "ipxe FAILED"; status=1; }
 # The Debian 12 system disk runs dpkg under qemu-user: minutes of CPU (tens of minutes on a busy machine).
-# VMPORTAL_DEBIAN_IMAGE=0 leaves it out (test.sh does while its boot test is skipped; see docs/platform.md).
+# VMPORTAL_DEBIAN_IMAGE=0 leaves it out.
 if [ "${VMPORTAL_DEBIAN_IMAGE:-1}" != "0" ]; then
   "$HERE/build-debian-image.sh" || { log "debian-12-i386 FAILED"; status=1; }
 else

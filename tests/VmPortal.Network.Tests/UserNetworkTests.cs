@@ -185,8 +185,13 @@ public class UserNetworkTests
                 // A retransmission of what already arrived (the NAT's timer ran while we waited out the 300 ms):
                 // legitimate, and not new data.
                 if ((int)(seg.Seq - expected) < 0 && (int)(seg.Seq + (uint)seg.Data.Length - expected) <= 0) continue;
-                Assert.Equal(expected, seg.Seq);
-                received.Write(seg.Data);
+                // A retransmission that starts in what already arrived and goes on past it (seen once: 2000 bytes
+                // before): only its new part counts, and the part it repeats must be the same bytes.
+                int repeated = (int)(seg.Seq - expected) < 0 ? (int)(expected - seg.Seq) : 0;
+                if (repeated > 0)
+                    Assert.Equal(received.ToArray().AsSpan((int)received.Length - repeated).ToArray(), seg.Data.AsSpan(0, repeated).ToArray());
+                Assert.Equal(expected, seg.Seq + (uint)repeated);
+                received.Write(seg.Data.AsSpan(repeated));
                 Assert.True(received.Length - before <= 3000, $"window overrun: {received.Length - before} bytes unacknowledged");
             }
             Assert.True(received.Length > before, "nothing arrived although the window was open");

@@ -75,7 +75,7 @@ public class DebianSystemBootTests(ITestOutputHelper output) : IDisposable
         return s[b..e].Replace("\r", "");
     }
 
-    [BootFact(LinuxNeeds, "Debian 12 (linux-image-686)", Image, Skip = "Not in ./test.sh yet (issue 10): passes (session 8, image recipe 5, quiet host: 4 min 42 s; power button to power-off 6.4 s) on DeterministicClock, but it has not been through a CI run with the image build (~10 min) yet; run it with VMPORTAL_DEBIAN_IMAGE=1 scripts/build-guest-images.sh and without this Skip")]
+    [BootFact(LinuxNeeds, "Debian 12 (linux-image-686)", Image)]
     public async Task BootsFromDiskConfiguredBySeedLogsInAndKeepsAFileAcrossPowerOff()
     {
         // A sparse copy of the base (cp --sparse=always): the image itself is never written.
