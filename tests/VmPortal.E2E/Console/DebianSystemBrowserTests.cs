@@ -44,7 +44,7 @@ public sealed class DebianSystemBrowserTests(BrowserFixture fx)
         Assert.True(r.StatusCode == HttpStatusCode.OK, $"waiting for {pattern}: {r.StatusCode} {await r.Content.ReadAsStringAsync()}");
     }
 
-    [Fact(Skip = "Issue 10: the toolbar's Shut down did not stop the Debian guest in session 7 because the image had no D-Bus (systemd-logind could not run); image recipe 5 has it and DebianSystemBootTests' power button now powers off in 6.4 s, but this test has not been re-run with it")]
+    [DebianImageFact]
     public async Task A_user_creates_a_debian_vm_with_first_boot_settings_logs_in_on_the_canvas_and_shuts_it_down()
     {
         var basePath = GuestImages.PathOf(DebianImage);
@@ -106,5 +106,17 @@ public sealed class DebianSystemBrowserTests(BrowserFixture fx)
         Assert.Equal("stopped", power["state"]!.GetValue<string>());
         await page.ShotAsync("debian-04-stopped");
         Assert.Equal(baseStamp, (new FileInfo(basePath).Length, File.GetLastWriteTimeUtc(basePath)));
+    }
+}
+
+/// <summary>A fact skipped, with the reason, only on a host that cannot build the Debian image at all (the build
+/// script then leaves <c>debian-12-i386.img.unavailable</c> beside it); a missing image otherwise fails the test.</summary>
+public sealed class DebianImageFactAttribute : FactAttribute
+{
+    public DebianImageFactAttribute()
+    {
+        string unavailable = GuestImages.PathOf("debian-12-i386.img") + ".unavailable";
+        if (!File.Exists(GuestImages.PathOf("debian-12-i386.img")) && File.Exists(unavailable))
+            Skip = $"debian-12-i386.img cannot be built on this host: {File.ReadAllText(unavailable).Trim()}";
     }
 }
