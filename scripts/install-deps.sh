@@ -13,7 +13,7 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 RUN_PKGS=(postgresql xorriso mtools grub-pc-bin grub-common libefiboot1 libefivar1 seabios ipxe-qemu cpio gzip xz-utils ca-certificates)
 # The Debian system disk (scripts/build-debian-image.sh): i386 bootstrap under qemu-user, rootless disk assembly.
 RUN_PKGS+=(mmdebstrap arch-test qemu-user-static e2fsprogs fdisk dosfstools syslinux syslinux-common)
-TEST_PKGS=(chromium nasm qemu-system-x86 qemu-utils procps fonts-dejavu-core genisoimage openssl whois curl jq)
+TEST_PKGS=(chromium nasm qemu-system-x86 qemu-utils procps fonts-dejavu-core genisoimage openssl whois curl jq openssh-client)
 BENCH_PKGS=(bochs bochsbios vgabios)
 
 # The console client is bundled with npm + esbuild; the machine image may already ship Node.js (any >= 18 works).

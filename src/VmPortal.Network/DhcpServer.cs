@@ -56,10 +56,12 @@ public sealed class DhcpServer
         lock (_lock) return _leases.TryGetValue(mac.ToLowerInvariant(), out var l) ? l.Address : 0;
     }
 
-    /// <summary>The MAC holding <paramref name="address"/>, or null.</summary>
-    public string? MacOf(uint address)
+    /// <summary>The MAC whose bound (acknowledged) lease holds <paramref name="address"/>, as 6 bytes; null if none.</summary>
+    public byte[]? BoundMacOf(uint address)
     {
-        lock (_lock) return _leases.FirstOrDefault(l => l.Value.Address == address).Key;
+        string? mac;
+        lock (_lock) mac = _leases.FirstOrDefault(l => l.Value.Address == address && l.Value.Bound).Key;
+        return mac?.Split(':').Select(h => Convert.ToByte(h, 16)).ToArray();
     }
 
     /// <summary>Answers one BOOTP/DHCP message (the UDP payload); null when there is nothing to send.</summary>

@@ -127,7 +127,10 @@ public sealed class UserNetwork : IDisposable
         uint guestIp = forward.GuestAddress != null && IPAddress.TryParse(forward.GuestAddress, out var ga) ? Packets.ToUInt(ga)
             : forward.GuestMac != null ? Dhcp.AddressOf(forward.GuestMac) : 0;
         if (guestIp == 0) guestIp = Dhcp.Leases.FirstOrDefault(l => l.Bound) is { } l ? Packets.ToUInt(IPAddress.Parse(l.Address)) : Options.DhcpStart;
-        if (!_arp.TryGetValue(guestIp, out var mac))
+        // The card's MAC: from the guest's own frames, or else from its DHCP lease (a guest that got its address and then
+        // sent nothing to the gateway, like an idle Debian system whose only service is sshd, is still reachable).
+        if (!_arp.TryGetValue(guestIp, out var mac) && Dhcp.BoundMacOf(guestIp) is { } leased) _arp[guestIp] = mac = leased;
+        if (mac == null)
         {
             s.Close(); // the guest never spoke on this network
             Interlocked.Increment(ref _refusedByHost);

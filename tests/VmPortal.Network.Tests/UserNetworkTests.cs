@@ -291,6 +291,49 @@ public class UserNetworkTests
     }
 
     [Fact]
+    public async Task APortForwardReachesAGuestThatOnlyTookItsDhcpLease()
+    {
+        // An idle system (Debian with sshd) takes its lease and sends nothing else: its source address was never seen,
+        // only its DHCP messages from 0.0.0.0. The forward finds the card's MAC through the bound lease.
+        var (_, net, g) = Network();
+        using var _ = net;
+        int port = net.AddPortForward(new PortForward("127.0.0.1", 0, 22, GuestMac: "52:54:00:00:00:01"));
+        using (var early = new TcpClient())
+        {
+            // before the lease: nobody to forward to, the connection is closed at once
+            await early.ConnectAsync(IPAddress.Loopback, port);
+            Assert.Equal(0, await early.GetStream().ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(5)));
+        }
+        byte[] Dhcp(byte type, uint requested)
+        {
+            var m = new byte[300];
+            m[0] = 1; m[1] = 1; m[2] = 6; m[10] = 0x80;
+            g.Mac.CopyTo(m, 28);
+            BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(236), 0x63825363);
+            int o = 240;
+            m[o++] = 53; m[o++] = 1; m[o++] = type;
+            if (requested != 0)
+            {
+                m[o++] = 50; m[o++] = 4; BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(o), requested); o += 4;
+                m[o++] = 54; m[o++] = 4; BinaryPrimitives.WriteUInt32BigEndian(m.AsSpan(o), FakeGuest.Gateway); o += 4;
+            }
+            m[o] = 255;
+            return m;
+        }
+        static bool IsUdp(byte[] f) => Ipv4View.TryParse(f, out var v) && v.Protocol == Packets.ProtoUdp;
+        g.SendUdp(0xFFFF_FFFF, 68, 67, Dhcp(DhcpServer.Discover, 0), src: 0);
+        await g.WaitFor(IsUdp);
+        g.SendUdp(0xFFFF_FFFF, 68, 67, Dhcp(DhcpServer.Request, 0x0A00_020F), src: 0);
+        await g.WaitFor(IsUdp);
+        Assert.True(net.Leases.Single().Bound);
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var syn = await g.WaitTcp(22, t => t.Has(TcpFlags.Syn));
+        Assert.Equal((FakeGuest.Gateway, 0x0A00_020Fu), (syn.Src, syn.Dst));
+    }
+
+    [Fact]
     public async Task APortForwardOpensAConnectionToTheGuest()
     {
         var (_, net, g) = Network();

@@ -37,8 +37,11 @@ public static class NetworkBenchmark
         // QEMU's VM-to-VM link: -netdev dgram, UDP datagrams between two ports on 127.0.0.1 (either side may start first).
         int FreeUdpPort() { using var u = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0)); return ((IPEndPoint)u.Client.LocalEndPoint!).Port; }
         int pa = qemu ? FreeUdpPort() : 0, pb = qemu ? FreeUdpPort() : 0;
+        // QEMU's port forward for the guest→host sendfile line: slirp's hostfwd to guest a's httpd (port 8081)
+        int FreeTcpPort() { var l = new TcpListener(IPAddress.Loopback, 0); l.Start(); int p = ((IPEndPoint)l.LocalEndpoint).Port; l.Stop(); return p; }
+        _qemuForwardPort = qemu ? FreeTcpPort() : 0;
         string Dgram(int local, int remote) => $"-netdev dgram,id=s,local.type=inet,local.host=127.0.0.1,local.port={local},remote.type=inet,remote.host=127.0.0.1,remote.port={remote}";
-        using IGuest a = qemu ? new QemuGuest("52:54:00:00:0c:01", $"-nic user,model=e1000,mac=52:54:00:00:0c:01 {Dgram(pa, pb)} -device e1000,netdev=s,mac=52:54:00:00:0d:01", "10.9.0.1")
+        using IGuest a = qemu ? new QemuGuest("52:54:00:00:0c:01", $"-nic user,model=e1000,mac=52:54:00:00:0c:01,hostfwd=tcp:127.0.0.1:{_qemuForwardPort}-:8081 {Dgram(pa, pb)} -device e1000,netdev=s,mac=52:54:00:00:0d:01", "10.9.0.1")
             : new Guest("a", "52:54:00:00:0c:01", lan.Connect("a"));
         using IGuest? second = !needB ? null : qemu ? new QemuGuest("52:54:00:00:0c:02", $"-nic none {Dgram(pb, pa)} -device e1000,netdev=s,mac=52:54:00:00:0d:02", "10.9.0.2")
             : new Guest("b", "52:54:00:00:0c:02", lan.Connect("b"));
@@ -147,7 +150,10 @@ public static class NetworkBenchmark
             profiler?.Print(Console.Out);
             await GuestToHostForwarded(a, services, mib, bytes, kallsyms);
         }
+        else await GuestToHostForwarded(a, null, mib, bytes, null);
     }
+
+    private static int _qemuForwardPort;
 
     /// <summary>
     /// Guest→host again, with a sender that writes big chunks: the host fetches a file from the guest's busybox httpd
@@ -155,9 +161,10 @@ public static class NetworkBenchmark
     /// dd | nc, whose busybox nc writes 1 KiB per system call (a poll, a read and a write per KiB, each write sent as
     /// its own packet with its own interrupt: that, not the card, is where its guest instructions per byte go).
     /// </summary>
-    private static async Task GuestToHostForwarded(IGuest a, UserNetwork services, int mib, long bytes, string? kallsyms)
+    private static async Task GuestToHostForwarded(IGuest a, UserNetwork? services, int mib, long bytes, string? kallsyms)
     {
-        int hostPort = services.AddPortForward(new PortForward("127.0.0.1", 0, 8081, GuestAddress: a.Address));
+        // ours: a forward added to the NAT now; QEMU (services null): the hostfwd given on its command line
+        int hostPort = services?.AddPortForward(new PortForward("127.0.0.1", 0, 8081, GuestAddress: a.Address)) ?? _qemuForwardPort;
         await a.Run($"dd if=/dev/zero of=/tmp/up bs=1M count={mib} 2>/dev/null; httpd -p 8081 -h /tmp");
         Mark();
         using var profiler = kallsyms != null && a is Guest ga ? new GuestProfiler(ga.Machine, kallsyms) : null;
@@ -186,7 +193,7 @@ public static class NetworkBenchmark
         profiler?.Stop();
         Report("guest→host (port forward: host GET from the guest's httpd, sendfile)", total == bytes ? bytes : -1, secs);
         profiler?.Print(Console.Out);
-        services.RemovePortForward("127.0.0.1", hostPort);
+        services?.RemovePortForward("127.0.0.1", hostPort);
         await a.Run("rm /tmp/up");
     }
 
