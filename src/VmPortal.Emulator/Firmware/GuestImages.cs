@@ -18,6 +18,8 @@ public static class GuestImages
     public const string MemtestKernel = "memtest86plus.bin";
     public const string IpxeIso = "ipxe.iso";
     public const string IpxeKernel = "ipxe.lkrn";
+    /// <summary>The Debian 12 system disk (scripts/build-debian-image.sh).</summary>
+    public const string DebianSystemDisk = "debian-12-i386.img";
     public const string RescueCommandLine = "console=tty1 console=ttyS0,115200";
     public const string ReadyLine = "VMPORTAL-GUEST-READY";
     public const string BuildHint = "run scripts/build-guest-images.sh to build the guest images";
@@ -30,4 +32,14 @@ public static class GuestImages
 
     /// <summary>Full path of a built-in image (whether or not it exists).</summary>
     public static string PathOf(string fileName) => Path.Combine(Directory, fileName);
+
+    /// <summary>
+    /// Why an image cannot be built on this host at all, when its build script said so in <c>FILE.unavailable</c>
+    /// beside the missing image (build-debian-image.sh: no way to run i386 programs); null otherwise.
+    /// </summary>
+    public static string? UnbuildableReason(string fileName)
+    {
+        string path = PathOf(fileName), marker = path + ".unavailable";
+        return !File.Exists(path) && File.Exists(marker) ? File.ReadAllText(marker).Trim() : null;
+    }
 }

@@ -16,7 +16,7 @@ namespace VmPortal.E2E.Console;
 [Collection(BrowserCollection.Name)]
 public sealed class DebianSystemBrowserTests(BrowserFixture fx)
 {
-    private const string DebianImage = "debian-12-i386.img";
+    private const string DebianImage = GuestImages.DebianSystemDisk;
     private static string Unique(string prefix) => $"{prefix}{Guid.NewGuid().ToString("N")[..6]}";
 
     /// <summary>Presses the keys of <paramref name="text"/> one by one as physical US-layout keys (with Shift where needed).</summary>
@@ -192,8 +192,7 @@ public sealed class DebianImageFactAttribute : FactAttribute
 {
     public DebianImageFactAttribute()
     {
-        string unavailable = GuestImages.PathOf("debian-12-i386.img") + ".unavailable";
-        if (!File.Exists(GuestImages.PathOf("debian-12-i386.img")) && File.Exists(unavailable))
-            Skip = $"debian-12-i386.img cannot be built on this host: {File.ReadAllText(unavailable).Trim()}";
+        if (GuestImages.UnbuildableReason(GuestImages.DebianSystemDisk) is { } why)
+            Skip = $"{GuestImages.DebianSystemDisk} cannot be built on this host: {why}";
     }
 }

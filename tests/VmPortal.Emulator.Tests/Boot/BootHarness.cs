@@ -22,9 +22,9 @@ public sealed class BootFactAttribute : FactAttribute
         // A host that cannot build an image at all says why in a file beside it (build-debian-image.sh: no way to
         // run i386 programs): skip with that reason, also in CI.
         foreach (var image in images)
-            if (!File.Exists(GuestImages.PathOf(image)) && File.Exists(GuestImages.PathOf(image) + ".unavailable"))
+            if (GuestImages.UnbuildableReason(image) is { } why)
             {
-                Skip = $"{image} cannot be built on this host: {File.ReadAllText(GuestImages.PathOf(image) + ".unavailable").Trim()}";
+                Skip = $"{image} cannot be built on this host: {why}";
                 return;
             }
         // In CI (CI=true) test.sh has built the images: a missing one must fail the test, not hide it.

@@ -16,7 +16,7 @@ namespace VmPortal.Emulator.Tests.Boot;
 [Trait("Category", "Boot")]
 public class DebianSystemBootTests(ITestOutputHelper output) : IDisposable
 {
-    public const string Image = "debian-12-i386.img";
+    public const string Image = GuestImages.DebianSystemDisk;
     private const uint LinuxNeeds = TestGuests.CpuidFpu | TestGuests.CpuidCx8 | TestGuests.CpuidCmov; // GUESTS.md
     private const string Host = "bootcheck", User = "tester", Password = "vmportal-Test 1";
     private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(25); // ~6 min alone, 14 min at load 19
