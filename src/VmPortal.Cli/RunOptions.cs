@@ -72,7 +72,8 @@ public sealed class RunOptions
                                 with --until, only output after the typing counts
           --type-after REGEX    what to wait for before --type (default: a shell prompt)
           --type-after start    type at once: the keys wait in the keyboard until the guest reads them (for a
-                                state saved at a prompt that times out, such as memtest86+'s)
+                                state saved at a prompt that times out, such as memtest86+'s; to wait
+                                for the text "start" itself, write the regex as [s]tart)
           --screen-text         print the text screen when the run ends
           --screenshot FILE.png save the screen when the run ends
           --deterministic       guest time follows executed instructions instead of the host clock
