@@ -10,7 +10,8 @@ namespace VmPortal.Benchmarks.Cpu;
 /// until its shell prompt on the serial console. Reports wall time, our process's CPU time (meaningful on a
 /// shared machine), the guest instructions retired per CPU second and the JIT tier's counters (on by default: VMPORTAL_JIT=0 turns it
 /// off, VMPORTAL_JIT_THRESHOLD sets its threshold). VMPORTAL_CPU_CACHE=0 turns the
-/// decoded-instruction cache off for an A/B comparison.
+/// decoded-instruction cache off for an A/B comparison. VMPORTAL_BOOT_SERIAL=file keeps the serial log (the kernel's
+/// timestamped messages), VMPORTAL_BOOT_APPEND adds kernel parameters (nokaslr: EIP samples that match /proc/kallsyms).
 /// </summary>
 public static class BootBenchmark
 {
@@ -33,7 +34,7 @@ public static class BootBenchmark
             MemoryMiB = 128,
             KernelPath = kernel,
             InitrdPath = initrd,
-            KernelCommandLine = GuestImages.RescueCommandLine,
+            KernelCommandLine = (GuestImages.RescueCommandLine + " " + Environment.GetEnvironmentVariable("VMPORTAL_BOOT_APPEND")).Trim(),
             OnTripleFault = TripleFaultAction.PowerOff,
         });
         machine.SerialOutput += b =>
@@ -50,6 +51,7 @@ public static class BootBenchmark
         await machine.Start();
         // Guest profile: where the CPU is (linear EIP) every 20 ms, to tell busy-wait loops from real work.
         var samples = new Dictionary<string, int>();
+        (double Wall, double Cpu, long Instructions)? kernelAt = null;
         using var sampling = new CancellationTokenSource();
         var sampler = Task.Run(async () =>
         {
@@ -61,6 +63,15 @@ public static class BootBenchmark
                 {
                     string key = d.Substring(at + 5, 8);
                     samples[key] = samples.GetValueOrDefault(key) + 1;
+                    // The first sample in the kernel's own mapping (0xC0000000 and up): BIOS, loader and the kernel's
+                    // decompressor (which runs with paging off) are behind.
+                    int cr0At = d.IndexOf("CR0=", StringComparison.Ordinal);
+                    if (kernelAt == null && cr0At >= 0 && d[cr0At + 4] >= '8' // CR0.PG: paging on
+                        && uint.TryParse(key, System.Globalization.NumberStyles.HexNumber, null, out uint lin) && lin >= 0xC000_0000)
+                    {
+                        proc.Refresh();
+                        kernelAt = (sw.Elapsed.TotalSeconds, (proc.TotalProcessorTime - cpu0).TotalSeconds, machine.InstructionCount);
+                    }
                 }
                 try { await Task.Delay(20, sampling.Token); } catch (OperationCanceledException) { }
             }
@@ -93,13 +104,17 @@ public static class BootBenchmark
             Console.WriteLine($"boot did not reach the prompt in 10 min: {machine.DescribeCpu()}");
             return 1;
         }
+        if (Environment.GetEnvironmentVariable("VMPORTAL_BOOT_SERIAL") is { Length: > 0 } serialPath)
+            lock (serial) File.WriteAllText(serialPath, serial.ToString()); // the guest's own timestamps, for a side-by-side with QEMU
         Console.WriteLine($"Linux direct kernel boot to the shell prompt: {sw.Elapsed.TotalSeconds:F1} s wall, {cpuSeconds:F1} s CPU, " +
                           $"{instr:N0} guest instructions = {instr / cpuSeconds / 1e6:F1} MIPS per CPU second");
+        if (kernelAt is { } phase)
+            Console.WriteLine($"before the kernel proper (firmware, loader, decompressor; first EIP sample with paging on at 0xC0000000 or above): {phase.Wall:F1} s wall, {phase.Cpu:F1} s CPU, {phase.Instructions:N0} instructions");
         if (Environment.GetEnvironmentVariable("VMPORTAL_BOOT_PROFILE") == "1")
         {
             int total = samples.Values.Sum();
             Console.WriteLine($"guest EIP samples: {total}; hottest linear addresses:");
-            foreach (var (k, v) in samples.OrderByDescending(x => x.Value).Take(25))
+            foreach (var (k, v) in samples.OrderByDescending(x => x.Value).Take(int.TryParse(Environment.GetEnvironmentVariable("VMPORTAL_BOOT_PROFILE_TOP"), out int top) ? top : 25))
                 Console.WriteLine($"  {k}: {v} ({100.0 * v / total:F1} %)");
             // The CPU of the running board (diagnostics only: the machine does not expose it).
             var board = typeof(Machine).GetField("_board", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(machine);

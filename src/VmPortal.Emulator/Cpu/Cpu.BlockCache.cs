@@ -43,19 +43,39 @@ public sealed unsafe partial class Cpu
     {
         bool ran = false, afterJit = false;
         int jitPage = 0;
+        CodeBlock? prev = null;
         while (true)
         {
             uint lin = _csBase + _eip;
             if ((lin & 0xFFFF_F000) != _fetchPage && !PrepareFetch(lin)) return ran;
             int off = _fetchDelta + (int)lin;
-            int slot = BlockSlot(off);
-            CodeBlock? b = At(_blocks, slot);
-            if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Version != At(_codeVersion, off >> 12))
+            // The block that ran last remembers the last two blocks that followed it: most blocks are found there,
+            // without the block table's hash and its (often cold) cache line. A link is valid exactly when a table
+            // lookup would return the same block: same offset and CS.D, current code version, still in the table.
+            CodeBlock? b = prev?.Next0;
+            if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Displaced)
             {
-                if (b?.Jit != null) JitDrop(b); // stale or displaced: its compiled code can be collected now
-                b = CompileBlock(off);
-                At(_blocks, slot) = b;
+                b = prev?.Next1;
+                if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Displaced) b = null;
             }
+            if (b == null || b.Version != At(_codeVersion, off >> 12))
+            {
+                int slot = BlockSlot(off);
+                b = At(_blocks, slot);
+                if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Version != At(_codeVersion, off >> 12))
+                {
+                    if (b != null)
+                    {
+                        if (b.Jit != null) JitDrop(b); // stale or displaced: its compiled code can be collected now
+                        b.Displaced = true;
+                        b.Next0 = b.Next1 = null;
+                    }
+                    b = CompileBlock(off);
+                    At(_blocks, slot) = b;
+                }
+                if (prev != null) { prev.Next1 = prev.Next0; prev.Next0 = b; }
+            }
+            prev = b;
             if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) return ran;
             long budget = end - InstructionCount;
             ref DecodedOp op = ref MemoryMarshal.GetArrayDataReference(b.Ops);

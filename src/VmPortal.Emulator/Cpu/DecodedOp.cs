@@ -52,6 +52,8 @@ internal sealed class CodeBlock
     public bool JitQueued;        // handed to the background compiler (Jit/JitBackgroundCompiler.cs)
     public volatile JitCompiled? Pending;  // the background compiler's result, installed by the machine thread
     public volatile bool CompileFailed;    // the background compiler gave up on this block
+    public CodeBlock? Next0, Next1;       // the last two blocks run right after this one (RunBlock's links, Cpu.BlockCache.cs)
+    public bool Displaced;                // no longer in the block table (its slot went to another block)
 
     public CodeBlock(int count)
     {
