@@ -16,6 +16,10 @@ public sealed partial class Cpu
     // alignment checking or a data breakpoint needs every access on the slow path.
     private readonly uint[] _tlbTag = new uint[6 * TlbEntries];
     private readonly int[] _tlbDelta = new int[6 * TlbEntries];
+    // The same entries as host addresses (address of Backing[0] + delta; the backing array is pinned), for compiled
+    // code (Jit/JitEmitter.cs): valid only while the entry's tag is. A new backing array always comes with a full
+    // TLB flush (CheckMappingVersion), so no tag outlives the array its address points into.
+    private readonly long[] _tlbHost = new long[6 * TlbEntries];
     private readonly bool[] _tlbGlobal = new bool[6 * TlbEntries];
     // Indexes filled since the TLB was last emptied, so a flush touches only those (guests flush often: every CR3
     // load, SeaBIOS's real/protected mode switches). More than TlbFillLog fills: a flush clears everything.
@@ -141,7 +145,7 @@ public sealed partial class Cpu
     }
 
     /// <summary>Translates and fills the TLB entry for the given kind. Returns the backing delta, or null (MMIO/ROM write) via ok=false.</summary>
-    private bool FillTlb(uint lin, bool write, bool user, out uint phys)
+    private unsafe bool FillTlb(uint lin, bool write, bool user, out uint phys)
     {
         phys = Translate(lin, write, user, out bool global);
         int off = write ? Memory.WritePageOffset(phys) : Memory.ReadPageOffset(phys);
@@ -152,6 +156,7 @@ public sealed partial class Cpu
         int idx = (user ? 2 * TlbEntries : 0) + (write ? TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
         _tlbTag[idx] = lin & 0xFFFF_F000;
         _tlbDelta[idx] = off - (int)(lin & 0xFFFF_F000);
+        _tlbHost[idx] = (long)(nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_ram)) + off - (lin & 0xFFFF_F000);
         _tlbGlobal[idx] = global;
         if (_tlbFilledCount < TlbFillLog) _tlbFilled[_tlbFilledCount] = idx;
         if (_tlbFilledCount <= TlbFillLog) _tlbFilledCount++;

@@ -33,7 +33,7 @@ public sealed unsafe partial class Cpu
             FCount = F("<InstructionCount>k__BackingField"), FCheck = F(nameof(_checkEvents)), FFetchPage = F(nameof(_fetchPage)),
             FCsBase = F(nameof(_csBase)), FSegLo = F(nameof(_segLo)), FSegBase = F(nameof(_segBase)), FSegMaxR = F(nameof(_segMaxR)),
             FSegMaxW = F(nameof(_segMaxW)), FSegLimit = F(nameof(_segLimit)), FTlbUserBase = F(nameof(_tlbUserBase)),
-            FTlbTag = F(nameof(_tlbTag)), FTlbDelta = F(nameof(_tlbDelta)), FRam = F(nameof(_ram)), FLazy = F(nameof(_lazy)),
+            FTlbTag = F(nameof(_tlbTag)), FTlbHost = F(nameof(_tlbHost)), FLazy = F(nameof(_lazy)),
             FFlags = F(nameof(_flags)), FLfOp = F(nameof(_lfOp)), FLfA = F(nameof(_lfA)), FLfB = F(nameof(_lfB)),
             FLfRes = F(nameof(_lfRes)), FLfMask = F(nameof(_lfMask)), FLfSign = F(nameof(_lfSign)), FSs32 = F(nameof(_ss32)), FIpMask = F(nameof(_ipMask));
 
@@ -969,24 +969,21 @@ public sealed unsafe partial class Cpu
             if (write) { LdI(TlbEntries); il.Emit(OpCodes.Add); }
             il.Emit(OpCodes.Ldloc, _tLin); LdI(12); il.Emit(OpCodes.Shr_Un); LdI((int)TlbIndexMask); il.Emit(OpCodes.And);
             il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, _tIdx);
+            // The tag is compared with the page of the access's last byte: an access crossing into the next page
+            // cannot match (that page's entry has another index), so one compare checks the hit and the crossing.
             LdElem(FTlbTag, _tIdx);
-            il.Emit(OpCodes.Ldloc, _tLin); LdU(0xFFFF_F000); il.Emit(OpCodes.And);
+            il.Emit(OpCodes.Ldloc, _tLin);
+            if (size > 1) { LdI(size - 1); il.Emit(OpCodes.Add); }
+            LdU(0xFFFF_F000); il.Emit(OpCodes.And);
             il.Emit(OpCodes.Bne_Un, slow);
-            if (size > 1)
-            {
-                il.Emit(OpCodes.Ldloc, _tLin); LdI(0xFFF); il.Emit(OpCodes.And); LdI(0x1000 - size);
-                il.Emit(OpCodes.Bgt_Un, slow);
-            }
         }
 
-        /// <summary>Pushes ref _ram[_tlbDelta[tIdx] + tLin].</summary>
+        /// <summary>Pushes the host address of the access: _tlbHost[tIdx] + tLin.</summary>
         private void LdRamRef()
         {
             var il = _il;
-            LdC(); il.Emit(OpCodes.Ldfld, FRam); il.Emit(OpCodes.Call, ArrayData[typeof(byte)]);
-            LdElem(FTlbDelta, _tIdx);
-            il.Emit(OpCodes.Ldloc, _tLin); il.Emit(OpCodes.Add);
-            il.Emit(OpCodes.Conv_I);
+            LdElem(FTlbHost, _tIdx); il.Emit(OpCodes.Conv_I);
+            il.Emit(OpCodes.Ldloc, _tLin); il.Emit(OpCodes.Conv_U);
             il.Emit(OpCodes.Add);
         }
 
