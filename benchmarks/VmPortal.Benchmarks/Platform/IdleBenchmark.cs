@@ -10,11 +10,28 @@ namespace VmPortal.Benchmarks.Platform;
 /// each machine's screen is also refreshed 30 times a second, as the portal's console ticker does.
 /// With <c>--linux</c> the machines boot the Debian rescue guest (direct kernel boot) to its shell prompt instead:
 /// an idle Linux, whose timer interrupts wake the machine.
-/// Usage: idle [machines=10] [seconds=20] [--refresh] [--linux]
+/// With <c>--linux --qemu</c> the same guest then idles under qemu-system-i386 -accel tcg, measured the same way.
+/// Usage: idle [machines=10] [seconds=20] [--refresh] [--linux [--qemu]]
 /// </summary>
 public static class IdleBenchmark
 {
     private static long refreshes, refreshChanged, refreshTicks;
+
+    /// <summary>Blocks decoded and code pages invalidated, summed over the machines (diagnostics: the CPU is not public on Machine).</summary>
+    private static (long Decoded, long Invalidated) DecodeCounters(List<Machine> machines)
+    {
+        long decoded = 0, invalidated = 0;
+        foreach (var m in machines)
+        {
+            var board = typeof(Machine).GetField("_board", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(m);
+            if (board?.GetType().GetProperty("Cpu")?.GetValue(board) is VmPortal.Emulator.Cpu.Cpu cpu)
+            {
+                decoded += cpu.BlocksCompiled;
+                invalidated += cpu.CodePageInvalidations;
+            }
+        }
+        return (decoded, invalidated);
+    }
 
     public static async Task<int> Run(string[] args)
     {
@@ -80,6 +97,7 @@ public static class IdleBenchmark
         proc.Refresh();
         var cpu0 = proc.TotalProcessorTime;
         long instr0 = machines.Sum(m => m.InstructionCount);
+        var (decoded0, invalidated0) = DecodeCounters(machines);
         long r0 = refreshes, rc0 = refreshChanged, rt0 = refreshTicks;
         var sw = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(seconds));
@@ -90,13 +108,78 @@ public static class IdleBenchmark
         double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
         double wall = sw.Elapsed.TotalSeconds;
         long instr = machines.Sum(m => m.InstructionCount) - instr0;
+        var (decoded1, invalidated1) = DecodeCounters(machines);
         stop.Cancel();
         await refresher;
         foreach (var m in machines) { await m.PowerOff(); m.Dispose(); }
         double pct = 100 * cpu / wall;
         Console.WriteLine($"{count} idle machines ({(linux ? "Linux at its shell prompt" : "SeaBIOS, no bootable device")}){(refresh ? " + 30 Hz screen refresh" : "")}: " +
                           $"{pct:F2} % of one core over {wall:F0} s ({cpu:F2} s CPU), {instr / wall:N0} guest instructions/s in total");
-        Console.WriteLine($"RESULT idle_machines={count} idle_cpu_percent={pct:F2} idle_guest_ips={instr / wall:F0}");
+        Console.WriteLine($"decoded-instruction cache: {(decoded1 - decoded0) / wall:N0} blocks decoded/s, {(invalidated1 - invalidated0) / wall:N0} code pages invalidated by writes/s");
+        string qemuResult = "";
+        if (linux && args.Contains("--qemu"))
+        {
+            double? q = await QemuIdlePercent(images, seconds);
+            Console.WriteLine(q is double qp
+                ? $"qemu-system-i386 -accel tcg, the same guest at its prompt: {qp:F2} % of one core over {seconds} s"
+                : "qemu-system-i386 not found or the guest did not reach its prompt: QEMU comparison skipped");
+            qemuResult = $" qemu_idle_cpu_percent={(q is double v ? v.ToString("F2") : "n/a")}";
+        }
+        Console.WriteLine($"RESULT idle_machines={count} idle_cpu_percent={pct:F2} idle_guest_ips={instr / wall:F0}{qemuResult}");
         return 0;
+    }
+
+    /// <summary>
+    /// The same idle guest under qemu-system-i386 -accel tcg (direct kernel boot, 128 MiB, no NIC): its process's CPU
+    /// time (utime + stime of /proc/PID/stat) over <paramref name="seconds"/> once the guest printed its ready line and
+    /// settled for 10 s, as a percentage of one core. Null without QEMU.
+    /// </summary>
+    private static async Task<double?> QemuIdlePercent(string images, int seconds)
+    {
+        var psi = new ProcessStartInfo("qemu-system-i386")
+        {
+            RedirectStandardOutput = true, RedirectStandardInput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in new[] { "-accel", "tcg", "-m", "128", "-nographic", "-nic", "none",
+                     "-kernel", Path.Combine(images, GuestImages.RescueKernel), "-initrd", Path.Combine(images, GuestImages.RescueInitrd),
+                     "-append", GuestImages.RescueCommandLine })
+            psi.ArgumentList.Add(a);
+        Process qemu;
+        try { qemu = Process.Start(psi)!; }
+        catch (System.ComponentModel.Win32Exception) { return null; }
+        using (qemu)
+        {
+            var output = new System.Text.StringBuilder();
+            var ready = new TaskCompletionSource();
+            qemu.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data == null) return;
+                lock (output) output.AppendLine(e.Data);
+                if (e.Data.Contains("VMPORTAL-GUEST-READY", StringComparison.Ordinal)) ready.TrySetResult(); // printed by the rescue init before its shell
+            };
+            qemu.BeginOutputReadLine();
+            qemu.BeginErrorReadLine();
+            try
+            {
+                if (await Task.WhenAny(ready.Task, Task.Delay(TimeSpan.FromMinutes(3))) != ready.Task) return null;
+                await Task.Delay(10_000);
+                double t0 = CpuSeconds(qemu.Id);
+                await Task.Delay(TimeSpan.FromSeconds(seconds));
+                double t1 = CpuSeconds(qemu.Id);
+                return 100 * (t1 - t0) / seconds;
+            }
+            finally
+            {
+                try { qemu.Kill(); } catch (InvalidOperationException) { }
+            }
+        }
+    }
+
+    /// <summary>utime + stime of a process in seconds (Linux, /proc/PID/stat; clock ticks of 1/100 s).</summary>
+    private static double CpuSeconds(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        string[] f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(f[11]) + long.Parse(f[12])) / 100.0; // fields 14 and 15 of the whole line
     }
 }

@@ -11,7 +11,7 @@ namespace VmPortal.Emulator.Cpu;
 // ends the running block after the current instruction so self-modifying code takes effect at the next one.
 public sealed unsafe partial class Cpu
 {
-    private const int BlockTableBits = 15;
+    private const int BlockTableBits = 16;
     private readonly CodeBlock?[] _blocks = new CodeBlock?[1 << BlockTableBits];
     private int[] _codeVersion = new int[1];
     private readonly DecodedOp[] _scratchOps = new DecodedOp[CodeBlock.MaxOps];
@@ -60,19 +60,7 @@ public sealed unsafe partial class Cpu
             }
             if (b == null || b.Version != At(_codeVersion, off >> 12))
             {
-                int slot = BlockSlot(off);
-                b = At(_blocks, slot);
-                if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Version != At(_codeVersion, off >> 12))
-                {
-                    if (b != null)
-                    {
-                        if (b.Jit != null) JitDrop(b); // stale or displaced: its compiled code can be collected now
-                        b.Displaced = true;
-                        b.Next0 = b.Next1 = null;
-                    }
-                    b = CompileBlock(off);
-                    At(_blocks, slot) = b;
-                }
+                b = LookupBlock(off);
                 if (prev != null) { prev.Next1 = prev.Next0; prev.Next0 = b; }
             }
             prev = b;
@@ -115,6 +103,48 @@ public sealed unsafe partial class Cpu
             ran = true;
             _startEip = _eip;
         }
+    }
+
+    /// <summary>
+    /// The current block at backing offset <paramref name="off"/> for the current CS.D, decoded if the table has none.
+    /// The table (64 K slots) is two-way set associative (a pair of slots): in a direct-mapped table of 32 K slots an
+    /// idle Linux guest's ~2,000 hot blocks collided often enough (the birthday problem) to be re-decoded ~11,000
+    /// times a second; now ~1,000. A new block takes the first way and moves the first way's live block to the
+    /// second; the second way's block leaves the table (<see cref="CodeBlock.Displaced"/>, its compiled code dropped).
+    /// </summary>
+    private CodeBlock LookupBlock(int off)
+    {
+        int set = BlockSlot(off) & ~1, version = At(_codeVersion, off >> 12);
+        CodeBlock? a = At(_blocks, set), c = At(_blocks, set + 1);
+        if (a != null && a.Offset == off && a.Cs32 == _cs32 && a.Version == version) return a;
+        if (c != null && c.Offset == off && c.Cs32 == _cs32 && c.Version == version) return c;
+        var b = CompileBlock(off);
+        if (a != null && !(a.Offset == off && a.Cs32 == _cs32) && a.Version == At(_codeVersion, a.Offset >> 12))
+        {
+            Evict(c);
+            At(_blocks, set + 1) = a;
+        }
+        else Evict(a); // empty, stale or the old copy of this block
+        At(_blocks, set) = b;
+        return b;
+    }
+
+    /// <summary>The block in the table at <paramref name="off"/> for CS.D <paramref name="cs32"/> (any code version), or null.</summary>
+    private CodeBlock? FindBlock(int off, bool cs32)
+    {
+        int set = BlockSlot(off) & ~1;
+        var a = At(_blocks, set);
+        if (a != null && a.Offset == off && a.Cs32 == cs32) return a;
+        var c = At(_blocks, set + 1);
+        return c != null && c.Offset == off && c.Cs32 == cs32 ? c : null;
+    }
+
+    private void Evict(CodeBlock? b)
+    {
+        if (b == null) return;
+        if (b.Jit != null) JitDrop(b); // its compiled code can be collected now
+        b.Displaced = true;
+        b.Next0 = b.Next1 = null;
     }
 
     /// <summary>Sets up the cached fetch page for a linear code address without consuming a byte (may raise #PF).</summary>

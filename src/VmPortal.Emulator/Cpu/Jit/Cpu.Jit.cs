@@ -167,8 +167,8 @@ public sealed partial class Cpu
             foreach (int succ in JitCompiler.Successors(list[i]))
             {
                 if (succ >> 12 != page || list.Exists(x => x.Offset == succ)) continue;
-                var b = At(_blocks, BlockSlot(succ));
-                if (b == null || b.Offset != succ || b.Cs32 != entry.Cs32 || b.Version != entry.Version || b.EndsInInterpreter) continue;
+                var b = FindBlock(succ, entry.Cs32);
+                if (b == null || b.Version != entry.Version || b.EndsInInterpreter) continue;
                 if (b.Jit == null && b.Hits < _jitThreshold / 16) continue;
                 if (ops + b.Count > _jitRegionMaxOps || list.Count >= JitRegionMaxBlocks) continue;
                 list.Add(b);
