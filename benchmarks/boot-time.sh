@@ -88,7 +88,8 @@ run_qemu() { # <args...>
 # bochs: headless (the Debian build has no "nogui" library, so the VNC display "rfb" without waiting for a
 # client), its own BIOS and LGPL VGA BIOS, the ISO on the secondary master, COM1 to a file watched for the prompt.
 # Debian's bochs has its debugger compiled in: "-rc" feeds it "continue". Guest time follows host time
-# (clock: sync=realtime) like the other two.
+# (clock: sync=realtime) like the other two. Sound goes to Bochs's dummy drivers: with its default (ALSA) and no
+# sound card on the host, Debian's bochs 2.7 aborts at start ("buffer overflow detected").
 run_bochs() {
   command -v bochs >/dev/null || { echo "not installed"; return; }
   local dir start pid
@@ -110,6 +111,7 @@ error: action=ignore
 info: action=ignore
 debug: action=ignore
 mouse: enabled=0
+sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
 EOB
   echo continue > "$dir/debugger.rc"
   : > "$dir/serial.log"
