@@ -26,6 +26,10 @@ public sealed unsafe partial class Cpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int BlockSlot(int off) => (int)((uint)off * 0x9E37_79B1u >> (32 - BlockTableBits));
 
+    /// <summary>The block-table slot of a block whose code starts at this offset of <see cref="Memory.PhysicalMemory.Backing"/>
+    /// (for tests of the table; RAM starts at offset 0).</summary>
+    public static int BlockTableSlot(int backingOffset) => BlockSlot(backingOffset);
+
     /// <summary>PhysicalMemory callback: a page marked as code was written.</summary>
     private void OnCodePageWritten(uint page)
     {

@@ -72,6 +72,29 @@ public sealed class BlockCacheTests
     }
 
     [Fact]
+    public void TwoBlocksOfOneTableSlotStayDecoded()
+    {
+        // Two real-mode blocks whose code lands in the same slot of the block table, jumping to each other with far
+        // jumps (a segment load ends a block in the interpreter, so every block is looked up in the table). Each is
+        // decoded once; a direct-mapped table re-decoded both on every pass, as an idle Linux guest's colliding blocks were.
+        const int a = 0x1000;
+        int b = Enumerable.Range(0x2000, 0xE0000).First(x => CpuCore.BlockTableSlot(x) == CpuCore.BlockTableSlot(a));
+        var mem = new PhysicalMemory(2 * 1024 * 1024);
+        mem.WriteBytes(a, new byte[] { 0x43, 0xEA, (byte)(b & 0xF), 0x00, (byte)(b >> 4), (byte)(b >> 12) }); // inc bx; jmp far b
+        mem.WriteBytes((uint)b, new byte[] { 0x41, 0xEA, 0x00, 0x10, 0x00, 0x00 });                                // inc cx; jmp far 0000:1000
+        var cpu = new CpuCore(mem, new IoBus());
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.SS, 0);
+        cpu.Eip = a;
+        cpu.Esp = 0x8000;
+
+        Assert.Equal(4000, cpu.Run(4000));
+        Assert.Equal(1000u, cpu.Ebx & 0xFFFF);
+        Assert.Equal(1000u, cpu.Ecx & 0xFFFF);
+        Assert.InRange(cpu.BlocksCompiled, 2, 4);
+    }
+
+    [Fact]
     public void InstructionCountAndRunBudgetAreExact()
     {
         var (cpu, _) = LoopMachine();
