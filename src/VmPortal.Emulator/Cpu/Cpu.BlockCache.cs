@@ -118,10 +118,12 @@ public sealed unsafe partial class Cpu
     /// </summary>
     private CodeBlock LookupBlock(int off)
     {
-        int set = BlockSlot(off) & ~1, version = At(_codeVersion, off >> 12);
+        // _codeVersion grows only as blocks are decoded (CompileBlock): read it for a page only once a block of that
+        // page is known to exist (At() does not check bounds).
+        int set = BlockSlot(off) & ~1;
         CodeBlock? a = At(_blocks, set), c = At(_blocks, set + 1);
-        if (a != null && a.Offset == off && a.Cs32 == _cs32 && a.Version == version) return a;
-        if (c != null && c.Offset == off && c.Cs32 == _cs32 && c.Version == version) return c;
+        if (a != null && a.Offset == off && a.Cs32 == _cs32 && a.Version == At(_codeVersion, off >> 12)) return a;
+        if (c != null && c.Offset == off && c.Cs32 == _cs32 && c.Version == At(_codeVersion, off >> 12)) return c;
         var b = CompileBlock(off);
         if (a != null && !(a.Offset == off && a.Cs32 == _cs32) && a.Version == At(_codeVersion, a.Offset >> 12))
         {
