@@ -117,8 +117,7 @@ public static class BootBenchmark
             foreach (var (k, v) in samples.OrderByDescending(x => x.Value).Take(int.TryParse(Environment.GetEnvironmentVariable("VMPORTAL_BOOT_PROFILE_TOP"), out int top) ? top : 25))
                 Console.WriteLine($"  {k}: {v} ({100.0 * v / total:F1} %)");
             // The CPU of the running board (diagnostics only: the machine does not expose it).
-            var board = typeof(Machine).GetField("_board", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(machine);
-            if (board?.GetType().GetProperty("Cpu")?.GetValue(board) is VmPortal.Emulator.Cpu.Cpu cpu)
+            if (Network.GuestProfiler.CpuOf(machine) is { } cpu)
                 Console.WriteLine($"decoded blocks compiled: {cpu.BlocksCompiled:N0}, code pages invalidated by writes: {cpu.CodePageInvalidations:N0}");
         }
         if (VmPortal.Emulator.Cpu.Cpu.InterpreterOpcodeHistogram is { } hist)

@@ -29,6 +29,10 @@ internal sealed class GuestProfiler : IDisposable
     private static object? Board(Machine machine) =>
         typeof(Machine).GetField("_board", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(machine);
 
+    /// <summary>The machine's CPU by reflection (diagnostics: Machine does not expose it), or null when it is not running.</summary>
+    internal static Emulator.Cpu.Cpu? CpuOf(Machine machine) =>
+        Board(machine) is { } board ? board.GetType().GetProperty("Cpu")?.GetValue(board) as Emulator.Cpu.Cpu : null;
+
     public GuestProfiler(Machine machine, string? kallsyms = null)
     {
         _machine = machine;

@@ -22,14 +22,11 @@ public static class IdleBenchmark
     {
         long decoded = 0, invalidated = 0;
         foreach (var m in machines)
-        {
-            var board = typeof(Machine).GetField("_board", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(m);
-            if (board?.GetType().GetProperty("Cpu")?.GetValue(board) is VmPortal.Emulator.Cpu.Cpu cpu)
+            if (Network.GuestProfiler.CpuOf(m) is { } cpu)
             {
                 decoded += cpu.BlocksCompiled;
                 invalidated += cpu.CodePageInvalidations;
             }
-        }
         return (decoded, invalidated);
     }
 
