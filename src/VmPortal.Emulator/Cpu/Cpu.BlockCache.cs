@@ -75,6 +75,7 @@ public sealed unsafe partial class Cpu
             if (_jitEnabled && b.Jit == null && b.Hits++ >= _jitThreshold && !b.CompileFailed) JitHot(b);
             // Compiled code runs whole blocks; with an event already pending (single-step armed, an interrupt shadow)
             // the interpreter's loop below runs just the one instruction the event allows.
+            if (b.Jit != null && (b.JitFlat & ~_flatMask) != 0) JitFlatMismatch(b);
             if (b.Jit != null && budget >= b.Count && !_checkEvents)
             {
                 long before = InstructionCount;

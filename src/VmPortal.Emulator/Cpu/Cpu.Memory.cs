@@ -37,6 +37,15 @@ public sealed partial class Cpu
     private readonly long[] _segMaxR = new long[18];
     private readonly long[] _segMaxW = new long[18];
 
+    /// <summary>The flat segments: bit s when segment s reads anywhere in 4 GiB at base 0 (base 0, offsets
+    /// 0..0xFFFFFFFF valid, readable), bit 8+s the same for writes; bit <see cref="FlatCsLimit"/> when CS's limit is
+    /// 4 GiB (no near jump can pass it). Compiled code specialised for a flat segment skips its limit check and base
+    /// add, for a 4 GiB CS the jump targets' limit check (Jit/JitEmitter.cs); a change sets _checkEvents, so compiled
+    /// code stops at once.</summary>
+    private int _flatMask;
+
+    private const int FlatCsLimit = 1 << 16;
+
     private void InitTlb()
     {
         _tlbFilledCount = TlbFillLog + 1; // the arrays start zeroed (tag 0 is a valid page): clear them all once
@@ -326,6 +335,10 @@ public sealed partial class Cpu
             _segMaxW[s * 3 + k] = writable ? max : -1;
         }
         if (s == CS) _csBase = _segBase[CS];
+        bool flat = _segBase[s] == 0 && lo == 0 && hi == 0xFFFF_FFFF;
+        int m = (_flatMask & ~(0x101 << s)) | (flat && readable ? 1 << s : 0) | (flat && writable ? 0x100 << s : 0);
+        if (s == CS) m = (m & ~FlatCsLimit) | (limit == 0xFFFF_FFFF ? FlatCsLimit : 0);
+        if (m != _flatMask) { _flatMask = m; _checkEvents = true; }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -48,6 +48,8 @@ internal sealed class CodeBlock
     public int Hits;              // executions counted toward the JIT threshold (Cpu.Jit.cs)
     public JitBlockFn? Jit;       // the block compiled to IL, or null
     public int JitIlSize;
+    public int JitFlat;           // the flat segments (Cpu._flatMask bits) the compiled code assumes
+    public bool JitNoFlat;        // compiled code assuming flat segments met others: compile without the assumption
     public bool JitRan;           // the compiled code has run once (the .NET JIT compiled it then)
     public bool JitQueued;        // handed to the background compiler (Jit/JitBackgroundCompiler.cs)
     public volatile JitCompiled? Pending;  // the background compiler's result, installed by the machine thread

@@ -139,6 +139,23 @@ public sealed class JitTests
         Assert.True(jit.JitEntries < 40, $"{jit.JitEntries} entries");
     }
 
+    /// <summary>Code compiled while DS was flat (its limit check and base add left out) and run again with other data
+    /// segments (based, limited, read-only), in single blocks and in regions: the block loop drops such code and the
+    /// block compiles again without the assumption.</summary>
+    [NasmTheory]
+    [InlineData(0)]
+    [InlineData(64)]
+    public void CodeCompiledForFlatSegmentsFollowsOtherSegments(int regionOps)
+    {
+        string source = File.ReadAllText(Path.Combine(AsmProgram.AsmDir, "flatseg.asm"));
+        var rom = AsmProgram.Assemble(source, "flatseg");
+        var jit = AsmProgram.RunOurs(rom, jit: true, jitRegionOps: regionOps);
+        var interpreted = AsmProgram.RunOurs(rom, blockCache: false);
+        Assert.True(jit.Exited, jit.Output);
+        AssertSameState(interpreted, jit);
+        Assert.True(jit.Cpu.JitFlatMismatches >= 1, $"{jit.Cpu.JitFlatMismatches} compiled blocks met a segment that was not flat");
+    }
+
     [Theory]
     [InlineData(0x7FFF, 0x0001)]
     [InlineData(0x1234, 0x00F0)]

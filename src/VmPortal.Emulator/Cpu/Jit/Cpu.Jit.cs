@@ -120,7 +120,7 @@ public sealed partial class Cpu
         b.Hits = _jitThreshold; // counting stops here while the compiler works
         if (!b.JitQueued)
         {
-            if (JitBackgroundCompiler.TryEnqueue(this, JitRegion(b))) b.JitQueued = true;
+            if (JitBackgroundCompiler.TryEnqueue(this, JitRegion(b), JitFlatFor(b))) b.JitQueued = true;
             else b.Hits = 0; // queue full: count up again
             return;
         }
@@ -128,7 +128,7 @@ public sealed partial class Cpu
         if (ready == null) return;
         b.Pending = null;
         b.JitQueued = false;
-        JitInstall(b, ready.Fn, ready.IlSize);
+        JitInstall(b, ready.Fn, ready.IlSize, ready.Flat);
         b.JitRan = true; // the background compiler ran it once, so the .NET JIT has compiled it
     }
 
@@ -182,17 +182,37 @@ public sealed partial class Cpu
     private void JitCompile(CodeBlock b)
     {
         long t0 = Stopwatch.GetTimestamp();
-        var (fn, ilSize) = JitCompiler.Compile(JitRegion(b));
+        var (fn, ilSize, flat) = JitCompiler.Compile(JitRegion(b), JitFlatFor(b));
         Interlocked.Add(ref _jitCompileTicks, Stopwatch.GetTimestamp() - t0);
         Interlocked.Add(ref _jitEmitTicks, Stopwatch.GetTimestamp() - t0);
-        JitInstall(b, fn, ilSize);
+        JitInstall(b, fn, ilSize, flat);
         b.JitRan = false;
     }
 
-    private void JitInstall(CodeBlock b, JitBlockFn fn, int ilSize)
+    /// <summary>The flat segments a block's compiled code may assume: those flat now, unless code assuming them met
+    /// other segments before (<see cref="JitFlatMismatch"/>).</summary>
+    private int JitFlatFor(CodeBlock b) => b.JitNoFlat ? 0 : _flatMask;
+
+    /// <summary>A compiled block assumes flat segments that are not flat now: its code goes, and the block compiles
+    /// again (after the threshold) with no such assumption, so code run with both kinds of segments settles on the
+    /// general form.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void JitFlatMismatch(CodeBlock b)
+    {
+        JitDrop(b);
+        b.JitNoFlat = true;
+        b.Hits = 0;
+        JitFlatMismatches++;
+    }
+
+    /// <summary>Compiled blocks dropped because they assumed flat segments that were not flat (statistics).</summary>
+    public long JitFlatMismatches { get; private set; }
+
+    private void JitInstall(CodeBlock b, JitBlockFn fn, int ilSize, int flat)
     {
         b.Jit = fn;
         b.JitIlSize = ilSize;
+        b.JitFlat = flat;
         JitBlocksCompiled++;
         if (_jitFifoCount == _jitFifo.Length)
         {

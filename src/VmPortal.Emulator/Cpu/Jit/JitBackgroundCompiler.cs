@@ -4,10 +4,11 @@ using System.Runtime.CompilerServices;
 namespace VmPortal.Emulator.Cpu;
 
 /// <summary>A compiled block waiting to be installed by its machine thread (the background compiler's result).</summary>
-internal sealed class JitCompiled(JitBlockFn fn, int ilSize)
+internal sealed class JitCompiled(JitBlockFn fn, int ilSize, int flat)
 {
     public readonly JitBlockFn Fn = fn;
     public readonly int IlSize = ilSize;
+    public readonly int Flat = flat;
 }
 
 public sealed partial class Cpu
@@ -25,15 +26,15 @@ public sealed partial class Cpu
         /// <summary>Blocks queued at most; a hot block finding the queue full counts up to the threshold again.</summary>
         public const int MaxQueued = 512;
 
-        private static readonly Queue<(Cpu Owner, CodeBlock[] Region)> Work = new();
+        private static readonly Queue<(Cpu Owner, CodeBlock[] Region, int Flat)> Work = new();
         private static Thread? _thread;
 
-        public static bool TryEnqueue(Cpu owner, CodeBlock[] region)
+        public static bool TryEnqueue(Cpu owner, CodeBlock[] region, int flat)
         {
             lock (Work)
             {
                 if (Work.Count >= MaxQueued) return false;
-                Work.Enqueue((owner, region));
+                Work.Enqueue((owner, region, flat));
                 if (_thread == null)
                 {
                     _thread = new Thread(Loop) { IsBackground = true, Name = "VmPortal JIT compiler", Priority = ThreadPriority.BelowNormal };
@@ -50,10 +51,11 @@ public sealed partial class Cpu
             {
                 Cpu owner;
                 CodeBlock[] region;
+                int flat;
                 lock (Work)
                 {
                     while (Work.Count == 0) Monitor.Wait(Work);
-                    (owner, region) = Work.Dequeue();
+                    (owner, region, flat) = Work.Dequeue();
                 }
                 var b = region[0];
                 // A block whose page was written since it was queued never runs again: skip it.
@@ -63,10 +65,10 @@ public sealed partial class Cpu
                 long t0 = Stopwatch.GetTimestamp(), cpu0 = ThreadCpuNs();
                 try
                 {
-                    var (fn, size) = JitCompiler.Compile(region);
+                    var (fn, size, flatUsed) = JitCompiler.Compile(region, flat);
                     Interlocked.Add(ref owner._jitEmitTicks, Stopwatch.GetTimestamp() - t0);
                     fn(null!, ref Unsafe.NullRef<DecodedOp>(), -1); // the .NET JIT compiles it now
-                    b.Pending = new JitCompiled(fn, size);
+                    b.Pending = new JitCompiled(fn, size, flatUsed);
                 }
                 catch (Exception e)
                 {

@@ -34,15 +34,16 @@ public sealed unsafe partial class Cpu
         }
 
         /// <summary>Compiles a region: region[0] is the entry block, the others blocks of the same page (same code version
-        /// and CS.D) that it can reach.</summary>
-        public static (JitBlockFn Fn, int IlSize) Compile(CodeBlock[] region)
+        /// and CS.D) that it can reach. <paramref name="flat"/>: the segments (Cpu._flatMask bits) the code may assume flat;
+        /// the result says which of them it does assume (the block loop runs it only while they are).</summary>
+        public static (JitBlockFn Fn, int IlSize, int Flat) Compile(CodeBlock[] region, int flat)
         {
             var dm = new DynamicMethod($"jit_{region[0].Offset:X}", typeof(void), ParamTypes, typeof(Cpu), skipVisibility: true);
             var il = dm.GetILGenerator();
-            JitEmitter.EmitRegion(il, region);
+            int used = JitEmitter.EmitRegion(il, region, flat);
             int size = il.ILOffset;
             var ops = Array.ConvertAll(region, x => x.Ops);
-            return ((JitBlockFn)dm.CreateDelegate(typeof(JitBlockFn), ops), size);
+            return ((JitBlockFn)dm.CreateDelegate(typeof(JitBlockFn), ops), size, used);
         }
     }
 }

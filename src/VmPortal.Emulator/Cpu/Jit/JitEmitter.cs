@@ -12,7 +12,11 @@ namespace VmPortal.Emulator.Cpu;
 // - arithmetic flags in IL locals (operands and result) with the operation and size known while compiling: a Jcc,
 //   SETcc or CMOV tests them directly (a CMP/Jcc pair becomes one compare); the CPU's lazy-flag fields are written
 //   only at exits, at region-internal jumps into a block that can observe them, and before out-of-line calls;
-// - loads and stores with the segment check and the TLB fast path inline, everything else (MMIO, #PF, page crossing,
+// - EIP and the retired-instruction count likewise: the count in a local, both written at exits and before
+//   out-of-line calls only;
+// - loads and stores with the segment check (none for a segment that was flat when the region was compiled: the
+//   block loop runs such code only while it still is, Cpu._flatMask) and the TLB fast path inline, everything else
+//   (MMIO, #PF, page crossing,
 //   a code page, debug hooks) in an out-of-line stub that first makes the CPU state exact (registers, flags, EIP,
 //   _startEip, retired count) and then calls the interpreter's Read/Write: a fault leaves the state exactly as at the
 //   faulting instruction, since every instruction changes its registers and flags only after its last access;
@@ -59,7 +63,7 @@ public sealed unsafe partial class Cpu
         private readonly CodeBlock[] _region;
         private readonly LocalBuilder[] _reg = new LocalBuilder[8];
         private readonly bool[] _used = new bool[8], _written = new bool[8];
-        private readonly LocalBuilder _rref, _eip0, _fetch0, _csBase0, _fa, _fb, _fr, _fcf, _fof, _tEa, _tLin, _tIdx, _tV, _tA, _tB, _tR, _tT, _tW, _tCf, _tN, _tL;
+        private readonly LocalBuilder _rref, _eip0, _fetch0, _csBase0, _fa, _fb, _fr, _fcf, _fof, _tEa, _tLin, _tIdx, _tV, _tA, _tB, _tR, _tT, _tW, _tCf, _tN, _tL, _cnt;
         private readonly List<Action> _stubs = new();
         private readonly Label[] _blockLabels;
         private readonly bool[] _liveIn;
@@ -69,9 +73,12 @@ public sealed unsafe partial class Cpu
         private readonly List<FlagState>[] _incoming;  // the states region-internal jumps bring to each block
         private readonly bool _dry;
         private readonly LocalBuilder _slowSeen;       // an out-of-line call ran (or the region may wrap IP): full JGo checks
-        private int _pending;   // instructions of the current block retired since InstructionCount was last updated
+        private int _pending;   // instructions of the current block retired since the local count (_cnt) was last updated
         private int _block, _k, _start, _next; // current block, instruction index, its EIP and the next (relative to eip0)
         private bool _touchedMem;
+        private readonly int _flat;    // segments (Cpu._flatMask bits) this code may assume flat
+        private int _flatUsed;         // those it does assume
+        private LocalBuilder _lin = null!; // the last access's linear address (tLin, or tEa for a flat segment)
 
         /// <summary>
         /// Emits a region. Flag states cross region-internal jumps in the IL locals when every jump into a block brings
@@ -80,14 +87,14 @@ public sealed unsafe partial class Cpu
         /// is also entered from the block loop, so it always starts with the flags in the CPU. The last dry run also
         /// gives the registers the region uses and writes.
         /// </summary>
-        public static void EmitRegion(ILGenerator il, CodeBlock[] region)
+        public static int EmitRegion(ILGenerator il, CodeBlock[] region, int flat)
         {
             var entry = new FlagState[region.Length];
             JitEmitter dry;
             for (int iter = 0; ; iter++)
             {
                 dry = new JitEmitter(new DynamicMethod("jit_dry", typeof(void), JitCompiler.ParamTypes, typeof(Cpu), skipVisibility: true).GetILGenerator(),
-                    region, entry, dry: true);
+                    region, entry, flat, dry: true);
                 dry.Emit();
                 var next = new FlagState[region.Length];
                 for (int t = 1; t < region.Length; t++)
@@ -99,14 +106,16 @@ public sealed unsafe partial class Cpu
                 entry = next;
                 if (iter == 4) { entry = new FlagState[region.Length]; break; } // no fixed point: flags in the CPU at every block
             }
-            var e = new JitEmitter(il, region, entry, dry: false);
+            var e = new JitEmitter(il, region, entry, flat, dry: false);
             e.SetRegisterSets(dry.Used, dry.Written);
             e.Emit();
+            return e._flatUsed;
         }
 
-        private JitEmitter(ILGenerator il, CodeBlock[] region, FlagState[] entry, bool dry)
+        private JitEmitter(ILGenerator il, CodeBlock[] region, FlagState[] entry, int flat, bool dry)
         {
             _il = il;
+            _flat = flat;
             _region = region;
             _entry = entry;
             _dry = dry;
@@ -120,11 +129,12 @@ public sealed unsafe partial class Cpu
             _csBase0 = il.DeclareLocal(typeof(uint));
             _fa = il.DeclareLocal(typeof(uint)); _fb = il.DeclareLocal(typeof(uint)); _fr = il.DeclareLocal(typeof(uint));
             _fcf = il.DeclareLocal(typeof(int)); _fof = il.DeclareLocal(typeof(int));
-            _tEa = il.DeclareLocal(typeof(uint)); _tLin = il.DeclareLocal(typeof(uint)); _tIdx = il.DeclareLocal(typeof(int));
+            _tEa = il.DeclareLocal(typeof(uint)); _tLin = il.DeclareLocal(typeof(uint)); _tIdx = il.DeclareLocal(typeof(nint)); // native: no sign extension at each use
             _tV = il.DeclareLocal(typeof(uint)); _tA = il.DeclareLocal(typeof(uint)); _tB = il.DeclareLocal(typeof(uint));
             _tR = il.DeclareLocal(typeof(uint)); _tT = il.DeclareLocal(typeof(uint)); _tW = il.DeclareLocal(typeof(uint));
             _tCf = il.DeclareLocal(typeof(int)); _tN = il.DeclareLocal(typeof(int));
             _tL = il.DeclareLocal(typeof(long));
+            _cnt = il.DeclareLocal(typeof(long));
             _blockLabels = new Label[region.Length];
             for (int j = 0; j < region.Length; j++) _blockLabels[j] = il.DefineLabel();
             _liveIn = new bool[region.Length];
@@ -154,6 +164,7 @@ public sealed unsafe partial class Cpu
             il.Emit(OpCodes.Ret);
             il.MarkLabel(body);
             LdC(); il.Emit(OpCodes.Ldfld, FEip); il.Emit(OpCodes.Stloc, _eip0);
+            LdC(); il.Emit(OpCodes.Ldfld, FCount); il.Emit(OpCodes.Stloc, _cnt);
             LdC(); il.Emit(OpCodes.Ldfld, FFetchPage); il.Emit(OpCodes.Stloc, _fetch0);
             LdC(); il.Emit(OpCodes.Ldfld, FCsBase); il.Emit(OpCodes.Stloc, _csBase0);
             // slowSeen starts set when a block of the region could wrap IP (then every jump checks it).
@@ -219,10 +230,10 @@ public sealed unsafe partial class Cpu
             // The block ends without a direct control transfer: a handler (EIP already set), a block cut at its size
             // limit or at the page end (fall-through).
             AddCount(_pending);
-            if (!handlerLast) { LdC(); LdEip(off); _il.Emit(OpCodes.Stfld, FEip); }
             int nextOffset = b.Offset + b.Bytes;
             int t = handlerLast ? -1 : Array.FindIndex(_region, x => x.Offset == nextOffset);
             if (t >= 0) EmitGo(t, null);
+            if (!handlerLast) { LdC(); LdEip(off); _il.Emit(OpCodes.Stfld, FEip); }
             EmitExit();
         }
 
@@ -650,9 +661,9 @@ public sealed unsafe partial class Cpu
                 il.Emit(OpCodes.Brtrue, taken);
                 // not taken
                 AddCount(_pending + 1);
-                LdC(); LdEip(_next); il.Emit(OpCodes.Stfld, FEip);
                 int t = Array.FindIndex(_region, x => x.Offset == nextOffset);
                 if (t >= 0) EmitGo(t, null);
+                LdC(); LdEip(_next); il.Emit(OpCodes.Stfld, FEip);
                 EmitExit();
                 il.MarkLabel(taken);
             }
@@ -675,9 +686,9 @@ public sealed unsafe partial class Cpu
                     il.MarkLabel(done);
                 }
                 AddCount(_pending + 1);
-                LdC(); il.Emit(OpCodes.Ldloc, _tT); il.Emit(OpCodes.Stfld, FEip);
                 int t = Array.FindIndex(_region, x => x.Offset == targetOffset);
                 if (t >= 0) EmitGo(t, _tT);
+                LdC(); il.Emit(OpCodes.Ldloc, _tT); il.Emit(OpCodes.Stfld, FEip);
                 EmitExit();
                 return true;
             }
@@ -690,19 +701,25 @@ public sealed unsafe partial class Cpu
                 EmitLoad(SS, 4); il.Emit(OpCodes.Stloc, _tT);
                 EmitNearCheck();
                 LdReg(4, ESP); LdI(4); il.Emit(OpCodes.Add); StReg(4, ESP);
-                LdC(); il.Emit(OpCodes.Ldloc, _tT); il.Emit(OpCodes.Stfld, FEip);
                 il.MarkLabel(done);
                 AddCount(_pending + 1);
                 for (int t = 0; t < _region.Length; t++)
                     if (_returnSites.Contains(_region[t].Offset)) EmitGo(t, _tT);
+                LdC(); il.Emit(OpCodes.Ldloc, _tT); il.Emit(OpCodes.Stfld, FEip);
                 EmitExit();
                 return true;
             }
         }
 
-        /// <summary>#GP when tT is past the CS limit in protected mode (the interpreter's CheckNearTarget), out of line.</summary>
+        /// <summary>#GP when tT is past the CS limit in protected mode (the interpreter's CheckNearTarget), out of line;
+        /// nothing for a region compiled while CS's limit was 4 GiB.</summary>
         private void EmitNearCheck()
         {
+            if ((_flat & FlatCsLimit) != 0)
+            {
+                _flatUsed |= FlatCsLimit; // a 4 GiB CS: every target is inside the limit
+                return;
+            }
             var ok = _il.DefineLabel();
             var slow = _il.DefineLabel();
             _il.Emit(OpCodes.Ldloc, _tT);
@@ -715,7 +732,6 @@ public sealed unsafe partial class Cpu
                 _il.MarkLabel(slow);
                 EmitSync(st);
                 LdC(); _il.Emit(OpCodes.Ldloc, _tT); _il.Emit(OpCodes.Call, MCheckNear);
-                AddCount(-st.Pending);
                 _il.Emit(OpCodes.Br, ok);
             });
         }
@@ -737,9 +753,9 @@ public sealed unsafe partial class Cpu
             // changed CS or the mode) also the rest of the block loop's checks.
             var ok = il.DefineLabel();
             LdC(); il.Emit(OpCodes.Ldfld, FCheck); il.Emit(OpCodes.Brtrue, no);
-            il.Emit(OpCodes.Ldarg_3); LdC(); il.Emit(OpCodes.Ldfld, FCount); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Ldc_I8, (long)b.Count); il.Emit(OpCodes.Blt, no);
+            il.Emit(OpCodes.Ldarg_3); il.Emit(OpCodes.Ldloc, _cnt); il.Emit(OpCodes.Sub); il.Emit(OpCodes.Ldc_I8, (long)b.Count); il.Emit(OpCodes.Blt, no);
             il.Emit(OpCodes.Ldloc, _slowSeen); il.Emit(OpCodes.Brfalse, ok);
-            LdC(); LdEip(delta); il.Emit(OpCodes.Ldarg_3); LdI(b.Count); LdI(b.Bytes);
+            LdC(); LdEip(delta); LdI(b.Bytes);
             il.Emit(OpCodes.Ldloc, _fetch0); il.Emit(OpCodes.Ldloc, _csBase0); LdI(_region[0].Cs32 ? 1 : 0);
             il.Emit(OpCodes.Call, MGo);
             il.Emit(OpCodes.Brfalse, no);
@@ -752,8 +768,8 @@ public sealed unsafe partial class Cpu
             il.MarkLabel(no);
         }
 
-        /// <summary>Leaves the method at a block end (EIP and the retired count already set): a jump to the region's
-        /// shared exit for the current flag state, which writes the registers back, hands the flags to the CPU and
+        /// <summary>Leaves the method at a block end (EIP already set): a jump to the region's shared exit for the
+        /// current flag state, which writes the registers and the retired count back, hands the flags to the CPU and
         /// returns (one copy per flag state instead of one per exit: less IL for the .NET JIT to compile).</summary>
         private void EmitExit()
         {
@@ -767,6 +783,7 @@ public sealed unsafe partial class Cpu
                     _il.MarkLabel(l);
                     WriteBackRegs();
                     FlushFlags(f);
+                    LdC(); _il.Emit(OpCodes.Ldloc, _cnt); _il.Emit(OpCodes.Stfld, FCount);
                     _il.Emit(OpCodes.Ret);
                 });
             }
@@ -791,7 +808,7 @@ public sealed unsafe partial class Cpu
             for (int r = 0; r < 8; r++) if (_writtenFinal[r]) mask |= 1 << r;
             LdC(); LdEip(s.Start);
             if (eipFromCpu) { LdC(); _il.Emit(OpCodes.Ldfld, FEip); } else LdEip(s.Next);
-            LdI(s.Pending); LdI(mask);
+            _il.Emit(OpCodes.Ldloc, _cnt); _il.Emit(OpCodes.Ldc_I8, (long)s.Pending); _il.Emit(OpCodes.Add); LdI(mask);
             for (int r = 0; r < 8; r++) _il.Emit(OpCodes.Ldloc, _reg[r]);
             _il.Emit(OpCodes.Call, MSync);
             var f = s.Flags;
@@ -842,6 +859,7 @@ public sealed unsafe partial class Cpu
                 EmitSync(s);
                 EmitCalli(block, k, handler);
                 ReloadRegs();
+                ReloadCount();
                 AddCount(-s.Pending);
                 if (setsEip) { LdC(); _il.Emit(OpCodes.Ldfld, FEip); _il.Emit(OpCodes.Stloc, _tT); }
                 _il.Emit(OpCodes.Br, back);
@@ -888,10 +906,11 @@ public sealed unsafe partial class Cpu
                 EmitSync(s);
                 EmitCalli(block, k, handler);
                 ReloadRegs();
+                ReloadCount();
                 _il.Emit(OpCodes.Br, back);
             });
             _il.MarkLabel(back);
-            // The handler counted nothing; the retired instructions before it are in InstructionCount now.
+            // The handler counted nothing; the retired instructions before it are in InstructionCount (and the local) now.
             _pending = 0;
             _fs = new FlagState(FK.Cpu, 0, 0, false);
             _touchedMem = true;
@@ -921,7 +940,6 @@ public sealed unsafe partial class Cpu
                 EmitSync(s);
                 LdC(); LdI(seg); il.Emit(OpCodes.Ldloc, _tEa); LdI(size); il.Emit(OpCodes.Call, MReadSlow);
                 il.Emit(OpCodes.Stloc, _tW);
-                AddCount(-s.Pending);
                 il.Emit(OpCodes.Br, join);
             });
         }
@@ -945,7 +963,6 @@ public sealed unsafe partial class Cpu
                 il.MarkLabel(slow);
                 EmitSync(s);
                 LdC(); LdI(seg); il.Emit(OpCodes.Ldloc, _tEa); il.Emit(OpCodes.Ldloc, _tV); LdI(size); il.Emit(OpCodes.Call, MWriteSlow);
-                AddCount(-s.Pending);
                 il.Emit(OpCodes.Br, join);
             });
         }
@@ -956,34 +973,46 @@ public sealed unsafe partial class Cpu
         {
             var il = _il;
             int sizeIdx = size == 1 ? 0 : size == 2 ? 1 : 2;
-            // if ((long)(uint)(off - segLo[seg]) > segMax[seg*3+sizeIdx]) slow
-            il.Emit(OpCodes.Ldloc, _tEa);
-            LdElem(FSegLo, seg);
-            il.Emit(OpCodes.Sub); il.Emit(OpCodes.Conv_U8);
-            LdElem(write ? FSegMaxW : FSegMaxR, seg * 3 + sizeIdx);
-            il.Emit(OpCodes.Bgt, slow);
-            LdElem(FSegBase, seg);
-            il.Emit(OpCodes.Ldloc, _tEa); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, _tLin);
+            int flatBit = 1 << (seg + (write ? 8 : 0));
+            if ((_flat & flatBit) != 0)
+            {
+                // A flat segment (base 0, every offset valid): the linear address is the offset. An access running
+                // past 4 GiB (which faults) wraps to page 0 in the compare below, so it takes the slow path.
+                _flatUsed |= flatBit;
+                _lin = _tEa;
+            }
+            else
+            {
+                // if ((long)(uint)(off - segLo[seg]) > segMax[seg*3+sizeIdx]) slow
+                il.Emit(OpCodes.Ldloc, _tEa);
+                LdElem(FSegLo, seg);
+                il.Emit(OpCodes.Sub); il.Emit(OpCodes.Conv_U8);
+                LdElem(write ? FSegMaxW : FSegMaxR, seg * 3 + sizeIdx);
+                il.Emit(OpCodes.Bgt, slow);
+                LdElem(FSegBase, seg);
+                il.Emit(OpCodes.Ldloc, _tEa); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, _tLin);
+                _lin = _tLin;
+            }
             // tIdx = tlbUserBase (+ TlbEntries for writes) + ((lin >> 12) & mask)
             LdC(); il.Emit(OpCodes.Ldfld, FTlbUserBase);
             if (write) { LdI(TlbEntries); il.Emit(OpCodes.Add); }
-            il.Emit(OpCodes.Ldloc, _tLin); LdI(12); il.Emit(OpCodes.Shr_Un); LdI((int)TlbIndexMask); il.Emit(OpCodes.And);
-            il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, _tIdx);
+            il.Emit(OpCodes.Ldloc, _lin); LdI(12); il.Emit(OpCodes.Shr_Un); LdI((int)TlbIndexMask); il.Emit(OpCodes.And);
+            il.Emit(OpCodes.Add); il.Emit(OpCodes.Conv_I); il.Emit(OpCodes.Stloc, _tIdx);
             // The tag is compared with the page of the access's last byte: an access crossing into the next page
             // cannot match (that page's entry has another index), so one compare checks the hit and the crossing.
             LdElem(FTlbTag, _tIdx);
-            il.Emit(OpCodes.Ldloc, _tLin);
+            il.Emit(OpCodes.Ldloc, _lin);
             if (size > 1) { LdI(size - 1); il.Emit(OpCodes.Add); }
             LdU(0xFFFF_F000); il.Emit(OpCodes.And);
             il.Emit(OpCodes.Bne_Un, slow);
         }
 
-        /// <summary>Pushes the host address of the access: _tlbHost[tIdx] + tLin.</summary>
+        /// <summary>Pushes the host address of the access: _tlbHost[tIdx] + its linear address.</summary>
         private void LdRamRef()
         {
             var il = _il;
             LdElem(FTlbHost, _tIdx); il.Emit(OpCodes.Conv_I);
-            il.Emit(OpCodes.Ldloc, _tLin); il.Emit(OpCodes.Conv_U);
+            il.Emit(OpCodes.Ldloc, _lin); il.Emit(OpCodes.Conv_U);
             il.Emit(OpCodes.Add);
         }
 
@@ -1353,11 +1382,18 @@ public sealed unsafe partial class Cpu
             if (off != 0) { LdI(off); _il.Emit(OpCodes.Add); }
         }
 
-        /// <summary>InstructionCount += n.</summary>
+        /// <summary>Counts n more retired instructions in the local count (InstructionCount is written at exits and
+        /// before out-of-line calls).</summary>
         private void AddCount(int n)
         {
             if (n == 0) return;
-            LdC(); LdC(); _il.Emit(OpCodes.Ldfld, FCount); _il.Emit(OpCodes.Ldc_I8, (long)n); _il.Emit(OpCodes.Add); _il.Emit(OpCodes.Stfld, FCount);
+            _il.Emit(OpCodes.Ldloc, _cnt); _il.Emit(OpCodes.Ldc_I8, (long)n); _il.Emit(OpCodes.Add); _il.Emit(OpCodes.Stloc, _cnt);
+        }
+
+        /// <summary>After a decoded-cache handler: the local count from InstructionCount (a handler may retire more).</summary>
+        private void ReloadCount()
+        {
+            LdC(); _il.Emit(OpCodes.Ldfld, FCount); _il.Emit(OpCodes.Stloc, _cnt);
         }
     }
 
@@ -1428,7 +1464,7 @@ public sealed unsafe partial class Cpu
 
     /// <summary>Before an out-of-line call: the registers the region writes (mask), _startEip, EIP, retired count.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void JSync(Cpu c, uint startEip, uint eip, int pending, int mask, uint r0, uint r1, uint r2, uint r3, uint r4, uint r5, uint r6, uint r7)
+    private static void JSync(Cpu c, uint startEip, uint eip, long count, int mask, uint r0, uint r1, uint r2, uint r3, uint r4, uint r5, uint r6, uint r7)
     {
         var r = c._r;
         if ((mask & 1) != 0) r[0] = r0;
@@ -1441,7 +1477,7 @@ public sealed unsafe partial class Cpu
         if ((mask & 128) != 0) r[7] = r7;
         c._startEip = startEip;
         c._eip = eip;
-        c.InstructionCount += pending;
+        c.InstructionCount = count;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -1468,8 +1504,8 @@ public sealed unsafe partial class Cpu
     /// the code is still fetched from the same page (no TLB flush, same CS base and CS.D as at entry), and the block
     /// does not wrap IP — the checks the block loop (RunBlock) makes before running a block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool JGo(Cpu c, uint target, long end, int count, int bytes, uint fetchPage, uint csBase, bool cs32) =>
-        !c._checkEvents && end - c.InstructionCount >= count
+    private static bool JGo(Cpu c, uint target, int bytes, uint fetchPage, uint csBase, bool cs32) =>
+        !c._checkEvents
         && c._fetchPage == fetchPage && c._csBase == csBase && c._cs32 == cs32
         && (ulong)target + (uint)bytes <= (ulong)c._ipMask + 1;
 }

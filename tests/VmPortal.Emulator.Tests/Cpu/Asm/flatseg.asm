@@ -1,0 +1,141 @@
+; The same code run with flat and with other data segments. Compiled code may assume a segment flat (base 0, 4 GiB,
+; readable and writable) and skip its limit check and base add; it must notice every other kind of segment:
+;  - a subroutine first run with the flat DS, then with a DS based at 10000h (its loads and stores move by the base),
+;    then with that DS and an offset past its limit (#GP(0), nothing written), then with a flat read-only DS (the
+;    loads work, the store raises #GP(0));
+;  - a loop that loads DS halfway through (the loads after it use the new base);
+;  - with the flat DS, a dword at offset FFFFFFFEh runs past the 4 GiB limit: #GP(0).
+; QEMU 7.2 TCG checks neither the limits nor the rights of data segments (it reads and writes): the fault results
+; are '~' lines.
+%include "rom.inc"
+%include "probe.inc"
+%define SEG_X 0x48
+
+real_main:
+    ENTER_PM32 main32
+bits 32
+
+; #GP: like probe.inc's handlers (vector and error code to RESULTS, the faulting instruction skipped by the length
+; at RESULTS+8), but through the flat DS whatever DS the fault came from.
+gp_handler:
+    push ds
+    push eax
+    mov ax, 0x10
+    mov ds, ax
+    mov eax, [esp + 8]
+    mov [RESULTS + 4], eax
+    mov dword [RESULTS], 13
+    mov eax, [RESULTS + 8]
+    add [esp + 12], eax
+    pop eax
+    pop ds
+    add esp, 4
+    iretd
+
+; eax = [ebx] + [ebx+4] (3-byte add), through the stack into edx, stored at [ebx+8] (3-byte mov)
+sum:
+    mov eax, [ebx]
+    add eax, [ebx + 4]
+    push eax
+    pop edx
+    mov [ebx + 8], edx
+    ret
+
+; SEG_X: base 10000h, byte-granular limit 2FFFFh, 32-bit read/write data
+%macro SEG_X_BASED 0
+    mov dword [GDT_BASE + SEG_X], 0x0000FFFF
+    mov dword [GDT_BASE + SEG_X + 4], 0x00429201
+%endmacro
+
+main32:
+    SET_GATE 13, gp_handler, 0x8E, 0x08
+    mov edi, sum
+    mov dword [0x20100], 0x11
+    mov dword [0x20104], 0x22
+    mov dword [0x30100], 0x1000
+    mov dword [0x30104], 0x2000
+    mov dword [0x3FFFC], 0x77
+
+    ; the flat DS
+    mov ebx, 0x20100
+    call edi                                    ; sum, always entered from the block loop
+    PUT 'flat_sum', [0x20108]                   ;! flat_sum=00000033
+
+    ; DS based at 10000h: the same offsets reach 30100h
+    SEG_X_BASED
+    mov ax, SEG_X
+    mov ds, ax
+    mov ebx, 0x20100
+    call edi                                    ; sum, always entered from the block loop
+    mov ax, 0x10
+    mov ds, ax
+    PUT 'based_sum', [0x30108]                  ;! based_sum=00003000
+    PUT 'based_edx', edx                        ;! based_edx=00003000
+
+    ; past the limit: [ebx] is the last dword inside it, [ebx+4] and [ebx+8] lie beyond
+    mov dword [0x40004], 0x5A5A5A5A
+    mov ax, SEG_X
+    mov ds, ax
+    mov ebx, 0x2FFFC
+    mov dword [es:RESULTS], 0xEEEEEEEE
+    mov dword [es:RESULTS + 4], 0xEEEEEEEE
+    mov dword [es:RESULTS + 8], 3               ; both faulting instructions are 3 bytes long
+    call edi                                    ; sum, always entered from the block loop
+    mov cx, 0x10
+    mov ds, cx
+    PUT '~limit_vector', [RESULTS]               ;! ~limit_vector=0000000D
+    PUT '~limit_err', [RESULTS + 4]              ;! ~limit_err=00000000
+    PUT 'limit_eax', eax                        ;! limit_eax=00000077
+    PUT '~limit_mem', [0x40004]                  ;! ~limit_mem=5A5A5A5A
+
+    ; a flat read-only DS: the loads work, the store faults
+    mov dword [GDT_BASE + SEG_X], 0x0000FFFF
+    mov dword [GDT_BASE + SEG_X + 4], 0x00CF9000
+    mov dword [0x20108], 0x99
+    mov dword [RESULTS], 0xEEEEEEEE
+    mov dword [RESULTS + 8], 3
+    mov ax, SEG_X
+    mov ds, ax
+    mov ebx, 0x20100
+    call edi                                    ; sum, always entered from the block loop
+    mov ax, 0x10
+    mov ds, ax
+    PUT '~ro_vector', [RESULTS]                  ;! ~ro_vector=0000000D
+    PUT 'ro_edx', edx                           ;! ro_edx=00000033
+    PUT '~ro_mem', [0x20108]                     ;! ~ro_mem=00000099
+
+    ; a loop that loads DS halfway: two loads at 20100h, then two at 30100h
+    SEG_X_BASED
+    mov ebx, 0x20100
+    mov ecx, 4
+    xor esi, esi
+    mov dx, SEG_X
+.loop:
+    add esi, [ebx]
+    dec ecx
+    jz .done
+    cmp ecx, 2
+    jne .loop
+    mov ds, dx
+    jmp .loop
+.done:
+    mov ax, 0x10
+    mov ds, ax
+    PUT 'loop_sum', esi                         ;! loop_sum=00002022
+
+    ; the flat DS at the top of 4 GiB
+    mov dword [RESULTS], 0xEEEEEEEE
+    mov dword [RESULTS + 8], 5
+    mov eax, 0x12345678
+    mov eax, [0xFFFFFFFE]                       ; A1 imm32: 5 bytes
+    PUT '~wrap_read_vector', [RESULTS]          ;! ~wrap_read_vector=0000000D
+    PUT '~wrap_read_eax', eax                   ;! ~wrap_read_eax=12345678
+    mov dword [RESULTS], 0xEEEEEEEE
+    mov dword [RESULTS + 8], 3
+    mov ebx, 0xFFFFFFFD
+    mov dword [0x0], 0x31415926
+    mov [ebx + 0x1], eax                        ; 89 43 01: 3 bytes, offset FFFFFFFEh, 4 bytes: past the limit
+    PUT '~wrap_write_vector', [RESULTS]         ;! ~wrap_write_vector=0000000D
+    PUT '~wrap_write_low', [0x0]                ;! ~wrap_write_low=31415926
+    EXIT32
+%include "rom_end.inc"
