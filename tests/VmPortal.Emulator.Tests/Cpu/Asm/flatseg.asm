@@ -47,6 +47,17 @@ sum:
     mov dword [GDT_BASE + SEG_X + 4], 0x00429201
 %endmacro
 
+; SUM_WITH_DS selector, offset: sum (entered from the block loop) with DS = selector and EBX = offset, then DS
+; back to the flat 10h (through CX: EAX and EDX keep sum's results)
+%macro SUM_WITH_DS 2
+    mov ax, %1
+    mov ds, ax
+    mov ebx, %2
+    call edi
+    mov cx, 0x10
+    mov ds, cx
+%endmacro
+
 main32:
     SET_GATE 13, gp_handler, 0x8E, 0x08
     mov edi, sum
@@ -57,36 +68,25 @@ main32:
     mov dword [0x3FFFC], 0x77
 
     ; the flat DS
-    mov ebx, 0x20100
-    call edi                                    ; sum, always entered from the block loop
+    SUM_WITH_DS 0x10, 0x20100
     PUT 'flat_sum', [0x20108]                   ;! flat_sum=00000033
 
     ; DS based at 10000h: the same offsets reach 30100h
     SEG_X_BASED
-    mov ax, SEG_X
-    mov ds, ax
-    mov ebx, 0x20100
-    call edi                                    ; sum, always entered from the block loop
-    mov ax, 0x10
-    mov ds, ax
+    SUM_WITH_DS SEG_X, 0x20100
     PUT 'based_sum', [0x30108]                  ;! based_sum=00003000
     PUT 'based_edx', edx                        ;! based_edx=00003000
 
     ; past the limit: [ebx] is the last dword inside it, [ebx+4] and [ebx+8] lie beyond
     mov dword [0x40004], 0x5A5A5A5A
-    mov ax, SEG_X
-    mov ds, ax
-    mov ebx, 0x2FFFC
-    mov dword [es:RESULTS], 0xEEEEEEEE
-    mov dword [es:RESULTS + 4], 0xEEEEEEEE
-    mov dword [es:RESULTS + 8], 3               ; both faulting instructions are 3 bytes long
-    call edi                                    ; sum, always entered from the block loop
-    mov cx, 0x10
-    mov ds, cx
-    PUT '~limit_vector', [RESULTS]               ;! ~limit_vector=0000000D
-    PUT '~limit_err', [RESULTS + 4]              ;! ~limit_err=00000000
+    mov dword [RESULTS], 0xEEEEEEEE
+    mov dword [RESULTS + 4], 0xEEEEEEEE
+    mov dword [RESULTS + 8], 3                  ; both faulting instructions are 3 bytes long
+    SUM_WITH_DS SEG_X, 0x2FFFC
+    PUT '~limit_vector', [RESULTS]              ;! ~limit_vector=0000000D
+    PUT '~limit_err', [RESULTS + 4]             ;! ~limit_err=00000000
     PUT 'limit_eax', eax                        ;! limit_eax=00000077
-    PUT '~limit_mem', [0x40004]                  ;! ~limit_mem=5A5A5A5A
+    PUT '~limit_mem', [0x40004]                 ;! ~limit_mem=5A5A5A5A
 
     ; a flat read-only DS: the loads work, the store faults
     mov dword [GDT_BASE + SEG_X], 0x0000FFFF
@@ -94,15 +94,10 @@ main32:
     mov dword [0x20108], 0x99
     mov dword [RESULTS], 0xEEEEEEEE
     mov dword [RESULTS + 8], 3
-    mov ax, SEG_X
-    mov ds, ax
-    mov ebx, 0x20100
-    call edi                                    ; sum, always entered from the block loop
-    mov ax, 0x10
-    mov ds, ax
-    PUT '~ro_vector', [RESULTS]                  ;! ~ro_vector=0000000D
+    SUM_WITH_DS SEG_X, 0x20100
+    PUT '~ro_vector', [RESULTS]                 ;! ~ro_vector=0000000D
     PUT 'ro_edx', edx                           ;! ro_edx=00000033
-    PUT '~ro_mem', [0x20108]                     ;! ~ro_mem=00000099
+    PUT '~ro_mem', [0x20108]                    ;! ~ro_mem=00000099
 
     ; a loop that loads DS halfway: two loads at 20100h, then two at 30100h
     SEG_X_BASED
