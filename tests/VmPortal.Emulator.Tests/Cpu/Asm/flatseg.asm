@@ -4,9 +4,11 @@
 ;    then with that DS and an offset past its limit (#GP(0), nothing written), then with a flat read-only DS (the
 ;    loads work, the store raises #GP(0));
 ;  - a loop that loads DS halfway through (the loads after it use the new base);
-;  - with the flat DS, a dword at offset FFFFFFFEh runs past the 4 GiB limit: #GP(0).
-; QEMU 7.2 TCG checks neither the limits nor the rights of data segments (it reads and writes): the fault results
-; are '~' lines.
+;  - with the flat DS, a dword at offset FFFFFFFEh runs past the 4 GiB limit: #GP(0);
+;  - a near jump first run with the 4 GiB CS (compiled code leaves out the target's limit check), then with a CS
+;    whose limit ends with the jump's page, so the target (in the next page) lies beyond it: #GP(0) at the jump.
+; QEMU 7.2 TCG checks neither the limits nor the rights of data segments (it reads and writes), nor CS's limit at a
+; jump: the fault results are '~' lines.
 %include "rom.inc"
 %include "probe.inc"
 %define SEG_X 0x48
@@ -24,6 +26,8 @@ gp_handler:
     mov ds, ax
     mov eax, [esp + 8]
     mov [RESULTS + 4], eax
+    mov eax, [esp + 12]
+    mov [RESULTS + 16], eax
     mov dword [RESULTS], 13
     mov eax, [RESULTS + 8]
     add [esp + 12], eax
@@ -132,5 +136,32 @@ main32:
     mov [ebx + 0x1], eax                        ; 89 43 01: 3 bytes, offset FFFFFFFEh, 4 bytes: past the limit
     PUT '~wrap_write_vector', [RESULTS]         ;! ~wrap_write_vector=0000000D
     PUT '~wrap_write_low', [0x0]                ;! ~wrap_write_low=31415926
+
+    ; a jump to the next page: first through the 4 GiB CS 08h, then through SEG_X as a code segment with CS 08h's
+    ; base whose byte-granular limit ends with the jump's page
+    xor ecx, ecx
+    call dword 0x08:jump_page
+    PUT 'csl_warm_ecx', ecx                     ;! csl_warm_ecx=00005555
+    mov dword [GDT_BASE + SEG_X], jump_page + 0xFFF
+    mov dword [GDT_BASE + SEG_X + 4], 0x00409A0F
+    mov dword [RESULTS], 0xEEEEEEEE
+    mov dword [RESULTS + 16], 0xEEEEEEEE
+    mov dword [RESULTS + 8], 5                  ; the jump is 5 bytes long
+    xor ecx, ecx
+    call dword SEG_X:jump_page
+    PUT '~csl_vector', [RESULTS]                ;! ~csl_vector=0000000D
+    mov edx, [RESULTS + 16]
+    sub edx, jump_page
+    PUT '~csl_eip_past_jump', edx               ;! ~csl_eip_past_jump=00000000
+    PUT '~csl_ecx', ecx                         ;! ~csl_ecx=00000000
     EXIT32
+
+align 4096
+jump_page:
+    jmp dword jump_beyond                       ; E9 rel32
+    retf                                        ; after the #GP (its handler skips the jump)
+align 4096
+jump_beyond:
+    mov ecx, 0x5555
+    retf
 %include "rom_end.inc"
