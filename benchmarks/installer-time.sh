@@ -43,47 +43,17 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build src/VmPortal.Cli -c Release -nologo -v q >/dev/null || { echo "build failed" >&2; exit 1; }
 VMPORTAL="$ROOT/src/VmPortal.Cli/bin/Release/net10.0/vmportal"
 
-QUESTION='Select a language'
+PROMPT='Select a language'    # the installer's first question
 APPEND='console=ttyS0,115200'
-now() { date +%s.%N; }
-elapsed() { echo "$(now) $1" | awk '{printf "%.1f", $1 - $2}'; }
+MEM=512
+# now, elapsed, cpu_of, run_vmportal <args...>, run_qemu <args...>
+. "$ROOT/benchmarks/boot-lib.sh"
+trap 'rm -f /tmp/vmportal-boot.$$.log /tmp/vmportal-boot.$$.rc /tmp/qemu-boot.$$.log /tmp/vmportal-jit.$$.log' EXIT
 
-run_vmportal() {
-  local start rc cpu log=/tmp/vmportal-installer.$$.log
-  start=$(now)
-  cpu=$( { TIMEFORMAT='%U %S'; time "$VMPORTAL" run --memory 512 --kernel "$KERNEL" --initrd "$INITRD" --append "$APPEND" \
-           --until "$QUESTION" --timeout "$TIMEOUT" >"$log" 2>&1; echo $? >"$log.rc"; } 2>&1 )
-  rc=$(cat "$log.rc")
-  case $rc in
-    0) echo "$(elapsed "$start") ($(echo "$cpu" | awk '{printf "%.1f", $1 + $2}') CPU)" ;;
-    2) echo "timeout (>${TIMEOUT} s)" ;;
-    *) echo "failed (exit $rc: $(tail -c 200 "$log" | tr '\n' ' '))" ;;
-  esac
-  rm -f "$log" "$log.rc"
-}
-
-run_qemu() {
-  local start pid log=/tmp/qemu-installer.$$.log
-  : > "$log"
-  start=$(now)
-  qemu-system-i386 -accel tcg -m 512 -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND" \
-    -display none -monitor none -nic none -serial "file:$log" &
-  pid=$!
-  local result="timeout (>${TIMEOUT} s)"
-  while kill -0 "$pid" 2>/dev/null; do
-    if grep -aq "$QUESTION" "$log"; then result="$(elapsed "$start")"; break; fi
-    if [ "$(echo "$(now) $start $TIMEOUT" | awk '{print ($1 - $2 > $3)}')" = 1 ]; then break; fi
-    sleep 0.2
-  done
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  rm -f "$log"
-  echo "$result"
-}
-
-echo "Debian installer $(cat "$DIR/VERSION" 2>/dev/null) (netboot, text, i386) → \"$QUESTION\", 512 MiB, console on COM1; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Debian installer $(cat "$DIR/VERSION" 2>/dev/null) (netboot, text, i386) → \"$PROMPT\", $MEM MiB, console on COM1; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$RUNS"); do
-  v=$(run_vmportal)
-  q=$(run_qemu)
+  v=$(run_vmportal --kernel "$KERNEL" --initrd "$INITRD" --append "$APPEND")
+  q=$(run_qemu -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND")
   echo "run $r: vmportal $v | qemu $q"
   echo "RESULT installer_vmportal_s=${v%% *} installer_qemu_s=${q%% *}"
 done
