@@ -12,10 +12,16 @@ namespace VmPortal.Emulator.Cpu;
 public sealed unsafe partial class Cpu
 {
     private const int BlockTableBits = 16;
+    private const int BlockWays = 4;
+    private const uint NoBlockKey = 0xFFFF_FFFF;
     private readonly CodeBlock?[] _blocks = new CodeBlock?[1 << BlockTableBits];
+    // The key of each slot's block (BlockKey), beside the table so that a lookup compares the ways of a set without
+    // touching (often cold) CodeBlock objects; NoBlockKey for an empty slot.
+    private readonly uint[] _blockKeys = NewBlockKeys();
     private int[] _codeVersion = new int[1];
     private readonly DecodedOp[] _scratchOps = new DecodedOp[CodeBlock.MaxOps];
     private bool _decOverrun;
+    private CodeBlock? _lastBlock; // the block that ran last: its links find the next block across RunBlock calls
 
     /// <summary>Blocks decoded since power-on (statistics for tests and benchmarks).</summary>
     public long BlocksCompiled { get; private set; }
@@ -23,12 +29,23 @@ public sealed unsafe partial class Cpu
     /// <summary>Code pages whose blocks were dropped because the page was written (statistics).</summary>
     public long CodePageInvalidations { get; private set; }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int BlockSlot(int off) => (int)((uint)off * 0x9E37_79B1u >> (32 - BlockTableBits));
+    private static uint[] NewBlockKeys()
+    {
+        var keys = new uint[1 << BlockTableBits];
+        Array.Fill(keys, NoBlockKey);
+        return keys;
+    }
 
-    /// <summary>The block-table slot of a block whose code starts at this offset of <see cref="Memory.PhysicalMemory.Backing"/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int BlockSet(int off) => (int)((uint)off * 0x9E37_79B1u >> (32 - BlockTableBits)) & ~(BlockWays - 1);
+
+    // Backing offsets are below 2^31 (a managed array), so bit 31 is free for CS.D.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint BlockKey(int off, bool cs32) => (uint)off | (cs32 ? 0x8000_0000u : 0);
+
+    /// <summary>The block-table set of a block whose code starts at this offset of <see cref="Memory.PhysicalMemory.Backing"/>
     /// (for tests of the table; RAM starts at offset 0).</summary>
-    public static int BlockTableSlot(int backingOffset) => BlockSlot(backingOffset);
+    public static int BlockTableSet(int backingOffset) => BlockSet(backingOffset);
 
     /// <summary>PhysicalMemory callback: a page marked as code was written.</summary>
     private void OnCodePageWritten(uint page)
@@ -47,11 +64,11 @@ public sealed unsafe partial class Cpu
     {
         bool ran = false, afterJit = false;
         int jitPage = 0;
-        CodeBlock? prev = null;
+        CodeBlock? prev = _lastBlock;
         while (true)
         {
             uint lin = _csBase + _eip;
-            if ((lin & 0xFFFF_F000) != _fetchPage && !PrepareFetch(lin)) return ran;
+            if ((lin & 0xFFFF_F000) != _fetchPage && !PrepareFetch(lin)) { _lastBlock = prev; return ran; }
             int off = _fetchDelta + (int)lin;
             // The block that ran last remembers the last two blocks that followed it: most blocks are found there,
             // without the block table's hash and its (often cold) cache line. A link is valid exactly when a table
@@ -68,7 +85,8 @@ public sealed unsafe partial class Cpu
                 if (prev != null) { prev.Next1 = prev.Next0; prev.Next0 = b; }
             }
             prev = b;
-            if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) return ran;
+            if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) { _lastBlock = b; return ran; }
+            PrefetchBlock(b.Next0);
             long budget = end - InstructionCount;
             ref DecodedOp op = ref MemoryMarshal.GetArrayDataReference(b.Ops);
             if (afterJit && JitFallbackCounts != null) CountAfterJit(b, budget, jitPage);
@@ -104,46 +122,87 @@ public sealed unsafe partial class Cpu
             afterJit = false;
         blockDone:
             // After an interpreted instruction (it may have changed anything, e.g. halted) the run loop looks first.
-            if (b.EndsInInterpreter || _checkEvents || InstructionCount >= end) return true;
+            if (b.EndsInInterpreter || _checkEvents || InstructionCount >= end) { _lastBlock = b; return true; }
             ran = true;
             _startEip = _eip;
         }
     }
 
     /// <summary>
+    /// Asks the host CPU to bring the block that most likely runs next into its cache while this one runs: after a
+    /// guest's idle sleep (and in code that runs too rarely to stay cached) every block's object and ops miss the host
+    /// caches, and RunBlock waited for each miss in turn. A block's ops array is allocated right after its object
+    /// (CompileBlock), so the lines after the object hold the first ops. Only a hint: an object the GC moved
+    /// meanwhile costs nothing but the wasted prefetch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchBlock(CodeBlock? next)
+    {
+        if (next == null || !System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        byte* p = (byte*)Unsafe.As<CodeBlock, nint>(ref next);
+        System.Runtime.Intrinsics.X86.Sse.Prefetch0(p);
+        System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + 64);
+        System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + 128);
+        System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + 192);
+    }
+
+    /// <summary>
     /// The current block at backing offset <paramref name="off"/> for the current CS.D, decoded if the table has none.
-    /// The table (64 K slots) is two-way set associative (a pair of slots): in a direct-mapped table of 32 K slots an
-    /// idle Linux guest's ~2,000 hot blocks collided often enough (the birthday problem) to be re-decoded ~11,000
-    /// times a second; now ~1,000. A new block takes the first way and moves the first way's live block to the
-    /// second; the second way's block leaves the table (<see cref="CodeBlock.Displaced"/>, its compiled code dropped).
+    /// The table (64 K slots) is four-way set associative, with the keys in their own array: in a two-way table an
+    /// idle Linux guest had three hot blocks in one set (and a few such sets), and they pushed each other out on every
+    /// timer tick, ~1,000 decodes a second. A new block takes the first way and moves the ways before the one it
+    /// replaces down by one; the block that leaves the table is <see cref="CodeBlock.Displaced"/> (its compiled code dropped).
     /// </summary>
     private CodeBlock LookupBlock(int off)
     {
         // _codeVersion grows only as blocks are decoded (CompileBlock): read it for a page only once a block of that
         // page is known to exist (At() does not check bounds).
-        int set = BlockSlot(off) & ~1;
-        CodeBlock? a = At(_blocks, set), c = At(_blocks, set + 1);
-        if (a != null && a.Offset == off && a.Cs32 == _cs32 && a.Version == At(_codeVersion, off >> 12)) return a;
-        if (c != null && c.Offset == off && c.Cs32 == _cs32 && c.Version == At(_codeVersion, off >> 12)) return c;
+        int set = BlockSet(off);
+        uint key = BlockKey(off, _cs32);
+        ref uint keys = ref At(_blockKeys, set);
+        int victim = -1;
+        for (int w = 0; w < BlockWays; w++)
+            if (Unsafe.Add(ref keys, w) == key)
+            {
+                var x = At(_blocks, set + w)!;
+                if (x.Version == At(_codeVersion, off >> 12)) return x;
+                victim = w; // the old copy of this block
+                break;
+            }
         var b = CompileBlock(off);
-        if (a != null && !(a.Offset == off && a.Cs32 == _cs32) && a.Version == At(_codeVersion, a.Offset >> 12))
+        if (victim < 0) victim = InsertVictim(set);
+        Evict(At(_blocks, set + victim));
+        for (int w = victim; w > 0; w--)
         {
-            Evict(c);
-            At(_blocks, set + 1) = a;
+            At(_blocks, set + w) = At(_blocks, set + w - 1);
+            Unsafe.Add(ref keys, w) = Unsafe.Add(ref keys, w - 1);
         }
-        else Evict(a); // empty, stale or the old copy of this block
         At(_blocks, set) = b;
+        keys = key;
         return b;
+    }
+
+    /// <summary>The way of a set that a new block replaces: an empty one, else one whose page was written since, else the last.</summary>
+    private int InsertVictim(int set)
+    {
+        for (int w = 0; w < BlockWays; w++)
+            if (At(_blockKeys, set + w) == NoBlockKey) return w;
+        for (int w = 0; w < BlockWays; w++)
+        {
+            var x = At(_blocks, set + w)!;
+            if (x.Version != At(_codeVersion, x.Offset >> 12)) return w;
+        }
+        return BlockWays - 1;
     }
 
     /// <summary>The block in the table at <paramref name="off"/> for CS.D <paramref name="cs32"/> (any code version), or null.</summary>
     private CodeBlock? FindBlock(int off, bool cs32)
     {
-        int set = BlockSlot(off) & ~1;
-        var a = At(_blocks, set);
-        if (a != null && a.Offset == off && a.Cs32 == cs32) return a;
-        var c = At(_blocks, set + 1);
-        return c != null && c.Offset == off && c.Cs32 == cs32 ? c : null;
+        int set = BlockSet(off);
+        uint key = BlockKey(off, cs32);
+        for (int w = 0; w < BlockWays; w++)
+            if (At(_blockKeys, set + w) == key) return At(_blocks, set + w);
+        return null;
     }
 
     private void Evict(CodeBlock? b)

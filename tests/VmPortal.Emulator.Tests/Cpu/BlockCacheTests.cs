@@ -72,26 +72,34 @@ public sealed class BlockCacheTests
     }
 
     [Fact]
-    public void TwoBlocksOfOneTableSlotStayDecoded()
+    public void FourBlocksOfOneTableSetStayDecoded()
     {
-        // Two real-mode blocks whose code lands in the same slot of the block table, jumping to each other with far
-        // jumps (a segment load ends a block in the interpreter, so every block is looked up in the table). Each is
-        // decoded once; a direct-mapped table re-decoded both on every pass, as an idle Linux guest's colliding blocks were.
-        const int a = 0x1000;
-        int b = Enumerable.Range(0x2000, 0xE0000).First(x => CpuCore.BlockTableSlot(x) == CpuCore.BlockTableSlot(a));
+        // Four real-mode blocks whose code lands in the same set of the block table, each jumping to the next with a
+        // far jump (a segment load ends a block in the interpreter). Each is decoded once. A direct-mapped table
+        // re-decoded two such blocks on every pass, a two-way table three: an idle Linux guest had both.
+        int[] at = new int[4]; // in conventional memory (below the VGA window)
+        at[0] = 0x1000;
+        for (int i = 1; i < 4; i++)
+            at[i] = Enumerable.Range(at[i - 1] + 0x10, 0x9F000 - at[i - 1]).First(x => CpuCore.BlockTableSet(x) == CpuCore.BlockTableSet(at[0]));
         var mem = new PhysicalMemory(2 * 1024 * 1024);
-        mem.WriteBytes(a, new byte[] { 0x43, 0xEA, (byte)(b & 0xF), 0x00, (byte)(b >> 4), (byte)(b >> 12) }); // inc bx; jmp far b
-        mem.WriteBytes((uint)b, new byte[] { 0x41, 0xEA, 0x00, 0x10, 0x00, 0x00 });                                // inc cx; jmp far 0000:1000
+        byte[] inc = { 0x43, 0x41, 0x46, 0x47 }; // inc bx, inc cx, inc si, inc di
+        for (int i = 0; i < 4; i++)
+        {
+            int next = at[(i + 1) % 4];
+            mem.WriteBytes((uint)at[i], new byte[] { inc[i], 0xEA, (byte)(next & 0xF), 0x00, (byte)(next >> 4), (byte)(next >> 12) }); // inc r; jmp far next
+        }
         var cpu = new CpuCore(mem, new IoBus());
         cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
         cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.SS, 0);
-        cpu.Eip = a;
+        cpu.Eip = (uint)at[0];
         cpu.Esp = 0x8000;
 
-        Assert.Equal(4000, cpu.Run(4000));
+        Assert.Equal(8000, cpu.Run(8000));
         Assert.Equal(1000u, cpu.Ebx & 0xFFFF);
         Assert.Equal(1000u, cpu.Ecx & 0xFFFF);
-        Assert.InRange(cpu.BlocksCompiled, 2, 4);
+        Assert.Equal(1000u, cpu.Esi & 0xFFFF);
+        Assert.Equal(1000u, cpu.Edi & 0xFFFF);
+        Assert.InRange(cpu.BlocksCompiled, 4, 8);
     }
 
     [Fact]
