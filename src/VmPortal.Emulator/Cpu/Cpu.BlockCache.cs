@@ -159,18 +159,11 @@ public sealed unsafe partial class Cpu
         // page is known to exist (At() does not check bounds).
         int set = BlockSet(off);
         uint key = BlockKey(off, _cs32);
-        ref uint keys = ref At(_blockKeys, set);
-        int victim = -1;
-        for (int w = 0; w < BlockWays; w++)
-            if (Unsafe.Add(ref keys, w) == key)
-            {
-                var x = At(_blocks, set + w)!;
-                if (x.Version == At(_codeVersion, off >> 12)) return x;
-                victim = w; // the old copy of this block
-                break;
-            }
+        int victim = WayOf(set, key); // a stale copy of this block is replaced
+        if (victim >= 0 && At(_blocks, set + victim) is { } hit && hit.Version == At(_codeVersion, off >> 12)) return hit;
         var b = CompileBlock(off);
         if (victim < 0) victim = InsertVictim(set);
+        ref uint keys = ref At(_blockKeys, set);
         Evict(At(_blocks, set + victim));
         for (int w = victim; w > 0; w--)
         {
@@ -198,11 +191,17 @@ public sealed unsafe partial class Cpu
     /// <summary>The block in the table at <paramref name="off"/> for CS.D <paramref name="cs32"/> (any code version), or null.</summary>
     private CodeBlock? FindBlock(int off, bool cs32)
     {
-        int set = BlockSet(off);
-        uint key = BlockKey(off, cs32);
+        int set = BlockSet(off), w = WayOf(set, BlockKey(off, cs32));
+        return w >= 0 ? At(_blocks, set + w) : null;
+    }
+
+    /// <summary>The way of <paramref name="set"/> holding <paramref name="key"/>, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int WayOf(int set, uint key)
+    {
         for (int w = 0; w < BlockWays; w++)
-            if (At(_blockKeys, set + w) == key) return At(_blocks, set + w);
-        return null;
+            if (At(_blockKeys, set + w) == key) return w;
+        return -1;
     }
 
     private void Evict(CodeBlock? b)
