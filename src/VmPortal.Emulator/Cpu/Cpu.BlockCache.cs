@@ -72,17 +72,23 @@ public sealed unsafe partial class Cpu
             int off = _fetchDelta + (int)lin;
             // The block that ran last remembers the last two blocks that followed it: most blocks are found there,
             // without the block table's hash and its (often cold) cache line. A link is valid exactly when a table
-            // lookup would return the same block: same offset and CS.D, current code version, still in the table.
-            CodeBlock? b = prev?.Next0;
-            if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Displaced)
+            // lookup would return the same block: same offset and CS.D (its key, kept beside the link so that a
+            // link that does not match costs no load of its block), current code version, still in the table.
+            uint key = BlockKey(off, _cs32);
+            CodeBlock? b = null;
+            if (prev != null)
             {
-                b = prev?.Next1;
-                if (b == null || b.Offset != off || b.Cs32 != _cs32 || b.Displaced) b = null;
+                if (prev.Next0Key == key) b = prev.Next0;
+                else if (prev.Next1Key == key) b = prev.Next1;
             }
-            if (b == null || b.Version != At(_codeVersion, off >> 12))
+            if (b == null || b.Displaced || b.Version != At(_codeVersion, off >> 12))
             {
                 b = LookupBlock(off);
-                if (prev != null) { prev.Next1 = prev.Next0; prev.Next0 = b; }
+                if (prev != null)
+                {
+                    prev.Next1 = prev.Next0; prev.Next1Key = prev.Next0Key;
+                    prev.Next0 = b; prev.Next0Key = key;
+                }
             }
             prev = b;
             if ((ulong)_eip + (uint)b.Bytes > (ulong)_ipMask + 1) { _lastBlock = b; return ran; }
@@ -210,6 +216,7 @@ public sealed unsafe partial class Cpu
         if (b.Jit != null) JitDrop(b); // its compiled code can be collected now
         b.Displaced = true;
         b.Next0 = b.Next1 = null;
+        b.Next0Key = b.Next1Key = NoBlockKey;
     }
 
     /// <summary>Sets up the cached fetch page for a linear code address without consuming a byte (may raise #PF).</summary>
