@@ -13,7 +13,7 @@ public sealed unsafe partial class Cpu
 {
     private const int BlockTableBits = 16;
     private const int BlockWays = 4;
-    private const uint NoBlockKey = 0xFFFF_FFFF;
+    internal const uint NoBlockKey = 0xFFFF_FFFF;
     private readonly CodeBlock?[] _blocks = new CodeBlock?[1 << BlockTableBits];
     // The key of each slot's block (BlockKey), beside the table so that a lookup compares the ways of a set without
     // touching (often cold) CodeBlock objects; NoBlockKey for an empty slot.

@@ -55,7 +55,7 @@ internal sealed class CodeBlock
     public volatile JitCompiled? Pending;  // the background compiler's result, installed by the machine thread
     public volatile bool CompileFailed;    // the background compiler gave up on this block
     public CodeBlock? Next0, Next1;       // the last two blocks run right after this one (RunBlock's links, Cpu.BlockCache.cs)
-    public uint Next0Key = uint.MaxValue, Next1Key = uint.MaxValue; // their block-table keys (offset | CS.D << 31), none: all ones
+    public uint Next0Key = Cpu.NoBlockKey, Next1Key = Cpu.NoBlockKey; // their block-table keys (offset | CS.D << 31)
     public bool Displaced;                // no longer in the block table (its slot went to another block)
 
     public CodeBlock(int count)
