@@ -108,6 +108,8 @@ public static class BootBenchmark
             lock (serial) File.WriteAllText(serialPath, serial.ToString()); // the guest's own timestamps, for a side-by-side with QEMU
         Console.WriteLine($"Linux direct kernel boot to the shell prompt: {sw.Elapsed.TotalSeconds:F1} s wall, {cpuSeconds:F1} s CPU, " +
                           $"{instr:N0} guest instructions = {instr / cpuSeconds / 1e6:F1} MIPS per CPU second");
+        if (Network.GuestProfiler.CpuOf(machine) is { } bootCpu) // diagnostics: the machine does not expose its CPU
+            Console.WriteLine($"page-table walks: {bootCpu.PageWalks:N0} ({bootCpu.PageWalks / Math.Max(1.0, instr / 1e6):F0} per million instructions)");
         if (kernelAt is { } phase)
             Console.WriteLine($"before the kernel proper (firmware, loader, decompressor; first EIP sample with paging on at 0xC0000000 or above): {phase.Wall:F1} s wall, {phase.Cpu:F1} s CPU, {phase.Instructions:N0} instructions");
         if (Environment.GetEnvironmentVariable("VMPORTAL_BOOT_PROFILE") == "1")

@@ -219,14 +219,17 @@ public sealed unsafe partial class Cpu
         b.Next0Key = b.Next1Key = NoBlockKey;
     }
 
-    /// <summary>Sets up the cached fetch page for a linear code address without consuming a byte (may raise #PF).</summary>
+    /// <summary>Sets up the cached fetch page for a linear code address without consuming a byte (may raise #PF). The
+    /// page comes from the read TLB entry of the current privilege (a fetch needs the same permission as a read; there is
+    /// no NX without PAE), and is walked only when that entry is missing, as a CPU's instruction TLB does: code that
+    /// crosses pages (calls into libc, the kernel's functions) walked the page tables at every crossing before.</summary>
     private bool PrepareFetch(uint lin)
     {
         uint limit = _segLimit[CS];
         if (_eip > limit) return false; // the interpreter raises the #GP
         bool user = _cpl == 3;
-        if (!FillTlb(lin, false, user, out _)) return false;
         int i = (user ? 2 * TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] != (lin & 0xFFFF_F000) && !FillTlb(lin, false, user, out _)) return false;
         ulong pageEndOffset = (ulong)_eip + (0xFFF - (lin & 0xFFF));
         if (pageEndOffset > limit) return false;
         _fetchPage = lin & 0xFFFF_F000;

@@ -110,11 +110,15 @@ public sealed partial class Cpu
 
     // ---------------- Paging ----------------
 
+    /// <summary>Page-table walks since power-on (statistics for tests and benchmarks: TLB misses and uncached accesses).</summary>
+    public long PageWalks { get; private set; }
+
     /// <summary>Translates a linear address, raising #PF. Sets accessed/dirty bits. Returns the physical address.</summary>
     private uint Translate(uint lin, bool write, bool user, out bool global)
     {
         global = false;
         if (!_paging) return lin;
+        PageWalks++;
         uint pdeAddr = (_cr3 & 0xFFFF_F000) | ((lin >> 20) & 0xFFC);
         uint pde = Memory.Read32(pdeAddr);
         if ((pde & 1) == 0) PageFault(lin, false, write, user);
@@ -409,9 +413,10 @@ public sealed partial class Cpu
         if (_eip > _segLimit[CS]) throw Fault(13, 0);
         bool user = _cpl == 3;
         byte b;
-        if (FillTlb(lin, false, user, out uint phys))
+        uint phys = 0;
+        int i = (user ? 2 * TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000) || FillTlb(lin, false, user, out phys))
         {
-            int i = (user ? 2 * TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
             ulong pageEndOffset = (ulong)_eip + (0xFFF - (lin & 0xFFF));
             if (pageEndOffset <= _segLimit[CS])
             {

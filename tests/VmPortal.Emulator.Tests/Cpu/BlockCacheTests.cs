@@ -32,6 +32,24 @@ public sealed class BlockCacheTests
         Assert.True(cached.Cpu.BlocksCompiled > 0);
     }
 
+    /// <summary>
+    /// codetlb.asm calls a routine on another page 1,000 times, so the fetch changes pages 2,000 times: the fetch takes
+    /// each page from the TLB and walks the page tables only when the entry is missing (after the INVLPG and the CR3
+    /// reload the program does). Before, the block loop walked at every page change.
+    /// </summary>
+    [NasmTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FetchAcrossPagesWalksOnlyOnATlbMiss(bool jit)
+    {
+        string source = File.ReadAllText(Path.Combine(AsmProgram.AsmDir, "codetlb.asm"));
+        var r = AsmProgram.RunOurs(AsmProgram.Assemble(source, "codetlb"), jit: jit);
+        Assert.True(r.Exited, r.Output);
+        Assert.Contains("calls=000003E8", r.Output);
+        Assert.Contains("invlpg=00000002", r.Output);
+        Assert.InRange(r.Cpu.PageWalks, 1, 100);
+    }
+
     /// <summary>Real-mode loop at 0000:1000: "mov ax, imm16 ; inc bx ; jmp short back".</summary>
     private static (CpuCore Cpu, PhysicalMemory Mem) LoopMachine()
     {
