@@ -293,13 +293,55 @@ public sealed partial class Cpu
         if (((lin + (uint)size - 1) ^ lin) > 0xFFF) Translate(lin + (uint)size - 1, true, user, out _);
     }
 
-    // System (supervisor, implicit) accesses: descriptor tables, TSS, IDT — always privileged.
-    private byte SysRead8(uint lin) => Memory.Read8(Translate(lin, false, false, out _));
-    private ushort SysRead16(uint lin) => (ushort)(SysRead8(lin) | SysRead8(lin + 1) << 8);
-    private uint SysRead32(uint lin) => (uint)SysRead16(lin) | (uint)SysRead16(lin + 2) << 16;
-    private void SysWrite8(uint lin, byte v) => Memory.Write8(Translate(lin, true, false, out _), v);
-    private void SysWrite16(uint lin, ushort v) { SysWrite8(lin, (byte)v); SysWrite8(lin + 1, (byte)(v >> 8)); }
-    private void SysWrite32(uint lin, uint v) { SysWrite16(lin, (ushort)v); SysWrite16(lin + 2, (ushort)(v >> 16)); }
+    // System (supervisor, implicit) accesses: descriptor tables, TSS, IDT, the stack of an interrupt or task switch —
+    // always privileged, never seen by the debug hooks. Through the supervisor TLB entries like any data access (a
+    // walk only on a miss; an interrupt from user mode used to walk some fifty times); an access that crosses a page
+    // goes byte by byte, each byte translated.
+    private byte SysRead8(uint lin) => (byte)SysRead(lin, 1);
+    private ushort SysRead16(uint lin) => (ushort)SysRead(lin, 2);
+    private uint SysRead32(uint lin) => SysRead(lin, 4);
+    private void SysWrite8(uint lin, byte v) => SysWrite(lin, 1, v);
+    private void SysWrite16(uint lin, ushort v) => SysWrite(lin, 2, v);
+    private void SysWrite32(uint lin, uint v) => SysWrite(lin, 4, v);
+
+    private uint SysRead(uint lin, int size)
+    {
+        if ((lin & 0xFFF) > 0x1000 - size)
+        {
+            uint v = 0;
+            for (int k = 0; k < size; k++) v |= (uint)Memory.Read8(Translate(lin + (uint)k, false, false, out _)) << (8 * k);
+            return v;
+        }
+        int i = (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000) || FillTlb(lin, false, false, out uint phys))
+        {
+            ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
+            return size == 1 ? b : size == 2 ? Unsafe.ReadUnaligned<ushort>(ref b) : Unsafe.ReadUnaligned<uint>(ref b);
+        }
+        return size == 1 ? Memory.Read8(phys) : size == 2 ? Memory.Read16(phys) : Memory.Read32(phys);
+    }
+
+    private void SysWrite(uint lin, int size, uint v)
+    {
+        if ((lin & 0xFFF) > 0x1000 - size)
+        {
+            for (int k = 0; k < size; k++) Memory.Write8(Translate(lin + (uint)k, true, false, out _), (byte)(v >> (8 * k)));
+            return;
+        }
+        // A write entry never points at a page holding decoded code (FillTlb), so such writes reach PhysicalMemory.
+        int i = TlbEntries + (int)((lin >> 12) & TlbIndexMask);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000) || FillTlb(lin, true, false, out uint phys))
+        {
+            ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
+            if (size == 1) b = (byte)v;
+            else if (size == 2) Unsafe.WriteUnaligned(ref b, (ushort)v);
+            else Unsafe.WriteUnaligned(ref b, v);
+            return;
+        }
+        if (size == 1) Memory.Write8(phys, (byte)v);
+        else if (size == 2) Memory.Write16(phys, (ushort)v);
+        else Memory.Write32(phys, v);
+    }
 
     // ---------------- Segmented access ----------------
 
