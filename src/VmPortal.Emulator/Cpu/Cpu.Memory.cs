@@ -272,17 +272,28 @@ public sealed partial class Cpu
         }
         if (FillTlb(lin, true, user, out uint phys))
         {
-            int i = (user ? 3 * TlbEntries : TlbEntries) + (int)((lin >> 12) & TlbIndexMask);
-            ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
-            if (size == 1) b = (byte)v;
-            else if (size == 2) Unsafe.WriteUnaligned(ref b, (ushort)v);
-            else Unsafe.WriteUnaligned(ref b, v);
+            StoreThroughTlb((user ? 3 * TlbEntries : TlbEntries) + (int)((lin >> 12) & TlbIndexMask), lin, size, v);
             return;
         }
+        WritePhysical(phys, size, v);
+        CheckMappingVersion();
+    }
+
+    /// <summary>Stores to RAM through the filled TLB entry <paramref name="i"/> (an access inside one page).</summary>
+    private void StoreThroughTlb(int i, uint lin, int size, uint v)
+    {
+        ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
+        if (size == 1) b = (byte)v;
+        else if (size == 2) Unsafe.WriteUnaligned(ref b, (ushort)v);
+        else Unsafe.WriteUnaligned(ref b, v);
+    }
+
+    /// <summary>Stores through PhysicalMemory (MMIO, ROM, a page holding decoded code: no TLB write entry).</summary>
+    private void WritePhysical(uint phys, int size, uint v)
+    {
         if (size == 1) Memory.Write8(phys, (byte)v);
         else if (size == 2) Memory.Write16(phys, (ushort)v);
         else Memory.Write32(phys, v);
-        CheckMappingVersion();
     }
 
     /// <summary>Checks that a linear range is writable (for instructions that must not fault half-way).</summary>
@@ -330,17 +341,8 @@ public sealed partial class Cpu
         }
         // A write entry never points at a page holding decoded code (FillTlb), so such writes reach PhysicalMemory.
         int i = TlbEntries + (int)((lin >> 12) & TlbIndexMask);
-        if (_tlbTag[i] == (lin & 0xFFFF_F000) || FillTlb(lin, true, false, out uint phys))
-        {
-            ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
-            if (size == 1) b = (byte)v;
-            else if (size == 2) Unsafe.WriteUnaligned(ref b, (ushort)v);
-            else Unsafe.WriteUnaligned(ref b, v);
-            return;
-        }
-        if (size == 1) Memory.Write8(phys, (byte)v);
-        else if (size == 2) Memory.Write16(phys, (ushort)v);
-        else Memory.Write32(phys, v);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000) || FillTlb(lin, true, false, out uint phys)) StoreThroughTlb(i, lin, size, v);
+        else WritePhysical(phys, size, v);
     }
 
     // ---------------- Segmented access ----------------
