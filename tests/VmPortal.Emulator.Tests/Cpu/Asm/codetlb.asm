@@ -15,19 +15,7 @@ FAULT_HANDLER 14, 1
 main32:
     SET_GATE 14, fault_14, 0x8E, 0x08
     ; page table: identity map 0-4 MiB, supervisor + writable
-    mov edi, PT
-    mov eax, 0x003
-    mov ecx, 1024
-.fill:
-    mov [edi], eax
-    add eax, 0x1000
-    add edi, 4
-    loop .fill
-    mov edi, PD
-    xor eax, eax
-    mov ecx, 1024
-    rep stosd
-    mov dword [PD + 0], PT | 0x003
+    IDENTITY_PT PD, PT, 0x003
     ; two versions of the routine: "mov eax, 1 / ret" at physical 36000h, "mov eax, 2 / ret" at 37000h
     mov dword [0x36000], 0x000001B8
     mov word [0x36004], 0xC300

@@ -35,19 +35,7 @@ main32:
     mov ax, 0x38
     ltr ax
     ; identity map 0-4 MiB, user + writable; page 70000h supervisor only
-    mov edi, PT
-    mov eax, 0x007
-    mov ecx, 1024
-.fill:
-    mov [edi], eax
-    add eax, 0x1000
-    add edi, 4
-    loop .fill
-    mov edi, PD
-    xor eax, eax
-    mov ecx, 1024
-    rep stosd
-    mov dword [PD + 0], PT | 0x007
+    IDENTITY_PT PD, PT, 0x007
     mov dword [PT + 0x70*4], 0x00070003
     mov eax, PD
     mov cr3, eax

@@ -16,20 +16,8 @@ main32:
     SET_GATE 14, fault_14, 0x8E, 0x08
     SET_GATE 0x80, back0, 0xEE, 0x08
     ; page table: identity map 0-4 MiB, user + writable
-    mov edi, PT
-    mov eax, 0x007
-    mov ecx, 1024
-.fill:
-    mov [edi], eax
-    add eax, 0x1000
-    add edi, 4
-    loop .fill
-    ; zero the directory, then PDE 0 -> PT, PDE 1 -> 4 MiB page at 8 MiB (PSE), PDE 2 -> 4 MiB global page
-    mov edi, PD
-    xor eax, eax
-    mov ecx, 1024
-    rep stosd
-    mov dword [PD + 0], PT | 0x007
+    IDENTITY_PT PD, PT, 0x007
+    ; PDE 1 -> 4 MiB page at 8 MiB (PSE), PDE 2 -> 4 MiB global page
     mov dword [PD + 4], 0x00800000 | 0x087
     mov dword [PD + 8], 0x00C00000 | 0x187     ; G=1
     ; special pages
