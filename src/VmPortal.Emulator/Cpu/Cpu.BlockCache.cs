@@ -118,10 +118,12 @@ public sealed unsafe partial class Cpu
             {
                 uint e = _eip;
                 _startEip = e;
-                _eip = e + op.Len;
+                uint next = e + op.Len;
+                _eip = next;
                 op.Handler(this, ref op);
                 InstructionCount++;
-                if (++i >= n || _checkEvents) { ran1 = i; break; }
+                // A Jcc inside the block that jumped leaves it (the ops after it are its fall-through).
+                if (++i >= n || _checkEvents || _eip != next) { ran1 = i; break; }
                 op = ref Unsafe.Add(ref op, 1);
             }
             if (JitFallbackCounts != null) CountInterpreted(b, ran1, InstructionCount - countBefore);
@@ -465,8 +467,7 @@ public sealed unsafe partial class Cpu
             case 0x78: case 0x79: case 0x7A: case 0x7B: case 0x7C: case 0x7D: case 0x7E: case 0x7F:
                 d.Sub = (byte)(op & 15);
                 d.Imm = (uint)(sbyte)DecByte(ref p, end);
-                d.Handler = &OpJcc;
-                ends = true;
+                d.Handler = &OpJcc; // the block goes on after it (the block loop leaves when it is taken)
                 break;
             case 0x80: case 0x82:
                 DecModRM(ref d, ref p, end, a32, segOvr);
@@ -644,7 +645,6 @@ public sealed unsafe partial class Cpu
                         d.Sub = (byte)(op2 & 15);
                         d.Imm = osz == 4 ? DecImm(ref p, end, 4) : (uint)(short)DecImm(ref p, end, 2);
                         d.Handler = &OpJcc;
-                        ends = true;
                         break;
                     case 0x90: case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
                     case 0x98: case 0x99: case 0x9A: case 0x9B: case 0x9C: case 0x9D: case 0x9E: case 0x9F:

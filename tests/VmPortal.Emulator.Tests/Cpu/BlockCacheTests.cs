@@ -64,6 +64,43 @@ public sealed class BlockCacheTests
         return (cpu, mem);
     }
 
+    /// <summary>
+    /// A Jcc does not end its block: the real-mode loop "inc bx; cmp bx, 1000; je out; inc cx; jmp back" is one block
+    /// (two before: the Jcc ended the first), and the Jcc taken leaves the block at once, in the block loop and in
+    /// compiled code: the "inc cx" after it does not run on the last pass.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AJccInsideABlockFallsThroughOrLeavesIt(bool jit)
+    {
+        var mem = new PhysicalMemory(2 * 1024 * 1024);
+        mem.WriteBytes(0x1000, new byte[]
+        {
+            0x43,                   // 1000: inc bx
+            0x81, 0xFB, 0xE8, 0x03, // 1001: cmp bx, 1000
+            0x74, 0x03,             // 1005: je 100A
+            0x41,                   // 1007: inc cx
+            0xEB, 0xF6,             // 1008: jmp 1000
+            0xB8, 0x34, 0x12,       // 100A: mov ax, 1234h
+            0xEB, 0xFE,             // 100D: jmp $
+        });
+        var cpu = new CpuCore(mem, new IoBus()) { JitEnabled = jit, JitThreshold = 0, JitBackground = false };
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.SS, 0);
+        cpu.Eip = 0x1000;
+        cpu.Esp = 0x8000;
+
+        // 999 passes of five instructions, then inc, cmp, je (taken), mov, and jmp $ for the rest.
+        Assert.Equal(10000, cpu.Run(10000));
+        Assert.Equal(1000u, cpu.Ebx & 0xFFFF);
+        Assert.Equal(999u, cpu.Ecx & 0xFFFF);
+        Assert.Equal(0x1234u, cpu.Eax & 0xFFFF);
+        Assert.Equal(0x100Du, cpu.Eip);
+        Assert.Equal(3, cpu.BlocksCompiled); // the loop, the code at the Jcc's target, and jmp $ (its own target)
+        if (jit) Assert.True(cpu.JitInstructions > 4000, $"{cpu.JitInstructions} instructions run compiled");
+    }
+
     [Fact]
     public void DeviceWriteToCachedCodeTakesEffect()
     {

@@ -6,13 +6,17 @@ namespace VmPortal.Emulator.Cpu;
 /// <summary>Counters of the JIT tier: blocks compiled, host time spent compiling, the code cache's content (compiled
 /// blocks and their IL bytes), evictions from the bounded cache, and guest instructions retired in compiled code.
 /// <paramref name="EmitTime"/> is the part of the compile time spent writing IL (the rest is the .NET JIT's);
-/// <paramref name="CompileCpuTime"/> the background compiler thread's CPU time (compile time and emit time are wall time).</summary>
+/// <paramref name="CompileCpuTime"/> the background compiler thread's CPU time (compile time and emit time are wall time).
+/// For the whole CPU: <paramref name="AllInstructions"/> retired in any tier, <paramref name="BlocksDecoded"/> into the
+/// decoded-instruction cache and <paramref name="CodePageInvalidations"/> (code pages written, their blocks dropped).</summary>
 public readonly record struct JitStatistics(bool Enabled, long BlocksCompiled, TimeSpan CompileTime, int CacheBlocks, long CacheIlBytes,
-    long Evictions, long Instructions, long Entries = 0, TimeSpan EmitTime = default, TimeSpan CompileCpuTime = default)
+    long Evictions, long Instructions, long Entries = 0, TimeSpan EmitTime = default, TimeSpan CompileCpuTime = default,
+    long AllInstructions = 0, long BlocksDecoded = 0, long CodePageInvalidations = 0)
 {
     public override string ToString() =>
         $"{BlocksCompiled:N0} blocks compiled in {CompileTime.TotalSeconds:F2} s (IL emission {EmitTime.TotalSeconds:F2} s; compiler thread CPU {CompileCpuTime.TotalSeconds:F2} s), code cache {CacheBlocks:N0} blocks / {CacheIlBytes / 1024.0:F0} KiB IL, " +
-        $"{Evictions:N0} evicted, {Instructions:N0} instructions run compiled in {Entries:N0} entries";
+        $"{Evictions:N0} evicted, {Instructions:N0} of {AllInstructions:N0} instructions run compiled in {Entries:N0} entries; " +
+        $"{BlocksDecoded:N0} blocks decoded, {CodePageInvalidations:N0} code-page writes";
 }
 
 /// <summary>A block compiled to IL by the JIT tier (JitCompiler.cs), with the region of its page it leads to: runs the
@@ -110,7 +114,8 @@ public sealed partial class Cpu
 
     /// <summary>The JIT tier's counters (read from any thread: a snapshot for statistics, not synchronised).</summary>
     public JitStatistics GetJitStatistics() =>
-        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions, JitEntries, JitEmitTime, JitCompileCpuTime);
+        new(_jitEnabled, JitBlocksCompiled, JitCompileTime, JitCacheBlocks, JitCacheIlBytes, JitEvictions, JitInstructions, JitEntries, JitEmitTime, JitCompileCpuTime,
+            InstructionCount, BlocksCompiled, CodePageInvalidations);
 
     /// <summary>A block reached the threshold: compile it now (threshold 0 or no background compiler: on this thread,
     /// deterministic for tests), or hand it to the background compiler and install its result once it is ready.</summary>

@@ -17,20 +17,29 @@ public sealed unsafe partial class Cpu
 
         internal static bool Is(nint h, delegate*<Cpu, ref DecodedOp, void> f) => h == (nint)f;
 
-        /// <summary>Where a block can continue inside its page, as backing offsets: the fall-through (a Jcc not taken, a
-        /// block cut at its size limit, the return site of a CALL) and the target of a Jcc/JMP/CALL rel (16-bit IP wrap
-        /// ignored: the compiled transition compares the real EIP, so a wrong guess only means an exit).</summary>
+        /// <summary>Where a block can continue inside its page, as backing offsets: the targets of the Jccs inside it, the
+        /// fall-through (a last Jcc not taken, a block cut at its size limit, the return site of a CALL) and the target of
+        /// a last Jcc/JMP/CALL rel (16-bit IP wrap ignored: the compiled transition compares the real EIP, so a wrong guess
+        /// only means an exit).</summary>
         internal static int[] Successors(CodeBlock b)
         {
             if (b.EndsInInterpreter || b.Count == 0) return [];
+            var list = new List<int>(3);
+            int off = b.Offset;
+            for (int k = 0; k < b.Count - 1; k++)
+            {
+                off += b.Ops[k].Len;
+                if (Is((nint)b.Ops[k].Handler, &OpJcc)) list.Add(off + unchecked((int)b.Ops[k].Imm));
+            }
             ref DecodedOp last = ref b.Ops[b.Count - 1];
             nint h = (nint)last.Handler;
             int end = b.Offset + b.Bytes;
             int target = end + unchecked((int)last.Imm);
-            if (Is(h, &OpJcc)) return [target, end];
-            if (Is(h, &OpJmpRel)) return [target];
-            if (Is(h, &OpCallRel)) return [target, end];
-            return b.Count == CodeBlock.MaxOps ? [end] : [];
+            if (Is(h, &OpJcc)) list.AddRange([target, end]);
+            else if (Is(h, &OpJmpRel)) list.Add(target);
+            else if (Is(h, &OpCallRel)) list.AddRange([target, end]);
+            else if (b.Count == CodeBlock.MaxOps) list.Add(end);
+            return list.ToArray();
         }
 
         /// <summary>Compiles a region: region[0] is the entry block, the others blocks of the same page (same code version

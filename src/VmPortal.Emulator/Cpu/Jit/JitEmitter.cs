@@ -213,6 +213,13 @@ public sealed unsafe partial class Cpu
                 bool last = k == b.Count - 1;
                 if (last && EmitControl(ref o, b)) return;
                 handlerLast = false;
+                if (!last && Is(ref o, &OpJcc))
+                {
+                    EmitJccInside(ref o);
+                    _pending++;
+                    off = _next;
+                    continue;
+                }
                 if (!EmitDirect(ref o))
                 {
                     EmitHandler(ref o, last);
@@ -670,10 +677,7 @@ public sealed unsafe partial class Cpu
             if (jcc || jmp || call)
             {
                 // tT = the target, checked against the CS limit (before the push of a CALL, as the interpreter does)
-                LdEip(_next); LdU(o.Imm); il.Emit(OpCodes.Add);
-                if (o.Size == 2) { LdI(0xFFFF); il.Emit(OpCodes.And); }
-                il.Emit(OpCodes.Stloc, _tT);
-                EmitNearCheck();
+                EmitRelTarget(ref o);
                 if (call)
                 {
                     var done = il.DefineLabel();
@@ -685,11 +689,7 @@ public sealed unsafe partial class Cpu
                     il.Emit(OpCodes.Ldloc, _tEa); StReg(4, ESP);
                     il.MarkLabel(done);
                 }
-                AddCount(_pending + 1);
-                int t = Array.FindIndex(_region, x => x.Offset == targetOffset);
-                if (t >= 0) EmitGo(t, _tT);
-                LdC(); il.Emit(OpCodes.Ldloc, _tT); il.Emit(OpCodes.Stfld, FEip);
-                EmitExit();
+                EmitBranchTo(targetOffset);
                 return true;
             }
             // RET (32-bit operand): tT = [SS:ESP], checked against the CS limit, then ESP += 4.
@@ -709,6 +709,39 @@ public sealed unsafe partial class Cpu
                 EmitExit();
                 return true;
             }
+        }
+
+        /// <summary>A Jcc inside a block: when taken, to the target (a block of the region, else an exit); when not, on
+        /// with the block's next instruction.</summary>
+        private void EmitJccInside(ref DecodedOp o)
+        {
+            var il = _il;
+            var notTaken = il.DefineLabel();
+            EmitCondition(o.Sub);
+            il.Emit(OpCodes.Brfalse, notTaken);
+            EmitRelTarget(ref o);
+            EmitBranchTo(_region[0].Offset + _next + unchecked((int)o.Imm));
+            il.MarkLabel(notTaken);
+        }
+
+        /// <summary>tT = the target of a relative Jcc/JMP/CALL (IP wrapped for a 16-bit operand), checked against the CS limit.</summary>
+        private void EmitRelTarget(ref DecodedOp o)
+        {
+            LdEip(_next); LdU(o.Imm); _il.Emit(OpCodes.Add);
+            if (o.Size == 2) { LdI(0xFFFF); _il.Emit(OpCodes.And); }
+            _il.Emit(OpCodes.Stloc, _tT);
+            EmitNearCheck();
+        }
+
+        /// <summary>Retires the instruction and goes to EIP = tT: to the region's block at <paramref name="targetOffset"/>
+        /// when there is one and the block loop would run it now, else out of the method.</summary>
+        private void EmitBranchTo(int targetOffset)
+        {
+            AddCount(_pending + 1);
+            int t = Array.FindIndex(_region, x => x.Offset == targetOffset);
+            if (t >= 0) EmitGo(t, _tT);
+            LdC(); _il.Emit(OpCodes.Ldloc, _tT); _il.Emit(OpCodes.Stfld, FEip);
+            EmitExit();
         }
 
         /// <summary>#GP when tT is past the CS limit in protected mode (the interpreter's CheckNearTarget), out of line;
