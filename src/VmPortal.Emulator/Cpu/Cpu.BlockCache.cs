@@ -280,6 +280,14 @@ public sealed unsafe partial class Cpu
         return b;
     }
 
+    /// <summary>
+    /// Whether a Jcc ends its block: a backward one does (a loop's back edge, mostly taken: what follows the loop would
+    /// only lengthen the block, and a compiled region's instruction budget, with code that runs once per loop). A
+    /// forward one does not (an "if" skipping a few instructions, mostly not taken): the instructions after it are its
+    /// fall-through, and the block loop leaves the block when a handler has moved EIP elsewhere.
+    /// </summary>
+    private static bool JccEndsBlock(uint rel) => (int)rel < 0;
+
     /// <summary>Drops the fast write TLB entries that point into a backing page (it now holds decoded code).</summary>
     private void DropWriteTlbForPage(int page)
     {
@@ -467,7 +475,8 @@ public sealed unsafe partial class Cpu
             case 0x78: case 0x79: case 0x7A: case 0x7B: case 0x7C: case 0x7D: case 0x7E: case 0x7F:
                 d.Sub = (byte)(op & 15);
                 d.Imm = (uint)(sbyte)DecByte(ref p, end);
-                d.Handler = &OpJcc; // the block goes on after it (the block loop leaves when it is taken)
+                d.Handler = &OpJcc;
+                ends = JccEndsBlock(d.Imm);
                 break;
             case 0x80: case 0x82:
                 DecModRM(ref d, ref p, end, a32, segOvr);
@@ -645,6 +654,7 @@ public sealed unsafe partial class Cpu
                         d.Sub = (byte)(op2 & 15);
                         d.Imm = osz == 4 ? DecImm(ref p, end, 4) : (uint)(short)DecImm(ref p, end, 2);
                         d.Handler = &OpJcc;
+                        ends = JccEndsBlock(d.Imm);
                         break;
                     case 0x90: case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
                     case 0x98: case 0x99: case 0x9A: case 0x9B: case 0x9C: case 0x9D: case 0x9E: case 0x9F:

@@ -65,8 +65,8 @@ public sealed class BlockCacheTests
     }
 
     /// <summary>
-    /// A Jcc does not end its block: the real-mode loop "inc bx; cmp bx, 1000; je out; inc cx; jmp back" is one block
-    /// (two before: the Jcc ended the first), and the Jcc taken leaves the block at once, in the block loop and in
+    /// A forward Jcc does not end its block: the real-mode loop "inc bx; cmp bx, 1000; je out; inc cx; jmp back" is one
+    /// block (two before: the Jcc ended the first), and the Jcc taken leaves the block at once, in the block loop and in
     /// compiled code: the "inc cx" after it does not run on the last pass.
     /// </summary>
     [Theory]
@@ -99,6 +99,32 @@ public sealed class BlockCacheTests
         Assert.Equal(0x100Du, cpu.Eip);
         Assert.Equal(3, cpu.BlocksCompiled); // the loop, the code at the Jcc's target, and jmp $ (its own target)
         if (jit) Assert.True(cpu.JitInstructions > 4000, $"{cpu.JitInstructions} instructions run compiled");
+    }
+
+    /// <summary>A backward Jcc (a loop's back edge) ends its block: "inc bx; cmp bx, 1000; jne back" is a block of
+    /// three, and the code after the loop its own block, not the mostly unused tail of the loop's.</summary>
+    [Fact]
+    public void ABackwardJccEndsItsBlock()
+    {
+        var mem = new PhysicalMemory(2 * 1024 * 1024);
+        mem.WriteBytes(0x1000, new byte[]
+        {
+            0x43,                   // 1000: inc bx
+            0x81, 0xFB, 0xE8, 0x03, // 1001: cmp bx, 1000
+            0x75, 0xF9,             // 1005: jne 1000
+            0xB8, 0x34, 0x12,       // 1007: mov ax, 1234h
+            0xEB, 0xFE,             // 100A: jmp $
+        });
+        var cpu = new CpuCore(mem, new IoBus());
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.CS, 0);
+        cpu.SetSegmentReal(Emulator.Cpu.SegmentRegister.SS, 0);
+        cpu.Eip = 0x1000;
+
+        Assert.Equal(3001, cpu.Run(3001)); // 1,000 passes of three, then mov
+        Assert.Equal(1000u, cpu.Ebx & 0xFFFF);
+        Assert.Equal(0x1234u, cpu.Eax & 0xFFFF);
+        Assert.Equal(0x100Au, cpu.Eip);
+        Assert.Equal(2, cpu.BlocksCompiled); // the loop, and the code after it (a jne that went on: one block for both)
     }
 
     [Fact]
