@@ -30,8 +30,9 @@ internal unsafe struct DecodedOp
 }
 
 /// <summary>
-/// A straight run of decoded instructions inside one 4 KiB page of <see cref="Memory.PhysicalMemory.Backing"/>,
-/// ending at a control transfer, an instruction left to the interpreter, the page end or a length cap.
+/// A run of decoded instructions inside one 4 KiB page of <see cref="Memory.PhysicalMemory.Backing"/>, ending at a
+/// control transfer other than a forward Jcc (one inside the block leaves it when taken), an instruction left to the
+/// interpreter, the page end or a length cap.
 /// Keyed by the backing offset of its first byte and the code size (CS.D); valid while the page's code version
 /// is unchanged.
 /// </summary>
