@@ -240,13 +240,20 @@ public sealed partial class Cpu
             return v;
         }
         if (FillTlb(lin, false, user, out uint phys))
-        {
-            int i = (user ? 2 * TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask);
-            ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
-            return size == 1 ? b : size == 2 ? Unsafe.ReadUnaligned<ushort>(ref b) : Unsafe.ReadUnaligned<uint>(ref b);
-        }
-        return size == 1 ? Memory.Read8(phys) : size == 2 ? Memory.Read16(phys) : Memory.Read32(phys);
+            return LoadThroughTlb((user ? 2 * TlbEntries : 0) + (int)((lin >> 12) & TlbIndexMask), lin, size);
+        return ReadPhysical(phys, size);
     }
+
+    /// <summary>Loads from RAM through the filled TLB entry <paramref name="i"/> (an access inside one page).</summary>
+    private uint LoadThroughTlb(int i, uint lin, int size)
+    {
+        ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
+        return size == 1 ? b : size == 2 ? Unsafe.ReadUnaligned<ushort>(ref b) : Unsafe.ReadUnaligned<uint>(ref b);
+    }
+
+    /// <summary>Loads through PhysicalMemory (MMIO, ROM: no TLB entry).</summary>
+    private uint ReadPhysical(uint phys, int size) =>
+        size == 1 ? Memory.Read8(phys) : size == 2 ? Memory.Read16(phys) : Memory.Read32(phys);
 
     private byte ReadByteUncached(uint lin, bool user)
     {
@@ -320,16 +327,12 @@ public sealed partial class Cpu
         if ((lin & 0xFFF) > 0x1000 - size)
         {
             uint v = 0;
-            for (int k = 0; k < size; k++) v |= (uint)Memory.Read8(Translate(lin + (uint)k, false, false, out _)) << (8 * k);
+            for (int k = 0; k < size; k++) v |= (uint)ReadByteUncached(lin + (uint)k, false) << (8 * k);
             return v;
         }
         int i = (int)((lin >> 12) & TlbIndexMask);
-        if (_tlbTag[i] == (lin & 0xFFFF_F000) || FillTlb(lin, false, false, out uint phys))
-        {
-            ref byte b = ref _ram[_tlbDelta[i] + (int)lin];
-            return size == 1 ? b : size == 2 ? Unsafe.ReadUnaligned<ushort>(ref b) : Unsafe.ReadUnaligned<uint>(ref b);
-        }
-        return size == 1 ? Memory.Read8(phys) : size == 2 ? Memory.Read16(phys) : Memory.Read32(phys);
+        if (_tlbTag[i] == (lin & 0xFFFF_F000) || FillTlb(lin, false, false, out uint phys)) return LoadThroughTlb(i, lin, size);
+        return ReadPhysical(phys, size);
     }
 
     private void SysWrite(uint lin, int size, uint v)
