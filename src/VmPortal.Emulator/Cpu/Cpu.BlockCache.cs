@@ -386,6 +386,8 @@ public sealed unsafe partial class Cpu
     /// Decodes one instruction at backing offset <paramref name="start"/> into <paramref name="d"/>. Returns false
     /// for instructions left to the interpreter (the block then ends with an interpreter step).
     /// </summary>
+    private static bool IsStringOp(byte op) => op is >= 0xA4 and <= 0xA7 or >= 0xAA and <= 0xAF;
+
     private bool DecodeOp(int start, int end, bool cs32, ref DecodedOp d, out bool ends)
     {
         ends = false;
@@ -395,6 +397,7 @@ public sealed unsafe partial class Cpu
         bool a32 = cs32;
         int segOvr = -1;
         int prefixes = 0;
+        byte rep = 0;
         byte op;
         while (true)
         {
@@ -409,11 +412,14 @@ public sealed unsafe partial class Cpu
                 case 0x65: segOvr = GS; break;
                 case 0x66: osz = cs32 ? 2 : 4; break;
                 case 0x67: a32 = !cs32; break;
+                case 0xF2: case 0xF3: rep = op; break;
                 default: goto opcode;
             }
             if (++prefixes > 4) return false;
         }
     opcode:
+        // REP/REPNE only with a string instruction, and F3 90 (PAUSE, a NOP here); other uses stay with the interpreter.
+        if (rep != 0 && !IsStringOp(op) && !(rep == 0xF3 && op == 0x90)) return false;
         d.Size = (byte)osz;
         d.AMask = a32 ? 0xFFFF_FFFFu : 0xFFFFu;
         d.Base = d.Index = 8;
@@ -540,6 +546,15 @@ public sealed unsafe partial class Cpu
                 d.Reg = EAX;
                 if (op == 0xA2) d.Size = 1;
                 d.Handler = &OpMovRmReg;
+                break;
+            case 0xA4: case 0xA5: case 0xA6: case 0xA7: case 0xAA: case 0xAB: case 0xAC: case 0xAD: case 0xAE: case 0xAF:
+                // MOVS/CMPS/STOS/LODS/SCAS: d.Seg is the source segment (ES:EDI is fixed), Imm8 the REP prefix. A REP form
+                // ends its block: it retires up to RepChunk iterations, and the next block checks the run budget first.
+                if ((op & 1) == 0) d.Size = 1;
+                d.Sub = op;
+                d.Imm8 = rep;
+                d.Handler = &OpString;
+                ends = rep != 0;
                 break;
             case 0xA8: case 0xA9:
                 if (op == 0xA8) d.Size = 1;

@@ -46,6 +46,24 @@ public sealed unsafe partial class Cpu
 
     private static void OpNop(Cpu c, ref DecodedOp o) { }
 
+    /// <summary>MOVS/CMPS/STOS/LODS/SCAS with or without REP/REPNE (o.Sub the opcode, o.Imm8 the prefix): the
+    /// interpreter's string code (Cpu.String.cs) with its prefix state loaded from the decoded op.</summary>
+    private static void OpString(Cpu c, ref DecodedOp o)
+    {
+        c._addr32 = o.AMask != 0xFFFF;
+        c._segOvr = o.Seg;
+        c._rep = o.Imm8;
+        int size = o.Size;
+        switch (o.Sub)
+        {
+            case 0xA4: case 0xA5: c.Movs(size); break;
+            case 0xA6: case 0xA7: c.Cmps(size); break;
+            case 0xAA: case 0xAB: c.Stos(size); break;
+            case 0xAC: case 0xAD: c.Lods(size); break;
+            default: c.Scas(size); break;
+        }
+    }
+
     // ---- ALU ----
 
     private static void OpAluRR32(Cpu c, ref DecodedOp o)

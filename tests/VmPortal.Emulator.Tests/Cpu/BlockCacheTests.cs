@@ -127,6 +127,46 @@ public sealed class BlockCacheTests
         Assert.Equal(2, cpu.BlocksCompiled); // the loop, and the code after it (a jne that went on: one block for both)
     }
 
+    /// <summary>String instructions are decoded: a loop with a MOVSB and a STOSB inside is one block (each ended a block
+    /// in the interpreter before), and a REP STOSW ends its block but runs in the decoded cache, with 16-bit addresses.</summary>
+    [Fact]
+    public void StringInstructionsRunInTheDecodedCache()
+    {
+        var mem = new PhysicalMemory(2 * 1024 * 1024);
+        mem.WriteBytes(0x1000, new byte[]
+        {
+            0xA4,                   // 1000: movsb
+            0xAA,                   // 1001: stosb
+            0x43,                   // 1002: inc bx
+            0x81, 0xFB, 0x64, 0x00, // 1003: cmp bx, 100
+            0x75, 0xF7,             // 1007: jne 1000
+            0xB9, 0x05, 0x00,       // 1009: mov cx, 5
+            0xF3, 0xAB,             // 100C: rep stosw
+            0xEB, 0xFE,             // 100E: jmp $
+        });
+        for (int i = 0; i < 100; i++) mem.WriteBytes((uint)(0x2000 + i), new[] { (byte)(i * 7 + 1) });
+        var cpu = new CpuCore(mem, new IoBus());
+        foreach (var seg in new[] { Emulator.Cpu.SegmentRegister.CS, Emulator.Cpu.SegmentRegister.DS, Emulator.Cpu.SegmentRegister.ES, Emulator.Cpu.SegmentRegister.SS })
+            cpu.SetSegmentReal(seg, 0);
+        cpu.Eip = 0x1000;
+        cpu.Esi = 0x2000;
+        cpu.Edi = 0x3000;
+        cpu.Eax = 0xA55A;
+
+        Assert.Equal(507, cpu.Run(507)); // 100 passes of five, mov, five REP iterations, jmp $
+        Assert.Equal(0x100Eu, cpu.Eip);
+        Assert.Equal(0x2000u + 100, cpu.Esi);
+        Assert.Equal(0x3000u + 200 + 10, cpu.Edi);
+        Assert.Equal(0u, cpu.Ecx & 0xFFFF);
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.Equal((byte)(i * 7 + 1), mem.Read8((uint)(0x3000 + 2 * i)));
+            Assert.Equal(0x5A, mem.Read8((uint)(0x3000 + 2 * i + 1)));
+        }
+        for (int i = 0; i < 5; i++) Assert.Equal(0xA55Au, mem.Read16((uint)(0x3000 + 200 + 2 * i)));
+        Assert.Equal(3, cpu.BlocksCompiled); // the loop; mov and REP STOSW; jmp $
+    }
+
     [Fact]
     public void DeviceWriteToCachedCodeTakesEffect()
     {

@@ -5,8 +5,9 @@ namespace VmPortal.Emulator.Tests.Cpu;
 /// <summary>
 /// Random-program differential for the JIT tier: seeded generated programs (ALU with every flag, ADC/SBB chains,
 /// shifts and rotates (also SHL/SHR/SAR by CL with counts 0, 1-31, past an 8/16-bit width), INC/DEC/NEG/NOT, MOV/LEA/MOVZX/MOVSX/XCHG, SETcc/CMOVcc, IMUL/MUL, DIV (also overflowing: #DE,
-/// whose handler mixes the state it sees into the checksum and steps over the DIV), PUSH/POP, REP STOSB, forward
-/// Jcc, counted loops that jump back to their own start, loads and stores of 1/2/4 bytes also across page
+/// whose handler mixes the state it sees into the checksum and steps over the DIV), PUSH/POP, REP STOSB, MOVS/CMPS/
+/// STOS/LODS/SCAS of every size (single, REP, REPE, REPNE, either direction, segment overrides), forward
+/// Jcc, JMP through a register or memory, counted loops that jump back to their own start, loads and stores of 1/2/4 bytes also across page
 /// boundaries) run from RAM with paging on. Between instructions the program sometimes marks one data page not
 /// present, so a later load or store faults (#PF) in the middle of a compiled block; the handler makes it present
 /// again and IRETs, so the faulting instruction restarts with the EFLAGS pushed at the fault: registers, flags and
@@ -117,6 +118,22 @@ public sealed class JitRandomDifferentialTests
                 sb.AppendLine($"    call .C{label}");
                 label++;
             }
+            else if (kind == 5)
+            {
+                // JMP r/m32 over a few instructions: through a register, or through a memory slot near EBP (an offset
+                // in CS, whose base is F0000).
+                string target = $"0x{unchecked(CodeBase - 0xF0000u):X8} + .J{label} - body";
+                if (rng.Next(2) == 0) sb.AppendLine($"    mov edx, {target}\n    jmp edx");
+                else
+                {
+                    string slot = $"[ebp + 0x{rng.Next(0x100, 0x1700):X}]";
+                    sb.AppendLine($"    mov dword {slot}, {target}\n    jmp {slot}");
+                }
+                int k = rng.Next(1, 3);
+                for (int j = 0; j < k; j++) sb.AppendLine("    " + Instruction(rng));
+                sb.AppendLine($".J{label}:");
+                label++;
+            }
             else if (kind == 3)
             {
                 // Self-modifying code: a store into the immediate of an instruction a few lines on.
@@ -158,7 +175,7 @@ public sealed class JitRandomDifferentialTests
         string a = Pick(regs), b = Pick(regs);
         string imm = size == 0 ? $"0x{rng.Next(256):X2}" : size == 1 ? $"0x{rng.Next(65536):X4}" : $"0x{(uint)rng.NextInt64(0, 1L << 32):X8}";
         string m = Mem(rng, sz);
-        switch (rng.Next(22))
+        switch (rng.Next(23))
         {
             case 0: case 1: return $"{Pick(Alu)} {a}, {b}";
             case 2: return $"{Pick(Alu)} {a}, {imm}";
@@ -222,6 +239,17 @@ public sealed class JitRandomDifferentialTests
             case 18: return $"pushfd\n    pop {Pick(R32)}";
             case 19: return Pick(new[] { "clc", "stc", "cmc" });
             case 20: return $"lea edi, [ebp + 0x{rng.Next(0, 0x2000):X}]\n    mov ecx, {rng.Next(0, 40)}\n    rep stosb";
+            case 21:
+            {
+                // A string instruction of any size on the data area (through the toggled page too): single, REP, REPE or
+                // REPNE, upwards or downwards, sometimes with an (flat) segment override on the source. ESI is kept (it
+                // counts the generated loops); where the source ended up goes into EDX.
+                string op = Pick(new[] { "movs", "cmps", "stos", "lods", "scas" });
+                string rep = op is "cmps" or "scas" ? Pick(new[] { "", "repe ", "repne " }) : Pick(new[] { "", "rep " });
+                string seg = op is "movs" or "cmps" or "lods" && rng.Next(3) == 0 ? Pick(new[] { "es ", "ss " }) : "";
+                return $"push esi\n    lea esi, [ebp + 0x{rng.Next(0x100, 0x1700):X}]\n    lea edi, [ebp + 0x{rng.Next(0x100, 0x1700):X}]\n" +
+                       $"    mov ecx, {rng.Next(0, 24)}\n    {(rng.Next(3) == 0 ? "std" : "cld")}\n    {seg}{rep}{op}{"bwd"[size]}\n    cld\n    mov edx, esi\n    pop esi";
+            }
             default: return $"cmp {a}, {(rng.Next(2) == 0 ? imm : m)}";
         }
     }

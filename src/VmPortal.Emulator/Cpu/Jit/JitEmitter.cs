@@ -377,12 +377,13 @@ public sealed unsafe partial class Cpu
                 _il.MarkLabel(skip);
                 return true;
             }
-            if (size == 4 && (Is(ref o, &OpPushR32) || Is(ref o, &OpPushReg) || Is(ref o, &OpPushImm)))
+            if (size == 4 && (Is(ref o, &OpPushR32) || Is(ref o, &OpPushReg) || Is(ref o, &OpPushImm) || Is(ref o, &OpPushRm)))
             {
                 var done = _il.DefineLabel();
                 var slow = HandlerStub(ref o, done, flagNeutral: true);
                 LdC(); _il.Emit(OpCodes.Ldfld, FSs32); _il.Emit(OpCodes.Brfalse, slow);
-                if (Is(ref o, &OpPushImm)) LdU(o.Imm); else LdReg(4, o.Reg);
+                // PUSH r/m32 reads its operand (an ESP-based address with ESP before the push) first
+                if (Is(ref o, &OpPushImm)) LdU(o.Imm); else if (Is(ref o, &OpPushRm)) EmitReadRm(ref o, 4); else LdReg(4, o.Reg);
                 _il.Emit(OpCodes.Stloc, _tV);
                 LdReg(4, ESP); LdI(4); _il.Emit(OpCodes.Sub); _il.Emit(OpCodes.Stloc, _tEa);
                 EmitStore(SS, 4);
@@ -402,8 +403,48 @@ public sealed unsafe partial class Cpu
                 _il.MarkLabel(done);
                 return true;
             }
+            if (Is(ref o, &OpString) && o.Imm8 == 0 && o.AMask == 0xFFFF_FFFF && o.Sub is 0xA4 or 0xA5 or 0xAA or 0xAB or 0xAC or 0xAD)
+            {
+                // MOVS/STOS/LODS without REP, 32-bit addresses: the access(es), then ESI/EDI step by ±size (EFLAGS.DF);
+                // a fault in either access leaves the registers as they were.
+                if (o.Sub <= 0xA5)
+                {
+                    LdReg(4, ESI); _il.Emit(OpCodes.Stloc, _tEa);
+                    EmitLoad(o.Seg, size); _il.Emit(OpCodes.Stloc, _tV);
+                    LdReg(4, EDI); _il.Emit(OpCodes.Stloc, _tEa);
+                    EmitStore(ES, size);
+                    EmitStringStep(ESI, size);
+                    EmitStringStep(EDI, size);
+                }
+                else if (o.Sub <= 0xAB)
+                {
+                    LdReg(size, EAX); _il.Emit(OpCodes.Stloc, _tV);
+                    LdReg(4, EDI); _il.Emit(OpCodes.Stloc, _tEa);
+                    EmitStore(ES, size);
+                    EmitStringStep(EDI, size);
+                }
+                else
+                {
+                    LdReg(4, ESI); _il.Emit(OpCodes.Stloc, _tEa);
+                    EmitLoad(o.Seg, size);
+                    StReg(size, EAX);
+                    EmitStringStep(ESI, size);
+                }
+                return true;
+            }
             _ = h; _ = reg;
             return false;
+        }
+
+        /// <summary>reg += size, or −size when EFLAGS.DF is set (branch-free: size − DF·2·size).</summary>
+        private void EmitStringStep(int reg, int size)
+        {
+            LdReg(4, reg);
+            LdI(size);
+            LdC(); _il.Emit(OpCodes.Ldfld, FFlags); LdI(10); _il.Emit(OpCodes.Shr_Un); LdI(1); _il.Emit(OpCodes.And);
+            LdI(2 * size); _il.Emit(OpCodes.Mul);
+            _il.Emit(OpCodes.Sub); _il.Emit(OpCodes.Add);
+            StReg(4, reg);
         }
 
         /// <summary>ALU op with the r/m operand as destination and reg (or the immediate) as source.</summary>
@@ -658,6 +699,16 @@ public sealed unsafe partial class Cpu
         {
             var il = _il;
             bool jcc = Is(ref o, &OpJcc), jmp = Is(ref o, &OpJmpRel), call = Is(ref o, &OpCallRel) && o.Size == 4, ret = Is(ref o, &OpRet) && o.Size == 4;
+            if (Is(ref o, &OpJmpRm) && o.Size == 4)
+            {
+                // JMP r/m32 (jump tables, function pointers): tT = the operand, checked against the CS limit; out of the method.
+                EmitReadRm(ref o, 4); il.Emit(OpCodes.Stloc, _tT);
+                EmitNearCheck();
+                AddCount(_pending + 1);
+                LdC(); il.Emit(OpCodes.Ldloc, _tT); il.Emit(OpCodes.Stfld, FEip);
+                EmitExit();
+                return true;
+            }
             if (!jcc && !jmp && !call && !ret) return false;
             int nextOffset = b.Offset + b.Bytes;
             int targetOffset = nextOffset + unchecked((int)o.Imm);
