@@ -382,12 +382,13 @@ public sealed unsafe partial class Cpu
         d.Seg = (byte)(segOvr >= 0 ? segOvr : seg);
     }
 
+    /// <summary>MOVS, CMPS, STOS, LODS or SCAS (the opcodes a REP prefix repeats).</summary>
+    private static bool IsStringOp(byte op) => op is >= 0xA4 and <= 0xA7 or >= 0xAA and <= 0xAF;
+
     /// <summary>
     /// Decodes one instruction at backing offset <paramref name="start"/> into <paramref name="d"/>. Returns false
     /// for instructions left to the interpreter (the block then ends with an interpreter step).
     /// </summary>
-    private static bool IsStringOp(byte op) => op is >= 0xA4 and <= 0xA7 or >= 0xAA and <= 0xAF;
-
     private bool DecodeOp(int start, int end, bool cs32, ref DecodedOp d, out bool ends)
     {
         ends = false;

@@ -24,9 +24,9 @@ internal unsafe struct DecodedOp
     public byte Index;    // index register, 8 = none
     public byte Scale;    // index shift 0-3
     public byte Seg;      // segment register of the memory operand (override resolved)
-    public byte Sub;      // ALU operation, condition code, shift kind or group sub-opcode
+    public byte Sub;      // ALU operation, condition code, shift kind, group sub-opcode or string opcode
     public byte Mem;      // 1 when the ModRM operand is in memory
-    public byte Imm8;     // second immediate (shift count)
+    public byte Imm8;     // second immediate (shift count); a string instruction's REP prefix (0, F2h, F3h)
 }
 
 /// <summary>
