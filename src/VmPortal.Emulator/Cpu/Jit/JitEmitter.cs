@@ -441,7 +441,7 @@ public sealed unsafe partial class Cpu
         {
             LdReg(4, reg);
             LdI(size);
-            LdC(); _il.Emit(OpCodes.Ldfld, FFlags); LdI(10); _il.Emit(OpCodes.Shr_Un); LdI(1); _il.Emit(OpCodes.And);
+            LdC(); _il.Emit(OpCodes.Ldfld, FFlags); LdI(System.Numerics.BitOperations.TrailingZeroCount(DF)); _il.Emit(OpCodes.Shr_Un); LdI(1); _il.Emit(OpCodes.And);
             LdI(2 * size); _il.Emit(OpCodes.Mul);
             _il.Emit(OpCodes.Sub); _il.Emit(OpCodes.Add);
             StReg(4, reg);
